@@ -1,0 +1,1 @@
+"""corners stage."""
