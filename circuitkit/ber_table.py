@@ -1,0 +1,379 @@
+"""Bit-error tables: P(read | stored) per operating condition, as a CSV that round-trips.
+
+The corners stage writes these tables from SPICE Monte Carlo counts; the inject stage
+reads them to corrupt network weights. One row per (condition, stored, read):
+
+    corner,vdd,temp_c,scheme,stored,read,samples,count,probability,ci_low,ci_high,method
+
+A condition is (corner, vdd, temp_c, scheme). `scheme` fixes the alphabet of weight
+values: binary -1/+1, ternary -1/0/+1. For each condition and stored value the rows
+hold one probability per read value of the alphabet (a row of the transition matrix)
+and must sum to 1. `samples` is how many reads of that stored value were simulated,
+`count` how many returned `read`; `probability` is the estimate (count / samples for
+plain Monte Carlo, something else for a rare-event method, which `method` names);
+`ci_low`/`ci_high` bound it. A synthetic table (no simulation behind it) has samples 0
+and a zero-width interval.
+
+Floats are written with `repr`, the shortest text that parses back to the same float,
+so `BerTable.read(p).write(q)` reproduces every value exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from circuitkit import CircuitkitError
+from circuitkit.stats import binomial_bounds
+
+BER_TABLE_COLUMNS: tuple[str, ...] = (
+    "corner", "vdd", "temp_c", "scheme", "stored", "read",
+    "samples", "count", "probability", "ci_low", "ci_high", "method",
+)
+SCHEME_ALPHABETS: dict[str, tuple[int, ...]] = {"binary": (-1, 1), "ternary": (-1, 0, 1)}
+# CSV floats written by this module round-trip exactly; the tolerance is for tables
+# produced by other tools that print probabilities with a few significant digits.
+PROBABILITY_SUM_TOLERANCE = 1e-6
+
+Bound = Literal["estimate", "ci_high"]
+BOUNDS: tuple[str, ...] = ("estimate", "ci_high")
+
+
+class BerTableError(CircuitkitError):
+    """A bit-error table is malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One operating point of the read circuit: process corner, supply, temperature, scheme."""
+
+    corner: str
+    vdd: float
+    temp_c: float
+    scheme: str
+
+    @property
+    def alphabet(self) -> tuple[int, ...]:
+        return SCHEME_ALPHABETS[self.scheme]
+
+    def label(self) -> str:
+        return f"{self.corner} vdd={self.vdd:g} V T={self.temp_c:g} C {self.scheme}"
+
+
+@dataclass(frozen=True)
+class BerRow:
+    """One line of the CSV: P(read | stored) at one condition, with its evidence."""
+
+    corner: str
+    vdd: float
+    temp_c: float
+    scheme: str
+    stored: int
+    read: int
+    samples: int
+    count: int
+    probability: float
+    ci_low: float
+    ci_high: float
+    method: str
+
+    @property
+    def condition(self) -> Condition:
+        return Condition(self.corner, self.vdd, self.temp_c, self.scheme)
+
+
+assert tuple(f.name for f in fields(BerRow)) == BER_TABLE_COLUMNS
+
+
+class TransitionMatrix(NamedTuple):
+    """`matrix[i, j]` = P(read alphabet[j] | stored alphabet[i]); rows sum to 1."""
+
+    alphabet: tuple[int, ...]
+    matrix: np.ndarray
+
+    @property
+    def error_rate(self) -> float:
+        """Mean over stored values (uniform prior) of P(read != stored)."""
+        return float(np.mean(1.0 - np.diag(self.matrix)))
+
+
+_COLUMN_PARSERS = {
+    "corner": str, "vdd": float, "temp_c": float, "scheme": str, "stored": int, "read": int,
+    "samples": int, "count": int, "probability": float, "ci_low": float, "ci_high": float, "method": str,
+}
+
+
+def _format_value(value: object) -> str:
+    # repr gives the shortest round-tripping text for floats; ints and strings as they are.
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+class BerTable:
+    """A validated bit-error table: rows in file order, grouped into transition matrices.
+
+    Construction validates everything (see `_validate`), so any `BerTable` in hand is
+    complete and consistent: each condition has, for every stored value of its alphabet,
+    one row per read value, probabilities in [0, 1] summing to 1, ci_low <= probability
+    <= ci_high, 0 <= count <= samples and one `samples` per stored value.
+    """
+
+    def __init__(self, rows: Iterable[BerRow], *, source: str = "<rows>") -> None:
+        self.rows: tuple[BerRow, ...] = tuple(rows)
+        self.source = source
+        self._matrices: dict[Condition, tuple[TransitionMatrix, np.ndarray, tuple[int, ...]]] = {}
+        self._validate()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def read(cls, path: str | Path) -> BerTable:
+        """Read and validate a CSV file; errors name the file, line and column."""
+        path = Path(path)
+        try:
+            with path.open(newline="") as handle:
+                reader = csv.DictReader(handle)
+                header = reader.fieldnames or []
+                missing = [c for c in BER_TABLE_COLUMNS if c not in header]
+                if missing:
+                    raise BerTableError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(BER_TABLE_COLUMNS)}")
+                unexpected = [c for c in header if c not in BER_TABLE_COLUMNS]
+                if unexpected:
+                    raise BerTableError(f"{path}: unexpected column(s) {', '.join(unexpected)}; expected {','.join(BER_TABLE_COLUMNS)}")
+                rows = [cls._parse_row(record, f"{path}, line {reader.line_num}") for record in reader]
+        except OSError as error:
+            raise BerTableError(f"{path}: cannot read bit-error table: {error.strerror}") from None
+        except csv.Error as error:
+            raise BerTableError(f"{path}: not a valid CSV file: {error}") from None
+        return cls(rows, source=str(path))
+
+    @staticmethod
+    def _parse_row(record: Mapping[str, str | None], where: str) -> BerRow:
+        values = {}
+        for column, parse in _COLUMN_PARSERS.items():
+            text = record.get(column)
+            if text is None or text.strip() == "":
+                raise BerTableError(f"{where}, column {column}: empty value")
+            try:
+                values[column] = parse(text.strip())
+            except ValueError:
+                raise BerTableError(f"{where}, column {column}: expected {parse.__name__}, got {text!r}") from None
+        return BerRow(**values)
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[Condition, npt.ArrayLike],
+        *,
+        method: str = "monte-carlo",
+        confidence: float = 0.95,
+    ) -> BerTable:
+        """Build a table from read counts: `counts[condition][i, j]` = how many reads of
+        stored alphabet[i] returned alphabet[j]. Row sums are the sample counts;
+        probability = count / samples with a Clopper-Pearson interval."""
+        rows: list[BerRow] = []
+        for condition, condition_counts in counts.items():
+            alphabet = cls._alphabet_of(condition)
+            matrix = np.asarray(condition_counts)
+            if matrix.shape != (len(alphabet), len(alphabet)) or not np.issubdtype(matrix.dtype, np.integer):
+                raise BerTableError(
+                    f"counts for {condition.label()}: expected an integer {len(alphabet)}x{len(alphabet)} matrix "
+                    f"(stored x read over {alphabet}), got dtype {matrix.dtype} shape {matrix.shape}"
+                )
+            if np.any(matrix < 0):
+                raise BerTableError(f"counts for {condition.label()}: counts must be >= 0")
+            samples = matrix.sum(axis=1)
+            if np.any(samples == 0):
+                empty = [alphabet[i] for i in np.flatnonzero(samples == 0)]
+                raise BerTableError(f"counts for {condition.label()}: no samples for stored value(s) {empty}")
+            low, high = binomial_bounds(matrix, samples[:, None], confidence, "clopper-pearson")
+            for i, stored in enumerate(alphabet):
+                for j, read in enumerate(alphabet):
+                    rows.append(BerRow(
+                        condition.corner, condition.vdd, condition.temp_c, condition.scheme, stored, read,
+                        int(samples[i]), int(matrix[i, j]), int(matrix[i, j]) / int(samples[i]),
+                        float(low[i, j]), float(high[i, j]), method,
+                    ))
+        return cls(rows, source="<counts>")
+
+    @classmethod
+    def from_probabilities(
+        cls, probabilities: Mapping[Condition, npt.ArrayLike], *, method: str = "synthetic"
+    ) -> BerTable:
+        """Build a table from transition matrices with no simulation behind them
+        (samples 0, zero-width interval): hand-made or literature error rates."""
+        rows: list[BerRow] = []
+        for condition, condition_matrix in probabilities.items():
+            alphabet = cls._alphabet_of(condition)
+            matrix = np.asarray(condition_matrix, dtype=np.float64)
+            if matrix.shape != (len(alphabet), len(alphabet)):
+                raise BerTableError(
+                    f"probabilities for {condition.label()}: expected a {len(alphabet)}x{len(alphabet)} matrix, got shape {matrix.shape}"
+                )
+            for i, stored in enumerate(alphabet):
+                for j, read in enumerate(alphabet):
+                    p = float(matrix[i, j])
+                    rows.append(BerRow(condition.corner, condition.vdd, condition.temp_c, condition.scheme,
+                                       stored, read, 0, 0, p, p, p, method))
+        return cls(rows, source="<probabilities>")
+
+    @classmethod
+    def symmetric(cls, ber: float, scheme: str = "binary", *, corner: str | None = None) -> BerTable:
+        """A synthetic one-condition table where every stored value is misread with
+        probability `ber`, spread evenly over the other values of the alphabet (the
+        classic sweep of bit-error tolerance). vdd and temp_c are 0: not a real
+        operating point; the corner name says which BER it is."""
+        if not 0.0 <= ber <= 1.0:
+            raise BerTableError(f"ber must be in [0, 1], got {ber!r}")
+        alphabet = cls._alphabet_of(Condition("synthetic", 0.0, 0.0, scheme))
+        size = len(alphabet)
+        matrix = np.full((size, size), ber / (size - 1))
+        np.fill_diagonal(matrix, 1.0 - ber)
+        condition = Condition(corner or f"symmetric-ber-{ber:.3g}", 0.0, 0.0, scheme)
+        return cls.from_probabilities({condition: matrix})
+
+    @staticmethod
+    def _alphabet_of(condition: Condition) -> tuple[int, ...]:
+        if condition.scheme not in SCHEME_ALPHABETS:
+            raise BerTableError(f"unknown scheme {condition.scheme!r}; expected one of {tuple(SCHEME_ALPHABETS)}")
+        return condition.alphabet
+
+    def merged(self, *others: BerTable) -> BerTable:
+        """This table's rows followed by the others' (conditions must not repeat)."""
+        rows = list(self.rows)
+        for other in others:
+            rows.extend(other.rows)
+        return BerTable(rows, source=self.source)
+
+    # ------------------------------------------------------------------ output
+    def write(self, path: str | Path) -> Path:
+        """Write the CSV (columns in `BER_TABLE_COLUMNS` order, floats exactly)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(BER_TABLE_COLUMNS)
+            for row in self.rows:
+                writer.writerow([_format_value(value) for value in astuple(row)])
+        return path
+
+    # ------------------------------------------------------------------ queries
+    def conditions(self) -> tuple[Condition, ...]:
+        """Conditions in order of first appearance."""
+        return tuple(self._matrices)
+
+    def transition_matrix(self, condition: Condition, bound: Bound = "estimate") -> TransitionMatrix:
+        """The alphabet and P(read | stored) matrix of one condition.
+
+        bound="estimate" uses the point estimates. bound="ci_high" is the pessimistic
+        case: every error probability (read != stored) at its upper confidence bound and
+        the correct-read probability what is left, so the rows still sum to 1.
+        """
+        if bound not in BOUNDS:
+            raise BerTableError(f"unknown bound {bound!r}; expected one of {BOUNDS}")
+        try:
+            estimate, upper, samples = self._matrices[condition]
+        except KeyError:
+            raise BerTableError(f"{self.source}: no condition {condition.label()}") from None
+        if bound == "estimate":
+            return estimate
+        pessimistic = upper.copy()
+        np.fill_diagonal(pessimistic, 0.0)
+        error_mass = pessimistic.sum(axis=1)
+        if np.any(error_mass > 1.0):
+            i = int(np.argmax(error_mass))
+            raise BerTableError(
+                f"{self.source}: {condition.label()}, stored {estimate.alphabet[i]}: upper bounds of the error "
+                f"probabilities sum to {error_mass[i]:.4g} > 1; too few samples ({samples[i]}) for a ci_high bound"
+            )
+        np.fill_diagonal(pessimistic, 1.0 - error_mass)
+        pessimistic.flags.writeable = False
+        return TransitionMatrix(estimate.alphabet, pessimistic)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[BerRow]:
+        return iter(self.rows)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BerTable) and self.rows == other.rows
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking container semantics: compare, don't hash
+
+    def __repr__(self) -> str:
+        return f"BerTable({len(self.rows)} rows, {len(self._matrices)} conditions, source={self.source!r})"
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self) -> None:
+        # Row-level checks first, so a message can point at the offending row.
+        groups: dict[Condition, dict[int, dict[int, tuple[int, BerRow]]]] = {}
+        for index, row in enumerate(self.rows):
+            where = f"{self.source}, row {index + 1} ({row.condition.label()}, stored {row.stored}, read {row.read})"
+            if row.scheme not in SCHEME_ALPHABETS:
+                raise BerTableError(f"{where}, column scheme: unknown scheme {row.scheme!r}; expected one of {tuple(SCHEME_ALPHABETS)}")
+            alphabet = SCHEME_ALPHABETS[row.scheme]
+            for column in ("stored", "read"):
+                if getattr(row, column) not in alphabet:
+                    raise BerTableError(f"{where}, column {column}: value {getattr(row, column)} is not a {row.scheme} state; expected one of {alphabet}")
+            if not row.corner or not row.method:
+                raise BerTableError(f"{where}: corner and method must not be empty")
+            for column in ("vdd", "temp_c", "probability", "ci_low", "ci_high"):
+                if not math.isfinite(getattr(row, column)):
+                    raise BerTableError(f"{where}, column {column}: expected a finite number, got {getattr(row, column)!r}")
+            if not (row.samples >= 0 and 0 <= row.count <= max(row.samples, 0)):
+                raise BerTableError(f"{where}, columns samples/count: expected 0 <= count <= samples, got count {row.count}, samples {row.samples}")
+            if not 0.0 <= row.ci_low <= row.probability <= row.ci_high <= 1.0:
+                raise BerTableError(
+                    f"{where}, columns probability/ci_low/ci_high: expected 0 <= ci_low <= probability <= ci_high <= 1, "
+                    f"got {row.ci_low!r} <= {row.probability!r} <= {row.ci_high!r}"
+                )
+            by_read = groups.setdefault(row.condition, {}).setdefault(row.stored, {})
+            if row.read in by_read:
+                raise BerTableError(f"{where}: duplicate of row {by_read[row.read][0] + 1}")
+            by_read[row.read] = (index, row)
+
+        for condition, by_stored in groups.items():
+            alphabet = condition.alphabet
+            missing_stored = [s for s in alphabet if s not in by_stored]
+            if missing_stored:
+                raise BerTableError(f"{self.source}: {condition.label()} has no rows for stored value(s) {missing_stored}")
+            estimate = np.zeros((len(alphabet), len(alphabet)))
+            upper = np.zeros_like(estimate)
+            for i, stored in enumerate(alphabet):
+                by_read = by_stored[stored]
+                missing_read = [r for r in alphabet if r not in by_read]
+                if missing_read:
+                    raise BerTableError(
+                        f"{self.source}: {condition.label()}, stored {stored} has no row for read value(s) {missing_read}; "
+                        "every read value of the alphabet needs a row (probability 0 if never seen)"
+                    )
+                group_rows = [by_read[r][1] for r in alphabet]
+                sample_counts = {r.samples for r in group_rows}
+                if len(sample_counts) != 1:
+                    raise BerTableError(f"{self.source}: {condition.label()}, stored {stored}: rows disagree on samples {sorted(sample_counts)}")
+                total = math.fsum(r.probability for r in group_rows)
+                if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
+                    first_row = min(by_read[r][0] for r in alphabet) + 1
+                    raise BerTableError(
+                        f"{self.source}: {condition.label()}, stored {stored} (rows from {first_row}): "
+                        f"probabilities sum to {total!r}, expected 1 within {PROBABILITY_SUM_TOLERANCE:g}"
+                    )
+                if group_rows[0].samples > 0 and sum(r.count for r in group_rows) != group_rows[0].samples:
+                    raise BerTableError(
+                        f"{self.source}: {condition.label()}, stored {stored}: counts sum to "
+                        f"{sum(r.count for r in group_rows)}, expected samples = {group_rows[0].samples}"
+                    )
+                estimate[i] = [r.probability for r in group_rows]
+                upper[i] = [r.ci_high for r in group_rows]
+            # Renormalise the tolerated rounding so samplers see rows that sum to 1.
+            estimate /= estimate.sum(axis=1, keepdims=True)
+            estimate.flags.writeable = False
+            upper.flags.writeable = False
+            samples = tuple(by_stored[s][alphabet[0]][1].samples for s in alphabet)
+            self._matrices[condition] = (TransitionMatrix(alphabet, estimate), upper, samples)
