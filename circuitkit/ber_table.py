@@ -127,6 +127,7 @@ class BerTable:
     def __init__(self, rows: Iterable[BerRow], *, source: str = "<rows>") -> None:
         self.rows: tuple[BerRow, ...] = tuple(rows)
         self.source = source
+        self._from_file = not source.startswith("<")
         self._matrices: dict[Condition, tuple[TransitionMatrix, np.ndarray, tuple[int, ...]]] = {}
         self._validate()
 
@@ -310,11 +311,17 @@ class BerTable:
         return f"BerTable({len(self.rows)} rows, {len(self._matrices)} conditions, source={self.source!r})"
 
     # ------------------------------------------------------------------ validation
+    def _row_label(self, index: int) -> str:
+        # A table read from a file is reported by CSV line (header is line 1).
+        if self._from_file:
+            return f"{self.source}, line {index + 2}"
+        return f"{self.source}, row {index + 1}"
+
     def _validate(self) -> None:
         # Row-level checks first, so a message can point at the offending row.
         groups: dict[Condition, dict[int, dict[int, tuple[int, BerRow]]]] = {}
         for index, row in enumerate(self.rows):
-            where = f"{self.source}, row {index + 1} ({row.condition.label()}, stored {row.stored}, read {row.read})"
+            where = f"{self._row_label(index)} ({row.condition.label()}, stored {row.stored}, read {row.read})"
             if row.scheme not in SCHEME_ALPHABETS:
                 raise BerTableError(f"{where}, column scheme: unknown scheme {row.scheme!r}; expected one of {tuple(SCHEME_ALPHABETS)}")
             alphabet = SCHEME_ALPHABETS[row.scheme]
@@ -326,7 +333,7 @@ class BerTable:
             for column in ("vdd", "temp_c", "probability", "ci_low", "ci_high"):
                 if not math.isfinite(getattr(row, column)):
                     raise BerTableError(f"{where}, column {column}: expected a finite number, got {getattr(row, column)!r}")
-            if not (row.samples >= 0 and 0 <= row.count <= max(row.samples, 0)):
+            if not 0 <= row.count <= row.samples:
                 raise BerTableError(f"{where}, columns samples/count: expected 0 <= count <= samples, got count {row.count}, samples {row.samples}")
             if not 0.0 <= row.ci_low <= row.probability <= row.ci_high <= 1.0:
                 raise BerTableError(
@@ -335,7 +342,7 @@ class BerTable:
                 )
             by_read = groups.setdefault(row.condition, {}).setdefault(row.stored, {})
             if row.read in by_read:
-                raise BerTableError(f"{where}: duplicate of row {by_read[row.read][0] + 1}")
+                raise BerTableError(f"{where}: duplicate of {self._row_label(by_read[row.read][0])}")
             by_read[row.read] = (index, row)
 
         for condition, by_stored in groups.items():
@@ -359,9 +366,9 @@ class BerTable:
                     raise BerTableError(f"{self.source}: {condition.label()}, stored {stored}: rows disagree on samples {sorted(sample_counts)}")
                 total = math.fsum(r.probability for r in group_rows)
                 if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
-                    first_row = min(by_read[r][0] for r in alphabet) + 1
+                    first_row = min(by_read[r][0] for r in alphabet)
                     raise BerTableError(
-                        f"{self.source}: {condition.label()}, stored {stored} (rows from {first_row}): "
+                        f"{self._row_label(first_row)} and the other rows of {condition.label()}, stored {stored}: "
                         f"probabilities sum to {total!r}, expected 1 within {PROBABILITY_SUM_TOLERANCE:g}"
                     )
                 if group_rows[0].samples > 0 and sum(r.count for r in group_rows) != group_rows[0].samples:

@@ -130,4 +130,4 @@ def mean_interval(values: npt.ArrayLike, confidence: float = 0.95) -> MeanInterv
         return MeanInterval(mean, float("nan"), float("nan"), float("nan"), 1, confidence)
     std = float(data.std(ddof=1))
     half_width = float(_scipy_stats.t.ppf(0.5 + confidence / 2, df=data.size - 1)) * std / np.sqrt(data.size)
-    return MeanInterval(mean, std, mean - half_width, mean + half_width, int(data.size), confidence)
+    return MeanInterval(mean, std, float(mean - half_width), float(mean + half_width), int(data.size), confidence)
