@@ -1,0 +1,406 @@
+"""PVT Monte Carlo campaigns: corners x supplies x temperatures x stored weights x samples.
+
+A campaign is split into jobs of `batch_size` samples. Each job is independent: its
+random numbers come from a seed derived from the campaign seed and the job's *values*
+(corner, vdd, temperature, scheme, stored weight or offset point, batch index), never
+from its position in the grid or the worker that runs it. So the result is identical
+for 1 or N workers and for any executor, and adding a corner to a campaign leaves the
+samples of the others unchanged.
+
+Each finished job is written atomically (`samples/<job>.json`, via rename) by the
+process that collects results. A campaign killed at any moment and restarted with the
+same command skips the jobs on disk, so nothing is lost or duplicated and the final
+table equals an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from circuitkit import CircuitkitError
+from circuitkit.ber_table import SCHEME_ALPHABETS, BerTable, Condition
+from circuitkit.corners.spread import DeviceSpread
+from circuitkit.toolchain import check_corner
+
+METHODS = ("mc", "offset")
+# Points (ln of the BLb/BL resistance ratio) at which the `offset` method measures the
+# probability that the sense amplifier reads +1; symmetric, denser near zero.
+DEFAULT_OFFSET_POINTS = (-0.8, -0.4, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+@dataclasses.dataclass(frozen=True)
+class CampaignConfig:
+    """Everything that determines a campaign's numbers (saved as campaign_config.json)."""
+
+    corners: tuple[str, ...] = ("tt",)
+    vdds: tuple[float, ...] = (1.8,)
+    temps_c: tuple[float, ...] = (27.0,)
+    scheme: str = "binary"
+    samples: int = 256                 # per condition and stored value (mc), per offset point (offset)
+    seed: int = 1
+    method: str = "mc"
+    batch_size: int = 64               # sense circuits per ngspice run
+    spread: DeviceSpread = DeviceSpread()
+    offset_points: tuple[float, ...] = DEFAULT_OFFSET_POINTS
+    mismatch: bool = True              # per-instance transistor mismatch (the PDK's own AGAUSS)
+
+    def __post_init__(self) -> None:
+        for corner in self.corners:
+            check_corner(corner)
+        if not self.corners or not self.vdds or not self.temps_c:
+            raise CircuitkitError("a campaign needs at least one corner, one supply and one temperature")
+        for vdd in self.vdds:
+            if not (0.3 <= vdd <= 2.0):
+                raise CircuitkitError(f"supply {vdd!r} V is outside the 1.8 V devices' range 0.3..2.0 V")
+        for temp in self.temps_c:
+            if not (-55.0 <= temp <= 175.0):
+                raise CircuitkitError(f"temperature {temp!r} C is outside -55..175 C")
+        if self.scheme not in SCHEME_ALPHABETS:
+            raise CircuitkitError(f"unknown scheme {self.scheme!r}; expected one of {', '.join(SCHEME_ALPHABETS)}")
+        if self.method not in METHODS:
+            raise CircuitkitError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
+        if self.method == "offset" and self.scheme != "binary":
+            raise CircuitkitError("the offset (rare-event) method models a binary decision; use --method mc for ternary")
+        if self.samples < 1 or self.batch_size < 1:
+            raise CircuitkitError(f"samples and batch_size must be >= 1, got {self.samples} and {self.batch_size}")
+        if self.method == "offset" and len(self.offset_points) < 3:
+            raise CircuitkitError("the offset method needs at least 3 offset points")
+
+    def conditions(self) -> list[Condition]:
+        return [Condition(corner, float(vdd), float(temp), self.scheme)
+                for corner in self.corners for vdd in self.vdds for temp in self.temps_c]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["spread"] = self.spread.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CampaignConfig":
+        from circuitkit.corners.spread import StateDistribution
+
+        spread = data["spread"]
+        states = {name: StateDistribution(spread[f"{name}_median_ohm"], spread[f"{name}_sigma_ln"],
+                                          spread.get(f"{name}_samples")) for name in ("lrs", "hrs")}
+        fields = {**data, "spread": DeviceSpread(**states)}
+        for key in ("corners", "vdds", "temps_c", "offset_points"):
+            fields[key] = tuple(fields[key])
+        return cls(**fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One ngspice run: `count` sense circuits at one condition.
+
+    For `mc`, each circuit reads a cell storing `stored` drawn from the device spread;
+    for `offset`, each reads a cell with a fixed resistance ratio exp(`point`)
+    (BLb/BL) around the most probable failure point.
+    """
+
+    condition: Condition
+    kind: str            # "mc" or "offset"
+    stored: int          # mc: the stored weight; offset: +1 (the ratio's sign is in `point`)
+    point: float         # offset: ln(R_BLb / R_BL); mc: 0
+    batch: int
+    count: int
+    campaign_seed: int
+
+    @property
+    def key(self) -> str:
+        c = self.condition
+        what = f"s{self.stored:+d}" if self.kind == "mc" else f"x{self.point:+.4f}"
+        return f"{c.corner}_v{c.vdd:.3f}_t{c.temp_c:+.1f}_{c.scheme}_{self.kind}_{what}_b{self.batch:04d}"
+
+    def seed_sequence(self) -> np.random.SeedSequence:
+        # A hash of the job's values (not its index) keys the stream: see the module doc.
+        digest = hashlib.sha256(self.key.encode()).digest()
+        words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+        return np.random.SeedSequence(self.campaign_seed, spawn_key=tuple(words))
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadBatch:
+    """Outcome of the `count` reads of a job: per read, the value read, the sense delay (s)
+    and the sense margin (V); NaN delay/margin where the latch did not resolve."""
+
+    read: np.ndarray
+    delay_s: np.ndarray
+    margin_v: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class JobOutcome:
+    job_key: str
+    status: str                       # "ok" or "failed" (did not converge after the retry)
+    attempts: int
+    elapsed_s: float
+    resistances_ohm: list[list[float]]
+    read: list[int]
+    delay_s: list[float]
+    margin_v: list[float]
+    spice_seed: int
+    error: str = ""
+
+
+# A function that simulates one batch of reads: (condition, resistances (n x 2), ngspice
+# seed, model card or None, tighter tolerances?) -> ReadBatch. The netlist stage provides
+# the real one (circuitkit.corners.reads.simulate_reads); tests may pass their own only
+# where they test the bookkeeping, never a circuit claim.
+ReadSimulator = Callable[..., ReadBatch]
+
+
+def plan_jobs(config: CampaignConfig) -> list[Job]:
+    jobs = []
+    for condition in config.conditions():
+        if config.method == "mc":
+            groups = [("mc", stored, 0.0) for stored in SCHEME_ALPHABETS[config.scheme]]
+        else:
+            groups = [("offset", +1, float(point)) for point in config.offset_points]
+        for kind, stored, point in groups:
+            for batch in range(math.ceil(config.samples / config.batch_size)):
+                count = min(config.batch_size, config.samples - batch * config.batch_size)
+                jobs.append(Job(condition, kind, stored, point, batch, count, config.seed))
+    return jobs
+
+
+def job_resistances(job: Job, config: CampaignConfig, rng: np.random.Generator) -> np.ndarray:
+    """The (BL, BLb) resistances of the job's cells."""
+    if job.kind == "mc":
+        return config.spread.draw(rng, job.stored, job.count)
+    from circuitkit.corners.rare import design_point_resistances
+
+    pair = design_point_resistances(config.spread, job.point)
+    return np.tile(pair, (job.count, 1))
+
+
+def run_job(job: Job, config: CampaignConfig, card_json: str | None = None,
+            simulator: ReadSimulator | None = None) -> JobOutcome:
+    """Simulate one job; a non-converging run is retried once with tighter tolerances."""
+    from circuitkit.device.model import ModelCard
+    from circuitkit.spice.runner import SimulationError
+
+    if simulator is None:
+        from circuitkit.corners.reads import simulate_reads as simulator
+    card = ModelCard(**json.loads(card_json)) if card_json else None
+    sequence = job.seed_sequence()
+    rng = np.random.default_rng(sequence)
+    resistances = job_resistances(job, config, rng)
+    spice_seed = int(sequence.generate_state(1, dtype=np.uint32)[0] % 2_000_000_000) + 1
+    started = time.perf_counter()
+    error = ""
+    for attempt, tighter in enumerate((False, True), start=1):
+        try:
+            batch = simulator(job.condition, resistances, spice_seed, card=card, tighter=tighter,
+                              mismatch=config.mismatch)
+            return JobOutcome(job.key, "ok", attempt, time.perf_counter() - started, resistances.tolist(),
+                              [int(v) for v in batch.read], [float(v) for v in batch.delay_s],
+                              [float(v) for v in batch.margin_v], spice_seed)
+        except SimulationError as failure:
+            error = str(failure)[:1000]
+    return JobOutcome(job.key, "failed", 2, time.perf_counter() - started, resistances.tolist(),
+                      [], [], [], spice_seed, error)
+
+
+class SampleStore:
+    """Finished jobs on disk: one JSON file per job, written atomically."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, job_key: str) -> Path:
+        return self.directory / f"{job_key}.json"
+
+    def has(self, job_key: str) -> bool:
+        return self.path(job_key).exists()
+
+    def write(self, outcome: JobOutcome) -> None:
+        target = self.path(outcome.job_key)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(dataclasses.asdict(outcome)))
+        partial.replace(target)
+
+    def read(self, job_key: str) -> JobOutcome:
+        path = self.path(job_key)
+        try:
+            return JobOutcome(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as error:
+            raise CircuitkitError(f"checkpoint {path} is unreadable ({error}); delete it to resimulate that job") from error
+
+
+def execute(jobs: Sequence[Job], config: CampaignConfig, store: SampleStore, *, workers: int = 1,
+            executor: str = "process", scheduler: str | None = None, card_json: str | None = None,
+            simulator: ReadSimulator | None = None, progress: bool = True) -> int:
+    """Run the jobs not yet on disk; return how many were run now."""
+    from circuitkit.corners.executors import make_executor
+
+    todo = [job for job in jobs if not store.has(job.key)]
+    if not todo:
+        return 0
+    bar = _progress_bar(len(jobs), len(jobs) - len(todo), progress)
+    with make_executor(executor, workers, scheduler) as pool:
+        futures = [pool.submit(run_job, job, config, card_json, simulator) for job in todo]
+        from concurrent.futures import as_completed
+
+        for future in as_completed(futures):
+            outcome = future.result()
+            store.write(outcome)
+            bar.update(1)
+    bar.close()
+    return len(todo)
+
+
+def _progress_bar(total: int, done: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, unit="job", desc="campaign", disable=not enabled, leave=False)
+
+
+def collect(jobs: Iterable[Job], store: SampleStore) -> dict[str, list[tuple[Job, JobOutcome]]]:
+    """Outcomes grouped by job kind, in plan order (so aggregation never depends on
+    completion order)."""
+    grouped: dict[str, list[tuple[Job, JobOutcome]]] = {}
+    for job in jobs:
+        grouped.setdefault(job.kind, []).append((job, store.read(job.key)))
+    return grouped
+
+
+def count_matrices(results: list[tuple[Job, JobOutcome]]) -> tuple[dict[Condition, np.ndarray], dict[Condition, dict[int, int]]]:
+    """Read counts (stored x read) and failed-sample counts per condition."""
+    counts: dict[Condition, np.ndarray] = {}
+    failed: dict[Condition, dict[int, int]] = {}
+    for job, outcome in results:
+        alphabet = job.condition.alphabet
+        matrix = counts.setdefault(job.condition, np.zeros((len(alphabet), len(alphabet)), dtype=np.int64))
+        per_stored = failed.setdefault(job.condition, {value: 0 for value in alphabet})
+        if outcome.status != "ok":
+            per_stored[job.stored] += job.count
+            continue
+        row = alphabet.index(job.stored)
+        for value in outcome.read:
+            matrix[row, alphabet.index(value)] += 1
+    return counts, failed
+
+
+def _finite_stats(values: list[float]) -> dict[str, float | int]:
+    data = np.asarray(values, dtype=float)
+    data = data[np.isfinite(data)]
+    if data.size == 0:
+        return {"samples": 0}
+    return {"samples": int(data.size), "mean": float(data.mean()), "std": float(data.std(ddof=1)) if data.size > 1 else math.nan,
+            "min": float(data.min()), "max": float(data.max())}
+
+
+def condition_summaries(results: list[tuple[Job, JobOutcome]]) -> list[dict[str, Any]]:
+    """Per condition and stored value: sense delay and margin statistics, failures."""
+    summary: dict[tuple[Condition, int], dict[str, list]] = {}
+    for job, outcome in results:
+        entry = summary.setdefault((job.condition, job.stored), {"delay": [], "margin": [], "failed": 0, "elapsed": 0.0})
+        entry["elapsed"] += outcome.elapsed_s
+        if outcome.status != "ok":
+            entry["failed"] += job.count
+            continue
+        entry["delay"].extend(outcome.delay_s)
+        entry["margin"].extend(outcome.margin_v)
+    return [
+        {**dataclasses.asdict(condition), "stored": stored, "failed_samples": entry["failed"],
+         "sense_delay_s": _finite_stats(entry["delay"]), "sense_margin_v": _finite_stats(entry["margin"]),
+         "simulation_time_s": entry["elapsed"]}
+        for (condition, stored), entry in summary.items()
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class CampaignResult:
+    table: BerTable
+    summary: dict[str, Any]
+    outdir: Path
+
+
+def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1, executor: str = "process",
+                 scheduler: str | None = None, card=None, simulator: ReadSimulator | None = None,
+                 progress: bool = True, plot: bool = True) -> CampaignResult:
+    """Run (or resume) a campaign into `outdir`: ber_table.csv, campaign.json, ber_vs_vdd.png."""
+    from circuitkit import toolchain
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    _check_or_save_config(config, outdir / "campaign_config.json")
+    store = SampleStore(outdir / "samples")
+    jobs = plan_jobs(config)
+    card_json = json.dumps(dataclasses.asdict(card)) if card is not None else None
+    started = time.perf_counter()
+    ran_now = execute(jobs, config, store, workers=workers, executor=executor, scheduler=scheduler,
+                      card_json=card_json, simulator=simulator, progress=progress)
+    grouped = collect(jobs, store)
+    if config.method == "mc":
+        counts, failed = count_matrices(grouped["mc"])
+        empty = [f"{c.label()} stored {s}" for c, m in counts.items() for s, row in zip(c.alphabet, m) if row.sum() == 0]
+        if empty:
+            raise CircuitkitError(
+                "every sample failed to converge for " + "; ".join(empty) + f"; see the errors in {store.directory}"
+            )
+        table = BerTable.from_counts(counts, method="mc")
+        rare_fits = []
+    else:
+        from circuitkit.corners.rare import offset_table
+
+        table, rare_fits, failed = offset_table(grouped["offset"], config)
+    table.write(outdir / "ber_table.csv")
+    all_results = [item for items in grouped.values() for item in items]
+    summary = {
+        "settings": config.to_dict(),
+        "model_card": dict(card.provenance) if card is not None else "defaults of verilog-a/rram_hfox.va",
+        "toolchain": toolchain.toolchain().versions(),
+        "seed": config.seed,
+        "jobs": len(jobs),
+        "jobs_run_this_time": ran_now,
+        "samples_simulated": sum(job.count for job, _ in all_results),
+        "failed_samples": sum(job.count for job, outcome in all_results if outcome.status != "ok"),
+        "failed_samples_by_condition": [
+            {**dataclasses.asdict(c), "stored": s, "failed": n} for c, by_stored in failed.items() for s, n in by_stored.items()
+        ],
+        "failures": sorted({outcome.error for _, outcome in all_results if outcome.error})[:20],
+        "retried_jobs": sum(1 for _, outcome in all_results if outcome.attempts > 1),
+        "conditions": condition_summaries(all_results),
+        "offset_fits": rare_fits,
+        "wall_time_s_this_run": time.perf_counter() - started,
+        "simulation_time_s_total": sum(outcome.elapsed_s for _, outcome in all_results),
+        "workers": workers,
+        "executor": executor,
+    }
+    partial = outdir / ".campaign.json.tmp"
+    partial.write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    partial.replace(outdir / "campaign.json")
+    if plot:
+        from circuitkit.report.plots import plot_ber_vs_vdd
+
+        plot_ber_vs_vdd(table, outdir / "ber_vs_vdd.png")
+    return CampaignResult(table, summary, outdir)
+
+
+def _check_or_save_config(config: CampaignConfig, path: Path) -> None:
+    """Refuse to mix samples of different settings in one directory."""
+    current = config.to_dict()
+    if path.exists():
+        saved = json.loads(path.read_text())
+        differing = sorted(k for k in set(saved) | set(current) if json.dumps(saved.get(k)) != json.dumps(current.get(k)))
+        if differing:
+            raise CircuitkitError(
+                f"{path.parent} holds a campaign with other settings ({', '.join(differing)} differ); "
+                "use another output directory, or delete it to start over"
+            )
+        return
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(current, indent=2) + "\n")
+    partial.replace(path)
