@@ -1,0 +1,91 @@
+"""The corners stage's bookkeeping and statistics (no circuit claims: no ngspice here)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from circuitkit import CircuitkitError
+from circuitkit.corners.campaign import CampaignConfig, Job, _check_or_save_config, plan_jobs
+from circuitkit.corners.rare import design_point_resistances, error_probabilities, fit_offset
+from circuitkit.corners.spread import DeviceSpread, StateDistribution
+
+
+def test_probit_fit_recovers_a_known_offset():
+    rng = np.random.default_rng(3)
+    points = np.linspace(-0.4, 0.4, 11)
+    trials = np.full(points.size, 400)
+    x0, sigma = 0.06, 0.12
+    read_plus = rng.binomial(trials, stats.norm.cdf((points - x0) / sigma))
+    fit = fit_offset(points, trials, read_plus)
+    errors = np.sqrt(np.diag(fit.covariance))
+    print(f"x0 {fit.x0:.4f} +- {errors[0]:.4f}, sigma {fit.sigma:.4f} +- {errors[1]:.4f}")
+    assert abs(fit.x0 - x0) < 3 * errors[0]
+    assert abs(fit.sigma - sigma) < 3 * errors[1]
+    assert errors[0] < 0.02 and not fit.separated
+
+
+def test_closed_form_error_rate_matches_direct_sampling():
+    spread = DeviceSpread(StateDistribution(20e3, 0.3), StateDistribution(40e3, 0.4))
+    fit = fit_offset(np.array([-0.5, 0.0, 0.5]), np.array([10**6] * 3),
+                     np.round(10**6 * stats.norm.cdf((np.array([-0.5, 0.0, 0.5]) - 0.05) / 0.2)).astype(int))
+    probabilities = error_probabilities(fit, spread)
+    rng = np.random.default_rng(0)
+    n = 2_000_000
+    threshold = fit.x0 + fit.sigma * rng.standard_normal(n)
+    x_plus = rng.normal(np.log(40e3), 0.4, n) - rng.normal(np.log(20e3), 0.3, n)
+    direct_plus = np.mean(x_plus < threshold)
+    direct_minus = np.mean(-x_plus > threshold)
+    assert probabilities[+1][0] == pytest.approx(direct_plus, rel=0.01)
+    assert probabilities[-1][0] == pytest.approx(direct_minus, rel=0.01)
+    for estimate, low, high in probabilities.values():
+        assert low <= estimate <= high
+
+
+def test_rare_rates_reach_far_below_what_sampling_could_see():
+    spread = DeviceSpread()  # 10.5 k / 85.8 k: well separated
+    fit = fit_offset(np.array([-0.1, 0.0, 0.1]), np.array([200, 200, 200]), np.array([10, 100, 190]))
+    estimate, low, high = error_probabilities(fit, spread)[+1]
+    print(f"P(read -1 | +1) = {estimate:.3g} [{low:.3g}, {high:.3g}]")
+    assert 0 < low <= estimate <= high < 1e-6
+
+
+def test_design_point_keeps_the_requested_ratio():
+    spread = DeviceSpread(StateDistribution(10e3, 0.1), StateDistribution(100e3, 0.4))
+    for point in (-0.3, 0.0, 0.5):
+        r_bl, r_blb = design_point_resistances(spread, point)
+        assert np.log(r_blb / r_bl) == pytest.approx(point)
+        # The failure point sits between the two medians, nearer the wider (HRS) state's tail.
+        assert 10e3 < np.sqrt(r_bl * r_blb) < 100e3
+
+
+def test_job_seeds_depend_on_values_not_on_grid_order():
+    one = plan_jobs(CampaignConfig(corners=("tt", "ss"), samples=100, batch_size=40))
+    other = plan_jobs(CampaignConfig(corners=("ss", "tt"), samples=100, batch_size=40))
+    seeds = {job.key: job.seed_sequence().generate_state(4).tolist() for job in one}
+    assert seeds == {job.key: job.seed_sequence().generate_state(4).tolist() for job in other}
+    assert len({tuple(s) for s in seeds.values()}) == len(seeds)
+    assert sum(job.count for job in one) == 2 * 2 * 100  # corners x stored values x samples
+
+
+def test_bad_settings_are_rejected_before_any_simulation():
+    with pytest.raises(CircuitkitError, match="unknown process corner 'xx'"):
+        CampaignConfig(corners=("xx",))
+    with pytest.raises(CircuitkitError, match="supply 5.0 V"):
+        CampaignConfig(vdds=(5.0,))
+    with pytest.raises(CircuitkitError, match="ternary"):
+        CampaignConfig(scheme="ternary", method="offset")
+    with pytest.raises(CircuitkitError, match="HRS median"):
+        DeviceSpread(StateDistribution(50e3, 0.1), StateDistribution(20e3, 0.1))
+
+
+def test_a_directory_never_mixes_campaign_settings(tmp_path):
+    path = tmp_path / "campaign_config.json"
+    _check_or_save_config(CampaignConfig(samples=10), path)
+    _check_or_save_config(CampaignConfig(samples=10), path)  # same settings: resumable
+    with pytest.raises(CircuitkitError, match="samples differ"):
+        _check_or_save_config(CampaignConfig(samples=20), path)
+    assert json.loads(path.read_text())["samples"] == 10
