@@ -1,9 +1,9 @@
 """Binarized (BNN) and ternary-weight (TNN) multilayer perceptrons in numpy, with
 batch-norm folded into per-neuron thresholds, as a 2T2R + PCSA array computes them.
 
-Inference, for an input image x in [0, 1]:
+Inference, for an input image x in [0, 1] with P pixels:
 
-    h_0 = +1 where x >= input_threshold else -1                     (binary activations)
+    h_0 = [+1 where x >= t else -1 for t in input_thresholds]  (thermometer code, K*P +-1 inputs)
     a_l = h_l @ W_l                  W_l in {-1,+1} (bnn) or {-1,0,+1} (tnn), int8 (fan_in, fan_out)
     h_{l+1} = +1 where direction_l * (a_l - threshold_l) >= 0 else -1   (hidden layers)
     scores = a_L * output_scale + output_bias;  prediction = argmax(scores)
@@ -17,7 +17,7 @@ Weight file (.npz, written by `save`, read by `load`; keys and arrays):
 
     format           0-d str   "circuitkit-qmlp-v1"
     kind             0-d str   "bnn" or "tnn"
-    input_threshold  0-d float inputs in [0, 1] at or above it become +1
+    input_thresholds float64 (K,)  thermometer levels; weight_0 has fan_in K * pixels
     weight_<l>       int8 (fan_in, fan_out) for l = 0..L-1; fan_in of weight_<l+1> = fan_out of weight_<l>
     threshold_<l>    float64 (fan_out,) for hidden layers l = 0..L-2 (may be +-inf)
     direction_<l>    int8 (fan_out,), each +1 or -1, hidden layers
@@ -57,6 +57,13 @@ def binarize(values: np.ndarray, threshold: float | np.ndarray = 0.0) -> np.ndar
     return np.where(values >= threshold, np.float32(1), np.float32(-1))
 
 
+def thermometer(x: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """+-1 thermometer code of inputs in [0, 1]: (N, P) -> (N, K*P), one block of P per
+    threshold, so a binary first layer still sees K grey levels per pixel."""
+    x = np.asarray(x)
+    return np.concatenate([binarize(x, t) for t in thresholds], axis=-1)
+
+
 @dataclass(frozen=True, eq=False)
 class QuantizedMLP:
     """A BNN or TNN with folded batch-norm; see the module docstring for the maths."""
@@ -67,7 +74,7 @@ class QuantizedMLP:
     directions: tuple[np.ndarray, ...]
     output_scale: np.ndarray
     output_bias: np.ndarray
-    input_threshold: float = 0.5
+    input_thresholds: tuple[float, ...] = (0.5,)
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -111,7 +118,13 @@ class QuantizedMLP:
         corrupted copies evaluated in one batched matmul.
         """
         layers = self.weights if weights is None else weights
-        h = binarize(np.asarray(x), self.input_threshold)
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] * len(self.input_thresholds) != self.weights[0].shape[0]:
+            raise NetworkError(
+                f"inputs of shape {x.shape} do not fit the network: expected (N, {self.weights[0].shape[0] // len(self.input_thresholds)}) "
+                f"({len(self.input_thresholds)} thermometer levels x pixels = fan_in {self.weights[0].shape[0]})"
+            )
+        h = thermometer(x, self.input_thresholds)
         for index, w in enumerate(layers):
             # float32 matmul is exact here: |a| <= fan_in < 2**24.
             a = h @ w.astype(np.float32)
@@ -137,7 +150,7 @@ class QuantizedMLP:
         arrays: dict[str, np.ndarray] = {
             "format": np.array(NETWORK_FORMAT),
             "kind": np.array(self.kind),
-            "input_threshold": np.array(float(self.input_threshold)),
+            "input_thresholds": np.asarray(self.input_thresholds, dtype=np.float64),
             "output_scale": np.asarray(self.output_scale, dtype=np.float64),
             "output_bias": np.asarray(self.output_bias, dtype=np.float64),
             "metadata": np.array(json.dumps(self.metadata, sort_keys=True)),
@@ -188,7 +201,7 @@ class QuantizedMLP:
                 directions=tuple(take(f"direction_{i}").astype(np.int8) for i in range(n_layers - 1)),
                 output_scale=take("output_scale").astype(np.float64),
                 output_bias=take("output_bias").astype(np.float64),
-                input_threshold=float(take("input_threshold")),
+                input_thresholds=tuple(float(t) for t in np.atleast_1d(take("input_thresholds"))),
                 metadata=metadata,
             )
         except NetworkError as error:
@@ -211,6 +224,9 @@ def _check_network(net: QuantizedMLP, where: str) -> None:
         outside = np.setdiff1d(np.unique(w), alphabet)
         if outside.size:
             raise NetworkError(f"{where}: weight_{i} holds values {outside.tolist()} outside the {net.kind} alphabet {alphabet.tolist()}")
+    if not net.input_thresholds or net.weights[0].shape[0] % len(net.input_thresholds):
+        raise NetworkError(f"{where}: shape mismatch: weight_0 fan_in {net.weights[0].shape[0]} is not a multiple of "
+                           f"the {len(net.input_thresholds)} input thresholds")
     hidden = len(net.weights) - 1
     if len(net.thresholds) != hidden or len(net.directions) != hidden:
         raise NetworkError(f"{where}: {hidden} hidden layer(s) need {hidden} threshold and direction arrays, "

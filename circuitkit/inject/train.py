@@ -30,7 +30,7 @@ import numpy as np
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable, TransitionMatrix
 from circuitkit.inject.data import Dataset, load_dataset
-from circuitkit.inject.networks import KIND_ALPHABETS, KIND_SCHEMES, QuantizedMLP, binarize
+from circuitkit.inject.networks import KIND_ALPHABETS, KIND_SCHEMES, QuantizedMLP, thermometer
 from circuitkit.inject.sampler import ErrorInjector, trial_generator
 
 _BN_EPS = 1e-5
@@ -43,13 +43,15 @@ class TrainingConfig:
 
     kind: str = "bnn"
     hidden: tuple[int, ...] = (256,)
+    # Thermometer levels of the +-1 input code: three grey levels per pixel lift the
+    # digits BNN from about 93 % (one level) to about 95-96 %.
+    input_thresholds: tuple[float, ...] = (0.25, 0.5, 0.75)
     epochs: int = 60
     batch_size: int = 64
     learning_rate: float = 0.01
     final_learning_rate: float = 0.0005
     seed: int = 0
     train_ber: float = 0.0
-    input_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.kind not in KIND_ALPHABETS:
@@ -132,13 +134,13 @@ def train(
     init_seed, shuffle_seed, inject_seed, calibration_seed = root.spawn(4)
     rng = np.random.default_rng(init_seed)
     shuffle_rng = np.random.default_rng(shuffle_seed)
-    sizes = (dataset.n_features, *config.hidden, dataset.n_classes)
+    sizes = (dataset.n_features * len(config.input_thresholds), *config.hidden, dataset.n_classes)
     latent = [rng.uniform(-1, 1, size=(fan_in, fan_out)) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
     gammas = [np.ones(fan_out) for fan_out in sizes[1:]]
     betas = [np.zeros(fan_out) for fan_out in sizes[1:]]
     optimizer = _Adam([*latent, *gammas, *betas])
     n_layers = len(latent)
-    h0_all = binarize(dataset.x_train, config.input_threshold).astype(np.float64)
+    h0_all = thermometer(dataset.x_train, config.input_thresholds).astype(np.float64)
     y_all = dataset.y_train
     steps_per_epoch = -(-y_all.size // config.batch_size)
     total_steps = config.epochs * steps_per_epoch
@@ -191,8 +193,8 @@ def train(
         directions=tuple(directions),
         output_scale=output_scale,
         output_bias=output_bias,
-        input_threshold=config.input_threshold,
-        metadata={"dataset": dataset.name, "training": {**asdict(config), "hidden": list(config.hidden)}},
+        input_thresholds=config.input_thresholds,
+        metadata={"dataset": dataset.name, "training": asdict(config)},
     )
     return network
 
