@@ -101,7 +101,10 @@ class TransitionMatrix(NamedTuple):
     @property
     def error_rate(self) -> float:
         """Mean over stored values (uniform prior) of P(read != stored)."""
-        return float(np.mean(1.0 - np.diag(self.matrix)))
+        # Sum the off-diagonal entries rather than 1 - diagonal: exact for the tables'
+        # own values (1 - (1 - 1e-6) is not 1e-6 in floating point).
+        off_diagonal = self.matrix[~np.eye(len(self.alphabet), dtype=bool)].reshape(len(self.alphabet), -1)
+        return float(np.mean(off_diagonal.sum(axis=1)))
 
 
 _COLUMN_PARSERS = {

@@ -16,6 +16,7 @@ from circuitkit import CircuitkitError, __version__
 STAGE_MODULES = (
     "circuitkit.toolchain_cli",
     "circuitkit.corners.cli",
+    "circuitkit.inject.cli",
 )
 
 

@@ -164,5 +164,6 @@ def sweep_table(start: float, stop: float, points: int, scheme: str) -> BerTable
     if not 0.0 < start <= stop <= 1.0 or points < 1:
         raise CircuitkitError(f"BER sweep needs 0 < start <= stop <= 1 and points >= 1, got {start}:{stop} with {points} points")
     bers = np.geomspace(start, stop, points) if points > 1 else np.array([start])
-    tables = [BerTable.symmetric(float(ber), scheme) for ber in bers]
+    # 12 significant digits: geomspace's 9.99999999995e-06 is meant as 1e-05.
+    tables = [BerTable.symmetric(float(f"{ber:.12g}"), scheme) for ber in bers]
     return tables[0].merged(*tables[1:])

@@ -258,3 +258,25 @@ def xnor_popcount(h: npt.ArrayLike, w: npt.ArrayLike) -> np.ndarray:
     padding = h_bits.shape[1] * 8 - fan_in
     same = np.bitwise_count(~(h_bits[:, None, :] ^ w_bits[None, :, :])).sum(axis=-1, dtype=np.int64) - padding
     return 2 * same - fan_in
+
+
+# Networks bundled with the package, trained on the default digits split by the
+# commands in circuitkit/inject/train.py.
+PRETRAINED: dict[str, str] = {"bnn": "bnn_digits.npz", "tnn": "tnn_digits.npz"}
+
+
+def pretrained_path(name: str) -> Path:
+    """Path of a bundled network ('bnn' or 'tnn')."""
+    if name not in PRETRAINED:
+        raise NetworkError(f"no bundled network {name!r}; expected one of {tuple(PRETRAINED)} or a path to a .npz file")
+    return Path(__file__).parent / "pretrained" / PRETRAINED[name]
+
+
+def load_network(spec: str | Path) -> QuantizedMLP:
+    """A bundled network by name ('bnn', 'tnn') or a weight file by path."""
+    if str(spec) in PRETRAINED:
+        return QuantizedMLP.load(pretrained_path(str(spec)))
+    path = Path(spec)
+    if not path.is_file():
+        raise NetworkError(f"{path}: no such network file; expected 'bnn', 'tnn' or a path to a .npz weight file")
+    return QuantizedMLP.load(path)

@@ -131,7 +131,7 @@ def train(
     """
     transition = _training_transition(config, transition)
     root = np.random.SeedSequence(config.seed)
-    init_seed, shuffle_seed, inject_seed, calibration_seed = root.spawn(4)
+    init_seed, shuffle_seed, inject_seed = root.spawn(3)
     rng = np.random.default_rng(init_seed)
     shuffle_rng = np.random.default_rng(shuffle_seed)
     sizes = (dataset.n_features * len(config.input_thresholds), *config.hidden, dataset.n_classes)
@@ -167,9 +167,10 @@ def train(
         if progress:
             print(f"epoch {epoch + 1}/{config.epochs}", file=sys.stderr)
 
-    # Fold batch-norm with population statistics over the whole training set, under
-    # the same corruption regime the network was trained for.
-    weights = _effective_weights(latent, config, transition, calibration_seed, 0)
+    # Fold batch-norm with population statistics of the clean weights over the whole
+    # training set (calibrating under injected errors instead cost 1-3 points of clean
+    # accuracy and gained nothing at BER 1e-2 on digits).
+    weights = [quantize(w, config.kind) for w in latent]
     h = h0_all
     thresholds, directions = [], []
     for index in range(n_layers):
