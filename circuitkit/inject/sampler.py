@@ -132,7 +132,7 @@ class ErrorInjector:
         bad = np.flatnonzero(np.abs(sums - 1.0) > _ROW_SUM_TOLERANCE)
         if bad.size:
             i = int(bad[0])
-            raise InjectionError(f"transition matrix row for stored {alphabet[i]} sums to {sums[i]!r}, expected 1")
+            raise InjectionError(f"transition matrix row for stored {alphabet[i]} sums to {float(sums[i])!r}, expected 1")
         m.flags.writeable = False
         return m
 
