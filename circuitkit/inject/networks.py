@@ -184,6 +184,13 @@ class QuantizedMLP:
         n_layers = sum(1 for key in arrays if key.startswith("weight_"))
         if n_layers == 0 or any(f"weight_{i}" not in arrays for i in range(n_layers)):
             raise NetworkError(f"{path}: expected arrays weight_0 .. weight_<L-1> without gaps, got {sorted(arrays)}")
+        expected_keys = {"format", "kind", "input_thresholds", "output_scale", "output_bias", "metadata",
+                         *(f"weight_{i}" for i in range(n_layers)),
+                         *(f"{name}_{i}" for name in ("threshold", "direction") for i in range(n_layers - 1))}
+        unexpected = sorted(set(arrays) - expected_keys)
+        if unexpected:
+            raise NetworkError(f"{path}: unexpected array(s) {unexpected} for a {n_layers}-layer network "
+                               "(layout: see circuitkit.inject.networks)")
         metadata_text = str(arrays.get("metadata", np.array("{}")))
         try:
             metadata = json.loads(metadata_text)
