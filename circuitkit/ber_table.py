@@ -104,7 +104,9 @@ class TransitionMatrix(NamedTuple):
         # Sum the off-diagonal entries rather than 1 - diagonal: exact for the tables'
         # own values (1 - (1 - 1e-6) is not 1e-6 in floating point).
         off_diagonal = self.matrix[~np.eye(len(self.alphabet), dtype=bool)].reshape(len(self.alphabet), -1)
-        return float(np.mean(off_diagonal.sum(axis=1)))
+        per_stored = off_diagonal.sum(axis=1)
+        # Equal rows (symmetric tables) give their common rate exactly, not (3 * p) / 3.
+        return float(per_stored[0]) if np.all(per_stored == per_stored[0]) else float(np.mean(per_stored))
 
 
 _COLUMN_PARSERS = {
@@ -381,8 +383,11 @@ class BerTable:
                     )
                 estimate[i] = [r.probability for r in group_rows]
                 upper[i] = [r.ci_high for r in group_rows]
-            # Renormalise the tolerated rounding so samplers see rows that sum to 1.
-            estimate /= estimate.sum(axis=1, keepdims=True)
+            # Renormalise rows that carry the tolerated rounding of another tool (a few
+            # printed digits) so samplers see rows that sum to 1; rows that only differ
+            # from 1 by the float rounding of the sum itself keep their exact values.
+            sums = estimate.sum(axis=1, keepdims=True)
+            estimate = np.where(np.abs(sums - 1.0) > 1e-12, estimate / sums, estimate)
             estimate.flags.writeable = False
             upper.flags.writeable = False
             samples = tuple(by_stored[s][alphabet[0]][1].samples for s in alphabet)

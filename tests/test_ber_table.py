@@ -140,3 +140,11 @@ def test_unknown_condition_and_missing_file(table, tmp_path):
         table.transition_matrix(Condition("ff", 1.2, 27.0, "binary"))
     with pytest.raises(BerTableError, match="cannot read bit-error table"):
         BerTable.read(tmp_path / "missing.csv")
+
+
+def test_rounded_probabilities_within_tolerance_are_renormalised(tmp_path):
+    third = 0.3333333  # a tool that prints 7 digits: rows sum to 0.9999999
+    rows = [["ss", 0.9, 85, "ternary", s, r, 0, 0, third, third, third, "synthetic"] for s in (-1, 0, 1) for r in (-1, 0, 1)]
+    table = BerTable.read(_write_rows(tmp_path / "rounded.csv", rows))
+    matrix = table.transition_matrix(table.conditions()[0]).matrix
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0, rtol=0, atol=1e-15)
