@@ -1,0 +1,130 @@
+"""Re-run a measurement's stimulus in ngspice with a model card: the simulator's verdict on a fit.
+
+The Python integration (`device.simulate`) is only a fast stand-in during fitting; these
+functions apply the same stimuli to the compiled rram_hfox.va in ngspice (OSDI):
+
+- `ngspice_sweep`: the measured (time, voltage) points as one PWL source;
+- `ngspice_pulses`: one device and one PWL pulse per table row, in chunks run in parallel;
+- `ngspice_read`: one device per cell, read at DC (the model pins its state to gap_init
+  at DC), with gap_init given as numbers or as expressions such as
+  `{2e-10 + agauss(0, 1.2e-11, 1)}` drawn by ngspice itself (`setseed`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from circuitkit.device.model import ModelCard
+from circuitkit.device.simulate import DEFAULT_EDGE_FRACTION, SweepSimulation, pulse_waveform
+from circuitkit.spice.deck import prepare_deck
+from circuitkit.spice.runner import run_batch
+
+MODEL_NAME = "rram_fit"
+_NM = 1e-9
+
+
+def _number(value: float) -> str:
+    return f"{float(value):.12g}"
+
+
+def pwl_source(name: str, node: str, time: Sequence[float], voltage: Sequence[float], per_line: int = 8) -> str:
+    """`V<name> node 0 PWL(...)` with `+` continuation lines (ngspice has a line-length limit)."""
+    pairs = [f"{_number(t)} {_number(v)}" for t, v in zip(time, voltage)]
+    lines = [f"V{name} {node} 0 PWL("]
+    lines += ["+ " + " ".join(pairs[k : k + per_line]) for k in range(0, len(pairs), per_line)]
+    lines.append("+ )")
+    return "\n".join(lines)
+
+
+def sweep_netlist(card: ModelCard, time: np.ndarray, voltage: np.ndarray, gap_init: float, temp_c: float = 27.0,
+                  **instance: float | str) -> str:
+    steps = np.diff(time)
+    return "\n".join([
+        "* circuitkit fit: the measured sweep applied to the fitted rram_hfox card",
+        f".temp {_number(temp_c)}",
+        card.model_line(MODEL_NAME),
+        pwl_source("1", "te", time, voltage),
+        f"N1 te 0 {MODEL_NAME} {card.instance_parameters(gap_init=gap_init, **instance)}",
+        f".tran {_number(float(np.median(steps)))} {_number(time[-1])} {_number(time[0])}",
+        ".end",
+    ]) + "\n"
+
+
+def ngspice_sweep(card: ModelCard, time: np.ndarray, voltage: np.ndarray, gap_init: float, *,
+                  temp_c: float = 27.0, timeout: float = 600.0, **instance: float | str) -> SweepSimulation:
+    """Current and gap from ngspice at the given time points (PWL corners are ngspice breakpoints).
+    `instance` adds instance parameters (e.g. c2c_set=0.3) to the device line."""
+    time = np.asarray(time, dtype=float)
+    voltage = np.asarray(voltage, dtype=float)
+    result = run_batch(sweep_netlist(card, time, voltage, gap_init, temp_c, **instance), name="sweep",
+                       timeout=timeout)
+    current = np.interp(time, result["time"], -result["i(v1)"])
+    gap = gap_init + np.interp(time, result["time"], result["v(n1#dgap)"]) * _NM
+    return SweepSimulation(time, voltage, current, gap)
+
+
+def pulses_netlist(card: ModelCard, amplitude, width, gap_before, temp_c: float = 27.0,
+                   edge_fraction: float = DEFAULT_EDGE_FRACTION, instance: Sequence[Mapping[str, float]] | None = None
+                   ) -> str:
+    lines = ["* circuitkit fit: one device per pulse-table row, each with its own pulse",
+             f".temp {_number(temp_c)}", card.model_line(MODEL_NAME)]
+    end = 0.0
+    for k, (a, w, g) in enumerate(zip(amplitude, width, gap_before)):
+        t, v = pulse_waveform(a, w, edge_fraction)
+        end = max(end, t[-1])
+        extra = instance[k] if instance is not None else {}
+        lines.append(pwl_source(f"p{k}", f"p{k}", t, v))
+        lines.append(f"N{k} p{k} 0 {MODEL_NAME} {card.instance_parameters(gap_init=g, **extra)}")
+    lines += [f".tran {_number(end / 200)} {_number(end * 1.001)}", ".end"]
+    return "\n".join(lines) + "\n"
+
+
+def ngspice_pulses(card: ModelCard, amplitude: np.ndarray, width: np.ndarray, gap_before: np.ndarray, *,
+                   temp_c: float = 27.0, edge_fraction: float = DEFAULT_EDGE_FRACTION, chunk: int = 50,
+                   workers: int | None = None, timeout: float = 600.0,
+                   instance: Sequence[Mapping[str, float]] | None = None) -> np.ndarray:
+    """Gap (m) after each row's pulse, simulated by ngspice (rows in chunks, chunks in parallel).
+    `instance[k]` adds instance parameters (e.g. c2c draws) to row k's device."""
+    amplitude, width, gap_before = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(amplitude, width, gap_before))
+    starts = range(0, len(amplitude), chunk)
+    netlists = [pulses_netlist(card, amplitude[s : s + chunk], width[s : s + chunk], gap_before[s : s + chunk],
+                               temp_c, edge_fraction, instance[s : s + chunk] if instance is not None else None)
+                for s in starts]
+    deck = prepare_deck(netlists[0])  # compile once, before any thread needs the .osdi
+
+    def run(start_and_netlist):
+        start, netlist = start_and_netlist
+        result = run_batch(netlist, deck=deck, name="pulses", timeout=timeout)
+        n = min(chunk, len(amplitude) - start)
+        return [result[f"v(n{k}#dgap)"][-1] for k in range(n)]
+
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        moved = [value for part in pool.map(run, zip(starts, netlists)) for value in part]
+    return gap_before + np.asarray(moved) * _NM
+
+
+def read_netlist(card: ModelCard, gap_init: Sequence[float | str], v_read: float, temp_c: float = 27.0,
+                 seed: int | None = None) -> str:
+    lines = ["* circuitkit fit: one device per cell, read at DC", f".temp {_number(temp_c)}",
+             card.model_line(MODEL_NAME), f".param vread={_number(v_read)}"]
+    for k, gap in enumerate(gap_init):
+        lines.append(f"Vr{k} r{k} 0 vread")
+        lines.append(f"N{k} r{k} 0 {MODEL_NAME} {card.instance_parameters(gap_init=gap)}")
+    if seed is not None:  # redraw agauss() under a known seed
+        lines += [".control", f"setseed {int(seed)}", "reset", "op", "set filetype=binary", "write read.raw", ".endc"]
+    else:
+        lines.append(".op")
+    lines.append(".end")
+    return "\n".join(lines) + "\n"
+
+
+def ngspice_read(card: ModelCard, gap_init: Sequence[float | str], *, v_read: float = 0.1, temp_c: float = 27.0,
+                 seed: int | None = None, timeout: float = 600.0) -> np.ndarray:
+    """Read resistance (ohm) of one device per entry of `gap_init` (numbers in m, or expressions)."""
+    result = run_batch(read_netlist(card, gap_init, v_read, temp_c, seed), name="read", timeout=timeout)
+    current = -np.array([result[f"i(vr{k})"][0] for k in range(len(gap_init))])
+    return v_read / current
