@@ -1,0 +1,547 @@
+"""Fit rram_hfox model cards to measurements with lmfit.
+
+Residuals are logarithmic (ln of current, ln of resistance), so a 10 % miss counts the
+same in LRS and in HRS. The model is evaluated by the Python integration of the .va's
+equations (`device.simulate`), which `tests/test_device_model.py` holds to ngspice within
+1 %; the CLI then re-simulates the fitted card in ngspice (`device.resimulate`).
+
+What is fitted, what is fixed, and why (the rest of the card is kept as given):
+
+- I-V sweeps (`fit_iv`): i0 (fitted as log10), v0, gmax, vel0 (log10), gamma0, beta, plus
+  the gap at the start of the file (gap_init, a property of the measurement, not of the
+  device). Fixed: g0 and gmin (the read current only fixes i0*exp(-gmin/g0), so i0, gmin
+  and g0 cannot all be told apart), ea (at one temperature only vel0*exp(-ea/kT) is
+  seen), a0 and tox (only gamma*a0/tox is seen), alpha, rth, gwin. c2c_sigma is not
+  fitted but estimated from the cycle-to-cycle spread of the LRS/HRS read levels.
+- pulse tables (`fit_pulses`): vel0 (log10), gamma0, beta, gmax; the current equation
+  (i0, v0, g0, gmin) maps resistances to gaps and is fixed (fit it on an I-V sweep and
+  pass that card as the start).
+- resistance distributions (`fit_distribution`): lognormal per state by maximum
+  likelihood (closed form: mean and standard deviation of ln R, with t and chi-square
+  confidence intervals); mapped to the card's `variability` keys (see
+  `device.model.VARIABILITY_KEYS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time as _time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import lmfit
+import numpy as np
+from scipy import stats
+from scipy.optimize import minimize_scalar
+
+from circuitkit import CircuitkitError
+from circuitkit.device.model import DEFAULT_READ_VOLTAGE, ModelCard, parameter_specs
+from circuitkit.device.simulate import simulate_pulses, simulate_sweep
+from circuitkit.measurements import IVSweep, PulseTable, ResistanceDistribution
+
+LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
+ROBUST_F_SCALE = 0.1  # residual (ln units, ~10 %) beyond which a robust loss stops growing quadratically
+_FAILED_RESIDUAL = 50.0  # residual of a parameter set the integrator cannot handle
+
+
+class FitError(CircuitkitError):
+    """A fit could not start or did not produce a usable result."""
+
+
+# ---------------------------------------------------------------------------- free parameters
+
+
+@dataclasses.dataclass(frozen=True)
+class FreeParameter:
+    """A card value varied by the fit, in a well-scaled fit space (log10 or nm)."""
+
+    key: str  # rram_hfox parameter, or 'gap_init' (state at the start of a measurement)
+    transform: str  # '' | 'log10' | 'nm'
+    lower: float  # bounds in fit space
+    upper: float
+
+    @property
+    def name(self) -> str:
+        return {"log10": f"log10_{self.key}", "nm": f"{self.key}_nm"}.get(self.transform, self.key)
+
+    def to_value(self, x: float) -> float:
+        return {"log10": lambda: 10.0 ** x, "nm": lambda: x * 1e-9}.get(self.transform, lambda: x)()
+
+    def to_fit(self, value: float) -> float:
+        return {"log10": lambda: math.log10(value), "nm": lambda: value * 1e9}.get(self.transform, lambda: value)()
+
+    @property
+    def expression(self) -> str:
+        return {"log10": f"10**{self.name}", "nm": f"{self.name}*1e-9"}.get(self.transform, self.name)
+
+
+IV_PARAMETERS = (
+    FreeParameter("i0", "log10", -8.0, 0.0),
+    FreeParameter("v0", "", 0.05, 3.0),
+    FreeParameter("gmax", "nm", 0.25, 3.0),
+    FreeParameter("vel0", "log10", -16.0, 8.0),
+    FreeParameter("gamma0", "", 0.5, 60.0),
+    FreeParameter("beta", "", 0.0, 60.0),
+    FreeParameter("gap_init", "nm", 0.0, 4.0),
+)
+PULSE_PARAMETERS = (
+    FreeParameter("vel0", "log10", -16.0, 8.0),
+    FreeParameter("gamma0", "", 0.5, 60.0),
+    FreeParameter("beta", "", 0.0, 60.0),
+    FreeParameter("gmax", "nm", 0.25, 3.0),
+)
+_VEL0_SCAN = np.arange(-12.0, 4.0, 1.0)  # log10 m/s, coarse start for the switching speed
+
+
+@dataclasses.dataclass
+class FitOutcome:
+    """Result of one fit: the card and everything the report and the plot need."""
+
+    kind: str
+    card: ModelCard
+    parameters: dict[str, dict[str, Any]]  # name -> value, stderr, unit, vary, bounds, initial
+    metrics: dict[str, Any]
+    settings: dict[str, Any]  # loss, floors, temperature, fixed-parameter list, ...
+    curves: dict[str, np.ndarray]  # model arrays for the plot
+    measurement_state: dict[str, float] = dataclasses.field(default_factory=dict)  # e.g. gap_init
+    nfev: int = 0
+    success: bool = True
+    message: str = ""
+    runtime_s: float = 0.0
+
+
+Progress = Callable[[int, float], None]  # (evaluations so far, current cost)
+
+
+def _card_with(card: ModelCard, values: Mapping[str, float]) -> ModelCard:
+    return card.with_values({k: v for k, v in values.items() if k != "gap_init"})
+
+
+def _loss_cost(residual: np.ndarray, loss: str) -> float:
+    z = (residual / ROBUST_F_SCALE) ** 2 if loss != "linear" else residual ** 2
+    rho = {
+        "linear": lambda: z,
+        "soft_l1": lambda: 2 * (np.sqrt(1 + z) - 1),
+        "huber": lambda: np.where(z <= 1, z, 2 * np.sqrt(z) - 1),
+        "cauchy": lambda: np.log1p(z),
+        "arctan": lambda: np.arctan(z),
+    }[loss]()
+    return float(0.5 * np.sum(rho) * (ROBUST_F_SCALE ** 2 if loss != "linear" else 1.0))
+
+
+Residual = Callable[[ModelCard, Mapping[str, float]], np.ndarray]
+
+
+def _least_squares(residual: Residual, size: int, start: ModelCard, free: Sequence[FreeParameter],
+                   initial: Mapping[str, float], loss: str,
+                   progress: Progress | None) -> tuple[lmfit.minimizer.MinimizerResult, dict[str, float]]:
+    """lmfit least_squares (trust-region reflective, native bounds) over `free`; a parameter
+    set the integrator cannot handle gets a large constant residual (the step is rejected)."""
+    if loss not in LOSSES:
+        raise FitError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    params = lmfit.Parameters()
+    for p in free:
+        x = min(max(p.to_fit(initial[p.key]), p.lower), p.upper)
+        params.add(p.name, value=x, min=p.lower, max=p.upper)
+        if p.transform:
+            params.add(p.key, expr=p.expression)
+    calls = [0]
+
+    def objective(params: lmfit.Parameters) -> np.ndarray:
+        values = {p.key: p.to_value(params[p.name].value) for p in free}
+        try:
+            r = residual(_card_with(start, values), values)
+        except CircuitkitError:  # ModelSimulationError, or a value the card refuses
+            r = None
+        if r is None or not np.all(np.isfinite(r)):
+            r = np.full(size, _FAILED_RESIDUAL)
+        calls[0] += 1
+        if progress is not None:
+            progress(calls[0], _loss_cost(r, loss))
+        return r
+
+    kws: dict[str, Any] = {"loss": loss, "diff_step": 1e-4, "x_scale": "jac"}
+    if loss != "linear":
+        kws["f_scale"] = ROBUST_F_SCALE
+    result = lmfit.minimize(objective, params, method="least_squares", **kws)
+    best = {p.key: p.to_value(result.params[p.name].value) for p in free}
+    return result, best
+
+
+def _parameter_rows(result: lmfit.minimizer.MinimizerResult, free: Sequence[FreeParameter],
+                    initial: Mapping[str, float], card: ModelCard) -> dict[str, dict[str, Any]]:
+    """Report rows: fitted parameters (with stderr, fit-space values and bounds), then the fixed ones."""
+    specs = parameter_specs(card.module)
+    rows: dict[str, dict[str, Any]] = {}
+    for p in free:
+        fit_param = result.params[p.name]
+        value_param = result.params[p.key] if p.transform else fit_param
+        unit = specs[p.key].unit if p.key in specs else "m"
+        rows[p.key] = {
+            "value": float(value_param.value), "stderr": _float_or_none(value_param.stderr), "unit": unit,
+            "vary": True, "initial": float(initial[p.key]),
+            "fit_space": {"name": p.name, "value": float(fit_param.value), "stderr": _float_or_none(fit_param.stderr),
+                          "lower": p.lower, "upper": p.upper},
+        }
+    for key, spec in specs.items():
+        if key not in rows and key in card.parameters | dict(card.instance_defaults):
+            rows[key] = {"value": card.value(key), "stderr": None, "unit": spec.unit, "vary": False}
+    return rows
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+# ---------------------------------------------------------------------------- I-V sweeps
+
+
+def default_current_floor(current: np.ndarray) -> float:
+    """Currents below this count as noise in ln(|I| + floor): 1e-3 of the median |I|, at least 1 pA."""
+    return max(1e-12, 1e-3 * float(np.median(np.abs(current))))
+
+
+def apparent_level(voltage: np.ndarray, current: np.ndarray, v0: float) -> np.ndarray:
+    """ln(|I| / sinh(|V|/v0)) = ln(i0) - gap/g0: the state seen through the current equation."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.abs(current)) - np.log(np.sinh(np.abs(voltage) / v0))
+
+
+def _two_levels(level: np.ndarray) -> float:
+    """Threshold splitting a bimodal sample in two (Otsu: largest between-class variance)."""
+    ordered = np.sort(level)
+    n = len(ordered)
+    if n < 4:
+        return float(np.median(ordered))
+    cumulative = np.cumsum(ordered)
+    k = np.arange(1, n)
+    mean_low = cumulative[:-1] / k
+    mean_high = (cumulative[-1] - cumulative[:-1]) / (n - k)
+    between = k * (n - k) * (mean_low - mean_high) ** 2
+    best = int(np.argmax(between[1:-1])) + 1 if n > 4 else int(np.argmax(between))
+    return float(0.5 * (ordered[best] + ordered[best + 1]))
+
+
+@dataclasses.dataclass(frozen=True)
+class IVLevels:
+    """LRS/HRS levels read off the data through the current equation."""
+
+    v0: float
+    lrs_level: float  # median apparent level of LRS points
+    hrs_level: float
+    threshold: float
+    usable: np.ndarray  # points above the floor and away from 0 V
+
+
+def iv_levels(sweep: IVSweep, floor: float, v0_start: float) -> IVLevels:
+    """Split points into LRS and HRS and find the v0 that makes each state's level flat."""
+    usable = (np.abs(sweep.current) > 3 * floor) & (np.abs(sweep.voltage) > 0.02 * np.abs(sweep.voltage).max())
+    if usable.sum() < 6:
+        raise FitError(f"{sweep.source.path}: fewer than 6 points above the current floor {floor:.3g} A and away "
+                       "from 0 V; lower --current-floor or check the current units")
+    v, i = sweep.voltage[usable], sweep.current[usable]
+    v0 = v0_start
+    for _ in range(3):
+        level = apparent_level(v, i, v0)
+        lrs = level > _two_levels(level)
+
+        def spread(v0_try: float) -> float:
+            lv = apparent_level(v, i, v0_try)
+            return float(np.var(lv[lrs]) * lrs.sum() + np.var(lv[~lrs]) * (~lrs).sum())
+
+        v0 = float(minimize_scalar(spread, bounds=(0.05, 3.0), method="bounded").x)
+    level = apparent_level(v, i, v0)
+    threshold = _two_levels(level)
+    return IVLevels(v0, float(np.median(level[level > threshold])), float(np.median(level[level <= threshold])),
+                    threshold, usable)
+
+
+def switching_voltages(sweep: IVSweep, current: np.ndarray, levels: IVLevels) -> tuple[np.ndarray, np.ndarray]:
+    """Per cycle: first voltage (V > 0) where the state turns LRS, and (V < 0) where it turns HRS."""
+    level = apparent_level(sweep.voltage, current, levels.v0)
+    sets, resets = np.full(sweep.cycles, np.nan), np.full(sweep.cycles, np.nan)
+    for c in range(sweep.cycles):
+        rows = np.flatnonzero((sweep.cycle == c) & levels.usable)
+        v, lv = sweep.voltage[rows], level[rows]
+        was_hrs = lv < levels.threshold
+        for k in range(1, len(rows)):
+            if v[k] > 0 and was_hrs[k - 1] and not was_hrs[k] and np.isnan(sets[c]):
+                sets[c] = v[k]
+            if v[k] < 0 and not was_hrs[k - 1] and was_hrs[k] and np.isnan(resets[c]):
+                resets[c] = v[k]
+    return sets, resets
+
+
+def iv_metrics(sweep: IVSweep, current: np.ndarray, floor: float, levels: IVLevels,
+               mask: np.ndarray | None = None) -> dict[str, Any]:
+    """Errors of a model current against the measured one (used for the fit and for ngspice)."""
+    mask = np.ones(len(sweep), bool) if mask is None else mask
+    r = (np.log(np.abs(current) + floor) - np.log(np.abs(sweep.current) + floor))[mask]
+    above = mask & (np.abs(sweep.current) > 10 * floor)
+    relative = np.abs(current[above] / sweep.current[above] - 1.0)
+    set_data, reset_data = switching_voltages(sweep, sweep.current, levels)
+    set_model, reset_model = switching_voltages(sweep, current, levels)
+    return {
+        "points": int(mask.sum()),
+        "rms_ln_current": float(np.sqrt(np.mean(r ** 2))),
+        "median_abs_ln_current": float(np.median(np.abs(r))),
+        "median_relative_current_error": float(np.median(relative)) if relative.size else None,
+        "p90_relative_current_error": float(np.percentile(relative, 90)) if relative.size else None,
+        "set_voltage_data": _nanmean(set_data), "set_voltage_model": _nanmean(set_model),
+        "reset_voltage_data": _nanmean(reset_data), "reset_voltage_model": _nanmean(reset_model),
+        "set_voltage_rms_error": _rms_diff(set_model, set_data),
+        "reset_voltage_rms_error": _rms_diff(reset_model, reset_data),
+    }
+
+
+def _nanmean(x: np.ndarray) -> float | None:
+    return float(np.nanmean(x)) if np.any(np.isfinite(x)) else None
+
+
+def _rms_diff(a: np.ndarray, b: np.ndarray) -> float | None:
+    both = np.isfinite(a) & np.isfinite(b)
+    return float(np.sqrt(np.mean((a[both] - b[both]) ** 2))) if both.any() else None
+
+
+def iv_initial_guess(sweep: IVSweep, start: ModelCard, levels: IVLevels) -> dict[str, float]:
+    """Levels from the data: i0 from the LRS level at gmin, gmax from the HRS level, the
+    start gap from the first points; v0 from `iv_levels`."""
+    g0, gmin = start.value("g0"), start.value("gmin")
+    i0 = math.exp(levels.lrs_level + gmin / g0)
+    gmax = gmin + g0 * max(levels.lrs_level - levels.hrs_level, 0.5)
+    first = apparent_level(sweep.voltage, sweep.current, levels.v0)[levels.usable][:5]
+    gap_init = g0 * (math.log(i0) - float(np.median(first)))
+    return {"i0": i0, "v0": levels.v0, "gmax": gmax, "gap_init": min(max(gap_init, 0.0), 4e-9),
+            "vel0": start.value("vel0"), "gamma0": start.value("gamma0"), "beta": start.value("beta")}
+
+
+def cycle_spread(sweep: IVSweep, levels: IVLevels, g0: float) -> dict[str, float | None]:
+    """Cycle-to-cycle sigma of the LRS and HRS gaps (from per-cycle median levels), pooled."""
+    level = apparent_level(sweep.voltage, sweep.current, levels.v0)
+    per_state: dict[str, list[float]] = {"lrs": [], "hrs": []}
+    for c in range(sweep.cycles):
+        rows = levels.usable & (sweep.cycle == c)
+        for state, pick in (("lrs", level > levels.threshold), ("hrs", level <= levels.threshold)):
+            if np.sum(rows & pick) >= 3:
+                per_state[state].append(float(np.median(level[rows & pick])))
+    out: dict[str, float | None] = {}
+    squares, dof = 0.0, 0
+    for state, values in per_state.items():
+        if len(values) >= 2:
+            out[f"c2c_sigma_gap_{state}"] = float(np.std(values, ddof=1) * g0)
+            squares += float(np.var(values, ddof=1) * (len(values) - 1)) * g0 ** 2
+            dof += len(values) - 1
+        else:
+            out[f"c2c_sigma_gap_{state}"] = None
+    out["c2c_sigma"] = math.sqrt(squares / dof) if dof else None
+    return out
+
+
+def fit_iv(sweep: IVSweep, start: ModelCard | None = None, *, loss: str = "linear", temp_c: float = 27.0,
+           current_floor: float | None = None, compliance: float | None = None,
+           free: Sequence[FreeParameter] = IV_PARAMETERS, progress: Progress | None = None) -> FitOutcome:
+    """Fit the card to every cycle of an I-V sweep, simulated as one continuous transient."""
+    began = _time.perf_counter()
+    start = start or ModelCard.default()
+    floor = current_floor if current_floor is not None else default_current_floor(sweep.current)
+    mask = np.ones(len(sweep), bool)
+    if compliance is not None:  # the instrument, not the device, set these currents
+        mask &= np.abs(sweep.current) < 0.99 * compliance
+    measured = np.log(np.abs(sweep.current) + floor)
+    levels = iv_levels(sweep, floor, start.value("v0"))
+    initial = iv_initial_guess(sweep, start, levels)
+
+    def residual(card: ModelCard, values: Mapping[str, float]) -> np.ndarray:
+        sim = simulate_sweep(card, sweep.time, sweep.voltage, values["gap_init"], temp_c=temp_c)
+        return (np.log(np.abs(sim.current) + floor) - measured)[mask]
+
+    initial = _scan_vel0(residual, start, initial, loss)
+    result, best = _least_squares(residual, int(mask.sum()), start, free, initial, loss, progress)
+    card = _card_with(start, best)
+    spread = cycle_spread(sweep, levels, card.value("g0"))
+    if spread["c2c_sigma"] is not None:
+        card = card.with_values({"c2c_sigma": spread["c2c_sigma"]})
+    sim = simulate_sweep(card, sweep.time, sweep.voltage, best["gap_init"], temp_c=temp_c)
+    fitted_levels = dataclasses.replace(levels, v0=card.value("v0"))
+    metrics = iv_metrics(sweep, sim.current, floor, fitted_levels, mask) | {"cycle_to_cycle": spread}
+    fixed = [k for k in parameter_specs(card.module) if k not in {p.key for p in free}]
+    return FitOutcome(
+        kind="iv", card=card, parameters=_parameter_rows(result, free, initial, card), metrics=metrics,
+        settings={"loss": loss, "f_scale": ROBUST_F_SCALE if loss != "linear" else None, "temp_c": temp_c,
+                  "current_floor_A": floor, "compliance_A": compliance, "excluded_points": int((~mask).sum()),
+                  "residual": "ln(|I_model| + floor) - ln(|I_measured| + floor)",
+                  "fitted": [p.key for p in free], "fixed": fixed, "time_base": sweep.time_origin,
+                  "levels": {"v0_from_levels": levels.v0, "lrs_level": levels.lrs_level, "hrs_level": levels.hrs_level}},
+        curves={"time": sweep.time, "voltage": sweep.voltage, "current": sim.current, "gap": sim.gap,
+                "mask": mask, "levels": fitted_levels},
+        measurement_state={"gap_init": best["gap_init"]},
+        nfev=int(result.nfev), success=bool(result.success), message=str(result.message),
+        runtime_s=_time.perf_counter() - began,
+    )
+
+
+def _scan_vel0(residual, start: ModelCard, initial: dict[str, float], loss: str) -> dict[str, float]:
+    """Coarse scan of log10(vel0) (the switching speed spans decades) before least squares."""
+    best_cost, best_vel0 = math.inf, initial["vel0"]
+    for log_vel0 in _VEL0_SCAN:
+        values = initial | {"vel0": 10.0 ** log_vel0}
+        try:
+            r = residual(_card_with(start, values), values)
+        except CircuitkitError:
+            continue
+        cost = _loss_cost(r, loss) if np.all(np.isfinite(r)) else math.inf
+        if cost < best_cost:
+            best_cost, best_vel0 = cost, 10.0 ** log_vel0
+    return initial | {"vel0": best_vel0}
+
+
+# ---------------------------------------------------------------------------- pulse tables
+
+
+def pulse_metrics(table: PulseTable, r_after_model: np.ndarray) -> dict[str, Any]:
+    r = np.log(r_after_model) - np.log(table.r_after)
+    relative = np.abs(r_after_model / table.r_after - 1.0)
+    return {
+        "rows": len(table),
+        "rms_ln_r_after": float(np.sqrt(np.mean(r ** 2))),
+        "median_abs_ln_r_after": float(np.median(np.abs(r))),
+        "median_relative_r_after_error": float(np.median(relative)),
+        "p90_relative_r_after_error": float(np.percentile(relative, 90)),
+    }
+
+
+def fit_pulses(table: PulseTable, start: ModelCard | None = None, *, loss: str = "linear", temp_c: float = 27.0,
+               v_read: float = DEFAULT_READ_VOLTAGE, free: Sequence[FreeParameter] = PULSE_PARAMETERS,
+               progress: Progress | None = None) -> FitOutcome:
+    """Fit the switching dynamics to R_after of every row, given R_before, amplitude and width."""
+    began = _time.perf_counter()
+    start = start or ModelCard.default()
+    measured = np.log(table.r_after)
+
+    def gaps_before(card: ModelCard) -> np.ndarray:
+        return card.gap_for_resistance(table.r_before, v_read)
+
+    def residual(card: ModelCard, values: Mapping[str, float]) -> np.ndarray:
+        after = simulate_pulses(card, table.amplitude, table.width, gaps_before(card), temp_c=temp_c)
+        return np.log(card.resistance(after, v_read)) - measured
+
+    initial = {p.key: start.value(p.key) for p in free}
+    initial = _scan_vel0(residual, start, initial, loss) if "vel0" in initial else initial
+    result, best = _least_squares(residual, len(table), start, free, initial, loss, progress)
+    card = _card_with(start, best)
+    after = simulate_pulses(card, table.amplitude, table.width, gaps_before(card), temp_c=temp_c)
+    r_after = card.resistance(after, v_read)
+    fixed = [k for k in parameter_specs(card.module) if k not in {p.key for p in free}]
+    return FitOutcome(
+        kind="pulse", card=card, parameters=_parameter_rows(result, free, initial, card),
+        metrics=pulse_metrics(table, r_after),
+        settings={"loss": loss, "f_scale": ROBUST_F_SCALE if loss != "linear" else None, "temp_c": temp_c,
+                  "v_read": v_read, "residual": "ln(R_after_model) - ln(R_after_measured)",
+                  "amplitude": table.amplitude_origin, "pulse_shape": "rectangular plateau of the given width",
+                  "fitted": [p.key for p in free], "fixed": fixed},
+        curves={"r_after": r_after, "gap_before": gaps_before(card), "gap_after": after},
+        nfev=int(result.nfev), success=bool(result.success), message=str(result.message),
+        runtime_s=_time.perf_counter() - began,
+    )
+
+
+# ---------------------------------------------------------------------------- distributions
+
+
+@dataclasses.dataclass(frozen=True)
+class Lognormal:
+    """Lognormal fit of one state's resistances, with 95 % confidence intervals."""
+
+    state: str
+    n: int
+    mu: float  # mean of ln R
+    sigma: float  # standard deviation of ln R (ddof=1)
+    median_ci: tuple[float, float]
+    sigma_ci: tuple[float, float]
+    ks_statistic: float
+    ks_pvalue: float
+
+    @property
+    def median(self) -> float:
+        return math.exp(self.mu)
+
+    def quantiles(self, q: np.ndarray) -> np.ndarray:
+        return np.exp(self.mu + self.sigma * stats.norm.ppf(q))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "median_ohm": self.median, "median_ci95_ohm": list(self.median_ci),
+                "sigma_lnR": self.sigma, "sigma_lnR_ci95": list(self.sigma_ci), "mu_lnR": self.mu,
+                "ks_statistic": self.ks_statistic, "ks_pvalue_approx": self.ks_pvalue,
+                "p01_ohm": float(self.quantiles(np.array([0.01]))[0]),
+                "p99_ohm": float(self.quantiles(np.array([0.99]))[0])}
+
+
+def fit_lognormal(resistance: np.ndarray, state: str) -> Lognormal:
+    ln_r = np.log(np.asarray(resistance, dtype=float))
+    n = len(ln_r)
+    mu, sigma = float(np.mean(ln_r)), float(np.std(ln_r, ddof=1))
+    half = stats.t.ppf(0.975, n - 1) * sigma / math.sqrt(n)
+    sigma_ci = (sigma * math.sqrt((n - 1) / stats.chi2.ppf(0.975, n - 1)),
+                sigma * math.sqrt((n - 1) / stats.chi2.ppf(0.025, n - 1)))
+    ks = stats.kstest(ln_r, "norm", args=(mu, sigma)) if sigma > 0 else None
+    return Lognormal(state, n, mu, sigma, (math.exp(mu - half), math.exp(mu + half)), sigma_ci,
+                     float(ks.statistic) if ks else 1.0, float(ks.pvalue) if ks else 0.0)
+
+
+def variability_for(card: ModelCard, fits: Sequence[Lognormal], v_read: float) -> dict[str, float]:
+    """Card variability keys for each state (see `device.model.VARIABILITY_KEYS`)."""
+    g0 = card.value("g0")
+    keys: dict[str, float] = {"v_read": v_read}
+    for fit in fits:
+        state = fit.state.lower()
+        keys[f"median_r_{state}"] = fit.median
+        keys[f"sigma_lnR_{state}"] = fit.sigma
+        keys[f"gap_nom_{state}"] = float(card.gap_for_resistance(fit.median, v_read))
+        keys[f"sigma_gap_{state}"] = fit.sigma * g0
+    return keys
+
+
+def distribution_metrics(data: ResistanceDistribution, fits: Sequence[Lognormal],
+                         simulated: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Compare resistances a simulator drew from the card with the fitted lognormals and the data."""
+    out: dict[str, Any] = {}
+    for fit in fits:
+        r = np.asarray(simulated[fit.state])
+        ln_r = np.log(r)
+        out[fit.state] = {
+            "n": int(len(r)), "median_ohm": float(np.exp(np.median(ln_r))),
+            "median_relative_error": float(np.exp(np.median(ln_r)) / fit.median - 1.0),
+            "sigma_lnR": float(np.std(ln_r, ddof=1)), "sigma_lnR_error": float(np.std(ln_r, ddof=1) - fit.sigma),
+            "ks_distance_to_data": float(stats.ks_2samp(ln_r, np.log(data.of(fit.state))).statistic),
+        }
+    return out
+
+
+def fit_distribution(data: ResistanceDistribution, start: ModelCard | None = None, *,
+                     v_read: float = DEFAULT_READ_VOLTAGE) -> FitOutcome:
+    began = _time.perf_counter()
+    start = start or ModelCard.default()
+    fits = [fit_lognormal(data.of(state), state) for state in data.states]
+    variability = dict(start.variability) | variability_for(start, fits, v_read)
+    card = start.with_values(variability=variability)
+    g0 = card.value("g0")
+    parameters: dict[str, dict[str, Any]] = {}
+    for fit in fits:
+        s = fit.state.lower()
+        se_mu = fit.sigma / math.sqrt(fit.n)
+        se_sigma = fit.sigma / math.sqrt(2 * (fit.n - 1))
+        parameters[f"median_r_{s}"] = {"value": fit.median, "stderr": fit.median * se_mu, "unit": "ohm", "vary": True}
+        parameters[f"sigma_lnR_{s}"] = {"value": fit.sigma, "stderr": se_sigma, "unit": "", "vary": True}
+        parameters[f"gap_nom_{s}"] = {"value": variability[f"gap_nom_{s}"], "stderr": g0 * se_mu, "unit": "m",
+                                      "vary": True}
+        parameters[f"sigma_gap_{s}"] = {"value": fit.sigma * g0, "stderr": g0 * se_sigma, "unit": "m", "vary": True}
+    return FitOutcome(
+        kind="distribution", card=card, parameters=parameters,
+        metrics={"states": {fit.state: fit.as_dict() for fit in fits}},
+        settings={"estimator": "lognormal maximum likelihood per state (mean and std of ln R, ddof=1)",
+                  "confidence": "95 %: t interval for the median, chi-square interval for sigma",
+                  "v_read": v_read, "mapping": "sigma_gap = sigma_lnR * g0, gap_nom = gap_for_resistance(median)"},
+        curves={"fits": fits},
+        runtime_s=_time.perf_counter() - began,
+    )

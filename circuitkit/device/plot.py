@@ -1,0 +1,118 @@
+"""fit.png: measured data against the fitted model (Python) and its ngspice re-simulation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from circuitkit.measurements import IVSweep, PulseTable, ResistanceDistribution  # noqa: E402
+
+DATA_STYLE = {"color": "0.25", "marker": "o", "markersize": 3.5, "markerfacecolor": "none", "markeredgewidth": 0.7,
+              "linestyle": "none", "alpha": 0.8}
+FIT_STYLE = {"color": "tab:blue", "linewidth": 1.4}
+SPICE_STYLE = {"color": "tab:orange", "linewidth": 1.0, "linestyle": (0, (3, 3))}
+
+
+def _finish(fig, path: Path, title: str) -> Path:
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def plot_iv(path: Path, sweep: IVSweep, fit_current: np.ndarray, spice_current: np.ndarray | None,
+            floor: float, title: str) -> Path:
+    def ln_error(current):
+        return np.log(np.abs(current) + floor) - np.log(np.abs(sweep.current) + floor)
+
+    def rms(current):
+        return f"rms ln-error {np.sqrt(np.mean(ln_error(current) ** 2)):.3f}"
+
+    fit_label = f"fit (Python model), {rms(fit_current)}"
+    spice_label = f"fitted card in ngspice, {rms(spice_current)}" if spice_current is not None else ""
+    fig, (ax_iv, ax_t) = plt.subplots(1, 2, figsize=(11, 4.6), gridspec_kw={"width_ratios": [1.1, 1]})
+    ax_iv.semilogy(sweep.voltage, np.abs(sweep.current), label="measured", **DATA_STYLE)
+    ax_iv.semilogy(sweep.voltage, np.abs(fit_current), label=fit_label, **FIT_STYLE)
+    if spice_current is not None:
+        ax_iv.semilogy(sweep.voltage, np.abs(spice_current), label=spice_label, **SPICE_STYLE)
+    ax_iv.set_xlabel("voltage V(te, be) (V)")
+    ax_iv.set_ylabel("|current| (A)")
+    ax_iv.set_ylim(bottom=max(floor, np.abs(sweep.current).min() * 0.5))
+    ax_iv.grid(True, which="both", alpha=0.3)
+    ax_iv.legend(loc="lower right", fontsize=8)
+    ax_iv.set_title(f"I-V, {sweep.cycles} cycle(s), {len(sweep)} points", fontsize=9)
+
+    ax_t.plot(sweep.time, ln_error(fit_current), label=fit_label, **FIT_STYLE)
+    if spice_current is not None:
+        ax_t.plot(sweep.time, ln_error(spice_current), label=spice_label, **SPICE_STYLE)
+    ax_t.axhline(0.0, color="0.2", linewidth=0.8)
+    ax_t.set_xlabel("time (s)")
+    ax_t.set_ylabel("ln(|I_model| + floor) - ln(|I_measured| + floor)")
+    ax_t.set_title(f"log-current error (floor {floor:.2g} A)", fontsize=9)
+    ax_t.grid(True, alpha=0.3)
+    ax_t.legend(loc="upper right", fontsize=8)
+    return _finish(fig, path, title)
+
+
+def plot_pulses(path: Path, table: PulseTable, fit_r_after: np.ndarray, spice_r_after: np.ndarray | None,
+                title: str) -> Path:
+    fig, (ax_a, ax_p) = plt.subplots(1, 2, figsize=(11, 4.6))
+    widths = np.unique(table.width)
+    colors = plt.cm.viridis(np.linspace(0.0, 0.9, len(widths)))
+    for width, color in zip(widths, colors):
+        rows = table.width == width
+        ax_a.semilogy(table.amplitude[rows], table.r_after[rows], "o", color=color, markersize=4, alpha=0.7,
+                      label=f"measured, {width * 1e6:g} us")
+    ax_a.semilogy(table.amplitude, fit_r_after, "+", color="tab:red", markersize=6, label="fit (Python model)")
+    if spice_r_after is not None:
+        ax_a.semilogy(table.amplitude, spice_r_after, "x", color="tab:orange", markersize=4,
+                      label="fitted card in ngspice")
+    ax_a.set_xlabel("pulse amplitude across the cell (V)  (>0 SET, <0 RESET)")
+    ax_a.set_ylabel("resistance after the pulse (ohm)")
+    ax_a.grid(True, which="both", alpha=0.3)
+    ax_a.legend(fontsize=7, loc="best")
+    ax_a.set_title(f"R after one pulse, {len(table)} pulses", fontsize=9)
+
+    low = min(table.r_after.min(), fit_r_after.min()) * 0.8
+    high = max(table.r_after.max(), fit_r_after.max()) * 1.25
+    ax_p.loglog([low, high], [low, high], color="0.2", linewidth=0.8, label="model = measured")
+    ax_p.loglog(table.r_after, fit_r_after, "+", color="tab:red", markersize=6, label="fit (Python model)")
+    if spice_r_after is not None:
+        ax_p.loglog(table.r_after, spice_r_after, "x", color="tab:orange", markersize=4, label="ngspice")
+    ax_p.set_xlabel("measured R after (ohm)")
+    ax_p.set_ylabel("modelled R after (ohm)")
+    ax_p.grid(True, which="both", alpha=0.3)
+    ax_p.legend(fontsize=8)
+    ax_p.set_title("model against measurement", fontsize=9)
+    return _finish(fig, path, title)
+
+
+def plot_distribution(path: Path, data: ResistanceDistribution, fits: list[Any],
+                      spice: dict[str, np.ndarray] | None, title: str) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    colors = plt.cm.tab10(np.arange(len(fits)))
+    for fit, color in zip(fits, colors):
+        r = np.sort(data.of(fit.state))
+        p = (np.arange(1, len(r) + 1) - 0.5) / len(r)
+        ax.step(r, p, where="mid", color=color, linewidth=2.2, alpha=0.45, label=f"{fit.state} measured (n={fit.n})")
+        grid = np.linspace(0.001, 0.999, 400)
+        ax.plot(fit.quantiles(grid), grid, color=color, linewidth=1.3,
+                label=f"{fit.state} lognormal fit: median {fit.median / 1e3:.3g} kohm, sigma(ln R) {fit.sigma:.3f}")
+        if spice is not None and fit.state in spice:
+            s = np.sort(spice[fit.state])
+            ax.step(s, (np.arange(1, len(s) + 1) - 0.5) / len(s), where="mid", color=color, linestyle=":",
+                    linewidth=1.5, label=f"{fit.state} ngspice Monte Carlo from the card (n={len(s)})")
+    ax.set_xscale("log")
+    ax.set_xlabel("read resistance (ohm)")
+    ax.set_ylabel("cumulative probability")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return _finish(fig, path, title)
