@@ -10,7 +10,8 @@ probability matrix[i, j]. Two exact ways to draw that, chosen per stored value:
   matrix[i, j] / p_i (j != i). Cost grows with the number of errors, so it is the
   fast way at low error rates.
 - dense: one uniform per weight, mapped through the cumulative row of the matrix.
-  Cost grows with the number of weights; cheaper once errors are common.
+  Cost grows with the number of weights: the plain reference, used for p_i > 0.5
+  where both ways are O(number of weights).
 
 Both give the same joint distribution (independent categorical reads); only the random
 numbers consumed differ. `method="auto"` takes sparse for p_i <= `SPARSE_MAX_ERROR_RATE`.
@@ -35,11 +36,12 @@ from circuitkit import CircuitkitError
 
 Method = Literal["auto", "sparse", "dense"]
 METHODS: tuple[str, ...] = ("auto", "sparse", "dense")
-# Above this error probability one uniform per weight beats binomial-and-place. Placing
-# k of n without replacement costs an O(n) index array once k > n/20, yet stays ahead of
-# a uniform per weight up to about 0.4-0.5 (binary, 1M weights, numpy 2.4; re-measure
-# with bench/bench_inject.py).
-SPARSE_MAX_ERROR_RATE = 0.4
+# Binomial-and-place stays ahead of one uniform per weight far beyond any useful BER
+# (1M binary weights, numpy 2.4: 14x at 1e-3, 2.4x at 0.05, even at 0.4-0.6; placing k
+# of n costs an O(n) index array once k > n/20, like the dense draw). Above 0.5 both are
+# O(n) and the dense draw, the plain reference of the sparse one, is used. Re-measure
+# with bench/bench_inject.py.
+SPARSE_MAX_ERROR_RATE = 0.5
 # Memory for one chunk of corrupted copies: 10M int8 weights -> 25 trials per chunk.
 DEFAULT_CHUNK_BYTES = 256 * 2**20
 _ROW_SUM_TOLERANCE = 1e-9
