@@ -21,6 +21,7 @@ Reproduce the bundled networks (bit-identical with the same numpy build):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -117,6 +118,17 @@ def _effective_weights(
     return out
 
 
+def _single_blas_thread() -> contextlib.AbstractContextManager:
+    # Mini-batch matmuls are small: extra BLAS threads only add overhead (measured 3-4x
+    # slower on 2 cores) and contend with other work. threadpoolctl comes with
+    # scikit-learn; without it, train as the environment says.
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
 def train(
     dataset: Dataset,
     config: TrainingConfig = TrainingConfig(),
@@ -129,6 +141,13 @@ def train(
     Deterministic for a given config and dataset (one numpy Generator from `config.seed`
     drives initialisation and shuffling; injection draws come from child seeds).
     """
+    with _single_blas_thread():
+        return _train(dataset, config, transition, progress)
+
+
+def _train(
+    dataset: Dataset, config: TrainingConfig, transition: TransitionMatrix | None, progress: bool
+) -> QuantizedMLP:
     transition = _training_transition(config, transition)
     root = np.random.SeedSequence(config.seed)
     init_seed, shuffle_seed, inject_seed = root.spawn(3)
