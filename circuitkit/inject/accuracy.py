@@ -126,6 +126,7 @@ def plot_accuracy_vs_ber(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,6 +144,7 @@ def plot_accuracy_vs_ber(
     positive = ber[ber > 0]
     if positive.size and positive.size == ber.size:
         axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labels overlap on short spans
     elif positive.size:
         axis.set_xscale("symlog", linthresh=float(positive.min()))
     if label_points and len(results) <= 16:

@@ -263,7 +263,8 @@ def xnor_popcount(h: npt.ArrayLike, w: npt.ArrayLike) -> np.ndarray:
     fan_in = np.asarray(h).shape[1]
     # Padding bits are 0 in both operands, so XNOR counts them as matches: subtract them.
     padding = h_bits.shape[1] * 8 - fan_in
-    same = np.bitwise_count(~(h_bits[:, None, :] ^ w_bits[None, :, :])).sum(axis=-1, dtype=np.int64) - padding
+    xnor = ~(h_bits[:, None, :] ^ w_bits[None, :, :])
+    same = np.unpackbits(xnor, axis=-1).sum(axis=-1, dtype=np.int64) - padding  # popcount
     return 2 * same - fan_in
 
 
