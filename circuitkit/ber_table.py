@@ -42,6 +42,11 @@ SCHEME_ALPHABETS: dict[str, tuple[int, ...]] = {"binary": (-1, 1), "ternary": (-
 # produced by other tools that print probabilities with a few significant digits.
 PROBABILITY_SUM_TOLERANCE = 1e-6
 
+# Rows of this method are plain counts: count / samples is the probability and the counts
+# of a stored value add up to its samples. A rare-event method (e.g. `offset`) puts the
+# number of simulations behind its estimate in `samples` and 0 in `count`.
+COUNTED_METHOD = "mc"
+
 Bound = Literal["estimate", "ci_high"]
 BOUNDS: tuple[str, ...] = ("estimate", "ci_high")
 
@@ -176,7 +181,7 @@ class BerTable:
         cls,
         counts: Mapping[Condition, npt.ArrayLike],
         *,
-        method: str = "monte-carlo",
+        method: str = COUNTED_METHOD,
         confidence: float = 0.95,
     ) -> BerTable:
         """Build a table from read counts: `counts[condition][i, j]` = how many reads of
@@ -376,7 +381,8 @@ class BerTable:
                         f"{self._row_label(first_row)} and the other rows of {condition.label()}, stored {stored}: "
                         f"probabilities sum to {total!r}, expected 1 within {PROBABILITY_SUM_TOLERANCE:g}"
                     )
-                if group_rows[0].samples > 0 and sum(r.count for r in group_rows) != group_rows[0].samples:
+                counted = group_rows[0].method == COUNTED_METHOD
+                if counted and group_rows[0].samples > 0 and sum(r.count for r in group_rows) != group_rows[0].samples:
                     raise BerTableError(
                         f"{self.source}: {condition.label()}, stored {stored}: counts sum to "
                         f"{sum(r.count for r in group_rows)}, expected samples = {group_rows[0].samples}"

@@ -1,13 +1,14 @@
 """Bit-error table CSV: round trip, construction from counts, validation errors."""
 
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from circuitkit.ber_table import BER_TABLE_COLUMNS, BerTable, BerTableError, Condition
+from circuitkit.ber_table import BER_TABLE_COLUMNS, BerRow, BerTable, BerTableError, Condition
 
 TT = Condition("tt", 1.2, 27.0, "binary")
 SS = Condition("ss", 0.9, 85.0, "ternary")
@@ -24,7 +25,7 @@ def table() -> BerTable:
 def test_from_counts_fills_probability_and_clopper_pearson(table):
     rows = {(r.corner, r.stored, r.read): r for r in table}
     row = rows[("tt", -1, 1)]
-    assert (row.samples, row.count, row.probability, row.method) == (1000, 10, 0.01, "monte-carlo")
+    assert (row.samples, row.count, row.probability, row.method) == (1000, 10, 0.01, "mc")
     assert row.ci_low < 0.01 < row.ci_high
     assert rows[("ss", -1, 0)].ci_low == 0.0 and rows[("ss", -1, -1)].ci_high == 1.0
     assert table.conditions() == (TT, SS)
@@ -112,7 +113,7 @@ def test_bad_tables_name_file_row_and_column(tmp_path, rows, header, message):
 
 
 def test_counts_must_sum_to_samples(tmp_path):
-    rows = [["tt", 1.2, 27, "binary", s, r, 100, c, c / 100, 0, 1, "monte-carlo"]
+    rows = [["tt", 1.2, 27, "binary", s, r, 100, c, c / 100, 0, 1, "mc"]
             for s, r, c in [(-1, -1, 99), (-1, 1, 2), (1, -1, 0), (1, 1, 100)]]
     rows[1][8] = 0.01
     with pytest.raises(BerTableError, match="counts sum to 101, expected samples = 100"):
@@ -148,3 +149,13 @@ def test_rounded_probabilities_within_tolerance_are_renormalised(tmp_path):
     table = BerTable.read(_write_rows(tmp_path / "rounded.csv", rows))
     matrix = table.transition_matrix(table.conditions()[0]).matrix
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+
+
+def test_rare_event_rows_carry_their_simulation_count_without_per_transition_counts():
+    rows = [BerRow("tt", 1.8, 27.0, "binary", s, r, 5000, 0, p, p * 0.5 if p < 0.5 else p - 1e-12, min(1.0, p * 2 if p < 0.5 else p), "offset")
+            for s, r, p in [(-1, -1, 1 - 1e-9), (-1, 1, 1e-9), (1, -1, 2e-9), (1, 1, 1 - 2e-9)]]
+    table = BerTable(rows)
+    assert table.transition_matrix(table.conditions()[0]).matrix[1, 0] == pytest.approx(2e-9)
+    # The same rows claiming to be plain counts are inconsistent.
+    with pytest.raises(BerTableError, match="counts sum to 0"):
+        BerTable([dataclasses.replace(row, method="mc") for row in rows])
