@@ -148,12 +148,10 @@ def split_header(cell: str) -> tuple[str, str | None]:
         match = pattern.match(cell)
         if match and match.group(1).strip():
             return _canonical(match.group(1)), match.group(2).strip()
-    canonical = _canonical(cell)
-    if "_" in canonical:
-        stem, last = canonical.rsplit("_", 1)
-        if any(_normalize_unit(last) in units for units in DIMENSIONS.values()):
-            return stem, last
-    return canonical, None
+    tokens = [token for token in re.split(r"[\s\-._]+", cell) if token]
+    if len(tokens) > 1 and any(_normalize_unit(tokens[-1]) in units for units in DIMENSIONS.values()):
+        return _canonical("_".join(tokens[:-1])), tokens[-1]
+    return _canonical(cell), None
 
 
 # ---------------------------------------------------------------------------- table reading
@@ -300,6 +298,14 @@ def _map_columns(table: _Table, kind: str, columns: Mapping[str, str] | None,
             index[quantity.name] = hits[0]
             header_units[quantity.name] = split[hits[0]][1]
     missing = [q for q in quantities.values() if q.required and q.name not in index]
+    for quantity in missing:  # 'current_furlong': the right name with a unit nobody knows
+        for k, cell in enumerate(table.header):
+            tokens = [token for token in re.split(r"[\s\-._]+", cell) if token]
+            if len(tokens) > 1 and _canonical("_".join(tokens[:-1])) in quantity.aliases and k not in index.values():
+                raise MeasurementError(
+                    f"unknown {quantity.dimension} unit {tokens[-1]!r} for the {quantity.name}; known: "
+                    f"{', '.join(sorted(DIMENSIONS[quantity.dimension]))}", path=table.path, line=table.header_line,
+                    column=cell)
     if missing:
         wanted = "; ".join(f"{q.name} (e.g. {', '.join(q.aliases[:3])})" for q in missing)
         raise MeasurementError(f"missing column(s): {wanted}; the header has {', '.join(table.header)}",
@@ -399,16 +405,22 @@ class IVSweep:
 
 
 def _infer_cycles(voltage: np.ndarray) -> np.ndarray:
-    """A new cycle where the voltage turns positive after having been negative."""
-    cycle = np.zeros(len(voltage), dtype=int)
-    current, seen_negative = 0, False
+    """A new cycle where the voltage turns positive after a negative excursion. Excursions
+    count beyond 10 % of the largest |V|, so noise around 0 V does not start cycles; the
+    cycle starts just after the last point at or below 0 V before the positive excursion."""
+    threshold = 0.1 * float(np.abs(voltage).max())
+    starts, seen_negative, last_non_positive = [], False, 0
     for k, v in enumerate(voltage):
-        if v < 0:
+        if v <= 0:
+            last_non_positive = k
+        if v < -threshold:
             seen_negative = True
-        elif v > 0 and seen_negative:
-            current += 1
+        elif v > threshold and seen_negative:
+            starts.append(last_non_positive + 1)
             seen_negative = False
-        cycle[k] = current
+    cycle = np.zeros(len(voltage), dtype=int)
+    for start in starts:
+        cycle[start:] += 1
     return cycle
 
 
