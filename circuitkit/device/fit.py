@@ -15,7 +15,9 @@ What is fitted, what is fixed, and why (the rest of the card is kept as given):
   fitted but estimated from the cycle-to-cycle spread of the LRS/HRS read levels.
 - pulse tables (`fit_pulses`): vel0 (log10), gamma0, beta, gmax; the current equation
   (i0, v0, g0, gmin) maps resistances to gaps and is fixed (fit it on an I-V sweep and
-  pass that card as the start).
+  pass that card as the start). R_before is taken as exact: read noise on it moves the
+  fit along the flat vel0-gamma0 valley (1 % noise: vel0 ~20 % low, gamma0 ~1 % high)
+  beyond what the reported standard errors say.
 - resistance distributions (`fit_distribution`): lognormal per state by maximum
   likelihood (closed form: mean and standard deviation of ln R, with t and chi-square
   confidence intervals); mapped to the card's `variability` keys (see
@@ -25,6 +27,7 @@ What is fitted, what is fixed, and why (the rest of the card is kept as given):
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
@@ -91,7 +94,10 @@ PULSE_PARAMETERS = (
     FreeParameter("beta", "", 0.0, 60.0),
     FreeParameter("gmax", "nm", 0.25, 3.0),
 )
-_VEL0_SCAN = np.arange(-12.0, 4.0, 1.0)  # log10 m/s, coarse start for the switching speed
+# Coarse start grids: vel0 over decades (m/s); for pulse tables also gamma0, which trades
+# off against vel0 and has no level to be read off the data.
+IV_SCAN = {"vel0": 10.0 ** np.arange(-12.0, 4.0, 1.0)}
+PULSE_SCAN = {"vel0": 10.0 ** np.arange(-12.0, 4.0, 1.0), "gamma0": (6.0, 9.0, 12.0, 15.0, 18.0, 22.0)}
 
 
 @dataclasses.dataclass
@@ -356,7 +362,7 @@ def fit_iv(sweep: IVSweep, start: ModelCard | None = None, *, loss: str = "linea
         sim = simulate_sweep(card, sweep.time, sweep.voltage, values["gap_init"], temp_c=temp_c)
         return (np.log(np.abs(sim.current) + floor) - measured)[mask]
 
-    initial = _scan_vel0(residual, start, initial, loss)
+    initial = _scan(residual, start, initial, loss, IV_SCAN)
     result, best = _least_squares(residual, int(mask.sum()), start, free, initial, loss, progress)
     card = _card_with(start, best)
     spread = cycle_spread(sweep, levels, card.value("g0"))
@@ -381,19 +387,23 @@ def fit_iv(sweep: IVSweep, start: ModelCard | None = None, *, loss: str = "linea
     )
 
 
-def _scan_vel0(residual, start: ModelCard, initial: dict[str, float], loss: str) -> dict[str, float]:
-    """Coarse scan of log10(vel0) (the switching speed spans decades) before least squares."""
-    best_cost, best_vel0 = math.inf, initial["vel0"]
-    for log_vel0 in _VEL0_SCAN:
-        values = initial | {"vel0": 10.0 ** log_vel0}
+def _scan(residual: Residual, start: ModelCard, initial: dict[str, float], loss: str,
+          grid: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """Best point of a coarse grid over some parameters (the rest at `initial`): the
+    switching speed spans decades and trades off against gamma0, so least squares needs a
+    start in the right valley."""
+    best_cost, best = math.inf, initial
+    keys = [key for key in grid if key in initial]
+    for point in itertools.product(*(grid[key] for key in keys)):
+        values = initial | dict(zip(keys, point))
         try:
             r = residual(_card_with(start, values), values)
         except CircuitkitError:
             continue
         cost = _loss_cost(r, loss) if np.all(np.isfinite(r)) else math.inf
         if cost < best_cost:
-            best_cost, best_vel0 = cost, 10.0 ** log_vel0
-    return initial | {"vel0": best_vel0}
+            best_cost, best = cost, values
+    return best
 
 
 # ---------------------------------------------------------------------------- pulse tables
@@ -411,6 +421,20 @@ def pulse_metrics(table: PulseTable, r_after_model: np.ndarray) -> dict[str, Any
     }
 
 
+def pulse_initial_guess(table: PulseTable, start: ModelCard, v_read: float, keys: Sequence[str]) -> dict[str, float]:
+    """The start card's values, except gmax: the largest of the gaps RESET pulses reach (90th
+    percentile of their R_after) and the gaps SET pulses start from (median R_before)."""
+    initial = {key: start.value(key) for key in keys}
+    if "gmax" in initial:
+        candidates = [float(np.median(table.r_before[table.amplitude > 0]))] if np.any(table.amplitude > 0) else []
+        if np.any(table.amplitude < 0):
+            candidates.append(float(np.percentile(table.r_after[table.amplitude < 0], 90)))
+        if candidates:
+            gap = float(start.gap_for_resistance(max(candidates), v_read))
+            initial["gmax"] = max(gap, start.value("gmin") + 0.1e-9)
+    return initial
+
+
 def fit_pulses(table: PulseTable, start: ModelCard | None = None, *, loss: str = "linear", temp_c: float = 27.0,
                v_read: float = DEFAULT_READ_VOLTAGE, free: Sequence[FreeParameter] = PULSE_PARAMETERS,
                progress: Progress | None = None) -> FitOutcome:
@@ -426,8 +450,8 @@ def fit_pulses(table: PulseTable, start: ModelCard | None = None, *, loss: str =
         after = simulate_pulses(card, table.amplitude, table.width, gaps_before(card), temp_c=temp_c)
         return np.log(card.resistance(after, v_read)) - measured
 
-    initial = {p.key: start.value(p.key) for p in free}
-    initial = _scan_vel0(residual, start, initial, loss) if "vel0" in initial else initial
+    initial = pulse_initial_guess(table, start, v_read, [p.key for p in free])
+    initial = _scan(residual, start, initial, loss, PULSE_SCAN)
     result, best = _least_squares(residual, len(table), start, free, initial, loss, progress)
     card = _card_with(start, best)
     after = simulate_pulses(card, table.amplitude, table.width, gaps_before(card), temp_c=temp_c)
