@@ -47,7 +47,7 @@ def plot_iv(path: Path, sweep: IVSweep, fit_current: np.ndarray, spice_current: 
     ax_iv.set_ylabel("|current| (A)")
     ax_iv.set_ylim(bottom=max(floor, np.abs(sweep.current).min() * 0.5))
     ax_iv.grid(True, which="both", alpha=0.3)
-    ax_iv.legend(loc="lower right", fontsize=8)
+    ax_iv.legend(loc="upper center", fontsize=8)
     ax_iv.set_title(f"I-V, {sweep.cycles} cycle(s), {len(sweep)} points", fontsize=9)
 
     ax_t.plot(sweep.time, ln_error(fit_current), label=fit_label, **FIT_STYLE)
