@@ -14,7 +14,7 @@ import pytest
 from circuitkit import CircuitkitError
 from circuitkit.device.model import ModelCard, parameter_specs, variability_meaning
 from circuitkit.device.resimulate import ngspice_pulses, ngspice_read, ngspice_sweep
-from circuitkit.device.simulate import simulate_pulses, simulate_sweep
+from circuitkit.device.simulate import ModelSimulationError, simulate_pulses, simulate_sweep
 
 # A card away from the defaults, with strong self-heating, so agreement is not an accident of defaults.
 FITTED_LIKE = {"i0": 8.4e-5, "v0": 0.4, "gamma0": 14.0, "beta": 3.0, "vel0": 10 ** -2.5, "gmax": 0.725e-9,
@@ -147,3 +147,12 @@ def test_agauss_draw_of_the_card_spread_in_ngspice():
     # 400 draws: the standard error of sigma is ~0.011, of the median ~1.5 %.
     assert abs(np.std(ln_r, ddof=1) - sigma_lnr) < 0.04
     assert abs(np.exp(np.median(ln_r)) / card.resistance(0.7e-9) - 1) < 0.06
+
+
+def test_python_integration_fails_cleanly_on_runaway_or_costly_parameters():
+    card = ModelCard.from_values(FITTED_LIKE)
+    time, voltage = triangle_sweep(1, 200, 1.4, -1.4, 2.0)
+    with pytest.raises(ModelSimulationError, match="ran away"):
+        simulate_sweep(card, time, voltage, gap_init=-1e-6)  # exp(+4000): the state is unphysical
+    with pytest.raises(ModelSimulationError, match="more than 1000 evaluations"):
+        simulate_sweep(card.with_values({"vel0": 1e6}), time, voltage, 0.7e-9, max_evaluations=1000)

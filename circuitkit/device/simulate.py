@@ -85,6 +85,8 @@ def _odeint(rhs, y0, times, rtol: float, atol: float, what: str, max_evaluations
         raise ModelSimulationError(
             f"the Python integration of {what} needed more than {max_evaluations} evaluations of the state "
             "equation (extremely fast switching: parameters far outside the usual range?)") from None
+    except (OverflowError, ZeroDivisionError, ValueError) as error:  # math.exp of a runaway state
+        raise ModelSimulationError(f"the Python integration of {what} ran away ({error})") from None
     if info["message"] != "Integration successful.":
         raise ModelSimulationError(f"the Python integration of {what} failed: {info['message']}")
     return solution
