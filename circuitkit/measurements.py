@@ -525,7 +525,7 @@ def read_pulse(path: Path | str, *, columns: Mapping[str, str] | None = None,
 
 @dataclasses.dataclass(frozen=True)
 class ResistanceDistribution:
-    """One read resistance per cell (ohm), with its state label ('all' if none is given)."""
+    """One read resistance per cell (ohm), with its state label (upper case; 'ALL' if the file has none)."""
 
     resistance: np.ndarray
     state: np.ndarray

@@ -109,7 +109,7 @@ class FitOutcome:
     parameters: dict[str, dict[str, Any]]  # name -> value, stderr, unit, vary, bounds, initial
     metrics: dict[str, Any]
     settings: dict[str, Any]  # loss, floors, temperature, fixed-parameter list, ...
-    curves: dict[str, np.ndarray]  # model arrays for the plot
+    curves: dict[str, Any]  # model arrays (and level/lognormal objects) for the plot and the re-simulation
     measurement_state: dict[str, float] = dataclasses.field(default_factory=dict)  # e.g. gap_init
     nfev: int = 0
     success: bool = True
