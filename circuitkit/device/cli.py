@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from tqdm import tqdm
 
-        with tqdm(desc="circuitkit fit: model evaluations", unit=" eval", leave=False, file=sys.stderr) as bar:
+        with tqdm(desc="circuitkit fit: model evaluations", unit=" eval", leave=False, file=sys.stderr,
+                  mininterval=0.5) as bar:
             def progress(evaluations: int, cost: float) -> None:
                 bar.update(evaluations - bar.n)
                 bar.set_postfix(cost=f"{cost:.4g}", refresh=False)

@@ -288,7 +288,18 @@ def iv_metrics(sweep: IVSweep, current: np.ndarray, floor: float, levels: IVLeve
     relative = np.abs(current[above] / sweep.current[above] - 1.0)
     set_data, reset_data = switching_voltages(sweep, sweep.current, levels)
     set_model, reset_model = switching_voltages(sweep, current, levels)
+    # LRS/HRS read resistances at 0.1 V, from the median level of the points each state covers.
+    data_level = apparent_level(sweep.voltage, sweep.current, levels.v0)[levels.usable]
+    model_level = apparent_level(sweep.voltage, current, levels.v0)[levels.usable]
+    lrs = data_level > levels.threshold
+    v_read = DEFAULT_READ_VOLTAGE
+
+    def read_r(level: np.ndarray) -> float | None:
+        return v_read / (math.exp(float(np.median(level))) * math.sinh(v_read / levels.v0)) if level.size else None
+
     return {
+        "lrs_resistance_data": read_r(data_level[lrs]), "lrs_resistance_model": read_r(model_level[lrs]),
+        "hrs_resistance_data": read_r(data_level[~lrs]), "hrs_resistance_model": read_r(model_level[~lrs]),
         "points": int(mask.sum()),
         "rms_ln_current": float(np.sqrt(np.mean(r ** 2))),
         "median_abs_ln_current": float(np.median(np.abs(r))),
