@@ -142,3 +142,32 @@ def load_dataset(spec: str) -> Dataset:
     if name == "mnist" and argument:
         return load_mnist(argument)
     raise DatasetError(f"unknown dataset {spec!r}; expected 'digits' or 'mnist:DIRECTORY'")
+
+
+def downscale(images: np.ndarray, side: int) -> np.ndarray:
+    """Area-average square images to `side` x `side` pixels (the SNN's 12x12 MNIST).
+
+    `images` is (N, S*S) flattened (as the loaders return) or (N, S, S); the result is
+    (N, side*side), still in [0, 1]. Each output pixel is the mean of the input area it
+    covers, input pixels cut by its border counted by the fraction inside (an exact box
+    filter, so 28 -> 12 needs no integer ratio).
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim == 2:
+        source = int(round(np.sqrt(images.shape[1])))
+        if source * source != images.shape[1]:
+            raise DatasetError(f"cannot downscale images of {images.shape[1]} pixels: not a square image")
+        images = images.reshape(images.shape[0], source, source)
+    if images.ndim != 3 or images.shape[1] != images.shape[2]:
+        raise DatasetError(f"downscale expects (N, S*S) or (N, S, S) square images, got shape {images.shape}")
+    source = images.shape[1]
+    if not 1 <= side <= source:
+        raise DatasetError(f"downscale side must be in 1..{source} for {source}x{source} images, got {side}")
+    # overlap[i, j]: length of input pixel j inside output pixel i, in output-pixel units.
+    edges_out = np.arange(side + 1) * (source / side)
+    edges_in = np.arange(source + 1, dtype=np.float64)
+    overlap = np.clip(
+        np.minimum(edges_out[1:, None], edges_in[None, 1:]) - np.maximum(edges_out[:-1, None], edges_in[None, :-1]),
+        0.0, None,
+    ) / (source / side)
+    return np.einsum("ij,njk,lk->nil", overlap, images, overlap).reshape(images.shape[0], side * side)

@@ -1,0 +1,378 @@
+"""Event-driven, vectorized simulation of the single-layer SNN over a whole test set and
+many chips at once.
+
+The system (SPIRIT-style, REFERENCES section 5): P inputs, n output IF neurons, one
+synapse per (input, neuron) made of 4 "positive" and 4 "negative" single-level RRAM
+cells; a weight +w has w positive cells in LRS, the rest of its 8 cells in HRS.
+
+Input coding. Pixel intensity x in [0, 1] becomes a spike train over a presentation
+window: `poisson` draws Poisson(x * max_spikes) spikes at uniform random times;
+`regular` puts round(x * max_spikes) spikes evenly spaced over the window.
+
+Synaptic event. An input spike reads its row: every neuron j receives, in one read
+pulse t_read, the net charge
+    q_ij = t_read * (sum of the 4 positive cells' currents - sum of the 4 negative cells' currents)
+so the HRS leakage of "off" cells cancels between polarities only on average: with
+device spread their currents differ and the difference adds up over the many
+weight-0 synapses of an image. Each cell's current is drawn per chip from the
+characterized lognormal LRS/HRS distribution (device to device, fixed on a chip); each
+read adds Gaussian cycle-to-cycle noise of relative sigma `read_noise_rel` per cell,
+summed over the 8 cells into one normal draw per event and neuron (exact for
+independent Gaussian read noise). Optional bit errors flip cell states (LRS <-> HRS) per
+chip from a transition matrix over the binary alphabet (-1 = HRS, +1 = LRS), drawn with
+the shared `ErrorInjector`.
+
+Neuron. Integrate-and-fire without leak: the membrane charge V (C) adds q at each event;
+V >= Q_th+ emits a positive spike, V <= -Q_th- a negative one; after a spike the
+neuron cannot spike for the refractory time but keeps integrating, and fires as soon as
+it ends if V is still past a threshold. Reset "rest" puts V back to 0 (the circuit: a
+switch to the resting voltage, charge above the threshold is lost); "subtract" removes
+only the threshold charge. Thresholds are drawn per chip and neuron with the
+characterized relative spread.
+
+Event-driven and vectorized: each image instance's input spikes are sorted in time and
+padded to a common length K; the simulation loops over the event index k (not over time
+steps) with all (chip, image, neuron) states as arrays. Because the membrane does not
+change between events, spikes due between event k and k+1 are emitted in closed form:
+the number of refractory slots in [max(ready, t_k), t_{k+1}) bounds how many fire. Events
+at the same instant are summed before the threshold check (as an event arbiter would
+deliver them back to back within one read slot).
+
+Classification: the neuron with the highest net spike count (positive minus negative);
+a tie is broken at random (seeded), as a tie carries no information, and counted.
+
+Seeding: `SeedSequence(seed)` children (0,) devices, (1,) input spike trains and read
+noise, (2,) bit errors, (3,) tie breaks; chip c uses grandchild c of each, so chip c's
+draws do not depend on how many chips run or how they are grouped, and the same seed
+gives every case (ideal, spread, bit errors, leakage sweep) the same input spike trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numpy as np
+
+from circuitkit import CircuitkitError
+from circuitkit.ber_table import TransitionMatrix
+from circuitkit.inject.sampler import ErrorInjector, trial_generator
+from circuitkit.snn.table import CharacterizationTable, NeuronCharacteristics
+from circuitkit.snn.train import WEIGHT_MAX, check_weights
+
+CODINGS = ("poisson", "regular")
+CELL_ALPHABET = (-1, 1)  # cell-state alphabet for bit errors: -1 HRS, +1 LRS (the binary scheme)
+DEFAULT_MAX_BYTES = 128 * 2**20
+_SEED_DEVICES, _SEED_INPUTS, _SEED_ERRORS, _SEED_TIES = range(4)
+
+
+class SnnError(CircuitkitError):
+    """Inputs the SNN simulator cannot run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RateCoding:
+    """How pixel intensities become input spikes within one presentation window."""
+
+    kind: str = "poisson"
+    max_spikes: float = 8.0  # expected spikes of a pixel of intensity 1 in the window
+    window_s: float = 10e-6
+
+    def __post_init__(self) -> None:
+        if self.kind not in CODINGS:
+            raise SnnError(f"coding must be one of {CODINGS}, got {self.kind!r}")
+        if not (np.isfinite(self.max_spikes) and self.max_spikes > 0):
+            raise SnnError(f"max_spikes must be a finite number > 0, got {self.max_spikes!r}")
+        if not (np.isfinite(self.window_s) and self.window_s > 0):
+            raise SnnError(f"window_s must be a finite number > 0 s, got {self.window_s!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Nonidealities:
+    """Which imperfections a run includes. `spread`: device-to-device RRAM spread,
+    cycle-to-cycle read noise and neuron threshold spread, all from the table.
+    `transition`: cell-state bit errors (binary alphabet, -1 HRS / +1 LRS)."""
+
+    spread: bool = False
+    transition: TransitionMatrix | None = None
+
+    def __post_init__(self) -> None:
+        if self.transition is not None and tuple(self.transition.alphabet) != CELL_ALPHABET:
+            raise SnnError(f"cell-state bit errors need a binary transition matrix over {CELL_ALPHABET} "
+                           f"(-1 HRS, +1 LRS), got alphabet {tuple(self.transition.alphabet)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Chips:
+    """Per-chip synapse charges and neuron thresholds; row P of the charge arrays is the
+    all-zero row that padding events read."""
+
+    charge_mean: np.ndarray  # (C, P + 1, n) net charge per read (C)
+    charge_std: np.ndarray  # (C, P + 1, n) cycle-to-cycle sigma of that charge (C)
+    threshold_pos: np.ndarray  # (C, n) charge to the positive threshold (C)
+    threshold_neg: np.ndarray  # (C, n)
+
+    @property
+    def count(self) -> int:
+        return int(self.charge_mean.shape[0])
+
+
+def cell_states(weights: np.ndarray) -> np.ndarray:
+    """(P, n, 2, 4) int8 cell states of integer weights: +1 LRS, -1 HRS; axis 2 is the
+    polarity (0 positive, 1 negative), axis 3 the cell. A weight +w has positive cells
+    0..w-1 in LRS; -w negative cells 0..w-1; every other cell in HRS."""
+    w = check_weights(weights).astype(np.int16)
+    index = np.arange(WEIGHT_MAX)
+    positive = index < np.clip(w, 0, None)[..., None]
+    negative = index < np.clip(-w, 0, None)[..., None]
+    return np.where(np.stack([positive, negative], axis=2), 1, -1).astype(np.int8)
+
+
+def _child(seed: int | np.random.SeedSequence, index: int) -> np.random.SeedSequence:
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, index), pool_size=root.pool_size)
+
+
+def build_chips(
+    weights: np.ndarray,
+    table: CharacterizationTable,
+    chips: int,
+    seed: int | np.random.SeedSequence = 0,
+    nonidealities: Nonidealities = Nonidealities(),
+    *,
+    first_chip: int = 0,
+) -> Chips:
+    """Draw `chips` chips (numbers first_chip ..) holding `weights`: cell states (with
+    bit errors), per-cell read currents and per-neuron thresholds."""
+    if chips < 1:
+        raise SnnError(f"chips must be >= 1, got {chips}")
+    states = cell_states(weights)
+    syn, neuron = table.synapse, table.neuron
+    if nonidealities.transition is not None:
+        injector = ErrorInjector(states, CELL_ALPHABET, nonidealities.transition.matrix)
+        all_states = np.stack([injector.corrupted(1, _child(seed, _SEED_ERRORS), first_trial=c)[0]
+                               for c in range(first_chip, first_chip + chips)])
+    else:
+        all_states = np.broadcast_to(states, (chips, *states.shape))
+    lrs = all_states > 0
+    n_out = states.shape[1]
+    currents = np.empty(all_states.shape)
+    th_pos = np.full((chips, n_out), neuron.charge_to_threshold_pos_c)
+    th_neg = np.full((chips, n_out), neuron.charge_to_threshold_neg_c)
+    for row, chip in enumerate(range(first_chip, first_chip + chips)):
+        if nonidealities.spread:
+            rng = trial_generator(_child(seed, _SEED_DEVICES), chip)
+            z = rng.standard_normal(states.shape)
+            currents[row] = np.where(lrs[row], syn.lrs_current_a * np.exp(syn.lrs_sigma_ln * z),
+                                     syn.hrs_current_a * np.exp(syn.hrs_sigma_ln * z))
+            # Threshold spread: relative Gaussian, kept positive.
+            spread = np.maximum(1 + neuron.threshold_sigma_rel * rng.standard_normal((2, n_out)), 0.05)
+            th_pos[row] *= spread[0]
+            th_neg[row] *= spread[1]
+        else:
+            currents[row] = np.where(lrs[row], syn.lrs_current_a, syn.hrs_current_a)
+    charges = currents * syn.t_read_s
+    mean = charges[..., 0, :].sum(axis=-1) - charges[..., 1, :].sum(axis=-1)
+    if nonidealities.spread and syn.read_noise_rel > 0:
+        std = syn.read_noise_rel * np.sqrt((charges**2).sum(axis=(-1, -2)))
+    else:
+        std = np.zeros_like(mean)
+    pad = np.zeros((chips, 1, n_out))
+    return Chips(np.concatenate([mean, pad], axis=1), np.concatenate([std, pad], axis=1), th_pos, th_neg)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpikes:
+    """Sorted input events of B image instances, padded to K: padding reads pixel P (the
+    zero row) at the window end."""
+
+    pixels: np.ndarray  # (B, K) int32
+    times: np.ndarray  # (B, K) float64, seconds from the start of the window
+    counts: np.ndarray  # (B,) real events per instance
+
+
+def encode(x: np.ndarray, coding: RateCoding, rng: np.random.Generator) -> InputSpikes:
+    """Spike trains of images x (B, P) in [0, 1], sorted by time within each image."""
+    x = np.asarray(x, dtype=np.float64)
+    n_images, n_pixels = x.shape
+    expected = x * coding.max_spikes
+    if coding.kind == "poisson":
+        per_pixel = rng.poisson(expected)
+    else:
+        per_pixel = np.floor(expected + 0.5).astype(np.int64)
+    flat_counts = per_pixel.ravel()
+    total = int(flat_counts.sum())
+    owner = np.repeat(np.arange(flat_counts.size), flat_counts)  # image * P + pixel of each event
+    if coding.kind == "poisson":
+        times = rng.uniform(0.0, coding.window_s, size=total)
+    else:
+        # Spike m of a pixel with c spikes at (m + 1/2) / c of the window.
+        first = np.repeat(np.cumsum(flat_counts) - flat_counts, flat_counts)
+        m = np.arange(total) - first
+        times = (m + 0.5) / flat_counts[owner] * coding.window_s
+    image = owner // n_pixels
+    order = np.lexsort((times, image))
+    image, pixel, times = image[order], (owner % n_pixels)[order], times[order]
+    counts = per_pixel.sum(axis=1)
+    width = max(1, int(counts.max()) if counts.size else 1)
+    slot = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    pixels = np.full((n_images, width), n_pixels, dtype=np.int32)
+    padded_times = np.full((n_images, width), coding.window_s)
+    pixels[image, slot] = pixel
+    padded_times[image, slot] = times
+    return InputSpikes(pixels, padded_times, counts)
+
+
+@dataclasses.dataclass(frozen=True)
+class SnnRun:
+    """Outcome of simulating C chips over N images."""
+
+    net_counts: np.ndarray  # (C, N, n) positive minus negative spikes
+    positive: np.ndarray  # (C, N, n)
+    negative: np.ndarray  # (C, N, n)
+    input_spikes: np.ndarray  # (C, N)
+    predictions: np.ndarray  # (C, N)
+    ties: np.ndarray  # (C, N) bool: the top net count was shared (broken at random)
+    spikes: list | None = None  # recorded output spikes (chip, image, neuron, time, polarity)
+
+    def accuracies(self, labels: np.ndarray) -> np.ndarray:
+        return np.mean(self.predictions == np.asarray(labels)[None, :], axis=1)
+
+    @property
+    def output_spikes(self) -> np.ndarray:
+        """(C, N) output spikes of all neurons, both polarities."""
+        return (self.positive + self.negative).sum(axis=-1)
+
+
+def simulate(
+    chips: Chips,
+    x: np.ndarray,
+    coding: RateCoding,
+    neuron: NeuronCharacteristics,
+    seed: int | np.random.SeedSequence = 0,
+    *,
+    first_chip: int = 0,
+    record: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> SnnRun:
+    """Classify every image of x (N, P) on every chip; see the module docstring."""
+    x = np.asarray(x, dtype=np.float64)
+    n_pixels = chips.charge_mean.shape[1] - 1
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != n_pixels:
+        raise SnnError(f"images of shape {x.shape} do not fit the network: expected (N >= 1, {n_pixels}) "
+                       f"(one input per weight row)")
+    if not np.all((x >= 0) & (x <= 1)):
+        raise SnnError("pixel intensities must be in [0, 1]")
+    n_images, n_out = x.shape[0], chips.charge_mean.shape[2]
+    # Bytes per chip: padded events (pixel, time, noise per neuron) + state arrays.
+    per_chip = n_images * (int(np.ceil(x.sum(axis=1).max() * coding.max_spikes * 1.3)) + 16) * (12 + 4 * n_out)
+    group = max(1, min(chips.count, max_bytes // max(per_chip, 1)))
+    parts = [_simulate_group(chips, slice(start, min(start + group, chips.count)), x, coding, neuron, seed,
+                             first_chip, record)
+             for start in range(0, chips.count, group)]
+    fields = {name: np.concatenate([getattr(p, name) for p in parts])
+              for name in ("net_counts", "positive", "negative", "input_spikes", "predictions", "ties")}
+    spikes = [s for p in parts for s in p.spikes] if record else None
+    return SnnRun(**fields, spikes=spikes)
+
+
+def _simulate_group(
+    chips: Chips, rows: slice, x: np.ndarray, coding: RateCoding, neuron: NeuronCharacteristics,
+    seed: int | np.random.SeedSequence, first_chip: int, record: bool,
+) -> SnnRun:
+    chip_rows = range(rows.start, rows.stop)
+    n_chips, (n_images, _), n_out = len(chip_rows), x.shape, chips.charge_mean.shape[2]
+    noisy = bool(np.any(chips.charge_std[rows] > 0))
+    encodings, noises = [], []
+    for row in chip_rows:
+        rng = trial_generator(_child(seed, _SEED_INPUTS), first_chip + row)
+        spikes = encode(x, coding, rng)
+        encodings.append(spikes)
+        if noisy:
+            noises.append(rng.standard_normal((*spikes.pixels.shape, n_out), dtype=np.float32))
+    width = max(e.pixels.shape[1] for e in encodings)
+    batch = n_chips * n_images
+    pixels = np.full((batch, width), chips.charge_mean.shape[1] - 1, dtype=np.int32)
+    times = np.full((batch, width + 1), coding.window_s)  # one extra column: the window end
+    noise = np.zeros((batch, width, n_out), dtype=np.float32) if noisy else None
+    for index, e in enumerate(encodings):
+        block = slice(index * n_images, (index + 1) * n_images)
+        pixels[block, :e.pixels.shape[1]] = e.pixels
+        times[block, :e.times.shape[1]] = e.times
+        if noisy:
+            noise[block, :e.pixels.shape[1]] = noises[index]
+    chip_of = np.repeat(np.arange(rows.start, rows.stop), n_images)
+    mean, std = chips.charge_mean, chips.charge_std
+    th_pos = chips.threshold_pos[chip_of]
+    th_neg = chips.threshold_neg[chip_of]
+    refractory = float(neuron.refractory_s)
+    subtract = neuron.reset == "subtract"
+
+    membrane = np.zeros((batch, n_out))
+    ready = np.zeros((batch, n_out))  # time from which the neuron may spike again
+    positive = np.zeros((batch, n_out), dtype=np.int32)
+    negative = np.zeros((batch, n_out), dtype=np.int32)
+    recorded = []
+    for k in range(width):
+        p = pixels[:, k]
+        membrane += mean[chip_of, p]
+        if noisy:
+            membrane += noise[:, k] * std[chip_of, p]
+        t_now, t_next = times[:, k, None], times[:, k + 1, None]
+        start = np.maximum(ready, t_now)
+        open_ = start < t_next
+        if refractory > 0:
+            slots = np.where(open_, np.ceil((t_next - start) / refractory), 0.0)
+        else:
+            slots = np.where(open_, np.inf, 0.0)
+        if subtract:
+            fire_pos = np.minimum(np.floor(membrane / th_pos), slots)
+            fire_neg = np.minimum(np.floor(-membrane / th_neg), slots)
+            fire_pos = np.maximum(fire_pos, 0.0)
+            fire_neg = np.maximum(fire_neg, 0.0)
+            membrane -= fire_pos * th_pos - fire_neg * th_neg
+        else:
+            fire_pos = ((membrane >= th_pos) & open_).astype(np.float64)
+            fire_neg = ((membrane <= -th_neg) & open_).astype(np.float64)
+            membrane[(fire_pos + fire_neg) > 0] = 0.0
+        fired = fire_pos + fire_neg
+        if np.any(fired):
+            positive += fire_pos.astype(np.int32)
+            negative += fire_neg.astype(np.int32)
+            ready = np.where(fired > 0, start + fired * refractory, ready)
+            if record:
+                for b, j in zip(*np.nonzero(fired)):
+                    polarity = 1 if fire_pos[b, j] > 0 else -1
+                    for r in range(int(fired[b, j])):
+                        recorded.append((first_chip + int(chip_of[b]), int(b % n_images), int(j),
+                                         float(start[b, j] + r * refractory), polarity))
+    shape = (n_chips, n_images, n_out)
+    net = (positive - negative).reshape(shape)
+    predictions = np.empty((n_chips, n_images), dtype=np.int64)
+    ties = np.empty((n_chips, n_images), dtype=bool)
+    for index, row in enumerate(chip_rows):
+        rng = trial_generator(_child(seed, _SEED_TIES), first_chip + row)
+        top = net[index] == net[index].max(axis=1, keepdims=True)
+        ties[index] = top.sum(axis=1) > 1
+        # Uniform choice among the tied maxima: the largest random key among them.
+        predictions[index] = np.argmax(np.where(top, rng.random(top.shape), -1.0), axis=1)
+    counts = np.stack([e.counts for e in encodings])
+    return SnnRun(net, positive.reshape(shape), negative.reshape(shape), counts, predictions, ties, recorded)
+
+
+def agreement(run: SnnRun, reference: np.ndarray) -> np.ndarray:
+    """Per chip: fraction of images where the SNN picks the reference's class."""
+    return np.mean(run.predictions == np.asarray(reference)[None, :], axis=1)
+
+
+def run_case(
+    weights: np.ndarray,
+    table: CharacterizationTable,
+    x: np.ndarray,
+    *,
+    chips: int,
+    coding: RateCoding = RateCoding(),
+    nonidealities: Nonidealities = Nonidealities(),
+    seed: int = 0,
+) -> SnnRun:
+    """Build `chips` chips and classify x on all of them (the one-call form)."""
+    built = build_chips(weights, table, chips, seed, nonidealities)
+    return simulate(built, x, coding, table.neuron, seed)
