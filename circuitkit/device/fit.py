@@ -121,7 +121,10 @@ Progress = Callable[[int, float], None]  # (evaluations so far, current cost)
 
 
 def _card_with(card: ModelCard, values: Mapping[str, float]) -> ModelCard:
-    return card.with_values({k: v for k, v in values.items() if k != "gap_init"})
+    """`card` with fitted values; the gap bounds are always written out (a fitted card must
+    not change if the .va's instance defaults do)."""
+    bounds = {key: card.value(key) for key in ("gmin", "gmax")}
+    return card.with_values(bounds | {k: v for k, v in values.items() if k != "gap_init"})
 
 
 def _loss_cost(residual: np.ndarray, loss: str) -> float:
