@@ -89,3 +89,15 @@ def test_a_directory_never_mixes_campaign_settings(tmp_path):
     with pytest.raises(CircuitkitError, match="samples differ"):
         _check_or_save_config(CampaignConfig(samples=20), path)
     assert json.loads(path.read_text())["samples"] == 10
+
+
+def test_spread_comes_from_a_fitted_distribution_card():
+    from circuitkit.device.model import ModelCard
+
+    card = ModelCard.load("characterization/fits/resistance_distribution/model_card.json")
+    spread = DeviceSpread.from_model_card(card)
+    assert spread.lrs.median_ohm == pytest.approx(card.variability["median_r_lrs"])
+    assert spread.hrs.sigma_ln == pytest.approx(card.variability["sigma_lnR_hrs"])
+    assert spread.lrs.samples and spread.hrs.samples  # the fit's cell counts feed the rare-event interval
+    with pytest.raises(CircuitkitError, match="no resistance-distribution fit"):
+        DeviceSpread.from_model_card(ModelCard.default())

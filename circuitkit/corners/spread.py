@@ -62,19 +62,21 @@ class DeviceSpread:
 
     @classmethod
     def from_model_card(cls, card: ModelCard) -> "DeviceSpread":
-        """The spread a resistance-distribution fit stored on a model card
-        (`variability` keys `lrs_median_ohm`, `lrs_sigma_ln`, `lrs_samples`, same for hrs)."""
+        """The spread a resistance-distribution fit (`circuitkit fit --kind distribution`)
+        stored on a model card: `variability` keys `median_r_<state>`, `sigma_lnR_<state>`,
+        and the number of cells behind each from the fit's provenance."""
         values = card.variability
-        missing = [f"{s}_{k}" for s in ("lrs", "hrs") for k in ("median_ohm", "sigma_ln") if f"{s}_{k}" not in values]
+        missing = [f"{k}_{s}" for s in ("lrs", "hrs") for k in ("median_r", "sigma_lnR") if f"{k}_{s}" not in values]
         if missing:
             raise CircuitkitError(
                 f"model card has no resistance-distribution fit (missing variability keys {', '.join(missing)}); "
                 "fit one with `circuitkit fit DATA.csv --kind distribution`, or give LRS/HRS medians and sigmas"
             )
+        quality = card.provenance.get("fit_quality", {}) if isinstance(card.provenance, dict) else {}
 
-        def state(prefix: str) -> StateDistribution:
-            samples = values.get(f"{prefix}_samples")
-            return StateDistribution(values[f"{prefix}_median_ohm"], values[f"{prefix}_sigma_ln"],
+        def state(name: str) -> StateDistribution:
+            samples = quality.get(name.upper(), {}).get("n") if isinstance(quality, dict) else None
+            return StateDistribution(values[f"median_r_{name}"], values[f"sigma_lnR_{name}"],
                                      int(samples) if samples else None)
 
         return cls(state("lrs"), state("hrs"))
