@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 
@@ -213,7 +214,8 @@ def compile_va(va_path: Path | str) -> Path:
     if osdi_path.exists():
         return osdi_path
     osdi_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = osdi_path.with_suffix(f".{os.getpid()}.tmp")
+    # Unique per process and thread: concurrent compiles never share a partial file.
+    partial = osdi_path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     proc = subprocess.run(
         [str(openvaf), str(va_path), "-o", str(partial)], capture_output=True, text=True, timeout=300
     )
