@@ -63,12 +63,17 @@ def test_design_point_keeps_the_requested_ratio():
 
 
 def test_job_seeds_depend_on_values_not_on_grid_order():
-    one = plan_jobs(CampaignConfig(corners=("tt", "ss"), samples=100, batch_size=40))
-    other = plan_jobs(CampaignConfig(corners=("ss", "tt"), samples=100, batch_size=40))
+    one = plan_jobs(CampaignConfig(corners=("tt", "ss"), vdds=(1.8, 0.9), samples=100, batch_size=40))
+    other = plan_jobs(CampaignConfig(corners=("ss", "tt"), vdds=(0.9, 1.8), samples=100, batch_size=40))
     seeds = {job.key: job.seed_sequence().generate_state(4).tolist() for job in one}
     assert seeds == {job.key: job.seed_sequence().generate_state(4).tolist() for job in other}
-    assert len({tuple(s) for s in seeds.values()}) == len(seeds)
-    assert sum(job.count for job in one) == 2 * 2 * 100  # corners x stored values x samples
+    assert sum(job.count for job in one) == 2 * 2 * 2 * 100  # corners x supplies x stored values x samples
+    # Common random numbers: conditions share streams; stored values and batches do not.
+    streams = {}
+    for job in one:
+        streams.setdefault((job.stored, job.batch), set()).add(tuple(seeds[job.key]))
+    assert all(len(group) == 1 for group in streams.values())
+    assert len({next(iter(group)) for group in streams.values()}) == len(streams)
 
 
 def test_bad_settings_are_rejected_before_any_simulation():

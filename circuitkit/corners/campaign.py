@@ -2,10 +2,16 @@
 
 A campaign is split into jobs of `batch_size` samples. Each job is independent: its
 random numbers come from a seed derived from the campaign seed and the job's *values*
-(corner, vdd, temperature, scheme, stored weight or offset point, batch index), never
-from its position in the grid or the worker that runs it. So the result is identical
-for 1 or N workers and for any executor, and adding a corner to a campaign leaves the
-samples of the others unchanged.
+(scheme, stored weight or offset point, batch index), never from its position in the
+grid or the worker that runs it. So the result is identical for 1 or N workers and for
+any executor, and adding a corner to a campaign leaves the samples of the others
+unchanged.
+
+Common random numbers: the seed deliberately leaves out corner, supply and temperature.
+Every condition reads the same drawn cells with the same standard-normal mismatch draws
+(the PDK scales them per corner), so the difference between two conditions is the
+circuit's, not the luck of the draw, and a trend across supplies shows with far fewer
+samples. Each condition's own estimate is unaffected.
 
 Each finished job is written atomically (`samples/<job>.json`, via rename) by the
 process that collects results. A campaign killed at any moment and restarted with the
@@ -121,9 +127,16 @@ class Job:
         what = f"s{self.stored:+d}" if self.kind == "mc" else f"x{self.point:+.4f}"
         return f"{c.corner}_v{c.vdd:.3f}_t{c.temp_c:+.1f}_{c.scheme}_{self.kind}_{what}_b{self.batch:04d}"
 
+    @property
+    def random_stream_key(self) -> str:
+        """What the job's random numbers depend on: not corner, vdd or temperature (common
+        random numbers across conditions, see the module doc)."""
+        what = f"s{self.stored:+d}" if self.kind == "mc" else f"x{self.point:+.4f}"
+        return f"{self.condition.scheme}_{self.kind}_{what}_b{self.batch:04d}"
+
     def seed_sequence(self) -> np.random.SeedSequence:
         # A hash of the job's values (not its index) keys the stream: see the module doc.
-        digest = hashlib.sha256(self.key.encode()).digest()
+        digest = hashlib.sha256(self.random_stream_key.encode()).digest()
         words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
         return np.random.SeedSequence(self.campaign_seed, spawn_key=tuple(words))
 
@@ -153,7 +166,7 @@ class JobOutcome:
 
 
 # A function that simulates one batch of reads: (condition, resistances (n x 2), ngspice
-# seed, model card or None, tighter tolerances?) -> ReadBatch. The netlist stage provides
+# seed, stored=, card=, tighter=, mismatch=) -> ReadBatch. The netlist stage provides
 # the real one (circuitkit.corners.reads.simulate_reads); tests may pass their own only
 # where they test the bookkeeping, never a circuit claim.
 ReadSimulator = Callable[..., ReadBatch]
@@ -200,8 +213,8 @@ def run_job(job: Job, config: CampaignConfig, card_json: str | None = None,
     error = ""
     for attempt, tighter in enumerate((False, True), start=1):
         try:
-            batch = simulator(job.condition, resistances, spice_seed, card=card, tighter=tighter,
-                              mismatch=config.mismatch)
+            batch = simulator(job.condition, resistances, spice_seed, stored=job.stored, card=card,
+                              tighter=tighter, mismatch=config.mismatch)
             return JobOutcome(job.key, "ok", attempt, time.perf_counter() - started, resistances.tolist(),
                               [int(v) for v in batch.read], [float(v) for v in batch.delay_s],
                               [float(v) for v in batch.margin_v], spice_seed)
