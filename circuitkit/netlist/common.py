@@ -1,0 +1,313 @@
+"""What every generator shares: operating conditions, programmed RRAM states, netlist text.
+
+A generated netlist reads top to bottom as: a title and a one-line machine-readable
+description of the bench (`* circuitkit-bench: {...}`, used by `circuitkit simulate`),
+the parameters (`.param`), the process corner and temperature, the RRAM model card,
+the subcircuits, the stimuli, the circuit, the measurements and the analysis. Numbers
+live in the `.param` block; element lines refer to them by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from circuitkit import CircuitkitError, __version__
+from circuitkit.device.model import ModelCard, instance_parameter_names, parameter_specs
+from circuitkit.toolchain import SKY130_LIB_NAME, check_corner
+
+# Supply range the generators accept for the sky130 1.8 V devices: 1.98 V is the nominal
+# 1.8 V + 10 %; below 0.5 V (about one threshold voltage) nothing switches. The reads
+# are verified by the tests from 0.9 V (the ternary supply) to 1.98 V.
+VDD_NOMINAL = 1.8
+VDD_MIN = 0.5
+VDD_MAX = 1.98
+TEMP_MIN_C = -40.0
+TEMP_MAX_C = 125.0
+
+# Smallest drawn sizes of sky130_fd_pr__nfet_01v8 / pfet_01v8 (microns).
+MIN_WIDTH_UM = 0.42
+MIN_LENGTH_UM = 0.15
+
+NFET = "sky130_fd_pr__nfet_01v8"
+PFET = "sky130_fd_pr__pfet_01v8"
+BENCH_TAG = "* circuitkit-bench: "
+
+
+def check_positive(owner: str, name: str, value: float, unit: str = "", *, allow_zero: bool = False) -> float:
+    """`value` as a float if it is a finite positive number (or zero when allowed)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    ok = math.isfinite(number) and (number >= 0 if allow_zero else number > 0)
+    if not ok:
+        expected = "a finite number >= 0" if allow_zero else "a finite number > 0"
+        raise CircuitkitError(f"{owner}: {name}={value!r} {unit}: expected {expected}".replace("  ", " "))
+    return number
+
+
+def check_fields_positive(obj: Any, *, allow_zero: Iterable[str] = ()) -> None:
+    """Check every float field of a dataclass with `check_positive`."""
+    zero_ok = set(allow_zero)
+    for field in dataclasses.fields(obj):
+        value = getattr(obj, field.name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            check_positive(type(obj).__name__, field.name, value, allow_zero=field.name in zero_ok)
+
+
+@dataclasses.dataclass(frozen=True)
+class SupplyCondition:
+    """Process corner, supply voltage (V) and temperature (C) of a simulation.
+
+    `mismatch` selects the PDK's per-instance transistor mismatch (`<corner>_mm` section).
+    """
+
+    corner: str = "tt"
+    vdd: float = VDD_NOMINAL
+    temp_c: float = 27.0
+    mismatch: bool = False
+
+    def __post_init__(self) -> None:
+        check_corner(self.corner)
+        vdd = check_positive("SupplyCondition", "vdd", self.vdd, "V")
+        if not VDD_MIN <= vdd <= VDD_MAX:
+            raise CircuitkitError(
+                f"SupplyCondition: vdd={self.vdd!r} V is outside the range of the sky130 1.8 V devices "
+                f"({VDD_MIN:g}..{VDD_MAX:g} V)"
+            )
+        temp = float(self.temp_c)
+        if not (math.isfinite(temp) and TEMP_MIN_C <= temp <= TEMP_MAX_C):
+            raise CircuitkitError(
+                f"SupplyCondition: temp_c={self.temp_c!r} C is outside {TEMP_MIN_C:g}..{TEMP_MAX_C:g} C"
+            )
+
+    @property
+    def lib_section(self) -> str:
+        return f"{self.corner}_mm" if self.mismatch else self.corner
+
+    def label(self) -> str:
+        return f"{self.corner}, {self.vdd:g} V, {self.temp_c:g} C" + (", mismatch" if self.mismatch else "")
+
+
+WEIGHTS = (-1, 0, +1)
+
+
+def check_weight(weight: int, *, ternary: bool = True, where: str = "weight") -> int:
+    allowed = WEIGHTS if ternary else (-1, +1)
+    if isinstance(weight, bool) or weight not in allowed:
+        raise CircuitkitError(f"{where}={weight!r}: expected one of {', '.join(f'{w:+d}' for w in allowed)}")
+    return int(weight)
+
+
+@dataclasses.dataclass(frozen=True)
+class RramStates:
+    """What 'LRS' and 'HRS' mean for the generated cells.
+
+    Either read resistances in ohm at the model's read voltage (0.1 V; `unit="ohm"`, the
+    default: 10 kohm / 100 kohm as in the model's header) or tunnelling gaps in metres
+    (`unit="m"`). `gaps(card)` gives the `gap_init` of each state for a model card.
+    """
+
+    lrs: float = 10e3
+    hrs: float = 100e3
+    unit: str = "ohm"
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("ohm", "m"):
+            raise CircuitkitError(f"RramStates: unit={self.unit!r}: expected 'ohm' (resistances) or 'm' (gaps)")
+        check_positive("RramStates", "lrs", self.lrs, self.unit)
+        check_positive("RramStates", "hrs", self.hrs, self.unit)
+        if self.lrs >= self.hrs:
+            what = "resistance" if self.unit == "ohm" else "gap"
+            raise CircuitkitError(
+                f"RramStates: the LRS {what} ({self.lrs:g} {self.unit}) must be below the HRS {what} "
+                f"({self.hrs:g} {self.unit})"
+            )
+
+    def gaps(self, card: ModelCard) -> tuple[float, float]:
+        """(LRS gap, HRS gap) in metres for this model card."""
+        if self.unit == "m":
+            pair = (float(self.lrs), float(self.hrs))
+        else:
+            pair = (float(card.gap_for_resistance(self.lrs)), float(card.gap_for_resistance(self.hrs)))
+        spec = parameter_specs(card.module)["gap_init"]
+        for state, gap in zip(("LRS", "HRS"), pair):
+            spec.check(gap, where=f"RramStates {state}: ")
+        return pair
+
+    def resistances(self, card: ModelCard) -> tuple[float, float]:
+        """(LRS, HRS) read resistances in ohm for this model card."""
+        lrs, hrs = self.gaps(card)
+        return float(card.resistance(lrs)), float(card.resistance(hrs))
+
+
+# Weight -> programmed state of the (BL, BLb) devices of a 2T2R synapse.
+WEIGHT_STATES: Mapping[int, tuple[str, str]] = {+1: ("lrs", "hrs"), -1: ("hrs", "lrs"), 0: ("hrs", "hrs")}
+
+
+def gap_params(weight: int) -> tuple[str, str]:
+    """Netlist parameter names holding the (BL, BLb) `gap_init` of a weight."""
+    bl, blb = WEIGHT_STATES[check_weight(weight)]
+    return f"gap_{bl}", f"gap_{blb}"
+
+
+def rram_param_names(side: str, card: ModelCard | None = None) -> list[str]:
+    """Subcircuit parameter names carrying the RRAM instance parameters of one device."""
+    module = card.module if card else "rram_hfox"
+    return [f"{name}_{side}" for name in instance_parameter_names(module)]
+
+
+def rram_subckt_defaults(sides: Sequence[str], card: ModelCard) -> str:
+    """`name=value` defaults of the per-device subcircuit parameters (the card's nominal
+    instance values; `gap_init` defaults to the HRS parameter)."""
+    pairs = []
+    for side in sides:
+        for name in instance_parameter_names(card.module):
+            value = "{gap_hrs}" if name == "gap_init" else spice_number(card.value(name))
+            pairs.append(f"{name}_{side}={value}")
+    return " ".join(pairs)
+
+
+def rram_instance_line(instance: str, te: str, be: str, side: str, card: ModelCard, model: str = "rram") -> str:
+    """RRAM instance whose every instance parameter comes from the subcircuit parameter
+    `<name>_<side>`, so that each copy of the subcircuit can get its own values."""
+    params = " ".join(f"{name}={{{name}_{side}}}" for name in instance_parameter_names(card.module))
+    return f"{instance} {te} {be} {model} {params}"
+
+
+def instance_overrides(side: str, values: Mapping[str, float | str], card: ModelCard) -> list[str]:
+    """`<name>_<side>=value` pairs for an X line, checked against the model's instance
+    parameters (numbers are range-checked; strings such as '{agauss(1, 0.1, 1)}' pass)."""
+    card.instance_parameters(**values)  # raises CircuitkitError on unknown names / bad numbers
+    return [f"{name}_{side}={value if isinstance(value, str) else spice_number(value)}" for name, value in values.items()]
+
+
+_SMALL_SUFFIXES = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"))
+
+
+def spice_number(value: float) -> str:
+    """A number for a netlist: 6 significant digits, SPICE suffixes f/p/n/u for small values
+    (2e-15 -> '2f', 1e-09 -> '1n'), plain otherwise."""
+    value = float(value)
+    magnitude = abs(value)
+    if 1e-15 <= magnitude < 1e-3:
+        scale, suffix = max((s for s in _SMALL_SUFFIXES if s[0] <= magnitude * (1 + 1e-12)), key=lambda s: s[0])
+        return f"{value / scale:.6g}{suffix}"
+    return f"{value:.6g}"
+
+
+def param_lines(params: Sequence[tuple[str, float | str, str]]) -> list[str]:
+    """`.param name=value` lines, each with its comment line (`(name, value, comment)`)."""
+    lines = []
+    for name, value, comment in params:
+        if comment:
+            lines.append(f"* {comment}")
+        text = value if isinstance(value, str) else spice_number(value)
+        lines.append(f".param {name}={text}")
+    return lines
+
+
+def fet_line(name: str, drain: str, gate: str, source: str, body: str, kind: str, width: str,
+             length: str = "l_min", multiplier: str | None = None) -> str:
+    """A sky130 1.8 V transistor whose width and length are netlist parameters; drain and
+    source diffusions are `l_diff` long (junction area and perimeter from the width).
+    `multiplier` (a parameter name) puts that many identical devices in parallel (`m=`),
+    which is how mirror ratios are made: sky130 devices of different widths differ in
+    threshold, so a 10:1 width ratio does not give a 10:1 current ratio."""
+    model = {"n": NFET, "p": PFET}[kind]
+    line = (
+        f"X{name} {drain} {gate} {source} {body} {model} w={{{width}}} l={{{length}}} "
+        f"ad={{{width}*l_diff}} as={{{width}*l_diff}} pd={{2*({width}+l_diff)}} ps={{2*({width}+l_diff)}}"
+    )
+    return line + (f" m={{{multiplier}}}" if multiplier else "")
+
+
+def wrap_words(first: str, items: Sequence[str], width: int = 100) -> list[str]:
+    """`first item item ...` split into SPICE continuation lines (`+ ...`) of at most `width`."""
+    lines, current = [], first
+    for item in items:
+        if len(current) + 1 + len(item) > width and current not in (first, "+"):
+            lines.append(current)
+            current = "+"
+        current += " " + item
+    return lines + [current]
+
+
+def section(title: str) -> list[str]:
+    return ["", f"* ---- {title} " + "-" * max(4, 72 - len(title))]
+
+
+def header(title: str, generator: str, info: Mapping[str, Any]) -> list[str]:
+    """Title, provenance and the machine-readable bench description."""
+    return [
+        f"* {title}",
+        f"* generated by circuitkit {__version__} ({generator}); change the generator, not this file",
+        BENCH_TAG + json.dumps(info, sort_keys=True, separators=(",", ":")),
+    ]
+
+
+def process_lines(supply: SupplyCondition, card: ModelCard) -> list[str]:
+    return [
+        *section("process corner, temperature, RRAM model"),
+        f"* sky130 FET models, {supply.corner} corner"
+        + (" with per-instance mismatch" if supply.mismatch else ""),
+        f".lib {SKY130_LIB_NAME} {supply.lib_section}",
+        f".temp {float(supply.temp_c):g}",
+        "* HfOx RRAM (verilog-a/rram_hfox.va): te/be, V(te,be) > 0 SETs",
+        card.model_line("rram"),
+    ]
+
+
+def options_lines(seed: int | None, options: Mapping[str, float | str] | None) -> list[str]:
+    lines = []
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 1:
+            raise CircuitkitError(f"seed={seed!r}: expected a positive integer")
+        lines.append(f".options seed={seed}")
+    if options:
+        for key, value in options.items():
+            if not re.fullmatch(r"[A-Za-z_]\w*", str(key)):
+                raise CircuitkitError(f"ngspice option name {key!r} is not a plain word")
+            lines.append(f".options {key}={value if isinstance(value, str) else spice_number(value)}")
+    return lines
+
+
+def finish(lines: list[str]) -> str:
+    text = "\n".join(lines).rstrip("\n") + "\n.end\n"
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def write(netlist: str, path: Path | str) -> Path:
+    """Write netlist text to `path` (parent directories created, atomic replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.tmp")
+    partial.write_text(netlist)
+    partial.replace(path)
+    return path
+
+
+def bench_info(netlist: str) -> dict[str, Any]:
+    """The bench description a generator put in the netlist's header."""
+    for line in netlist.splitlines()[:10]:
+        if line.startswith(BENCH_TAG):
+            try:
+                info = json.loads(line[len(BENCH_TAG):])
+            except json.JSONDecodeError as error:
+                raise CircuitkitError(f"unreadable bench description line ({error}): {line[:120]}") from error
+            if isinstance(info, dict) and "kind" in info:
+                return info
+    raise CircuitkitError(
+        "this netlist has no '* circuitkit-bench:' line: it was not written by a circuitkit generator "
+        "(write one with `circuitkit netlist KIND -o FILE`)"
+    )
+
+
+def finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)

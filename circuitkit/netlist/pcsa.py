@@ -1,0 +1,648 @@
+"""2T2R synapses read by a precharge sense amplifier (PCSA): binary, ternary and XNOR reads.
+
+Circuit (one read unit, `.subckt read_2t2r`):
+
+    vdd ──┬──────────┬──────────┬──────────┐
+        MPP1(preb)  MPL(q)     MPR(qb)   MPP2(preb)      precharge PMOS + latch PMOS
+          └── qb ────┴─┐      ┌─┴──── q ───┘
+                     MNL(q)  MNR(qb)                     latch NMOS (cross-coupled)
+                       │        │
+                      bl       blb                       bit lines (C_bitline each)
+                  [RRAM_BL] [RRAM_BLb]                   be at the bit line, te at the access FET
+                    MA(wl)   MAB(wl)                     access transistors
+                       └──sl────┘                        source line
+                          MD(se)                         discharge ("sense enable") to ground
+
+Phases (`ReadTiming`): precharge (preb = se = 0: q, qb pulled to VDD, the discharge
+path open), then evaluation (preb = se = 1): both branches discharge their latch node
+through their RRAM; the branch with the lower resistance falls first and the
+cross-coupled pair latches. The BL-side latch node is `qb`, so a weight of +1
+(BL in LRS, BLb in HRS) reads Q = 1, Qb = 0.
+
+Orientation: each RRAM has its bottom electrode on the bit line and its top electrode on
+the access transistor; the read current (bit line -> source line) therefore flows in the
+RESET direction (V(te,be) < 0) and can never SET an HRS device. The LRS device sees the
+smaller voltage (it is the low-resistance arm of the divider with the access transistor)
+and the read is over in about a hundred picoseconds: `tests/test_netlist_pcsa.py`
+measures the drift after 1000 reads.
+
+Decision at the sampling time (`ReadTiming.t_sample` after evaluation starts), from the
+logic levels of Q and Qb (threshold VDD/2): (1, 0) -> +1, (0, 1) -> -1, (1, 1) -> 0
+(not resolved). A binary read samples at the end of evaluation, where 0 means the latch
+failed to resolve (an error).
+
+Ternary read (`ternary_pcsa`, see `TERNARY_SUPPLY` / `TERNARY_TIMING`): one sense per
+weight, sampled early. With both devices in HRS the branch currents are small and nearly
+equal, so the latch regenerates only from the HRS/HRS imbalance and takes several times
+longer than for LRS/HRS. Sampling (Q, Qb) at a fixed time between the two resolution
+times reads (1, 0) / (0, 1) for +-1 and (1, 1) for 0. Measured with this sizing (delay to
+the first node at VDD/2, nominal devices):
+
+    supply  corner  LRS/HRS   HRS/HRS imbalance 1.4x   2x
+    0.9 V   ff      0.43 ns   1.22 ns                  0.84 ns
+    0.9 V   tt      0.56 ns   1.52 ns                  1.05 ns
+    0.9 V   ss      0.78 ns   2.02 ns                  1.37 ns
+    1.8 V   tt      0.064 ns  0.18 ns                  0.13 ns
+
+The ratio of the two times (about 2.5-3x for a 1.4x imbalance) hardly depends on the
+supply; what the low supply buys is time: at 0.9 V the window is about 0.5-1 ns wide,
+so one fixed sampling time (1.0 ns, set by an ordinary clock) serves the ff, tt and ss
+corners, whereas at 1.8 V it would have to sit inside a ~100 ps window. At 0.9 V a
+perfectly symmetric HRS/HRS pair also stays unresolved for the whole evaluation, with
+both nodes near 0.65-0.75 V, well above the VDD/2 logic threshold. The 0.9 V / 1.0 ns
+choice tolerates HRS/HRS imbalances up to about 1.5x (ff), 2x (tt), 3x (ss); larger
+ones read as +-1: those 0 -> +-1 errors, set by the HRS spread, are what the Monte Carlo
+stage counts. LRS/HRS never reads as the opposite sign in nominal simulation.
+
+Sense margin (`PcsaRead.margin_v`): the differential voltage V(q) - V(qb) a fixed time
+`ReadTiming.t_margin` after evaluation begins, signed by the expected value (positive:
+towards the correct decision; for a stored 0 it is -|V(q) - V(qb)|, how far the latch has
+left the unresolved state). Choose t_margin near the nominal sensing delay (100 ps at
+1.8 V, 0.5 ns at 0.9 V), where the latch is still developing its decision: the margin
+then shrinks with anything that weakens or slows the branch-current difference (a smaller
+LRS/HRS ratio, series wire resistance, a low supply, a slow corner), whereas the latch's
+final state, once resolved, is the full supply whatever the input. (A self-timed
+definition, the losing node's voltage when the winner falls through VDD/2, was tried and
+rejected: the latch's regeneration makes it nearly independent of series resistance.)
+
+Delay (`PcsaRead.delay_s`): from the sense-enable edge (se at VDD/2) to the first latch
+node falling through VDD/2. Energy (`PcsaRead.energy_j`): integral of VDD times the read
+unit's own supply current over one evaluation plus the following precharge (the
+precharge restores what the evaluation discharged); the ideal clock sources that drive
+preb, se and wl are not included.
+
+Monte Carlo: `pcsa_bench` puts any number of read units in one netlist, each with its
+own supply source (per-unit energy), its own RRAM instance parameters (`ReadUnit.rram_bl`
+/ `rram_blb`, e.g. `{"gap_init": "{gap_hrs + agauss(0, 0.09n, 1)}"}`) and, with
+`SupplyCondition(mismatch=True)`, its own transistor mismatch. `measure_pcsa_reads`
+returns one `PcsaRead` per unit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from circuitkit import CircuitkitError
+from circuitkit.device.model import ModelCard
+from circuitkit.netlist import common as c
+from circuitkit.spice.runner import SimResult
+
+
+@dataclasses.dataclass(frozen=True)
+class PcsaSizing:
+    """Transistor widths and lengths in microns; bit-line capacitance in farads.
+
+    `c_bitline` is the lumped capacitance of each bit line in the single-synapse bench
+    (the array generator uses wire capacitance per cell pitch instead).
+    """
+
+    w_precharge: float = 0.5
+    w_latch_p: float = 0.5
+    w_latch_n: float = 1.0
+    w_access: float = 1.0
+    w_discharge: float = 2.0
+    w_xnor: float = 1.0
+    l_min: float = 0.15
+    l_diff: float = 0.29
+    c_bitline: float = 2e-15
+
+    def __post_init__(self) -> None:
+        c.check_fields_positive(self, allow_zero=("c_bitline",))
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name.startswith("w_") and value < c.MIN_WIDTH_UM:
+                raise CircuitkitError(
+                    f"PcsaSizing: {field.name}={value!r} um is below the sky130 minimum width {c.MIN_WIDTH_UM} um"
+                )
+        if self.l_min < c.MIN_LENGTH_UM:
+            raise CircuitkitError(
+                f"PcsaSizing: l_min={self.l_min!r} um is below the sky130 1.8 V minimum length {c.MIN_LENGTH_UM} um"
+            )
+
+    def params(self) -> list[tuple[str, float, str]]:
+        return [
+            ("w_pre", self.w_precharge, "precharge PMOS width (um)"),
+            ("w_lp", self.w_latch_p, "latch PMOS width (um)"),
+            ("w_ln", self.w_latch_n, "latch NMOS width (um)"),
+            ("w_acc", self.w_access, "2T2R access NMOS width (um)"),
+            ("w_dis", self.w_discharge, "discharge (sense-enable) NMOS width (um)"),
+            ("w_sw", self.w_xnor, "XNOR input-swap NMOS width (um)"),
+            ("l_min", self.l_min, "channel length of every transistor (um)"),
+            ("l_diff", self.l_diff, "source/drain diffusion length for junction area and perimeter (um)"),
+            ("c_bitline", self.c_bitline, "lumped capacitance of each bit line (F)"),
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadTiming:
+    """Clock phases of one read, repeated for every read of a bench (seconds).
+
+    precharge (preb = se = 0) for `t_precharge`, then evaluation (preb = se = 1) for
+    `t_evaluate`; edges last `t_edge`. The word line rises `t_wl_lead` before evaluation
+    and falls with se. Q and Qb are sampled `t_sample` after evaluation begins (None: at
+    the end of evaluation); the sense margin is taken `t_margin` after evaluation begins
+    (choose it near the nominal sensing delay at the supply of interest: 100 ps suits
+    1.8 V). `v_wl` is the word-line high level (None: VDD). `t_step` is the
+    transient's print step (also its largest internal step).
+    """
+
+    t_precharge: float = 1e-9
+    t_evaluate: float = 2e-9
+    t_edge: float = 50e-12
+    t_wl_lead: float = 0.2e-9
+    t_sample: float | None = None
+    t_margin: float = 100e-12
+    v_wl: float | None = None
+    t_step: float = 20e-12
+
+    def __post_init__(self) -> None:
+        c.check_fields_positive(self, allow_zero=("t_wl_lead",))
+        if self.t_wl_lead >= self.t_precharge:
+            raise CircuitkitError(
+                f"ReadTiming: t_wl_lead={self.t_wl_lead!r} s must be shorter than t_precharge={self.t_precharge!r} s"
+            )
+        if 3 * self.t_edge > self.t_evaluate or 2 * self.t_edge > self.t_precharge:
+            raise CircuitkitError(
+                f"ReadTiming: t_edge={self.t_edge!r} s is too long for t_precharge={self.t_precharge!r} s "
+                f"and t_evaluate={self.t_evaluate!r} s (need 2 edges in the precharge and 3 in the evaluation)"
+            )
+        if self.t_sample is not None and not (self.t_edge < self.t_sample <= self.t_evaluate - 2 * self.t_edge):
+            raise CircuitkitError(
+                f"ReadTiming: t_sample={self.t_sample!r} s must lie inside the evaluation phase "
+                f"({self.t_edge:g} .. {self.t_evaluate - 2 * self.t_edge:g} s after it begins)"
+            )
+        if not self.t_edge < self.t_margin <= self.t_evaluate - 2 * self.t_edge:
+            raise CircuitkitError(
+                f"ReadTiming: t_margin={self.t_margin!r} s must lie inside the evaluation phase "
+                f"({self.t_edge:g} .. {self.t_evaluate - 2 * self.t_edge:g} s after it begins)"
+            )
+        if self.v_wl is not None:
+            c.check_positive("ReadTiming", "v_wl", self.v_wl, "V")
+
+    @property
+    def period(self) -> float:
+        return self.t_precharge + self.t_evaluate
+
+    @property
+    def sample_after_eval(self) -> float:
+        return self.t_evaluate - 2 * self.t_edge if self.t_sample is None else self.t_sample
+
+    def params(self) -> list[tuple[str, float | str, str]]:
+        return [
+            ("t_pre", self.t_precharge, "precharge phase (s)"),
+            ("t_eval", self.t_evaluate, "evaluation phase (s)"),
+            ("t_edge", self.t_edge, "rise/fall time of preb, se, wl (s)"),
+            ("t_wl_lead", self.t_wl_lead, "word line rises this long before evaluation (s)"),
+            ("t_period", "{t_pre+t_eval}", "one read"),
+            ("t_sample", self.sample_after_eval, "Q/Qb sampled this long after evaluation begins (s)"),
+            ("t_margin", self.t_margin, "sense margin V(q)-V(qb) taken this long after evaluation begins (s)"),
+            ("v_wl", "{vdd}" if self.v_wl is None else self.v_wl, "word-line high level (V)"),
+        ]
+
+
+def clock_lines(timing: ReadTiming) -> list[str]:
+    """PULSE sources for preb, se and wl (periodic: one read per period)."""
+    return [
+        *c.section("clock phases: precharge (preb = se = 0), then evaluation (preb = se = 1)"),
+        "Vpreb preb 0 PULSE(0 {vdd} {t_pre} {t_edge} {t_edge} {t_eval-2*t_edge} {t_period})",
+        "Vse se 0 PULSE(0 {vdd} {t_pre} {t_edge} {t_edge} {t_eval-2*t_edge} {t_period})",
+        "* word line: on from t_wl_lead before evaluation until se falls",
+        "Vwl wl 0 PULSE(0 {v_wl} {t_pre-t_wl_lead} {t_edge} {t_edge} {t_eval+t_wl_lead-2*t_edge} {t_period})",
+    ]
+
+
+# Ternary read: the supply and sampling time at which one sense separates +1, 0, -1 (see
+# the module docstring for the measurements behind them).
+TERNARY_SUPPLY = c.SupplyCondition("tt", 0.9, 27.0)
+TERNARY_TIMING = ReadTiming(t_precharge=1e-9, t_evaluate=3e-9, t_sample=1.0e-9, t_margin=0.5e-9)
+
+_NAME = re.compile(r"[a-z0-9_]{1,24}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadUnit:
+    """One 2T2R synapse with its own PCSA in a bench.
+
+    `weight` is the stored value (+1: BL LRS / BLb HRS, -1: the reverse, 0: HRS/HRS).
+    `rram_bl` / `rram_blb` override RRAM instance parameters of the BL / BLb device:
+    numbers (range-checked) or ngspice expressions in braces, e.g.
+    `{"gap_init": 7.7e-10}` or `{"i0_scale": "{agauss(1, 0.1, 1)}"}`; the netlist
+    parameters `gap_lrs` and `gap_hrs` may be used in expressions. `input_bit` (0 or 1)
+    is the activation of an XNOR read.
+    """
+
+    name: str
+    weight: int = +1
+    input_bit: int | None = None
+    rram_bl: Mapping[str, float | str] = dataclasses.field(default_factory=dict)
+    rram_blb: Mapping[str, float | str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise CircuitkitError(
+                f"ReadUnit: name={self.name!r}: expected 1-24 characters of a-z, 0-9, _ (they become node names)"
+            )
+        c.check_weight(self.weight, where=f"ReadUnit {self.name}: weight")
+        if self.input_bit is not None and (isinstance(self.input_bit, bool) or self.input_bit not in (0, 1)):
+            raise CircuitkitError(f"ReadUnit {self.name}: input_bit={self.input_bit!r}: expected 0 or 1")
+
+    @classmethod
+    def with_resistances(cls, name: str, weight: int, r_bl: float, r_blb: float, card: ModelCard | None = None,
+                         **fields: Any) -> "ReadUnit":
+        """A unit whose devices read `r_bl` / `r_blb` ohm at 0.1 V (e.g. Monte Carlo draws)."""
+        card = card or ModelCard.default()
+        gaps = [float(card.gap_for_resistance(c.check_positive(f"ReadUnit {name}", side, r, "ohm")))
+                for side, r in (("r_bl", r_bl), ("r_blb", r_blb))]
+        return cls(name, weight, rram_bl={"gap_init": gaps[0]}, rram_blb={"gap_init": gaps[1]}, **fields)
+
+    @property
+    def expected(self) -> int:
+        """What a correct read returns: the weight, or XNOR(input, weight) for XNOR reads."""
+        if self.input_bit is None:
+            return self.weight
+        return self.weight if self.input_bit == 1 else -self.weight
+
+
+# --------------------------------------------------------------------------- subcircuits
+
+
+def pcsa_subckt() -> list[str]:
+    """The precharge sense amplifier: inputs sa (BL side) and sab (BLb side)."""
+    return [
+        "* precharge sense amplifier: sa/sab discharge through the BL/BLb branch; sl to ground via MD",
+        ".subckt pcsa vdd preb se sa sab sl q qb",
+        "* precharge: q and qb to VDD while preb = 0",
+        c.fet_line("MPP1", "qb", "preb", "vdd", "vdd", "p", "w_pre"),
+        c.fet_line("MPP2", "q", "preb", "vdd", "vdd", "p", "w_pre"),
+        "* cross-coupled latch: the BL side is qb, the BLb side is q",
+        c.fet_line("MPL", "qb", "q", "vdd", "vdd", "p", "w_lp"),
+        c.fet_line("MNL", "qb", "q", "sa", "0", "n", "w_ln"),
+        c.fet_line("MPR", "q", "qb", "vdd", "vdd", "p", "w_lp"),
+        c.fet_line("MNR", "q", "qb", "sab", "0", "n", "w_ln"),
+        "* discharge (sense enable): opens the path from the source line to ground",
+        c.fet_line("MD", "sl", "se", "0", "0", "n", "w_dis"),
+        ".ends pcsa",
+    ]
+
+
+def synapse_subckt(card: ModelCard) -> list[str]:
+    """The 2T2R synapse; each RRAM takes its instance parameters from `<name>_bl/_blb`."""
+    return [
+        "* 2T2R synapse: bit line -> RRAM (be, te) -> access NMOS (word line) -> source line",
+        "* the read current flows be -> te (RESET direction): a read never SETs an HRS device",
+        f".subckt syn_2t2r bl blb wl sl {c.rram_subckt_defaults(('bl', 'blb'), card)}",
+        c.rram_instance_line("Nbl", "cell_bl", "bl", "bl", card),
+        c.rram_instance_line("Nblb", "cell_blb", "blb", "blb", card),
+        c.fet_line("MA", "cell_bl", "wl", "sl", "0", "n", "w_acc"),
+        c.fet_line("MAB", "cell_blb", "wl", "sl", "0", "n", "w_acc"),
+        ".ends syn_2t2r",
+    ]
+
+
+def xnor_subckt() -> list[str]:
+    return [
+        "* XNOR input swap: in = 1 connects sa-bl and sab-blb, in = 0 crosses them,",
+        "* so the PCSA reads XNOR(input, weight)",
+        ".subckt xnor_swap in inb bl blb sa sab",
+        c.fet_line("MS1", "sa", "in", "bl", "0", "n", "w_sw"),
+        c.fet_line("MS2", "sab", "in", "blb", "0", "n", "w_sw"),
+        c.fet_line("MS3", "sa", "inb", "blb", "0", "n", "w_sw"),
+        c.fet_line("MS4", "sab", "inb", "bl", "0", "n", "w_sw"),
+        ".ends xnor_swap",
+    ]
+
+
+def _pass_through(sides: Sequence[str], card: ModelCard) -> str:
+    return " ".join(f"{name}={{{name}}}" for name in c.rram_param_names(sides[0], card) + c.rram_param_names(sides[1], card))
+
+
+def read_unit_subckt(card: ModelCard, xnor: bool) -> list[str]:
+    """A 2T2R synapse, its bit-line capacitances and its PCSA: one Monte Carlo sample."""
+    ports = "vdd preb se wl q qb" + (" in inb" if xnor else "")
+    sa, sab = ("sa", "sab") if xnor else ("bl", "blb")
+    lines = [
+        "* read unit: 2T2R synapse + bit lines + PCSA" + (" + XNOR input swap" if xnor else ""),
+        f".subckt read_2t2r {ports} {c.rram_subckt_defaults(('bl', 'blb'), card)}",
+        f"Xsyn bl blb wl sl syn_2t2r {_pass_through(('bl', 'blb'), card)}",
+        "Cbl bl 0 {c_bitline}",
+        "Cblb blb 0 {c_bitline}",
+    ]
+    if xnor:
+        lines.append("Xswap in inb bl blb sa sab xnor_swap")
+    lines += [f"Xsa vdd preb se {sa} {sab} sl q qb pcsa", ".ends read_2t2r"]
+    return lines
+
+
+# --------------------------------------------------------------------------- benches
+
+
+def _unit_info(unit: ReadUnit, gaps: Mapping[str, float]) -> dict[str, Any]:
+    def gap(side: str, overrides: Mapping[str, float | str]) -> float | None:
+        value = overrides.get("gap_init")
+        if value is None:
+            bl_state, blb_state = c.WEIGHT_STATES[unit.weight]
+            return gaps[bl_state if side == "bl" else blb_state]
+        return None if isinstance(value, str) else float(value)
+
+    return {"name": unit.name, "weight": unit.weight, "input": unit.input_bit, "expected": unit.expected,
+            "gap_bl": gap("bl", unit.rram_bl), "gap_blb": gap("blb", unit.rram_blb)}
+
+
+def read_measures(name: str, q: str, qb: str, cycle: int = 0, supply: str | None = None) -> list[str]:
+    """`.meas` statements of one read (read number `cycle`, from 0) sensed on nodes q, qb:
+    `q_<name>`, `qb_<name>` (V at the sampling time), `tq_`/`tqb_` (se -> Q/Qb falling
+    through VDD/2), `mq_`/`mqb_` (Q, Qb at the margin time) and, if a supply source is given, `e_<name>` (J, evaluation + following precharge)."""
+    start = "t_pre" if cycle == 0 else f"t_pre+{cycle}*t_period"
+    td = "" if cycle == 0 else f" td={{{start}}}"
+    lines = [
+        f".meas tran q_{name} find v({q}) at={{{start}+t_sample}}",
+        f".meas tran qb_{name} find v({qb}) at={{{start}+t_sample}}",
+        f".meas tran tq_{name} trig v(se) val={{vdd/2}} rise=1{td} targ v({q}) val={{vdd/2}} fall=1{td}",
+        f".meas tran tqb_{name} trig v(se) val={{vdd/2}} rise=1{td} targ v({qb}) val={{vdd/2}} fall=1{td}",
+        f".meas tran mq_{name} find v({q}) at={{{start}+t_margin}}",
+        f".meas tran mqb_{name} find v({qb}) at={{{start}+t_margin}}",
+    ]
+    if supply:
+        lines.append(f".meas tran e_{name} integ par('-v({supply})*i({supply})') from={{{start}}} to={{{start}+t_period}}")
+    return lines
+
+
+def pcsa_bench(
+    units: Sequence[ReadUnit],
+    *,
+    supply: c.SupplyCondition = c.SupplyCondition(),
+    timing: ReadTiming = ReadTiming(),
+    sizing: PcsaSizing = PcsaSizing(),
+    states: c.RramStates = c.RramStates(),
+    card: ModelCard | None = None,
+    xnor: bool = False,
+    reads: int = 1,
+    seed: int | None = None,
+    options: Mapping[str, float | str] | None = None,
+    kind: str = "2t2r-pcsa",
+    title: str | None = None,
+) -> str:
+    """Netlist of `reads` consecutive reads of every unit (one PCSA each, shared clocks).
+
+    Measures (`.meas`, see `read_measures`) of each unit's first read, suffixed
+    `_<name>`, and of its last read, suffixed `_<name>_last`. The RRAM states of every read are in the
+    waveforms `v(n.xu_<name>.xsyn.nbl#dgap)` / `...nblb#dgap` (gap change, nm).
+    """
+    if not units:
+        raise CircuitkitError("a PCSA bench needs at least one ReadUnit")
+    names = [u.name for u in units]
+    if len(set(names)) != len(names):
+        raise CircuitkitError(f"ReadUnit names must be unique, got {names}")
+    if isinstance(reads, bool) or not isinstance(reads, int) or reads < 1:
+        raise CircuitkitError(f"reads={reads!r}: expected a positive integer number of reads")
+    for unit in units:
+        if xnor and unit.input_bit is None:
+            raise CircuitkitError(f"ReadUnit {unit.name}: an XNOR bench needs input_bit (0 or 1) on every unit")
+        if not xnor and unit.input_bit is not None:
+            raise CircuitkitError(f"ReadUnit {unit.name}: input_bit is only meaningful with xnor=True")
+    card = card or ModelCard.default()
+    gap_lrs, gap_hrs = states.gaps(card)
+    overrides = {u.name: (c.instance_overrides("bl", u.rram_bl, card), c.instance_overrides("blb", u.rram_blb, card))
+                 for u in units}
+    info = {
+        "kind": kind, "corner": supply.corner, "vdd": supply.vdd, "temp_c": supply.temp_c,
+        "mismatch": supply.mismatch, "reads": reads, "xnor": xnor, "t_pre": timing.t_precharge,
+        "t_eval": timing.t_evaluate, "t_edge": timing.t_edge, "t_sample": timing.sample_after_eval,
+        "units": [_unit_info(u, {"lrs": gap_lrs, "hrs": gap_hrs}) for u in units],
+    }
+    what = "XNOR read" if xnor else ("ternary read" if kind == "ternary-pcsa" else "read")
+    title = title or f"2T2R + precharge sense amplifier, {what} of {len(units)} synapse(s), {supply.label()}"
+    lines = c.header(title, f"circuitkit.netlist.pcsa, {kind}", info)
+    lines += c.section("parameters")
+    lines += c.param_lines([
+        ("vdd", supply.vdd, "supply (V)"),
+        *timing.params(),
+        ("reads", reads, "consecutive reads simulated"),
+        ("gap_lrs", gap_lrs, f"programmed LRS gap (m): {states.resistances(card)[0]:.4g} ohm at 0.1 V"),
+        ("gap_hrs", gap_hrs, f"programmed HRS gap (m): {states.resistances(card)[1]:.4g} ohm at 0.1 V"),
+        *sizing.params(),
+    ])
+    lines += c.options_lines(seed, options)
+    lines += c.process_lines(supply, card)
+    lines += c.section("subcircuits")
+    lines += pcsa_subckt() + [""] + synapse_subckt(card) + [""]
+    if xnor:
+        lines += xnor_subckt() + [""]
+    lines += read_unit_subckt(card, xnor)
+    lines += clock_lines(timing)
+    lines += c.section("read units (each with its own supply, for its energy)")
+    saves = ["v(preb)", "v(se)", "v(wl)"]
+    for unit in units:
+        n = unit.name
+        gap_bl, gap_blb = c.gap_params(unit.weight)
+        bl_state, blb_state = (s.upper() for s in c.WEIGHT_STATES[unit.weight])
+        extra_bl, extra_blb = overrides[n]
+        params = [f"gap_init_bl={{{gap_bl}}}", f"gap_init_blb={{{gap_blb}}}"]
+        params = [p for p in params if not any(o.startswith(p.split("=")[0] + "=") for o in extra_bl + extra_blb)]
+        params += extra_bl + extra_blb
+        inputs = ""
+        comment = f"* unit {n}: weight {unit.weight:+d} (BL {bl_state}, BLb {blb_state})"
+        if xnor:
+            comment += f", input {unit.input_bit}: expected Q = {int(unit.expected > 0)}"
+            inputs = f" in_{n} inb_{n}"
+        lines.append(comment + (" [RRAM parameters overridden]" if extra_bl or extra_blb else ""))
+        lines.append(f"Vdd_{n} vdd_{n} 0 {{vdd}}")
+        if xnor:
+            lines.append(f"Vin_{n} in_{n} 0 {{{'vdd' if unit.input_bit else '0'}}}")
+            lines.append(f"Vinb_{n} inb_{n} 0 {{{'0' if unit.input_bit else 'vdd'}}}")
+        lines.append(f"Xu_{n} vdd_{n} preb se wl q_{n} qb_{n}{inputs} read_2t2r " + " ".join(params))
+        saves += [f"v(q_{n})", f"v(qb_{n})", f"v(vdd_{n})", f"i(vdd_{n})", f"v(xu_{n}.bl)", f"v(xu_{n}.blb)",
+                  f"v({dgap_node(n, 'bl')})", f"v({dgap_node(n, 'blb')})"]
+    lines += c.section("measurements: Q/Qb at the sampling time, se -> output delays, margins, energy per read")
+    for unit in units:
+        n = unit.name
+        lines.append(f"* unit {n}, first read" + (f"; then read {reads} (suffix _last)" if reads > 1 else ""))
+        lines += read_measures(n, f"q_{n}", f"qb_{n}", supply=f"vdd_{n}")
+        if reads > 1:
+            lines += read_measures(f"{n}_last", f"q_{n}", f"qb_{n}", cycle=reads - 1, supply=f"vdd_{n}")
+    lines += c.section("analysis")
+    lines += c.wrap_words(".save", saves)
+    lines.append(f".tran {c.spice_number(timing.t_step)} {{t_pre+reads*t_period}}")
+    return c.finish(lines)
+
+
+def dgap_node(unit: str, side: str) -> str:
+    """Internal state node (gap change, 1 V = 1 nm) of a read unit's BL / BLb device."""
+    return f"n.xu_{unit}.xsyn.n{side}#dgap"
+
+
+def two_t_two_r_pcsa(
+    weight: int = +1,
+    *,
+    supply: c.SupplyCondition = c.SupplyCondition(),
+    timing: ReadTiming = ReadTiming(),
+    sizing: PcsaSizing = PcsaSizing(),
+    states: c.RramStates = c.RramStates(),
+    card: ModelCard | None = None,
+    reads: int = 1,
+) -> str:
+    """One 2T2R synapse storing `weight` (+1 or -1) read by a PCSA (unit name `w`)."""
+    c.check_weight(weight, ternary=False)
+    return pcsa_bench([ReadUnit("w", weight)], supply=supply, timing=timing, sizing=sizing, states=states,
+                      card=card, reads=reads)
+
+
+def ternary_pcsa(
+    weights: Sequence[int] = (+1, 0, -1),
+    *,
+    supply: c.SupplyCondition = TERNARY_SUPPLY,
+    timing: ReadTiming = TERNARY_TIMING,
+    sizing: PcsaSizing = PcsaSizing(),
+    states: c.RramStates = c.RramStates(),
+    card: ModelCard | None = None,
+) -> str:
+    """Ternary read of each weight in `weights` (units `p` for +1, `z` for 0, `n` for -1,
+    numbered when repeated): one sense, sampled at `timing.t_sample`."""
+    units = []
+    for index, weight in enumerate(weights):
+        letter = {+1: "p", 0: "z", -1: "n"}[c.check_weight(weight)]
+        units.append(ReadUnit(letter if list(weights).count(weight) == 1 else f"{letter}{index}", weight))
+    return pcsa_bench(units, supply=supply, timing=timing, sizing=sizing, states=states, card=card,
+                      kind="ternary-pcsa")
+
+
+def xnor_pcsa(
+    *,
+    supply: c.SupplyCondition = c.SupplyCondition(),
+    timing: ReadTiming = ReadTiming(),
+    sizing: PcsaSizing = PcsaSizing(),
+    states: c.RramStates = c.RramStates(),
+    card: ModelCard | None = None,
+) -> str:
+    """The XNOR truth table: four units `x<input><w>` for input in (0, 1), weight in (-1, +1)."""
+    units = [ReadUnit(f"x{bit}{'p' if w > 0 else 'n'}", w, input_bit=bit) for bit in (0, 1) for w in (-1, +1)]
+    return pcsa_bench(units, supply=supply, timing=timing, sizing=sizing, states=states, card=card, xnor=True,
+                      kind="xnor-pcsa")
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+@dataclasses.dataclass(frozen=True)
+class PcsaRead:
+    """The outcome of one read of one unit (see the module docstring for definitions).
+
+    `value`: +1 (Q high, Qb low), -1 (Q low, Qb high) or 0 (both high: not resolved at
+    the sampling time; both low, which a working latch never gives, also reads 0).
+    `delay_s`: NaN when no latch node fell through VDD/2 during the evaluation.
+    `margin_v`: signed differential at the margin time (see the module docstring).
+    """
+
+    name: str
+    value: int
+    expected: int
+    q_v: float
+    qb_v: float
+    delay_s: float
+    margin_v: float
+    energy_j: float
+    vdd: float
+
+    @property
+    def correct(self) -> bool:
+        return self.value == self.expected
+
+    @property
+    def resolved(self) -> bool:
+        return self.value != 0
+
+
+def decide(q_v: float, qb_v: float, vdd: float) -> int:
+    """(Q, Qb) logic levels at the sampling time -> +1, -1 or 0 (see `PcsaRead`)."""
+    q_high, qb_high = q_v > vdd / 2, qb_v > vdd / 2
+    if q_high and not qb_high:
+        return +1
+    if qb_high and not q_high:
+        return -1
+    return 0
+
+
+def _measure(result: SimResult, name: str) -> float:
+    value = result.measures.get(name.lower(), math.nan)
+    return float(value)
+
+
+def unit_read(result: SimResult, name: str, vdd: float, t_eval: float, expected: int = 0) -> PcsaRead:
+    """Decision, delay, margin and energy of one read unit from a bench's measures."""
+    q_v, qb_v = _measure(result, f"q_{name}"), _measure(result, f"qb_{name}")
+    if not (math.isfinite(q_v) and math.isfinite(qb_v)):
+        raise CircuitkitError(f"the simulation has no Q/Qb measures for read unit {name!r}")
+    delays = {side: _measure(result, f"t{side}_{name}") for side in ("q", "qb")}
+    # Only a fall during this evaluation counts (a later read may fall on the other side).
+    delays = {side: t for side, t in delays.items() if math.isfinite(t) and 0 < t < t_eval}
+    delay = min(delays.values()) if delays else math.nan
+    differential = _measure(result, f"mq_{name}") - _measure(result, f"mqb_{name}")
+    margin = differential * expected if expected else -abs(differential) + 0.0  # never -0.0
+    return PcsaRead(name, decide(q_v, qb_v, vdd), expected, q_v, qb_v, delay, margin,
+                    _measure(result, f"e_{name}"), vdd)
+
+
+def measure_pcsa_reads(netlist: str, result: SimResult, *, last: bool = False) -> dict[str, PcsaRead]:
+    """One `PcsaRead` per read unit of a bench written by `pcsa_bench`: its first read,
+    or with `last=True` its last read (benches of several reads)."""
+    info = c.bench_info(netlist)
+    if last and info["reads"] < 2:
+        raise CircuitkitError("this bench simulates a single read; last=True needs reads >= 2")
+    suffix = "_last" if last else ""
+    return {unit["name"]: dataclasses.replace(
+                unit_read(result, unit["name"] + suffix, info["vdd"], info["t_eval"], unit["expected"]),
+                name=unit["name"])
+            for unit in info["units"]}
+
+
+@dataclasses.dataclass(frozen=True)
+class RramDrift:
+    """State of one RRAM before and after the bench's reads."""
+
+    unit: str
+    side: str
+    gap_before_m: float
+    gap_after_m: float
+    r_before_ohm: float
+    r_after_ohm: float
+
+    @property
+    def gap_change_m(self) -> float:
+        return self.gap_after_m - self.gap_before_m
+
+    @property
+    def relative_resistance_change(self) -> float:
+        return self.r_after_ohm / self.r_before_ohm - 1.0
+
+
+def measure_rram_drift(netlist: str, result: SimResult, card: ModelCard | None = None) -> list[RramDrift]:
+    """Gap and read resistance of every RRAM at the start and at the end of the bench."""
+    info = c.bench_info(netlist)
+    card = card or card_from_netlist(netlist)
+    drifts = []
+    for unit in info["units"]:
+        for side in ("bl", "blb"):
+            gap0 = unit[f"gap_{side}"]
+            if gap0 is None:
+                raise CircuitkitError(f"unit {unit['name']}: gap_init of the {side} device is an expression; "
+                                      "drift needs numeric initial gaps")
+            dgap = np.asarray(result[f"v({dgap_node(unit['name'], side)})"])
+            before, after = gap0 + float(dgap[0]) * 1e-9, gap0 + float(dgap[-1]) * 1e-9
+            drifts.append(RramDrift(unit["name"], side, before, after, float(card.resistance(before)),
+                                    float(card.resistance(after))))
+    return drifts
+
+
+def card_from_netlist(netlist: str) -> ModelCard:
+    """The RRAM model card written in a generated netlist's `.model rram rram_hfox` lines."""
+    match = re.search(r"^\.model rram (\w+)\n((?:\+.*\n)*)", netlist, re.MULTILINE)
+    if not match:
+        raise CircuitkitError("the netlist has no '.model rram ...' card")
+    values = dict(re.findall(r"(\w+)=(\S+)", match.group(2)))
+    return ModelCard.from_values({k: float(v) for k, v in values.items()}, module=match.group(1))
