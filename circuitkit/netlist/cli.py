@@ -1,0 +1,149 @@
+"""`circuitkit netlist KIND -o FILE` and `circuitkit simulate FILE`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from circuitkit import CircuitkitError
+from circuitkit.device.model import ModelCard
+from circuitkit.netlist import arrays as array_mod
+from circuitkit.netlist import common, neuron, pcsa
+from circuitkit.netlist.run import format_outcome, simulate
+
+KINDS = ("2t2r-pcsa", "ternary-pcsa", "xnor-pcsa", "array", "if-neuron")
+
+
+def _weight(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a weight: use +1, 0 or -1") from None
+
+
+def _weights(text: str) -> tuple[int, ...]:
+    return tuple(_weight(part) for part in text.split(",") if part.strip())
+
+
+def _card(args: argparse.Namespace) -> ModelCard | None:
+    return ModelCard.load(args.model_card) if args.model_card else None
+
+
+def _supply(args: argparse.Namespace, default: common.SupplyCondition) -> common.SupplyCondition:
+    return common.SupplyCondition(
+        args.corner or default.corner,
+        default.vdd if args.vdd is None else args.vdd,
+        default.temp_c if args.temp is None else args.temp,
+        args.mismatch,
+    )
+
+
+def _timing(args: argparse.Namespace, default: pcsa.ReadTiming) -> pcsa.ReadTiming:
+    fields = {"t_precharge": args.t_precharge, "t_evaluate": args.t_evaluate, "t_sample": args.t_sample,
+              "t_margin": args.t_margin}
+    return dataclasses.replace(default, **{k: v for k, v in fields.items() if v is not None})
+
+
+def build(args: argparse.Namespace) -> str:
+    """The netlist text the command line asks for (all validation happens here)."""
+    card = _card(args)
+    states = common.RramStates(args.lrs, args.hrs)
+    if args.kind == "2t2r-pcsa":
+        return pcsa.two_t_two_r_pcsa(args.weight, supply=_supply(args, common.SupplyCondition()),
+                                     timing=_timing(args, pcsa.ReadTiming()), states=states, card=card,
+                                     reads=args.reads)
+    if args.kind == "ternary-pcsa":
+        return pcsa.ternary_pcsa(args.weights or (+1, 0, -1), supply=_supply(args, pcsa.TERNARY_SUPPLY),
+                                 timing=_timing(args, pcsa.TERNARY_TIMING), states=states, card=card)
+    if args.kind == "xnor-pcsa":
+        return pcsa.xnor_pcsa(supply=_supply(args, common.SupplyCondition()),
+                              timing=_timing(args, pcsa.ReadTiming()), states=states, card=card)
+    if args.kind == "array":
+        weights = array_mod.test_pattern(args.rows, args.cols, args.pattern, seed=args.seed,
+                                         ternary=args.ternary)
+        wires = array_mod.WireParasitics(args.r_bitline, args.c_bitline, args.r_wordline, args.c_wordline)
+        return array_mod.array(weights, supply=_supply(args, common.SupplyCondition()),
+                               timing=_timing(args, pcsa.ReadTiming()), states=states, wires=wires, card=card)
+    params = neuron.NeuronParams(c_mem=args.c_mem, v_th=args.v_th, t_refractory=args.t_refractory)
+    return neuron.if_neuron(args.r_positive, args.r_negative, supply=_supply(args, common.SupplyCondition()),
+                            params=params, card=card, t_stop=args.t_stop)
+
+
+def _netlist(args: argparse.Namespace) -> int:
+    text = build(args)
+    if args.output is None or str(args.output) == "-":
+        sys.stdout.write(text)
+    else:
+        path = common.write(text, args.output)
+        print(f"wrote {path} ({args.kind})", file=sys.stderr)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise CircuitkitError(f"cannot read netlist {path}: {error}") from error
+    outcome = simulate(text, workdir=args.workdir, name=path.stem)
+    print(format_outcome(text, outcome))
+    return 0
+
+
+def _optional_resistance(text: str) -> float | None:
+    return None if text.lower() == "none" else float(text)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    net = subparsers.add_parser(
+        "netlist", help="write a 2T2R/PCSA, ternary, XNOR, array or IF-neuron netlist",
+        description="Generate a readable ngspice netlist (sky130 FETs, rram_hfox RRAMs) with its measurements.",
+    )
+    net.add_argument("kind", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
+    net.add_argument("-o", "--output", type=Path, help="netlist file to write (default: standard output)")
+    net.add_argument("--corner", help="process corner tt ff ss sf fs (default tt)")
+    net.add_argument("--vdd", type=float, help="supply in V (default 1.8; ternary 0.9)")
+    net.add_argument("--temp", type=float, help="temperature in C (default 27)")
+    net.add_argument("--mismatch", action="store_true", help="per-instance transistor mismatch (<corner>_mm)")
+    net.add_argument("--model-card", help="RRAM model card JSON (default: the .va defaults)")
+    net.add_argument("--lrs", type=float, default=10e3, help="LRS read resistance in ohm at 0.1 V (default 10k)")
+    net.add_argument("--hrs", type=float, default=100e3, help="HRS read resistance in ohm at 0.1 V (default 100k)")
+    reads = net.add_argument_group("2t2r-pcsa, ternary-pcsa, xnor-pcsa, array")
+    reads.add_argument("--weight", type=_weight, default=+1, help="2t2r-pcsa stored weight +1 or -1 (default +1)")
+    reads.add_argument("--weights", type=_weights, help="ternary-pcsa weights, e.g. 1,0,-1")
+    reads.add_argument("--reads", type=int, default=1, help="2t2r-pcsa: consecutive reads (default 1)")
+    for name in ("precharge", "evaluate", "sample", "margin"):
+        reads.add_argument(f"--t-{name}", type=float, help=f"read timing: t_{name} in s")
+    arr = net.add_argument_group("array")
+    arr.add_argument("--rows", type=int, default=4)
+    arr.add_argument("--cols", type=int, default=4)
+    arr.add_argument("--pattern", default="random", choices=array_mod.PATTERNS)
+    arr.add_argument("--seed", type=int, default=1, help="seed of the random pattern")
+    arr.add_argument("--ternary", action="store_true", help="patterns with 0 weights (HRS/HRS)")
+    defaults = array_mod.WireParasitics()
+    arr.add_argument("--r-bitline", type=float, default=defaults.r_bitline, help="ohm per cell pitch")
+    arr.add_argument("--c-bitline", type=float, default=defaults.c_bitline, help="F per cell pitch")
+    arr.add_argument("--r-wordline", type=float, default=defaults.r_wordline, help="ohm per cell pitch")
+    arr.add_argument("--c-wordline", type=float, default=defaults.c_wordline, help="F per cell pitch")
+    neu = net.add_argument_group("if-neuron")
+    p = neuron.NeuronParams()
+    neu.add_argument("--r-positive", type=_optional_resistance, default=30e3,
+                     help="positive synapse RRAM in ohm, or none (default 30k)")
+    neu.add_argument("--r-negative", type=_optional_resistance, default=None,
+                     help="negative synapse RRAM in ohm, or none (default none)")
+    neu.add_argument("--c-mem", type=float, default=p.c_mem, help="membrane capacitor in F (default 200f)")
+    neu.add_argument("--v-th", type=float, default=p.v_th, help="threshold distance from rest in V")
+    neu.add_argument("--t-refractory", type=float, default=p.t_refractory, help="refractory period in s")
+    neu.add_argument("--t-stop", type=float, default=2e-6, help="simulated time in s (default 2 us)")
+    net.set_defaults(handler=_netlist)
+
+    sim = subparsers.add_parser(
+        "simulate", help="run a generated netlist in ngspice and print what it measures",
+        description="Runs FILE (written by `circuitkit netlist`) with ngspice and prints the decisions, "
+                    "delays, margins and energies (PCSA, array) or spike counts and period (IF neuron).",
+    )
+    sim.add_argument("file", help="netlist written by `circuitkit netlist`")
+    sim.add_argument("--workdir", type=Path, help="keep the ngspice deck, log and raw file here")
+    sim.set_defaults(handler=_simulate)
