@@ -15,6 +15,7 @@ from circuitkit import CircuitkitError, __version__
 # Stage modules that contribute subcommands, in the order `--help` lists them.
 STAGE_MODULES = (
     "circuitkit.toolchain_cli",
+    "circuitkit.netlist.cli",
     "circuitkit.device.cli",
     "circuitkit.corners.cli",
     "circuitkit.inject.cli",
