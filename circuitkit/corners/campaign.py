@@ -27,6 +27,7 @@ import json
 import math
 import os
 import time
+from concurrent.futures import FIRST_COMPLETED, wait
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -261,14 +262,26 @@ def execute(jobs: Sequence[Job], config: CampaignConfig, store: SampleStore, *, 
     if not todo:
         return 0
     bar = _progress_bar(len(jobs), len(jobs) - len(todo), progress)
+    # A bounded window of jobs in flight: each outcome is on disk as soon as it exists
+    # (also with the serial executor, which runs a job when it is submitted), and a huge
+    # campaign never queues all its futures at once.
+    window = max(1, 2 * workers) if executor != "serial" else 1
+    remaining = iter(todo)
     with make_executor(executor, workers, scheduler) as pool:
-        futures = [pool.submit(run_job, job, config, card_json, simulator) for job in todo]
-        from concurrent.futures import as_completed
+        def submit_next(pending: set) -> None:
+            job = next(remaining, None)
+            if job is not None:
+                pending.add(pool.submit(run_job, job, config, card_json, simulator))
 
-        for future in as_completed(futures):
-            outcome = future.result()
-            store.write(outcome)
-            bar.update(1)
+        pending: set = set()
+        for _ in range(window):
+            submit_next(pending)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                store.write(future.result())
+                bar.update(1)
+                submit_next(pending)
     bar.close()
     return len(todo)
 

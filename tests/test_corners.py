@@ -1,0 +1,125 @@
+"""PVT Monte Carlo campaigns with real ngspice: schema, trends, resume, workers, Dask, rare events."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from circuitkit.ber_table import BER_TABLE_COLUMNS, BerTable
+from circuitkit.corners.campaign import CampaignConfig, run_campaign
+from circuitkit.corners.spread import DeviceSpread, StateDistribution
+from circuitkit.report.plots import condition_error_rates
+
+pytestmark = [pytest.mark.spice, pytest.mark.slow]
+
+# LRS and HRS that overlap, so errors are frequent enough to count in a test.
+OVERLAPPING = DeviceSpread(StateDistribution(20e3, 0.3), StateDistribution(40e3, 0.3))
+CLOSER = DeviceSpread(StateDistribution(20e3, 0.3), StateDistribution(28e3, 0.3))
+
+
+def _rates(table: BerTable) -> dict[tuple, dict]:
+    return {(r["condition"].corner, r["condition"].vdd): r for r in condition_error_rates(table)}
+
+
+@pytest.fixture(scope="module")
+def trend_campaigns(tmp_path_factory):
+    base = CampaignConfig(corners=("tt",), vdds=(1.8, 1.0), samples=96, batch_size=48, seed=3, spread=OVERLAPPING)
+    closer = CampaignConfig(corners=("tt",), vdds=(1.8,), samples=96, batch_size=48, seed=3, spread=CLOSER)
+    out = tmp_path_factory.mktemp("trend")
+    return (run_campaign(base, out / "base", workers=2, progress=False),
+            run_campaign(closer, out / "closer", workers=2, progress=False))
+
+
+def test_table_schema_sums_and_intervals(trend_campaigns):
+    result = trend_campaigns[0]
+    header = (result.outdir / "ber_table.csv").read_text().splitlines()[0]
+    assert header == ",".join(BER_TABLE_COLUMNS)
+    table = BerTable.read(result.outdir / "ber_table.csv")
+    assert table == result.table
+    for condition in table.conditions():
+        matrix = table.transition_matrix(condition).matrix
+        np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+    for row in table:
+        assert row.ci_low <= row.probability <= row.ci_high and row.method == "mc" and row.samples == 96
+    summary = result.summary
+    assert summary["failed_samples"] == 0 and summary["samples_simulated"] == 2 * 2 * 96
+    assert summary["toolchain"]["ngspice"].startswith("4") and summary["seed"] == 3
+    assert (result.outdir / "ber_vs_vdd.png").stat().st_size > 10_000
+
+
+def test_ber_does_not_improve_when_supply_drops_or_states_move_closer(trend_campaigns):
+    base, closer = (_rates(result.table) for result in trend_campaigns)
+    nominal, low_supply, close = base[("tt", 1.8)], base[("tt", 1.0)], closer[("tt", 1.8)]
+    for name, rate in (("1.8 V", nominal), ("1.0 V", low_supply), ("1.8 V, HRS closer", close)):
+        print(f"{name}: BER {rate['ber']:.3f} [{rate['ci_low']:.3f}, {rate['ci_high']:.3f}] over {rate['samples']} reads per state")
+    assert nominal["ber"] > 0                     # the test can see errors at all
+    # Same cells, same mismatch draws at both supplies (common random numbers).
+    assert low_supply["ber"] >= nominal["ber"]
+    # HRS 28 k instead of 40 k: clearly worse, beyond the intervals.
+    assert close["ci_low"] > nominal["ci_high"] or close["ber"] > 2 * nominal["ber"]
+
+
+CLI_CAMPAIGN = ["ber", "--corners", "tt", "--vdd", "1.8", "--samples", "32", "--batch-size", "8", "--seed", "5",
+                "--lrs-median", "20e3", "--lrs-sigma", "0.3", "--hrs-median", "40e3", "--hrs-sigma", "0.3", "--quiet"]
+
+
+def _cli(args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "circuitkit.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_killed_campaign_resumes_to_the_same_table_with_any_worker_count(tmp_path):
+    reference = _cli(CLI_CAMPAIGN + ["--workers", "2", "-o", str(tmp_path / "reference")])
+    killed_dir = tmp_path / "killed"
+    victim = _cli(CLI_CAMPAIGN + ["--workers", "1", "-o", str(killed_dir)], start_new_session=True)
+    samples = killed_dir / "samples"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(samples.glob("*.json"))) < 2:
+        time.sleep(0.05)
+    os.killpg(victim.pid, signal.SIGKILL)          # the campaign and its ngspice, mid-job
+    victim.wait()
+    finished_before = len(list(samples.glob("*.json")))
+    print(f"killed after {finished_before} of 8 jobs")
+    assert 2 <= finished_before < 8
+    resumed = _cli(CLI_CAMPAIGN + ["--workers", "2", "-o", str(killed_dir)])
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert f"{8 - finished_before} of 8 jobs run now" in out
+    assert reference.wait(timeout=300) == 0
+    assert (killed_dir / "ber_table.csv").read_text() == (tmp_path / "reference" / "ber_table.csv").read_text()
+
+
+def test_dask_cluster_gives_the_same_table(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    config = CampaignConfig(samples=16, batch_size=8, seed=9, spread=OVERLAPPING)
+    local = run_campaign(config, tmp_path / "local", workers=1, progress=False, plot=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = run_campaign(config, tmp_path / "dask", executor="dask", scheduler=cluster.scheduler_address,
+                              progress=False, plot=False)
+    assert remote.table == local.table
+    assert remote.summary["executor"] == "dask"
+
+
+def test_rare_event_estimate_agrees_with_brute_force_where_both_can_measure(tmp_path):
+    common = dict(corners=("tt",), vdds=(1.8,), seed=11, spread=OVERLAPPING, batch_size=48)
+    brute = run_campaign(CampaignConfig(samples=288, **common), tmp_path / "mc", workers=2, progress=False, plot=False)
+    offset = run_campaign(CampaignConfig(samples=32, method="offset", **common), tmp_path / "offset", workers=2,
+                          progress=False, plot=False)
+    for stored in (+1, -1):
+        mc_row = next(r for r in brute.table if r.stored == stored and r.read != stored)
+        rare_row = next(r for r in offset.table if r.stored == stored and r.read != stored)
+        print(f"stored {stored:+d}: mc {mc_row.probability:.4f} [{mc_row.ci_low:.4f}, {mc_row.ci_high:.4f}] "
+              f"({mc_row.samples} reads); offset {rare_row.probability:.4f} [{rare_row.ci_low:.4f}, {rare_row.ci_high:.4f}] "
+              f"({rare_row.samples} simulations)")
+        assert mc_row.probability >= 0.01       # measurable by brute force
+        assert rare_row.method == "offset"
+        # The two intervals overlap.
+        assert rare_row.ci_low <= mc_row.ci_high and mc_row.ci_low <= rare_row.ci_high
+    fit = offset.summary["offset_fits"][0]
+    print(f"sense-amplifier offset: x0 {fit['x0']:+.4f}, sigma {fit['sigma']:.4f} (ln of resistance ratio)")
