@@ -19,6 +19,7 @@ STAGE_MODULES = (
     "circuitkit.device.cli",
     "circuitkit.corners.cli",
     "circuitkit.inject.cli",
+    "circuitkit.snn.cli",
 )
 
 

@@ -19,11 +19,15 @@ lives in `circuitkit/snn/data/`):
     synapse       v_read_v                             voltage across a cell during a read (<= 0.1 V)
                   t_read_s                             read pulse of one input spike (s)
                   cells_per_polarity                   4: weight +w = w of the 4 positive cells in LRS
-                  lrs_current_a, lrs_sigma_ln          copied read current of one cell in LRS: median (A)
-                  hrs_current_a, hrs_sigma_ln          and sigma of its log (device to device); same for HRS
+                  lrs_current_a, hrs_current_a         median read current of one cell in LRS / HRS as the
+                                                       positive path copies it into the membrane (A)
+                  lrs_current_neg_a, hrs_current_neg_a the same as the negative path pulls it out (A)
+                  lrs_sigma_ln, hrs_sigma_ln           sigma of the log of those currents, device to device
                   read_noise_rel                       cycle-to-cycle read noise (1 sigma, relative, per read)
-                  energy_per_event_j                   supply energy of one synaptic event: reading one
-                                                       synapse (8 cells) and integrating it in one neuron
+                  lrs_read_energy_j, hrs_read_energy_j supply energy of reading one cell in LRS / HRS for
+                                                       t_read and copying its current into the membrane;
+                                                       a synaptic event (one input spike through one
+                                                       synapse into one neuron) reads 8 cells
     transfer      rows {quantity, input, output_rate_hz, polarity}: the measured transfer curves
     provenance    toolchain versions, circuitkit version, command, date, netlist hashes, notes
 
@@ -38,6 +42,8 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from circuitkit import CircuitkitError
 
@@ -66,26 +72,31 @@ class SynapseCharacteristics:
     v_read_v: float
     t_read_s: float
     lrs_current_a: float
-    lrs_sigma_ln: float
     hrs_current_a: float
+    lrs_current_neg_a: float
+    hrs_current_neg_a: float
+    lrs_sigma_ln: float
     hrs_sigma_ln: float
     read_noise_rel: float = 0.0
-    energy_per_event_j: float = 0.0
+    lrs_read_energy_j: float = 0.0
+    hrs_read_energy_j: float = 0.0
     cells_per_polarity: int = 4
 
     @property
     def on_off_ratio(self) -> float:
-        """LRS / HRS read current (= HRS / LRS resistance for a linear read)."""
+        """LRS / HRS read current of the positive path (= HRS / LRS resistance for a linear read)."""
         return self.lrs_current_a / self.hrs_current_a
 
-    def unit_charge_c(self) -> float:
-        """Nominal net charge of one weight unit: one cell moved from HRS to LRS."""
-        return (self.lrs_current_a - self.hrs_current_a) * self.t_read_s
+    def event_energy_j(self, weight: int | float) -> float:
+        """Supply energy of one synaptic event of a synapse holding `weight` (|w| cells in
+        LRS, the other 2*4 - |w| in HRS); vectorizes over arrays of weights."""
+        on = np.abs(weight)
+        return on * self.lrs_read_energy_j + (2 * self.cells_per_polarity - on) * self.hrs_read_energy_j
 
 
 # Which fields may be zero (everything else must be > 0), and which must not exceed a bound.
 _ZERO_OK = {"threshold_sigma_rel", "read_noise_rel", "lrs_sigma_ln", "hrs_sigma_ln", "energy_per_spike_j",
-            "static_power_w", "energy_per_event_j", "refractory_s"}
+            "static_power_w", "lrs_read_energy_j", "hrs_read_energy_j", "refractory_s"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,9 +131,11 @@ class CharacterizationTable:
                     raise TableError(f"{where}: {section}.{field.name} = {value!r}: expected a finite number {expected}")
         if self.synapse.v_read_v > 0.1 + 1e-12:
             raise TableError(f"{where}: synapse.v_read_v = {self.synapse.v_read_v!r} V: the read keeps at most 0.1 V across a cell")
-        if self.synapse.hrs_current_a >= self.synapse.lrs_current_a:
-            raise TableError(f"{where}: synapse.hrs_current_a ({self.synapse.hrs_current_a:g} A) must be below "
-                             f"lrs_current_a ({self.synapse.lrs_current_a:g} A)")
+        for suffix in ("", "_neg"):
+            lrs, hrs = (getattr(self.synapse, f"{state}_current{suffix}_a") for state in ("lrs", "hrs"))
+            if hrs >= lrs:
+                raise TableError(f"{where}: synapse.hrs_current{suffix}_a ({hrs:g} A) must be below "
+                                 f"lrs_current{suffix}_a ({lrs:g} A)")
         if self.synapse.cells_per_polarity != 4:
             raise TableError(f"{where}: synapse.cells_per_polarity = {self.synapse.cells_per_polarity!r}; "
                              "the -4..+4 weights need 4 cells per polarity")
@@ -143,11 +156,12 @@ class CharacterizationTable:
                 )
 
     def with_on_off_ratio(self, ratio: float) -> "CharacterizationTable":
-        """The same circuit with HRS cells leaking lrs_current / ratio (a smaller HRS/LRS
-        resistance ratio), the read pulse and neuron left as designed."""
+        """The same circuit with HRS cells leaking LRS current / ratio on both paths (a
+        smaller HRS/LRS resistance ratio), the read pulse and neuron left as designed."""
         if not (_finite(ratio) and ratio > 1):
             raise TableError(f"HRS/LRS ratio must be a finite number > 1, got {ratio!r}")
-        synapse = dataclasses.replace(self.synapse, hrs_current_a=self.synapse.lrs_current_a / ratio)
+        synapse = dataclasses.replace(self.synapse, hrs_current_a=self.synapse.lrs_current_a / ratio,
+                                      hrs_current_neg_a=self.synapse.lrs_current_neg_a / ratio)
         return dataclasses.replace(self, synapse=synapse)
 
     def label(self) -> str:

@@ -1,0 +1,297 @@
+"""From trained weights and a characterization table to the figures `circuitkit snn`
+reports: accuracy of the four cases, accuracy vs HRS/LRS ratio, energy, a raster plot.
+
+Cases (all on the same test set; the SNN cases on the same input spike trains per chip):
+
+    quantized               the -4..+4 network evaluated exactly (argmax of x @ W)
+    snn_ideal               the SNN with every cell at its state's median current, nominal thresholds
+    snn_spread              + device-to-device RRAM spread, cycle-to-cycle read noise, threshold spread
+    snn_spread_bit_errors   + cell states flipped per chip by a bit-error transition matrix
+
+Intervals: the SNN cases give the mean accuracy over chips with a Student-t 95 %
+interval of that mean (`stats.mean_interval`; the chips differ in devices and in their
+input spike trains, the test set is fixed). The quantized network is deterministic: its
+interval is Clopper-Pearson over the test images (`stats.binomial_interval`).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from circuitkit.ber_table import TransitionMatrix
+from circuitkit.snn.simulate import (
+    Nonidealities,
+    RateCoding,
+    SnnRun,
+    agreement,
+    build_chips,
+    encode,
+    expected_pixel_spikes,
+    input_generator,
+    run_case,
+    simulate,
+)
+from circuitkit.snn.table import CharacterizationTable
+from circuitkit.snn.train import predict
+from circuitkit.stats import binomial_interval, mean_interval
+
+# The reference system's figures (REFERENCES.md section 5: SPIRIT, IEDM 2019, MNIST 12x12).
+REFERENCE = {
+    "source": "SPIRIT, IEDM 2019 (shared/REFERENCES.md section 5), MNIST downscaled to 12x12",
+    "energy_per_synaptic_event_j": 3.6e-12,
+    "input_spikes_per_image": 136.0,
+    "accuracy_measured": 0.84,
+    "accuracy_ideal_topology": 0.88,
+}
+ACCURACY_COLUMNS = ("case", "accuracy_mean", "accuracy_std", "ci_low", "ci_high", "samples", "interval",
+                    "agreement_with_quantized", "tie_fraction", "input_spikes_per_image", "output_spikes_per_image",
+                    "description")
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseResult:
+    case: str
+    description: str
+    mean: float
+    std: float
+    low: float
+    high: float
+    samples: int
+    interval: str
+    agreement: float = math.nan
+    ties: float = math.nan
+    input_spikes: float = math.nan
+    output_spikes: float = math.nan
+
+    def row(self) -> list[Any]:
+        return [self.case, self.mean, self.std, self.low, self.high, self.samples, self.interval,
+                self.agreement, self.ties, self.input_spikes, self.output_spikes, self.description]
+
+
+def snn_result(case: str, description: str, run: SnnRun, labels: np.ndarray, reference: np.ndarray) -> CaseResult:
+    accuracy = mean_interval(run.accuracies(labels))
+    return CaseResult(case, description, accuracy.mean, accuracy.std, accuracy.low, accuracy.high, accuracy.samples,
+                      f"Student-t over {accuracy.samples} chips", float(agreement(run, reference).mean()),
+                      float(run.ties.mean()), float(run.input_spikes.mean()), float(run.output_spikes.mean()))
+
+
+@dataclasses.dataclass
+class Evaluation:
+    cases: list[CaseResult]
+    runs: dict[str, SnnRun]
+
+
+def evaluate_cases(
+    weights: np.ndarray,
+    table: CharacterizationTable,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    chips: int,
+    coding: RateCoding,
+    transition: TransitionMatrix | None,
+    bit_error_label: str,
+    seed: int = 0,
+) -> Evaluation:
+    """The four cases of the module docstring."""
+    reference = predict(x, weights)
+    correct = int(np.sum(reference == y))
+    exact = binomial_interval(correct, len(y))
+    cases = [CaseResult("quantized", "integer -4..+4 network, exact arithmetic", exact.estimate, math.nan,
+                        exact.low, exact.high, len(y), f"Clopper-Pearson over {len(y)} test images", 1.0)]
+    settings = (
+        ("snn_ideal", "SNN, every cell at its median current, nominal neurons", Nonidealities()),
+        ("snn_spread", "SNN with RRAM device spread, read noise and threshold spread", Nonidealities(spread=True)),
+        ("snn_spread_bit_errors", f"SNN with spread and cell bit errors ({bit_error_label})",
+         Nonidealities(spread=True, transition=transition)),
+    )
+    runs = {}
+    for case, description, nonidealities in settings:
+        run = run_case(weights, table, x, chips=chips, coding=coding, nonidealities=nonidealities, seed=seed)
+        runs[case] = run
+        cases.append(snn_result(case, description, run, y, reference))
+    return Evaluation(cases, runs)
+
+
+def leakage_sweep(
+    weights: np.ndarray,
+    table: CharacterizationTable,
+    x: np.ndarray,
+    y: np.ndarray,
+    ratios: Sequence[float],
+    *,
+    chips: int,
+    coding: RateCoding,
+    seed: int = 0,
+) -> list[CaseResult]:
+    """SNN accuracy (with spread) when HRS cells leak LRS current / ratio, the circuit
+    unchanged: more leakage from the many "off" cells as the ratio shrinks."""
+    reference = predict(x, weights)
+    results = []
+    for ratio in ratios:
+        run = run_case(weights, table.with_on_off_ratio(ratio), x, chips=chips, coding=coding,
+                       nonidealities=Nonidealities(spread=True), seed=seed)
+        results.append(snn_result(f"hrs_lrs_ratio={ratio:g}", f"SNN with spread, HRS/LRS current ratio {ratio:g}",
+                                  run, y, reference))
+    return results
+
+
+def write_cases_csv(results: Sequence[CaseResult], path: str | Path, first_column: str = "case",
+                    extra: Sequence[tuple[str, Sequence[float]]] = ()) -> Path:
+    """One row per case; floats exactly (repr). `extra` adds columns before the case's."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([name for name, _ in extra] + [first_column, *ACCURACY_COLUMNS[1:]])
+        for index, result in enumerate(results):
+            writer.writerow([repr(float(values[index])) for _, values in extra]
+                            + [v if isinstance(v, (str, int)) else repr(float(v)) for v in result.row()])
+    return path
+
+
+def energy_summary(
+    weights: np.ndarray,
+    table: CharacterizationTable,
+    x: np.ndarray,
+    run: SnnRun,
+    coding: RateCoding,
+) -> dict[str, Any]:
+    """Energy per synaptic event and per image, input spikes per image, beside the reference.
+
+    A synaptic event is one input spike read through one synapse (its 8 cells) and
+    integrated by one output neuron, so an image costs input spikes x n_outputs events.
+    The dynamic energy weights each synapse's read energy (|w| LRS + 8 - |w| HRS cells) by
+    how often its input spikes; static power (bias of every neuron over the window) and
+    output spikes are added for the total, which is what a per-event figure of a whole
+    core (as the reference's) includes.
+    """
+    n_out = weights.shape[1]
+    syn, neuron = table.synapse, table.neuron
+    per_pixel = expected_pixel_spikes(x, coding)  # (N, P)
+    row_energy = syn.event_energy_j(weights.astype(np.float64)).sum(axis=1)  # (P,) one input spike, all neurons
+    dynamic = float(np.mean(per_pixel @ row_energy))
+    spikes_in = mean_interval(run.input_spikes.mean(axis=1))
+    spikes_out = mean_interval(run.output_spikes.mean(axis=1))
+    events = spikes_in.mean * n_out
+    expected_events = float(np.mean(per_pixel.sum(axis=1))) * n_out
+    static = neuron.static_power_w * coding.window_s * n_out
+    output = neuron.energy_per_spike_j * spikes_out.mean
+    total = dynamic + static + output
+    per_event_dynamic = dynamic / expected_events
+    per_event_total = total / events
+    return {
+        "definition": "synaptic event = one input spike read through one synapse (4 + 4 RRAM cells) "
+                      "and integrated by one output neuron; events per image = input spikes x output neurons",
+        "table": {"source": table.source, "corner": table.corner, "vdd": table.vdd, "temp_c": table.temp_c},
+        "coding": dataclasses.asdict(coding),
+        "output_neurons": n_out,
+        "input_spikes_per_image": _interval_dict(spikes_in, "chips"),
+        "output_spikes_per_image": _interval_dict(spikes_out, "chips"),
+        "synaptic_events_per_image": events,
+        "energy_per_synaptic_event_j": {
+            "total": per_event_total,
+            "dynamic_read_and_integration": per_event_dynamic,
+        },
+        "energy_per_image_j": {"synapse_reads": dynamic, "neuron_static": static, "output_spikes": output,
+                               "total": total},
+        "reference": REFERENCE,
+        "ratio_to_reference": {
+            "energy_per_synaptic_event": per_event_total / REFERENCE["energy_per_synaptic_event_j"],
+            "input_spikes_per_image": spikes_in.mean / REFERENCE["input_spikes_per_image"],
+        },
+    }
+
+
+def _interval_dict(interval: Any, over: str) -> dict[str, Any]:
+    return {"mean": interval.mean, "ci_low": interval.low, "ci_high": interval.high, "samples": interval.samples,
+            "over": over}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_leakage(results: Sequence[CaseResult], ratios: Sequence[float], path: str | Path, *,
+                 nominal_ratio: float, quantized: float, title: str = "") -> Path:
+    """Accuracy (mean, 95 % interval over chips) against the HRS/LRS current ratio."""
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ratios = np.asarray(ratios, dtype=np.float64)
+    mean = np.array([r.mean for r in results]) * 100
+    error = np.nan_to_num(np.vstack([mean - np.array([r.low for r in results]) * 100,
+                                     np.array([r.high for r in results]) * 100 - mean]), nan=0.0)
+    figure, axis = plt.subplots(figsize=(6.4, 4.2))
+    axis.errorbar(ratios, mean, yerr=error, fmt="o-", capsize=3,
+                  label=f"SNN with device spread (mean, 95 % CI, {results[0].samples} chips)")
+    axis.axhline(quantized * 100, color="grey", linestyle="--", label=f"quantized network ({quantized:.1%})")
+    axis.axvline(nominal_ratio, color="tab:green", linestyle=":", label=f"characterized devices ({nominal_ratio:.3g})")
+    axis.set_xscale("log")
+    axis.set_xticks(ratios, [f"{r:.3g}" for r in ratios])
+    axis.xaxis.set_minor_formatter(plt.NullFormatter())
+    axis.set_xlabel("HRS/LRS ratio (LRS current / HRS leakage current per cell)")
+    axis.set_ylabel("test accuracy (%)")
+    axis.set_title(title or "SNN accuracy vs HRS leakage")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_raster(
+    weights: np.ndarray,
+    table: CharacterizationTable,
+    image: np.ndarray,
+    label: int,
+    path: str | Path,
+    *,
+    coding: RateCoding,
+    seed: int = 0,
+    chip: int = 0,
+) -> tuple[Path, SnnRun]:
+    """Input and output spikes of one classification on one chip (with device spread)."""
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = np.asarray(image, dtype=np.float64)[None, :]
+    chips = build_chips(weights, table, 1, seed, Nonidealities(spread=True), first_chip=chip)
+    run = simulate(chips, x, coding, table.neuron, seed, first_chip=chip, record=True)
+    inputs = encode(x, coding, input_generator(seed, chip))  # the same draws simulate used
+    real = inputs.pixels[0] < x.shape[1]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True,
+                                         gridspec_kw={"height_ratios": [2, 1]})
+    top.plot(inputs.times[0, real] * 1e6, inputs.pixels[0, real], "|", color="black", markersize=4)
+    top.set_ylabel("input (pixel index)")
+    top.set_title(f"one classification: label {label}, predicted {int(run.predictions[0, 0])} "
+                  f"({int(real.sum())} input spikes, chip {chip}, {table.corner})")
+    n_out = weights.shape[1]
+    for polarity, marker, color, name in ((1, "^", "tab:red", "positive spike"), (-1, "v", "tab:blue", "negative spike")):
+        times = [s[3] * 1e6 for s in run.spikes if s[4] == polarity]
+        neurons = [s[2] for s in run.spikes if s[4] == polarity]
+        bottom.plot(times, neurons, marker, color=color, linestyle="none", markersize=5, label=name)
+    net = run.net_counts[0, 0]
+    bottom.set_yticks(range(n_out), [f"{j} ({net[j]:+d})" for j in range(n_out)], fontsize=7)
+    bottom.set_ylim(-0.7, n_out - 0.3)
+    bottom.set_ylabel("output neuron (net count)")
+    bottom.set_xlabel("time (us)")
+    bottom.set_xlim(0, coding.window_s * 1e6)
+    bottom.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, ncol=2, frameon=False)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path, run
