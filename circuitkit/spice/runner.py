@@ -14,6 +14,7 @@ netlist does not parse or the simulation does not converge.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import subprocess
@@ -213,6 +214,9 @@ class SharedSession:
     def __init__(self) -> None:
         from PySpice.Spice.NgSpice.Shared import NgSpiceShared
 
+        # PySpice logs every ngspice stderr line as an error; this class reads ngspice's
+        # output itself and raises SimulationError when a run really failed.
+        logging.getLogger("PySpice").setLevel(logging.CRITICAL)
         self._ngspice = NgSpiceShared.new_instance()
         self._loaded_osdi: set[Path] = set()
         self._init_done: set[str] = set()
