@@ -53,3 +53,10 @@ def test_measure_parser_ignores_ngspice_statistics():
     measures, series = parse_measures("tdelay              =  1.5e-10 targ=  2e-9 trig= 1e-9\nStack = 0 bytes.\n")
     assert measures == {"tdelay": 1.5e-10}
     assert series["tdelay"].tolist() == [1.5e-10]
+
+
+def test_a_failed_measure_is_nan_not_a_failed_run():
+    result = run_batch("* rc\nV1 a 0 1\nR1 a 0 1k\n.tran 1n 10n\n"
+                       ".meas tran missing find v(no_such_node) at=5n\n.meas tran present find v(a) at=5n\n.end\n")
+    assert result.measure("present") == pytest.approx(1.0)
+    assert np.isnan(result.measures.get("missing", np.nan))

@@ -54,7 +54,7 @@ _SYNTAX_MARKERS = (
     "error on line", "unknown subckt", "could not find include file", "can't find model",
     "unable to find definition of model", "unknown model type", "undefined parameter",
     "error: unknown", "syntax error", "circuit not parsed", "no circuit loaded",
-    "cannot find library", "could not find library", "unknown device type", "error: no such",
+    "cannot find library", "could not find library", "unknown device type", "no such command", "no such function",
     "there were errors in the circuit", "error(s) in netlist", "osdi: cannot load", "is not a valid osdi",
     "can't open", "error: undefined", "could not parse",
 )
