@@ -11,7 +11,7 @@ measurement function that turns a `SimResult` into typed results.
 Monte Carlo: `pcsa_bench([ReadUnit(...), ...])` puts many read units in one netlist.
 """
 
-from circuitkit.netlist.arrays import ArrayRead, WireParasitics, array, measure_array_reads, test_pattern
+from circuitkit.netlist.arrays import ArrayRead, WireParasitics, array, measure_array_reads, weight_pattern
 from circuitkit.netlist.common import RramStates, SupplyCondition, bench_info, write
 from circuitkit.netlist.neuron import NeuronParams, NeuronSizing, NeuronSpikes, if_neuron, measure_neuron
 from circuitkit.netlist.pcsa import (
@@ -35,6 +35,6 @@ __all__ = [
     "ArrayRead", "BenchOutcome", "NeuronParams", "NeuronSizing", "NeuronSpikes", "PcsaRead", "PcsaSizing",
     "ReadTiming", "ReadUnit", "RramDrift", "RramStates", "SupplyCondition", "TERNARY_SUPPLY", "TERNARY_TIMING",
     "WireParasitics", "array", "bench_info", "if_neuron", "measure_array_reads", "measure_neuron",
-    "measure_pcsa_reads", "measure_rram_drift", "pcsa_bench", "simulate", "ternary_pcsa", "test_pattern",
+    "measure_pcsa_reads", "measure_rram_drift", "pcsa_bench", "simulate", "ternary_pcsa", "weight_pattern",
     "two_t_two_r_pcsa", "write", "xnor_pcsa",
 ]

@@ -13,7 +13,7 @@ the sense amplifiers see the most series resistance: it adds to both branches an
 shrinks the relative difference between LRS and HRS currents, i.e. the sense margin.
 
 The weights are programmed states: each cell's `gap_init` is the LRS or HRS gap of its
-weight. `test_pattern` makes small patterns to program.
+weight. `weight_pattern` makes small patterns to program.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class WireParasitics:
 PATTERNS = ("checkerboard", "rows", "columns", "diagonal", "random")
 
 
-def test_pattern(rows: int, cols: int, kind: str = "checkerboard", *, seed: int = 0,
+def weight_pattern(rows: int, cols: int, kind: str = "checkerboard", *, seed: int = 0,
                  ternary: bool = False) -> tuple[tuple[int, ...], ...]:
     """A small weight pattern to program: `checkerboard` (+1/-1 alternating), `rows` /
     `columns` (alternating by row / column), `diagonal` (+1 on the diagonal, -1 elsewhere;

@@ -61,7 +61,7 @@ def build(args: argparse.Namespace) -> str:
         return pcsa.xnor_pcsa(supply=_supply(args, common.SupplyCondition()),
                               timing=_timing(args, pcsa.ReadTiming()), states=states, card=card)
     if args.kind == "array":
-        weights = array_mod.test_pattern(args.rows, args.cols, args.pattern, seed=args.seed,
+        weights = array_mod.weight_pattern(args.rows, args.cols, args.pattern, seed=args.seed,
                                          ternary=args.ternary)
         wires = array_mod.WireParasitics(args.r_bitline, args.c_bitline, args.r_wordline, args.c_wordline)
         return array_mod.array(weights, supply=_supply(args, common.SupplyCondition()),

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from circuitkit.netlist import common as c
-from circuitkit.netlist.arrays import array, test_pattern
+from circuitkit.netlist.arrays import array, weight_pattern
 from circuitkit.netlist.neuron import if_neuron
 from circuitkit.netlist.pcsa import ternary_pcsa, two_t_two_r_pcsa, xnor_pcsa
 from circuitkit.toolchain import REPO_ROOT
@@ -26,7 +26,7 @@ REFERENCE_NETLISTS: dict[str, Callable[[], str]] = {
     "2t2r_pcsa.cir": lambda: two_t_two_r_pcsa(+1),
     "ternary_pcsa.cir": lambda: ternary_pcsa(),
     "xnor_pcsa.cir": lambda: xnor_pcsa(),
-    "array_4x4.cir": lambda: array(test_pattern(4, 4, "random", seed=1)),
+    "array_4x4.cir": lambda: array(weight_pattern(4, 4, "random", seed=1)),
     "if_neuron.cir": lambda: if_neuron(),
 }
 

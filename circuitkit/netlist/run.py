@@ -74,7 +74,7 @@ def format_outcome(netlist: str, outcome: BenchOutcome) -> str:
         lines = [head, f"  first of {info['reads']} reads:", *_read_lines(measured["first"]),
                  "  last read:", *_read_lines(measured["last"]), "  RRAM drift over the reads:"]
         lines += [f"  {d.unit:>8} {d.side:>3}: gap {d.gap_before_m * 1e9:.4f} -> {d.gap_after_m * 1e9:.4f} nm, "
-                  f"R {d.r_before_ohm:.5g} -> {d.r_after_ohm:.5g} ohm ({d.relative_resistance_change * 100:+.3f} %)"
+                  f"R {d.r_before_ohm:.5g} -> {d.r_after_ohm:.5g} ohm ({d.relative_resistance_change * 100:+.3g} %)"
                   for d in measured["drift"]]
     else:
         lines = [head, *_read_lines(measured)]
