@@ -1,0 +1,138 @@
+"""2T2R + PCSA reads in ngspice (OSDI RRAM + sky130 FETs): binary at tt and the slowest
+corners, read disturb over 1000 reads, ternary outcomes, XNOR truth table, Monte Carlo
+benches."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from circuitkit.netlist import (
+    TERNARY_SUPPLY,
+    TERNARY_TIMING,
+    ReadTiming,
+    ReadUnit,
+    SupplyCondition,
+    measure_pcsa_reads,
+    measure_rram_drift,
+    pcsa_bench,
+    ternary_pcsa,
+    two_t_two_r_pcsa,
+    xnor_pcsa,
+)
+from circuitkit.spice.runner import run_batch
+
+pytestmark = pytest.mark.spice
+
+TYPICAL = SupplyCondition("tt", 1.8, 27.0)
+# The slowest supported conditions: ss at the lowest supply the reads are verified at
+# (0.9 V, the ternary supply), hot and cold (near threshold, cold is the slower one).
+SLOW_HOT = SupplyCondition("ss", 0.9, 125.0)
+SLOW_COLD = SupplyCondition("ss", 0.9, -40.0)
+WORST_DISTURB = SupplyCondition("ff", 1.98, 125.0)
+
+
+def read_both_weights(supply: SupplyCondition) -> dict:
+    netlist = pcsa_bench([ReadUnit("plus", +1), ReadUnit("minus", -1)], supply=supply,
+                         timing=ReadTiming.for_supply(supply.vdd))
+    return measure_pcsa_reads(netlist, run_batch(netlist))
+
+
+@pytest.fixture(scope="module")
+def reads_by_condition() -> dict:
+    return {supply: read_both_weights(supply) for supply in (TYPICAL, SLOW_HOT, SLOW_COLD)}
+
+
+def test_binary_read_is_correct_with_plausible_delay_and_energy(reads_by_condition):
+    for supply, reads in reads_by_condition.items():
+        for read in reads.values():
+            print(f"{supply.label():>18}  weight {read.expected:+d}: read {read.value:+d}  "
+                  f"delay {read.delay_s * 1e12:7.1f} ps  energy {read.energy_j * 1e15:6.2f} fJ  "
+                  f"margin {read.margin_v * 1e3:5.0f} mV")
+            assert read.correct, f"{supply.label()}: weight {read.expected:+d} read as {read.value:+d}"
+            assert 1e-12 < read.delay_s < 2e-9      # ps .. ns
+            assert 1e-16 < read.energy_j < 1e-12    # sub-fJ .. pJ (a 2T2R + 7-transistor PCSA)
+            assert read.margin_v > 0
+
+
+def test_slow_corners_are_slower_and_lower_supply_costs_less_energy(reads_by_condition):
+    typical = reads_by_condition[TYPICAL]["plus"]
+    for slow in (SLOW_HOT, SLOW_COLD):
+        read = reads_by_condition[slow]["plus"]
+        assert read.delay_s > 3 * typical.delay_s, f"{slow.label()} is not slower than tt"
+        # energy goes roughly with C V^2: a quarter at half the supply, never more than at 1.8 V
+        assert read.energy_j < 0.5 * typical.energy_j
+    assert reads_by_condition[SLOW_COLD]["plus"].delay_s > reads_by_condition[SLOW_HOT]["plus"].delay_s
+
+
+def test_a_read_does_not_disturb_what_it_reads():
+    """1000 consecutive reads in one transient at the highest supply and temperature."""
+    reads = 1000
+    timing = ReadTiming(t_precharge=0.5e-9, t_evaluate=1e-9, t_step=100e-12)
+    netlist = two_t_two_r_pcsa(+1, supply=WORST_DISTURB, timing=timing, reads=reads)
+    result = run_batch(netlist)
+    drift = {d.side: d for d in measure_rram_drift(netlist, result)}
+    lrs, hrs = drift["bl"], drift["blb"]
+    for d, state in ((lrs, "LRS"), (hrs, "HRS")):
+        print(f"{state}: gap {d.gap_before_m * 1e9:.4f} -> {d.gap_after_m * 1e9:.4f} nm "
+              f"({d.gap_change_m * 1e12:+.3f} pm), R {d.r_before_ohm:.0f} -> {d.r_after_ohm:.0f} ohm "
+              f"({d.relative_resistance_change * 100:+.3f} %) after {reads} reads at {WORST_DISTURB.label()}")
+    # The read current flows in the RESET direction through both devices: the HRS device
+    # can only get more resistive (a read never SETs it: harmless, the margin grows), the
+    # LRS device drifts towards HRS (the harmful direction) by well under 1 %.
+    assert hrs.gap_change_m >= 0
+    assert 0 <= lrs.relative_resistance_change < 0.01
+    assert hrs.r_after_ohm / lrs.r_after_ohm > 9  # the stored weight is intact
+    first, last = measure_pcsa_reads(netlist, result)["w"], measure_pcsa_reads(netlist, result, last=True)["w"]
+    assert first.correct and last.correct
+    print(f"read 1: delay {first.delay_s * 1e12:.1f} ps, read {reads}: delay {last.delay_s * 1e12:.1f} ps")
+    assert last.delay_s < 1.05 * first.delay_s  # a disturbed cell would sense slower
+
+
+def test_ternary_read_distinguishes_plus_zero_minus_in_one_sense():
+    units = [ReadUnit("p", +1), ReadUnit("z", 0), ReadUnit("n", -1),
+             # HRS/HRS with the two devices 1.4x apart (HRS spread) still reads 0
+             ReadUnit.with_resistances("zi", 0, 100e3 / 1.4, 100e3)]
+    netlist = pcsa_bench(units, supply=TERNARY_SUPPLY, timing=TERNARY_TIMING, kind="ternary-pcsa")
+    reads = measure_pcsa_reads(netlist, run_batch(netlist))
+    print(f"ternary read at {TERNARY_SUPPLY.label()}, sampled {TERNARY_TIMING.t_sample * 1e9:.1f} ns "
+          "after evaluation starts:")
+    for read in reads.values():
+        print(f"  {read.name:>2}: stored {read.expected:+d} -> (Q, Qb) = ({read.q_v:.3f}, {read.qb_v:.3f}) V "
+              f"-> {read.value:+d}  (first node at VDD/2 after {read.delay_s * 1e9:.2f} ns)")
+    assert {name: read.value for name, read in reads.items()} == {"p": +1, "z": 0, "n": -1, "zi": 0}
+    # 0 means both outputs still high, well clear of the VDD/2 logic threshold
+    assert min(reads["z"].q_v, reads["z"].qb_v) > 0.6 * TERNARY_SUPPLY.vdd
+    # the +-1 reads resolved before the sampling time; the imbalanced zero only after it
+    assert reads["p"].delay_s < TERNARY_TIMING.t_sample < reads["zi"].delay_s
+    assert math.isnan(reads["z"].delay_s)
+
+
+def test_ternary_generator_reads_its_three_weights():
+    netlist = ternary_pcsa((+1, 0, -1, 0))
+    reads = measure_pcsa_reads(netlist, run_batch(netlist))
+    assert [read.value for read in reads.values()] == [+1, 0, -1, 0]
+
+
+def test_xnor_truth_table():
+    netlist = xnor_pcsa()
+    reads = measure_pcsa_reads(netlist, run_batch(netlist))
+    for name, read in sorted(reads.items()):
+        bit, weight = int(name[1]), (+1 if name[2] == "p" else -1)
+        q = int(read.value > 0)
+        print(f"input {bit}, weight {weight:+d}: Q = {q} (XNOR = {int(bit == (weight > 0))})")
+        assert q == int(bit == (weight > 0))
+
+
+def test_monte_carlo_bench_draws_per_unit_and_is_reproducible():
+    """Many units in one netlist, each with its own transistor mismatch and RRAM draws."""
+    units = [ReadUnit(f"u{k}", +1, rram_bl={"i0_scale": "{agauss(1, 0.2, 1)}"}) for k in range(4)]
+    netlist = pcsa_bench(units, supply=SupplyCondition("tt", 1.2, 27.0, mismatch=True), seed=11)
+    first = measure_pcsa_reads(netlist, run_batch(netlist))
+    again = measure_pcsa_reads(netlist, run_batch(netlist))
+    delays = [first[u.name].delay_s for u in units]
+    print("per-unit delays (ps):", ", ".join(f"{d * 1e12:.2f}" for d in delays))
+    assert all(read.correct for read in first.values())
+    assert len({round(d * 1e15) for d in delays}) == len(units)  # every unit got its own draws
+    assert [again[u.name].delay_s for u in units] == delays        # same seed, same numbers
