@@ -137,35 +137,16 @@ def array(
     weights = _check_weights(weights)
     rows, cols = len(weights), len(weights[0])
     card = card or ModelCard.default()
-    gap_lrs, gap_hrs = states.gaps(card)
-    info = {
-        "kind": "array", "corner": supply.corner, "vdd": supply.vdd, "temp_c": supply.temp_c,
-        "mismatch": supply.mismatch, "rows": rows, "cols": cols, "weights": [list(row) for row in weights],
-        "t_pre": timing.t_precharge, "t_eval": timing.t_evaluate, "t_edge": timing.t_edge,
-        "t_sample": timing.sample_after_eval, "r_bitline": wires.r_bitline, "r_wordline": wires.r_wordline,
-    }
-    lines = c.header(f"{rows} x {cols} 2T2R array, one PCSA per column, read row by row, {supply.label()}",
-                     "circuitkit.netlist.arrays, array", info)
-    lines += c.section("parameters")
-    lines += c.param_lines([
-        ("vdd", supply.vdd, "supply (V)"),
-        *timing.params(),
-        ("rows", rows, "word lines; one read per row"),
-        ("gap_lrs", gap_lrs, f"programmed LRS gap (m): {states.resistances(card)[0]:.4g} ohm at 0.1 V"),
-        ("gap_hrs", gap_hrs, f"programmed HRS gap (m): {states.resistances(card)[1]:.4g} ohm at 0.1 V"),
-        *[p for p in sizing.params() if p[0] not in ("c_bitline", "w_sw")],
-        *wires.params(),
-    ])
-    lines += c.options_lines(seed, options)
-    lines += c.process_lines(supply, card)
-    lines += c.section("subcircuits")
-    lines += pcsa.pcsa_subckt() + [""] + pcsa.synapse_subckt(card)
-    lines += c.section("clock phases: precharge (preb = se = 0), then evaluation (preb = se = 1); one read per row")
-    lines += [
-        "Vpreb preb 0 PULSE(0 {vdd} {t_pre} {t_edge} {t_edge} {t_eval-2*t_edge} {t_period})",
-        "Vse se 0 PULSE(0 {vdd} {t_pre} {t_edge} {t_edge} {t_eval-2*t_edge} {t_period})",
-        "Vdd vdd 0 {vdd}",
-    ]
+    info = pcsa.read_info("array", supply, timing, rows=rows, cols=cols, weights=[list(row) for row in weights],
+                          r_bitline=wires.r_bitline, r_wordline=wires.r_wordline)
+    title = f"{rows} x {cols} 2T2R array, one PCSA per column, read row by row, {supply.label()}"
+    lines = pcsa.read_preamble(
+        title, "circuitkit.netlist.arrays, array", info, supply=supply, timing=timing,
+        sizing_params=[p for p in sizing.params() if p[0] not in ("c_bitline", "w_sw")] + wires.params(),
+        states=states, card=card, extra_params=[("rows", rows, "word lines; one read per row")],
+        seed=seed, options=options)
+    lines += pcsa.clock_lines(word_line=False)
+    lines.append("Vdd vdd 0 {vdd}")
     lines += c.section("word lines: row r is on during read r (driver at the left end, RC per column pitch)")
     for r in range(rows):
         start = "t_pre-t_wl_lead" if r == 0 else f"t_pre-t_wl_lead+{r}*t_period"

@@ -61,6 +61,21 @@ def check_fields_positive(obj: Any, *, allow_zero: Iterable[str] = ()) -> None:
             check_positive(type(obj).__name__, field.name, value, allow_zero=field.name in zero_ok)
 
 
+def check_sizes(obj: Any) -> None:
+    """Check a sizing dataclass: every number positive, `w_*` fields at least the sky130
+    minimum width, `l_*` fields (but `l_diff`) at least the minimum length (microns)."""
+    check_fields_positive(obj, allow_zero=[f.name for f in dataclasses.fields(obj) if f.name.startswith("c_")])
+    owner = type(obj).__name__
+    for field in dataclasses.fields(obj):
+        value = getattr(obj, field.name)
+        if field.name.startswith("w_") and value < MIN_WIDTH_UM:
+            raise CircuitkitError(f"{owner}: {field.name}={value!r} um is below the sky130 minimum width {MIN_WIDTH_UM} um")
+        if field.name.startswith("l_") and field.name != "l_diff" and value < MIN_LENGTH_UM:
+            raise CircuitkitError(
+                f"{owner}: {field.name}={value!r} um is below the sky130 1.8 V minimum length {MIN_LENGTH_UM} um"
+            )
+
+
 @dataclasses.dataclass(frozen=True)
 class SupplyCondition:
     """Process corner, supply voltage (V) and temperature (C) of a simulation.

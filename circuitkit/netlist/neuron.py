@@ -129,17 +129,7 @@ class NeuronSizing:
     l_diff: float = 0.29
 
     def __post_init__(self) -> None:
-        c.check_fields_positive(self)
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.name.startswith("w_") and value < c.MIN_WIDTH_UM:
-                raise CircuitkitError(
-                    f"NeuronSizing: {field.name}={value!r} um is below the sky130 minimum width {c.MIN_WIDTH_UM} um"
-                )
-            if field.name.startswith("l_") and field.name != "l_diff" and value < c.MIN_LENGTH_UM:
-                raise CircuitkitError(
-                    f"NeuronSizing: {field.name}={value!r} um is below the sky130 minimum length {c.MIN_LENGTH_UM} um"
-                )
+        c.check_sizes(self)
 
     def params(self) -> list[tuple[str, float | str, str]]:
         return [

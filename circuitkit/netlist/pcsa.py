@@ -113,17 +113,7 @@ class PcsaSizing:
     c_bitline: float = 2e-15
 
     def __post_init__(self) -> None:
-        c.check_fields_positive(self, allow_zero=("c_bitline",))
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.name.startswith("w_") and value < c.MIN_WIDTH_UM:
-                raise CircuitkitError(
-                    f"PcsaSizing: {field.name}={value!r} um is below the sky130 minimum width {c.MIN_WIDTH_UM} um"
-                )
-        if self.l_min < c.MIN_LENGTH_UM:
-            raise CircuitkitError(
-                f"PcsaSizing: l_min={self.l_min!r} um is below the sky130 1.8 V minimum length {c.MIN_LENGTH_UM} um"
-            )
+        c.check_sizes(self)
 
     def params(self) -> list[tuple[str, float, str]]:
         return [
@@ -222,15 +212,49 @@ class ReadTiming:
         ]
 
 
-def clock_lines(timing: ReadTiming) -> list[str]:
-    """PULSE sources for preb, se and wl (periodic: one read per period)."""
-    return [
+def clock_lines(word_line: bool = True) -> list[str]:
+    """PULSE sources for preb, se and (if `word_line`) a common wl, one read per period."""
+    lines = [
         *c.section("clock phases: precharge (preb = se = 0), then evaluation (preb = se = 1)"),
         "Vpreb preb 0 PULSE(0 {vdd} {t_pre} {t_edge} {t_edge} {t_eval-2*t_edge} {t_period})",
         "Vse se 0 PULSE(0 {vdd} {t_pre} {t_edge} {t_edge} {t_eval-2*t_edge} {t_period})",
-        "* word line: on from t_wl_lead before evaluation until se falls",
-        "Vwl wl 0 PULSE(0 {v_wl} {t_pre-t_wl_lead} {t_edge} {t_edge} {t_eval+t_wl_lead-2*t_edge} {t_period})",
     ]
+    if word_line:
+        lines += [
+            "* word line: on from t_wl_lead before evaluation until se falls",
+            "Vwl wl 0 PULSE(0 {v_wl} {t_pre-t_wl_lead} {t_edge} {t_edge} {t_eval+t_wl_lead-2*t_edge} {t_period})",
+        ]
+    return lines
+
+
+def read_info(kind: str, supply: c.SupplyCondition, timing: ReadTiming, **fields: Any) -> dict[str, Any]:
+    """The bench description (header line) shared by every PCSA-read bench."""
+    return {"kind": kind, "corner": supply.corner, "vdd": supply.vdd, "temp_c": supply.temp_c,
+            "mismatch": supply.mismatch, "t_pre": timing.t_precharge, "t_eval": timing.t_evaluate,
+            "t_edge": timing.t_edge, "t_sample": timing.sample_after_eval, **fields}
+
+
+def read_preamble(title: str, generator: str, info: Mapping[str, Any], *, supply: c.SupplyCondition,
+                  timing: ReadTiming, sizing_params: Sequence[tuple[str, float | str, str]],
+                  states: c.RramStates, card: ModelCard, extra_params: Sequence[tuple[str, float | str, str]],
+                  seed: int | None, options: Mapping[str, float | str] | None) -> list[str]:
+    """Header, parameters, options, process and the PCSA + 2T2R subcircuits of a read bench."""
+    gap_lrs, gap_hrs = states.gaps(card)
+    r_lrs, r_hrs = states.resistances(card)
+    lines = c.header(title, generator, info)
+    lines += c.section("parameters")
+    lines += c.param_lines([
+        ("vdd", supply.vdd, "supply (V)"),
+        *timing.params(),
+        *extra_params,
+        ("gap_lrs", gap_lrs, f"programmed LRS gap (m): {r_lrs:.4g} ohm at 0.1 V"),
+        ("gap_hrs", gap_hrs, f"programmed HRS gap (m): {r_hrs:.4g} ohm at 0.1 V"),
+        *sizing_params,
+    ])
+    lines += c.options_lines(seed, options)
+    lines += c.process_lines(supply, card)
+    lines += c.section("subcircuits")
+    return lines + pcsa_subckt() + [""] + synapse_subckt(card) + [""]
 
 
 # Nominal sensing delay (se -> first latch node at VDD/2) of the default sizing, tt, 27 C,
@@ -430,32 +454,17 @@ def pcsa_bench(
     gap_lrs, gap_hrs = states.gaps(card)
     overrides = {u.name: (c.instance_overrides("bl", u.rram_bl, card), c.instance_overrides("blb", u.rram_blb, card))
                  for u in units}
-    info = {
-        "kind": kind, "corner": supply.corner, "vdd": supply.vdd, "temp_c": supply.temp_c,
-        "mismatch": supply.mismatch, "reads": reads, "xnor": xnor, "t_pre": timing.t_precharge,
-        "t_eval": timing.t_evaluate, "t_edge": timing.t_edge, "t_sample": timing.sample_after_eval,
-        "units": [_unit_info(u, {"lrs": gap_lrs, "hrs": gap_hrs}) for u in units],
-    }
+    info = read_info(kind, supply, timing, reads=reads, xnor=xnor,
+                     units=[_unit_info(u, {"lrs": gap_lrs, "hrs": gap_hrs}) for u in units])
     what = "XNOR read" if xnor else ("ternary read" if kind == "ternary-pcsa" else "read")
     title = title or f"2T2R + precharge sense amplifier, {what} of {len(units)} synapse(s), {supply.label()}"
-    lines = c.header(title, f"circuitkit.netlist.pcsa, {kind}", info)
-    lines += c.section("parameters")
-    lines += c.param_lines([
-        ("vdd", supply.vdd, "supply (V)"),
-        *timing.params(),
-        ("reads", reads, "consecutive reads simulated"),
-        ("gap_lrs", gap_lrs, f"programmed LRS gap (m): {states.resistances(card)[0]:.4g} ohm at 0.1 V"),
-        ("gap_hrs", gap_hrs, f"programmed HRS gap (m): {states.resistances(card)[1]:.4g} ohm at 0.1 V"),
-        *sizing.params(),
-    ])
-    lines += c.options_lines(seed, options)
-    lines += c.process_lines(supply, card)
-    lines += c.section("subcircuits")
-    lines += pcsa_subckt() + [""] + synapse_subckt(card) + [""]
+    lines = read_preamble(title, f"circuitkit.netlist.pcsa, {kind}", info, supply=supply, timing=timing,
+                          sizing_params=sizing.params(), states=states, card=card,
+                          extra_params=[("reads", reads, "consecutive reads simulated")], seed=seed, options=options)
     if xnor:
         lines += xnor_subckt() + [""]
     lines += read_unit_subckt(card, xnor)
-    lines += clock_lines(timing)
+    lines += clock_lines()
     lines += c.section("read units (each with its own supply, for its energy)")
     saves = ["v(preb)", "v(se)", "v(wl)"]
     for unit in units:
