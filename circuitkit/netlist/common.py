@@ -48,7 +48,7 @@ def check_positive(owner: str, name: str, value: float, unit: str = "", *, allow
     ok = math.isfinite(number) and (number >= 0 if allow_zero else number > 0)
     if not ok:
         expected = "a finite number >= 0" if allow_zero else "a finite number > 0"
-        raise CircuitkitError(f"{owner}: {name}={value!r} {unit}: expected {expected}".replace("  ", " "))
+        raise CircuitkitError(f"{owner}: {name}={value!r}{' ' + unit if unit else ''}: expected {expected}")
     return number
 
 

@@ -5,12 +5,16 @@ Blocks (all transistors sky130 1.8 V devices):
 - synaptic read, one per input polarity: the RRAM (be on the read node, te on its access
   transistor: read current in the RESET direction) is held at `v_read` (<= 100 mV) by a
   regulated cascode: a PMOS-input OTA compares the read node with `v_read` and drives the
-  gate of an NMOS clamp, whose drain current is the cell current. A PMOS mirror copies it;
-  the positive synapse's copy flows into the membrane, the negative synapse's copy goes
-  through an NMOS mirror that pulls the same current out of the membrane.
+  gate of an NMOS clamp, whose drain current is the cell current. A PMOS mirror copies
+  1/`mirror_division` of it (10 unit devices in, one out); the positive synapse's copy
+  flows into the membrane, the negative synapse's copy goes through an NMOS mirror that
+  pulls the same current out of the membrane.
 - membrane: capacitor `c_mem` (200 fF) from `vmem` to ground, resting at `v_rest`.
 - two comparators: `vmem` > `v_rest + v_th` (NMOS-input OTA) and `vmem` < `v_rest - v_th`
-  (PMOS-input OTA, for the low common mode), each followed by two inverters.
+  (PMOS-input OTA, for the low common mode), each an OTA plus a common-source stage,
+  followed by an inverter. Their delay for a slow ramp grows like 1/sqrt(slope), the
+  period like 1/slope: copying a tenth of the cell current (0.1-0.9 uA for 100 k-10 k
+  cells) keeps it a few per cent of the period, where a full copy (1-9 uA) made it 30 %.
 - spike generation: a comparator output that is not blocked by the refractory signal
   triggers a one-shot (a NOR latch that resets itself through an RC delay) which emits
   the spike (`spk_p` or `spk_n`, width `t_spike`). While a spike is high a transmission
@@ -26,7 +30,7 @@ Expected spike period for a constant input current I (after the first spike):
     T = max(t_spike + C * v_th / I, t_refractory)
 (the membrane is held at rest for t_spike, then integrates v_th; if that ends inside the
 refractory period the spike waits for its end), plus the comparator and logic delays.
-C is `c_mem` (the wiring and device capacitance on `vmem` adds a few fF). The one-shot
+C is `c_mem` (the device capacitance on `vmem` adds about 10 fF, 5 %). The one-shot
 durations come from RC delays (R = t / (c_delay ln 2)), but the NOR gate's output
 resistance adds to R and the inverter threshold is not exactly VDD/2, so the measured
 widths differ from the nominal ones by up to a nanosecond or so; `measure_neuron` uses
