@@ -125,7 +125,8 @@ def load_mnist(directory: str | Path) -> Dataset:
             )
 
     def flat(images: np.ndarray) -> np.ndarray:
-        return images.reshape(images.shape[0], -1).astype(np.float64) / 255.0
+        # Explicit pixel count: reshape(-1) cannot infer it for zero images.
+        return images.reshape(images.shape[0], int(np.prod(images.shape[1:]))).astype(np.float64) / 255.0
 
     return Dataset(
         "mnist",
@@ -170,4 +171,6 @@ def downscale(images: np.ndarray, side: int) -> np.ndarray:
         np.minimum(edges_out[1:, None], edges_in[None, 1:]) - np.maximum(edges_out[:-1, None], edges_in[None, :-1]),
         0.0, None,
     ) / (source / side)
-    return np.einsum("ij,njk,lk->nil", overlap, images, overlap).reshape(images.shape[0], side * side)
+    out = np.einsum("ij,njk,lk->nil", overlap, images, overlap).reshape(images.shape[0], side * side)
+    # An average stays within the input range; clip the last-bit rounding (1.0000000000000002).
+    return np.clip(out, images.min(), images.max()) if images.size else out

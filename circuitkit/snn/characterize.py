@@ -106,6 +106,7 @@ class Measured:
     current_neg: float  # mean copied current out of it (A), NaN without a negative synapse
     energy: float  # supply energy over the window (J), NaN if not measured
     refractory_widths: tuple[float, ...]
+    read_voltage: float  # largest voltage across a synaptic cell after start-up (V)
 
     def spikes(self, polarity: int) -> np.ndarray:
         return self.spikes_pos if polarity > 0 else self.spikes_neg
@@ -251,6 +252,7 @@ def measure(job: Job, result: SimResult, vdd: float) -> Measured:
         abs(result.measures.get("i_p", math.nan)), abs(result.measures.get("i_n", math.nan)),
         -q_vdd * vdd,  # i(vdd) is negative while the supply delivers charge
         tuple(end - begin for begin, end in spikes.refractory_windows if start <= begin and end < stop),
+        spikes.read_voltage_v,
     )
 
 
@@ -350,6 +352,10 @@ def analyse(
                  "read_sensitivity_dlnI_dlnR": {"pos": paths[+1].sensitivity, "neg": paths[-1].sensitivity},
                  "threshold_sigma_rel": {"pos": spreads[+1], "neg": spreads[-1]},
                  "mc_samples": sum(1 for m in measured if m.job.role == "mc") // 2,
+                 # Nominal transistors; with mismatch the read regulation's offset adds to it.
+                 "max_read_voltage_v": float(np.nanmax([m.read_voltage for m in measured if m.job.role != "mc"])),
+                 "max_read_voltage_mismatch_v": float(np.nanmax([m.read_voltage for m in measured
+                                                                 if m.job.role == "mc"])),
                  "idle_power_w": p_idle, "cell_read_power_w": {"lrs": cell_power[r_lrs], "hrs": cell_power[r_hrs]}},
         "neuron_params": dataclasses.asdict(params),
         "device_spread": spread.to_dict(),

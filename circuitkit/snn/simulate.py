@@ -314,9 +314,15 @@ def _simulate_group(
         if noisy:
             noise[block, :e.pixels.shape[1]] = noises[index]
     chip_of = np.repeat(np.arange(rows.start, rows.stop), n_images)
-    mean, std = chips.charge_mean, chips.charge_std
+    # Flat (chip, pixel) rows of the charge tables, and event-major arrays, so that each
+    # step reads contiguous memory: row index of event k of instance b is index[k, b].
+    mean = chips.charge_mean.reshape(-1, n_out)
+    std = chips.charge_std.reshape(-1, n_out)
+    index = np.ascontiguousarray((pixels + (chip_of * chips.charge_mean.shape[1])[:, None]).T)
+    times_t = np.ascontiguousarray(times.T)[:, :, None]  # (width + 1, batch, 1)
+    noise_t = np.ascontiguousarray(noise.transpose(1, 0, 2)) if noisy else None
     th_pos = chips.threshold_pos[chip_of]
-    th_neg = chips.threshold_neg[chip_of]
+    neg_th = -chips.threshold_neg[chip_of]
     refractory = float(neuron.refractory_s)
     subtract = neuron.reset == "subtract"
 
@@ -326,38 +332,44 @@ def _simulate_group(
     negative = np.zeros((batch, n_out), dtype=np.int32)
     recorded = []
     for k in range(width):
-        p = pixels[:, k]
-        membrane += mean[chip_of, p]
+        rows_k = index[k]
+        membrane += mean[rows_k]
         if noisy:
-            membrane += noise[:, k] * std[chip_of, p]
-        t_now, t_next = times[:, k, None], times[:, k + 1, None]
-        start = np.maximum(ready, t_now)
+            membrane += noise_t[k] * std[rows_k]
+        t_next = times_t[k + 1]
+        start = np.maximum(ready, times_t[k])
         open_ = start < t_next
-        if refractory > 0:
-            slots = np.where(open_, np.ceil((t_next - start) / refractory), 0.0)
-        else:
-            slots = np.where(open_, np.inf, 0.0)
         if subtract:
-            fire_pos = np.minimum(np.floor(membrane / th_pos), slots)
-            fire_neg = np.minimum(np.floor(-membrane / th_neg), slots)
-            fire_pos = np.maximum(fire_pos, 0.0)
-            fire_neg = np.maximum(fire_neg, 0.0)
-            membrane -= fire_pos * th_pos - fire_neg * th_neg
+            # As many spikes as thresholds crossed, at most one per refractory slot left
+            # before the next event.
+            slots = np.ceil((t_next - start) / refractory) if refractory > 0 else np.inf
+            slots = np.where(open_, slots, 0.0)
+            fire_pos = np.clip(np.floor(membrane / th_pos), 0.0, slots)
+            fire_neg = np.clip(np.floor(membrane / neg_th), 0.0, slots)
+            fired = fire_pos + fire_neg
+            if not fired.any():
+                continue
+            membrane -= fire_pos * th_pos + fire_neg * neg_th
         else:
-            fire_pos = ((membrane >= th_pos) & open_).astype(np.float64)
-            fire_neg = ((membrane <= -th_neg) & open_).astype(np.float64)
-            membrane[(fire_pos + fire_neg) > 0] = 0.0
-        fired = fire_pos + fire_neg
-        if np.any(fired):
-            positive += fire_pos.astype(np.int32)
-            negative += fire_neg.astype(np.int32)
-            ready = np.where(fired > 0, start + fired * refractory, ready)
-            if record:
-                for b, j in zip(*np.nonzero(fired)):
-                    polarity = 1 if fire_pos[b, j] > 0 else -1
-                    for r in range(int(fired[b, j])):
-                        recorded.append((first_chip + int(chip_of[b]), int(b % n_images), int(j),
-                                         float(start[b, j] + r * refractory), polarity))
+            # One spike, then the membrane is at rest: nothing left to fire until the next event.
+            fire_pos = membrane >= th_pos
+            fire_pos &= open_
+            fire_neg = membrane <= neg_th
+            fire_neg &= open_
+            fired_mask = fire_pos | fire_neg
+            if not fired_mask.any():
+                continue
+            membrane[fired_mask] = 0.0
+            fired = fired_mask.astype(np.float64)
+        positive += fire_pos.astype(np.int32)
+        negative += fire_neg.astype(np.int32)
+        ready = np.where(fired > 0, start + fired * refractory, ready)
+        if record:
+            for b, j in zip(*np.nonzero(fired)):
+                polarity = 1 if fire_pos[b, j] > 0 else -1
+                for r in range(int(fired[b, j])):
+                    recorded.append((first_chip + int(chip_of[b]), int(b % n_images), int(j),
+                                     float(start[b, j] + r * refractory), polarity))
     shape = (n_chips, n_images, n_out)
     net = (positive - negative).reshape(shape)
     predictions = np.empty((n_chips, n_images), dtype=np.int64)
@@ -390,3 +402,38 @@ def run_case(
     """Build `chips` chips and classify x on all of them (the one-call form)."""
     built = build_chips(weights, table, chips, seed, nonidealities)
     return simulate(built, x, coding, table.neuron, seed)
+
+
+def scalar_reference(
+    chips: Chips, x: np.ndarray, coding: RateCoding, neuron: NeuronCharacteristics, *,
+    seed: int | np.random.SeedSequence = 0, chip: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positive, negative) spike counts (N, n) of one chip from a plain loop over images,
+    neurons and events that emits spikes one at a time: the same semantics as `simulate`
+    written the obvious way, without read noise (it ignores `charge_std`). Reference for
+    tests and the benchmark's baseline, not for use."""
+    spikes = encode(np.asarray(x, dtype=np.float64), coding, input_generator(seed, chip))
+    n_out = chips.charge_mean.shape[2]
+    positive = np.zeros((x.shape[0], n_out), dtype=np.int64)
+    negative = np.zeros_like(positive)
+    for image in range(x.shape[0]):
+        real = int(spikes.counts[image])
+        times = [*spikes.times[image, :real].tolist(), coding.window_s]
+        pixels = spikes.pixels[image, :real].tolist()
+        for j in range(n_out):
+            v, ready = 0.0, 0.0
+            th_p, th_n = float(chips.threshold_pos[chip, j]), float(chips.threshold_neg[chip, j])
+            charges = chips.charge_mean[chip, :, j].tolist()
+            for k in range(real):
+                v += charges[pixels[k]]
+                slot = max(ready, times[k])
+                while slot < times[k + 1] and (v >= th_p or v <= -th_n):
+                    if v >= th_p:
+                        positive[image, j] += 1
+                        v = v - th_p if neuron.reset == "subtract" else 0.0
+                    else:
+                        negative[image, j] += 1
+                        v = v + th_n if neuron.reset == "subtract" else 0.0
+                    ready = slot + neuron.refractory_s
+                    slot = ready
+    return positive, negative
