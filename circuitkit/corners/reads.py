@@ -20,13 +20,13 @@ from circuitkit.spice.runner import run_batch
 # A job that did not converge is retried once with these (tighter tolerances, Gear
 # integration, which damps the ringing a fast latch can provoke).
 TIGHTER_OPTIONS = {"reltol": 1e-4, "method": "gear", "itl4": 100}
-BINARY_TIMING = ReadTiming()
 
 
-def read_timing(scheme: str) -> ReadTiming:
-    """Binary reads sample at the end of evaluation; ternary reads at the fixed early time
-    of the near-threshold scheme (see circuitkit.netlist.pcsa), whatever the supply."""
-    return TERNARY_TIMING if scheme == "ternary" else BINARY_TIMING
+def read_timing(scheme: str, vdd: float) -> ReadTiming:
+    """Binary reads sample at the end of evaluation, with the margin taken at a time scaled
+    to the supply (`ReadTiming.for_supply`); ternary reads at the fixed early time of the
+    near-threshold scheme (see circuitkit.netlist.pcsa), whatever the supply."""
+    return TERNARY_TIMING if scheme == "ternary" else ReadTiming.for_supply(vdd)
 
 
 def read_netlist(condition: Condition, resistances: np.ndarray, spice_seed: int, *, stored: int = +1,
@@ -37,7 +37,7 @@ def read_netlist(condition: Condition, resistances: np.ndarray, spice_seed: int,
              for index, (r_bl, r_blb) in enumerate(resistances)]
     supply = SupplyCondition(condition.corner, condition.vdd, condition.temp_c, mismatch=mismatch)
     return pcsa_bench(
-        units, supply=supply, timing=read_timing(condition.scheme), card=card, seed=spice_seed,
+        units, supply=supply, timing=read_timing(condition.scheme, condition.vdd), card=card, seed=spice_seed,
         options=TIGHTER_OPTIONS if tighter else None,
         kind="ternary-pcsa" if condition.scheme == "ternary" else "2t2r-pcsa",
         title=f"Monte Carlo batch: {len(units)} 2T2R + PCSA reads, stored {stored:+d}, {condition.label()}",

@@ -64,3 +64,52 @@ def plot_ber_vs_vdd(table: BerTable, path: Path | str) -> Path:
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def plot_accuracy_with_campaigns(curves: dict[str, list[dict]], points: dict[str, list[dict]], path: Path | str,
+                                 clean: dict[str, float] | None = None) -> Path:
+    """The classic tolerance curves (accuracy vs injected symmetric BER) with the accuracy at
+    each campaign condition placed on them at that condition's BER. Rows are accuracy.csv
+    records (`ber`, `accuracy_mean`, `ci_low`, `ci_high`, labels). A condition that showed no
+    error at all (BER 0) is drawn at the curve's left edge with a left-pointing marker."""
+    path = Path(path)
+    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    left = min((float(r["ber"]) for rows in curves.values() for r in rows if float(r["ber"]) > 0), default=1e-6)
+    colours = {}
+    for label, rows in curves.items():
+        rows = sorted(rows, key=lambda r: float(r["ber"]))
+        ber = np.array([float(r["ber"]) for r in rows])
+        mean = np.array([float(r["accuracy_mean"]) for r in rows]) * 100
+        low = np.array([float(r["ci_low"]) for r in rows]) * 100
+        high = np.array([float(r["ci_high"]) for r in rows]) * 100
+        line, = axis.plot(ber, mean, label=f"{label}: symmetric BER sweep")
+        colours[label.split()[0]] = line.get_color()
+        axis.fill_between(ber, low, high, color=line.get_color(), alpha=0.15)
+        if clean and label in clean:
+            axis.axhline(clean[label] * 100, color=line.get_color(), linestyle=":", linewidth=1)
+    markers = iter("osD^vP*X")
+    for label, rows in points.items():
+        marker = next(markers, "o")
+        colour = colours.get(label.split()[0].lower().replace("binary", "bnn").replace("ternary", "tnn"))
+        for row in rows:
+            ber = float(row["ber"])
+            x = ber if ber > 0 else left
+            mean = float(row["accuracy_mean"]) * 100
+            error = [[mean - float(row["ci_low"]) * 100], [float(row["ci_high"]) * 100 - mean]]
+            axis.errorbar([x], [mean], yerr=error, marker=marker if ber > 0 else "<", color=colour, linestyle="none",
+                          markersize=6, markeredgecolor="black", label=label)
+            axis.annotate(f"{row['corner']} {float(row['vdd']):g} V", (x, mean), fontsize=6, xytext=(3, 3),
+                          textcoords="offset points")
+    handles, labels = axis.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    axis.legend(unique.values(), unique.keys(), fontsize=7, loc="lower left")
+    axis.set_xscale("log")
+    axis.set_xlabel("bit-error rate injected into the weights")
+    axis.set_ylabel("test accuracy (%), mean and 95 % interval")
+    axis.set_title("Network accuracy vs BER; campaign conditions placed on the curves")
+    axis.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
