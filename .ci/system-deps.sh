@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Check for / install the system tools circuitkit drives: ngspice >= 44 built with OSDI,
-# and libngspice.so (the shared library PySpice loads).
+# libngspice.so (the shared library PySpice loads), and Chromium (the report's headless
+# rendering test).
 #   --check    exit 0 when both are usable, 1 otherwise (prints what is missing)
 #   --install  install them on Debian bookworm from bookworm-backports (as root)
 set -euo pipefail
@@ -26,6 +27,9 @@ check() {
     if ! libngspice_present; then
         echo "missing: libngspice.so (Debian: libngspice0-dev; or set NGSPICE_LIBRARY_PATH)"; ok=1
     fi
+    if ! command -v chromium >/dev/null 2>&1; then
+        echo "missing: chromium (headless browser for the report test)"; ok=1
+    fi
     return $ok
 }
 
@@ -46,7 +50,7 @@ debian_mirror() {
 
 install() {
     if [[ ! -r /etc/os-release ]] || ! grep -q '^VERSION_CODENAME=bookworm' /etc/os-release; then
-        echo "circuitkit needs ngspice >= $NGSPICE_MIN built with OSDI support and libngspice.so." >&2
+        echo "circuitkit needs ngspice >= $NGSPICE_MIN built with OSDI support and libngspice.so (and chromium for the tests)." >&2
         echo "This is not Debian bookworm: install them with your system's package manager" >&2
         echo "(Debian trixie/Ubuntu 25.04+: 'ngspice libngspice0-dev'), or build ngspice with --enable-osdi," >&2
         echo "then rerun 'make setup'. NGSPICE_LIBRARY_PATH may point at libngspice.so.0." >&2
@@ -70,6 +74,7 @@ install() {
     fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports ngspice libngspice0-dev >/dev/null
+    command -v chromium >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     check
 }
 
