@@ -23,10 +23,9 @@ import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable, TransitionMatrix
+from circuitkit.corners.cli import _floats  # comma-separated numbers, as `circuitkit ber` takes them
 from circuitkit.snn.evaluate import (
     REFERENCE,
     energy_summary,
@@ -42,13 +41,6 @@ from circuitkit.snn.train import TanhConfig, WeightError, load_snn_dataset, read
 
 DEFAULT_BER = 1e-2
 DEFAULT_RATIOS = (4.0, 2.0, 1.5)
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(item) for item in text.split(",") if item.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
