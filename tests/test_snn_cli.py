@@ -143,7 +143,8 @@ def snn_run(tmp_path_factory):
 
 def test_snn_command_writes_accuracy_energy_and_plots(snn_run, capsys):
     for name in ("snn_accuracy.csv", "snn_leakage.csv", "snn_energy.json", "snn_raster.png",
-                 "snn_accuracy_vs_leakage.png", "snn_weights.csv", "snn_characterization.json"):
+                 "snn_accuracy_vs_leakage.png", "snn_neuron_transfer.png", "snn_weights.csv",
+                 "snn_characterization.json"):
         assert (snn_run / name).stat().st_size > 0, name
     with (snn_run / "snn_accuracy.csv").open() as handle:
         rows = {row["case"]: row for row in csv.DictReader(handle)}
@@ -165,6 +166,7 @@ def test_energy_and_spikes_are_within_an_order_of_magnitude_of_the_reference(snn
     assert 0.1 < per_event["total"] / 3.6e-12 < 10
     assert 0.1 < energy["input_spikes_per_image"]["mean"] / 136 < 10
     assert per_event["dynamic_read_and_integration"] < per_event["total"]
+    assert 0 < energy["static_share"] < 1
     parts = energy["energy_per_image_j"]
     assert parts["total"] == pytest.approx(parts["synapse_reads"] + parts["neuron_static"] + parts["output_spikes"])
     assert energy["synaptic_events_per_image"] == pytest.approx(energy["input_spikes_per_image"]["mean"] * 10)

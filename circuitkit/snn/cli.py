@@ -10,6 +10,7 @@ Writes into OUTDIR:
     snn_energy.json         energy per synaptic event and per image, input spikes per image, vs the reference
     snn_raster.png          input and output spikes of one classification
     snn_accuracy_vs_leakage.png
+    snn_neuron_transfer.png the characterized neuron: spike rate vs input current, spikes per input charge
     snn_weights.csv         the -4..+4 weights used (trained here unless --weights was given)
     snn_characterization.json   the table the run used (copied, or simulated with --characterize)
 """
@@ -33,6 +34,7 @@ from circuitkit.snn.evaluate import (
     leakage_sweep,
     plot_leakage,
     plot_raster,
+    plot_transfer,
     write_cases_csv,
 )
 from circuitkit.snn.simulate import CODINGS, RateCoding
@@ -48,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "snn",
         help="single-layer SNN on RRAM synapses and IF neurons: accuracy and energy from the circuit",
         description="Train -4..+4 weights, simulate the spiking network event by event on many chips with the "
-                    "characterized neuron and RRAM read, and report accuracy (95 %% intervals) and energy.",
+                    "characterized neuron and RRAM read, and report accuracy (95 % intervals) and energy.",
     )
     parser.add_argument("--dataset", default="digits", metavar="digits|DIR",
                         help="bundled 'digits' (8x8, default) or a directory with the MNIST IDX files (12x12)")
@@ -57,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--table", type=Path, metavar="FILE", help="characterization table JSON (default: bundled)")
     source.add_argument("--characterize", action="store_true",
-                        help="simulate the characterization in ngspice for --corner first (about a minute)")
+                        help="simulate the characterization in ngspice for --corner first (30-60 s on 2 cores)")
     parser.add_argument("--mc-samples", type=int, default=None, help="mismatch samples of --characterize")
     parser.add_argument("--weights", type=Path, metavar="FILE.csv",
                         help="integer weights -4..4, one row per input, one column per class (default: train)")
@@ -66,7 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-spikes", type=float, default=RateCoding.max_spikes,
                         help="mean input spikes of a full-intensity pixel per image (default %(default)s: about "
                              "the reference's 136 input spikes per digits image)")
-    parser.add_argument("--window", type=float, default=RateCoding.window_s, help="presentation time per image in s")
+    parser.add_argument("--window", type=float, default=RateCoding.window_s, help="presentation time per image in s (default %(default)g)")
     errors = parser.add_mutually_exclusive_group()
     errors.add_argument("--ber", type=float, default=None,
                         help=f"symmetric cell bit-error rate (LRS<->HRS) of the bit-error case (default {DEFAULT_BER:g})")
@@ -76,7 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ratios", type=_floats, default=DEFAULT_RATIOS, metavar="R1,R2,...",
                         help="HRS/LRS current ratios of the leakage sweep besides the characterized one "
                              "(default 4,2,1.5)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of devices, input spikes, bit errors (default 0)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
     parser.set_defaults(handler=run)
 
@@ -151,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     energy["weights"] = origin
     (args.output / "snn_energy.json").write_text(json.dumps(energy, indent=1) + "\n")
     plot_raster(weights, table, x[0], int(y[0]), args.output / "snn_raster.png", coding=coding, seed=args.seed)
+    plot_transfer(table, args.output / "snn_neuron_transfer.png")
 
     print(f"{dataset.name}: {x.shape[1]} inputs x {weights.shape[1]} IF neurons, {len(y)} test images, "
           f"{table.label()} ({table.source}), {args.trials} chips per case, {coding.kind} coding")

@@ -202,6 +202,9 @@ def energy_summary(
         },
         "energy_per_image_j": {"synapse_reads": dynamic, "neuron_static": static, "output_spikes": output,
                                "total": total},
+        # The neurons' bias over the presentation window usually dominates: it scales with
+        # `coding.window_s`, the reads with the spike count.
+        "static_share": static / total,
         "reference": REFERENCE,
         "ratio_to_reference": {
             "energy_per_synaptic_event": per_event_total / REFERENCE["energy_per_synaptic_event_j"],
@@ -295,3 +298,49 @@ def plot_raster(
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path, run
+
+
+def plot_transfer(table: CharacterizationTable, path: str | Path) -> Path:
+    """The neuron's measured transfer: spike rate vs steady input current per polarity,
+    with the fitted t0 + Q_th / I period, and spikes per input spike vs charge."""
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
+    fits = table.provenance.get("fits", {})
+    for polarity, tag, color in ((1, "pos", "tab:red"), (-1, "neg", "tab:blue")):
+        rows = sorted((r for r in table.transfer if r.get("quantity") == "steady_current_a"
+                       and r.get("polarity") == polarity), key=lambda r: r["input"])
+        if not rows:
+            continue
+        current = np.array([r["input"] for r in rows])
+        left.plot(current * 1e9, [r["output_rate_hz"] / 1e6 for r in rows], "o", color=color,
+                  label=f"{'positive' if polarity > 0 else 'negative'} spikes (ngspice)")
+        charge = table.neuron.charge_to_threshold_pos_c if polarity > 0 else table.neuron.charge_to_threshold_neg_c
+        if f"t0_{tag}_s" in fits:
+            grid = np.geomspace(current.min(), current.max(), 50)
+            rate = 1 / np.maximum(fits[f"t0_{tag}_s"] + charge / grid, table.neuron.refractory_s)
+            left.plot(grid * 1e9, rate / 1e6, "-", color=color, alpha=0.6,
+                      label=f"max(t0 + Q/I, t_ref), Q = {charge * 1e15:.1f} fC")
+    left.set_xlabel("steady input current (nA)")
+    left.set_ylabel("output spike rate (MHz)")
+    left.set_title(f"IF neuron, {table.label()}", fontsize=9)
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize=7)
+    packets = sorted((r for r in table.transfer if r.get("quantity") == "charge_per_input_spike_c"),
+                     key=lambda r: r["input"])
+    fraction = np.linspace(0.2, 1.3, 221)
+    right.plot(fraction, 1 / np.ceil(1 / fraction), "-", color="grey", alpha=0.6,
+               label="ideal IF, reset to rest: 1 / ceil(Q_th / q)")
+    right.plot([r["input"] / table.neuron.charge_to_threshold_pos_c for r in packets],
+               [r["output_spikes_per_input_spike"] for r in packets], "o", color="tab:red", label="ngspice")
+    right.legend(fontsize=7, loc="upper left")
+    right.set_xlabel("charge per input spike / charge to threshold")
+    right.set_ylabel("output spikes per input spike")
+    right.set_ylim(0, 1.2)
+    right.set_title("charge packets (reset to rest)", fontsize=9)
+    right.grid(True, alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
