@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from circuitkit.files import write_atomic
 from circuitkit import CircuitkitError, __version__
 from circuitkit.toolchain import REPO_ROOT
 
@@ -198,10 +199,8 @@ class Flow:
         seconds = time.perf_counter() - started
         outputs = {str(p.relative_to(directory)): file_hash(p) for p in sorted(directory.rglob("*"))
                    if p.is_file() and p.name not in ("stage.json", ".inputs_key") and "samples" not in p.parts}
-        partial = directory / ".stage.json.tmp"
-        partial.write_text(json.dumps({"key": key, "inputs": inputs, "outputs": outputs, "seconds": seconds,
-                                       "summary": summary}, indent=2, default=str) + "\n")
-        partial.replace(record_path)
+        write_atomic(record_path, json.dumps({"key": key, "inputs": inputs, "outputs": outputs, "seconds": seconds,
+                                              "summary": summary}, indent=2, default=str) + "\n")
         self.log(f"       {name}: {seconds:.1f} s")
         record = StageRecord(name, True, key, outputs, seconds, summary)
         self.records[name] = record

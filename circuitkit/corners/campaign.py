@@ -25,7 +25,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from circuitkit.files import write_atomic
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import SCHEME_ALPHABETS, BerTable, Condition
 from circuitkit.corners.spread import DeviceSpread
@@ -239,10 +239,7 @@ class SampleStore:
         return self.path(job_key).exists()
 
     def write(self, outcome: JobOutcome) -> None:
-        target = self.path(outcome.job_key)
-        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps(dataclasses.asdict(outcome)))
-        partial.replace(target)
+        write_atomic(self.path(outcome.job_key), json.dumps(dataclasses.asdict(outcome)))
 
     def read(self, job_key: str) -> JobOutcome:
         path = self.path(job_key)
@@ -405,9 +402,7 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
         "workers": workers,
         "executor": executor,
     }
-    partial = outdir / ".campaign.json.tmp"
-    partial.write_text(json.dumps(summary, indent=2, default=float) + "\n")
-    partial.replace(outdir / "campaign.json")
+    write_atomic(outdir / "campaign.json", json.dumps(summary, indent=2, default=float) + "\n")
     if plot:
         from circuitkit.report.plots import plot_ber_vs_vdd
 
@@ -427,6 +422,4 @@ def _check_or_save_config(config: CampaignConfig, path: Path) -> None:
                 "use another output directory, or delete it to start over"
             )
         return
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(current, indent=2) + "\n")
-    partial.replace(path)
+    write_atomic(path, json.dumps(current, indent=2) + "\n")

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from circuitkit.files import write_atomic
 from circuitkit import CircuitkitError
 from circuitkit.toolchain import verilog_a_model
 
@@ -205,11 +206,7 @@ class ModelCard:
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     def save(self, path: Path | str) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(path.suffix + ".tmp")
-        partial.write_text(self.to_json())
-        partial.replace(path)
+        path = write_atomic(path, self.to_json())
         return path
 
     @classmethod

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from circuitkit.files import write_atomic
 from circuitkit import CircuitkitError, __version__
 from circuitkit.device.model import ModelCard, instance_parameter_names, parameter_specs
 from circuitkit.toolchain import SKY130_LIB_NAME, check_corner
@@ -300,12 +301,7 @@ def finish(lines: list[str]) -> str:
 
 def write(netlist: str, path: Path | str) -> Path:
     """Write netlist text to `path` (parent directories created, atomic replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.tmp")
-    partial.write_text(netlist)
-    partial.replace(path)
-    return path
+    return write_atomic(path, netlist)
 
 
 def bench_info(netlist: str) -> dict[str, Any]:
