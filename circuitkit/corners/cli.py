@@ -11,7 +11,7 @@ from circuitkit.corners.executors import EXECUTORS
 from circuitkit.corners.spread import DeviceSpread, StateDistribution
 
 
-def _floats(text: str) -> tuple[float, ...]:
+def comma_floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(item) for item in text.split(",") if item.strip())
     except ValueError:
@@ -69,8 +69,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "stored weights x samples; writes OUTDIR/ber_table.csv, campaign.json and ber_vs_vdd.png.",
     )
     parser.add_argument("--corners", type=_names, default=("tt",), help="process corners, e.g. tt,ss,ff (default tt)")
-    parser.add_argument("--vdd", type=_floats, default=(1.8,), help="supplies in V, e.g. 0.8,1.2,1.8")
-    parser.add_argument("--temp", type=_floats, default=(27.0,), help="temperatures in C, e.g. -40,27,125")
+    parser.add_argument("--vdd", type=comma_floats, default=(1.8,), help="supplies in V, e.g. 0.8,1.2,1.8")
+    parser.add_argument("--temp", type=comma_floats, default=(27.0,), help="temperatures in C, e.g. -40,27,125")
     parser.add_argument("--samples", type=int, default=256, help="samples per condition and stored value (per offset point for --method offset)")
     parser.add_argument("--scheme", choices=("binary", "ternary"), default="binary")
     parser.add_argument("--method", choices=METHODS, default="mc",

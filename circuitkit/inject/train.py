@@ -71,7 +71,7 @@ def quantize(latent: np.ndarray, kind: str) -> np.ndarray:
     return (np.sign(latent) * (np.abs(latent) > delta)).astype(np.int8)
 
 
-class _Adam:
+class Adam:
     def __init__(self, params: list[np.ndarray], beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
         self.params, self.beta1, self.beta2, self.eps = params, beta1, beta2, eps
         self.m = [np.zeros_like(p) for p in params]
@@ -118,7 +118,7 @@ def _effective_weights(
     return out
 
 
-def _single_blas_thread() -> contextlib.AbstractContextManager:
+def single_blas_thread() -> contextlib.AbstractContextManager:
     # Mini-batch matmuls are small: extra BLAS threads only add overhead (measured 3-4x
     # slower on 2 cores) and contend with other work. threadpoolctl comes with
     # scikit-learn; without it, train as the environment says.
@@ -141,7 +141,7 @@ def train(
     Deterministic for a given config and dataset (one numpy Generator from `config.seed`
     drives initialisation and shuffling; injection draws come from child seeds).
     """
-    with _single_blas_thread():
+    with single_blas_thread():
         return _train(dataset, config, transition, progress)
 
 
@@ -157,7 +157,7 @@ def _train(
     latent = [rng.uniform(-1, 1, size=(fan_in, fan_out)) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
     gammas = [np.ones(fan_out) for fan_out in sizes[1:]]
     betas = [np.zeros(fan_out) for fan_out in sizes[1:]]
-    optimizer = _Adam([*latent, *gammas, *betas])
+    optimizer = Adam([*latent, *gammas, *betas])
     n_layers = len(latent)
     h0_all = thermometer(dataset.x_train, config.input_thresholds).astype(np.float64)
     y_all = dataset.y_train

@@ -39,7 +39,6 @@ def plot_ber_vs_vdd(table: BerTable, path: Path | str) -> Path:
         c = rate["condition"]
         groups.setdefault((c.corner, c.temp_c, c.scheme, rate["method"]), []).append(rate)
     figure, axis = plt.subplots(figsize=(7, 4.5))
-    floor = min([r["ber"] for r in rates if r["ber"] > 0] + [r["ci_high"] for r in rates if r["ci_high"] > 0] + [1e-3])
     for (corner, temp, scheme, method), items in sorted(groups.items()):
         items.sort(key=lambda r: r["condition"].vdd)
         vdd = np.array([r["condition"].vdd for r in items])
@@ -47,12 +46,16 @@ def plot_ber_vs_vdd(table: BerTable, path: Path | str) -> Path:
         low = np.array([r["ci_low"] for r in items])
         high = np.array([r["ci_high"] for r in items])
         label = f"{corner}, {temp:g} C, {scheme}" + (f" ({method})" if method != "mc" else "")
-        shown = np.where(ber > 0, ber, high)
-        line, = axis.plot(vdd, shown, marker="o", label=label)
-        axis.fill_between(vdd, np.maximum(low, floor * 1e-2), np.maximum(high, floor * 1e-2), color=line.get_color(), alpha=0.15)
-        zero = ber == 0
-        if zero.any():
-            axis.plot(vdd[zero], high[zero], linestyle="none", marker="v", color=line.get_color())
+        seen = ber > 0
+        colour = None
+        if seen.any():
+            line, = axis.plot(vdd[seen], ber[seen], marker="o", label=label)
+            colour = line.get_color()
+            # The band only where errors were seen: a zero count has no lower bound on a log axis.
+            axis.fill_between(vdd[seen], low[seen], high[seen], color=colour, alpha=0.15)
+        if (~seen).any():
+            axis.plot(vdd[~seen], high[~seen], linestyle=":", marker="v", color=colour,
+                      label=f"{label}: no error in {items[0]['samples']} reads (95 % upper bound)")
     axis.set_yscale("log")
     axis.set_xlabel("supply VDD (V)")
     axis.set_ylabel("bit-error rate (95 % interval shaded)")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable, TransitionMatrix
-from circuitkit.corners.cli import _floats  # comma-separated numbers, as `circuitkit ber` takes them
+from circuitkit.corners.cli import comma_floats  # comma-separated numbers, as `circuitkit ber` takes them
 from circuitkit.snn.evaluate import (
     REFERENCE,
     energy_summary,
@@ -75,7 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     errors.add_argument("--ber-table", type=Path, metavar="FILE",
                         help="bit-error table: its binary condition at the characterization's corner "
                              "is applied to cell states (+1 LRS, -1 HRS)")
-    parser.add_argument("--ratios", type=_floats, default=DEFAULT_RATIOS, metavar="R1,R2,...",
+    parser.add_argument("--ratios", type=comma_floats, default=DEFAULT_RATIOS, metavar="R1,R2,...",
                         help="HRS/LRS current ratios of the leakage sweep besides the characterized one "
                              "(default 4,2,1.5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of devices, input spikes, bit errors (default 0)")

@@ -34,7 +34,7 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.inject.data import Dataset, DatasetError, downscale, load_digits, load_mnist
-from circuitkit.inject.train import _Adam, _single_blas_thread
+from circuitkit.inject.train import Adam, single_blas_thread
 
 WEIGHT_MAX = 4  # cells per polarity: a weight of +w puts w of the 4 positive cells in LRS
 MNIST_SIDE = 12  # the reference downscaled MNIST to 12x12 = 144 synapses per output neuron
@@ -99,11 +99,11 @@ class TanhConfig:
 def train_tanh(x: np.ndarray, y: np.ndarray, n_classes: int, config: TanhConfig = TanhConfig()) -> np.ndarray:
     """Float weights (P, n_classes) of the tanh single layer, mean squared error to +-1
     targets, mini-batch Adam with cosine learning-rate decay. Deterministic for a seed."""
-    with _single_blas_thread():
+    with single_blas_thread():
         rng = np.random.default_rng(config.seed)
         weights = rng.normal(0.0, 0.01, size=(x.shape[1], n_classes))
         targets = 2.0 * np.eye(n_classes)[y] - 1.0
-        optimizer = _Adam([weights])
+        optimizer = Adam([weights])
         steps_per_epoch = -(-y.size // config.batch_size)
         total = config.epochs * steps_per_epoch
         step = 0
