@@ -18,15 +18,16 @@ class Plot:
     vectors: dict[str, np.ndarray]
 
 
-def _vector_name(raw_name: str, kind: str) -> str:
+def vector_name(raw_name: str, kind: str | None = None) -> str:
+    """The spelling a user types into ngspice for a vector ngspice names `raw_name`:
+    bare node voltages become `v(node)`, branch currents `vdd#branch` become `i(vdd)`;
+    scales (`time`, `frequency`, `*-sweep`), expressions and `@device[param]` stay as
+    they are. `kind` is the raw file's variable type where known (only voltages get v())."""
     name = raw_name.lower()
-    # ngspice writes node voltages bare and branch currents as `vdd#branch`; give both
-    # the spelling a user types into ngspice.
-    if kind == "voltage" and not name.startswith("v(") and name not in ("time", "frequency", "v-sweep"):
-        return f"v({name})"
     if name.endswith("#branch"):
         return f"i({name[: -len('#branch')]})"
-    return name
+    bare = "(" not in name and not name.startswith("@") and name not in ("time", "frequency") and not name.endswith("-sweep")
+    return f"v({name})" if bare and kind in (None, "voltage") else name
 
 
 def read_raw(path: Path | str) -> list[Plot]:
@@ -75,7 +76,7 @@ def read_raw(path: Path | str) -> list[Plot]:
             values = np.asarray(tokens).reshape(points, width)
         if complex_data:
             values = values[:, 0::2] + 1j * values[:, 1::2]
-        vectors = {_vector_name(name, kind): values[:, index].copy() for index, (name, kind) in enumerate(variables)}
+        vectors = {vector_name(name, kind): values[:, index].copy() for index, (name, kind) in enumerate(variables)}
         plots.append(Plot(header.get("plotname", ""), vectors))
         while position < len(data) and data[position : position + 1] in (b"\n", b"\r"):
             position += 1

@@ -25,7 +25,7 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.spice.deck import Deck, prepare_deck
-from circuitkit.spice.rawfile import read_raw
+from circuitkit.spice.rawfile import read_raw, vector_name
 
 
 class SimulationError(CircuitkitError):
@@ -264,7 +264,7 @@ class SharedSession:
         vectors = {}
         plot_name = self._ngspice.last_plot
         for raw_name, vector in self._ngspice.plot(None, plot_name).items():
-            vectors[_shared_vector_name(raw_name)] = np.array(vector._data if hasattr(vector, "_data") else vector)
+            vectors[vector_name(raw_name)] = np.array(vector._data if hasattr(vector, "_data") else vector)
         measures, series = parse_measures(log)
         return SimResult(vectors, measures, series, log, None, {plot_name: vectors})
 
@@ -284,11 +284,3 @@ class SharedSession:
             raise SimulationError(failure[0] if failure else "failed", None, self._unrecoverable) from None
         return "\n".join((self._ngspice.stdout, self._ngspice.stderr))
 
-
-def _shared_vector_name(raw_name: str) -> str:
-    name = raw_name.lower()
-    if name.endswith("#branch"):
-        return f"i({name[: -len('#branch')]})"
-    if name in ("time", "frequency", "v-sweep") or "(" in name or name.startswith("@"):
-        return name
-    return f"v({name})"
