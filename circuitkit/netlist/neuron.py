@@ -419,7 +419,7 @@ def measure_neuron(netlist: str, result: SimResult) -> NeuronSpikes:
     current = 0.0
     for name, sign in (("i_p", +1), ("i_n", -1)):
         value = result.measures.get(name)
-        if value is not None and math.isfinite(value):
+        if c.finite(value):
             current += sign * value
     spikes = positive if len(positive) >= len(negative) else negative
     period = float(np.mean(np.diff(spikes))) if len(spikes) >= 2 else math.nan
