@@ -172,8 +172,7 @@ def array(
     for r in range(rows):
         for k in range(cols):
             lines += pcsa.read_measures(f"r{r}_c{k}", f"q_c{k}", f"qb_c{k}", cycle=r)
-        start = "t_pre" if r == 0 else f"t_pre+{r}*t_period"
-        lines.append(f".meas tran e_r{r} integ par('-v(vdd)*i(vdd)') from={{{start}}} to={{{start}+t_period}}")
+        lines.append(pcsa.energy_measure(f"r{r}", "vdd", r))
     lines += c.section("analysis")
     saves = ["v(preb)", "v(se)", "i(vdd)"] + [f"v(wl_r{r}_c{cols - 1})" for r in range(rows)]
     saves += [f"v({node}_c{k})" for k in range(cols) for node in ("q", "qb")]

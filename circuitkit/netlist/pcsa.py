@@ -402,7 +402,7 @@ def read_measures(name: str, q: str, qb: str, cycle: int = 0, supply: str | None
     """`.meas` statements of one read (read number `cycle`, from 0) sensed on nodes q, qb:
     `q_<name>`, `qb_<name>` (V at the sampling time), `tq_`/`tqb_` (se -> Q/Qb falling
     through VDD/2), `mq_`/`mqb_` (Q, Qb at the margin time) and, if a supply source is given, `e_<name>` (J, evaluation + following precharge)."""
-    start = "t_pre" if cycle == 0 else f"t_pre+{cycle}*t_period"
+    start = cycle_start(cycle)
     td = "" if cycle == 0 else f" td={{{start}}}"
     lines = [
         f".meas tran q_{name} find v({q}) at={{{start}+t_sample}}",
@@ -413,8 +413,20 @@ def read_measures(name: str, q: str, qb: str, cycle: int = 0, supply: str | None
         f".meas tran mqb_{name} find v({qb}) at={{{start}+t_margin}}",
     ]
     if supply:
-        lines.append(f".meas tran e_{name} integ par('-v({supply})*i({supply})') from={{{start}}} to={{{start}+t_period}}")
+        lines.append(energy_measure(name, supply, cycle))
     return lines
+
+
+def cycle_start(cycle: int) -> str:
+    """Netlist expression for the time read `cycle` (from 0) begins its evaluation."""
+    return "t_pre" if cycle == 0 else f"t_pre+{cycle}*t_period"
+
+
+def energy_measure(name: str, supply: str, cycle: int = 0) -> str:
+    """`.meas` `e_<name>`: energy (J) the voltage source `supply` delivers over read `cycle`'s
+    evaluation and the following precharge."""
+    start = cycle_start(cycle)
+    return f".meas tran e_{name} integ par('-v({supply})*i({supply})') from={{{start}}} to={{{start}+t_period}}"
 
 
 def pcsa_bench(
