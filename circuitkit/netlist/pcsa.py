@@ -484,8 +484,9 @@ def pcsa_bench(
         gap_bl, gap_blb = c.gap_params(unit.weight)
         bl_state, blb_state = (s.upper() for s in c.WEIGHT_STATES[unit.weight])
         extra_bl, extra_blb = overrides[n]
-        params = [f"gap_init_bl={{{gap_bl}}}", f"gap_init_blb={{{gap_blb}}}"]
-        params = [p for p in params if not any(o.startswith(p.split("=")[0] + "=") for o in extra_bl + extra_blb)]
+        # the weight's programmed gaps, unless the unit overrides gap_init itself
+        params = [f"gap_init_{side}={{{gap}}}" for side, gap, own in
+                  (("bl", gap_bl, unit.rram_bl), ("blb", gap_blb, unit.rram_blb)) if "gap_init" not in own]
         params += extra_bl + extra_blb
         inputs = ""
         comment = f"* unit {n}: weight {unit.weight:+d} (BL {bl_state}, BLb {blb_state})"
