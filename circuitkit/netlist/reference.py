@@ -1,6 +1,6 @@
 """The reference netlists committed in `netlists/`: one per generator, default parameters.
 
-`tests/test_netlist_reference.py` regenerates them and fails on any byte of difference,
+`tests/test_netlist_generators.py` regenerates them and fails on any byte of difference,
 so a change to a generator (or to the RRAM model's defaults, which the `.model` card
 spells out) always shows up in review as a diff of these files. After an intended change,
 rewrite them with:
