@@ -298,21 +298,17 @@ def collect(jobs: Iterable[Job], store: SampleStore) -> dict[str, list[tuple[Job
     return grouped
 
 
-def count_matrices(results: list[tuple[Job, JobOutcome]]) -> tuple[dict[Condition, np.ndarray], dict[Condition, dict[int, int]]]:
-    """Read counts (stored x read) and failed-sample counts per condition."""
+def count_matrices(results: list[tuple[Job, JobOutcome]]) -> dict[Condition, np.ndarray]:
+    """Read counts (stored x read) per condition; failed jobs add no reads (they are
+    counted by `condition_summaries`)."""
     counts: dict[Condition, np.ndarray] = {}
-    failed: dict[Condition, dict[int, int]] = {}
     for job, outcome in results:
         alphabet = job.condition.alphabet
         matrix = counts.setdefault(job.condition, np.zeros((len(alphabet), len(alphabet)), dtype=np.int64))
-        per_stored = failed.setdefault(job.condition, {value: 0 for value in alphabet})
-        if outcome.status != "ok":
-            per_stored[job.stored] += job.count
-            continue
         row = alphabet.index(job.stored)
         for value in outcome.read:
             matrix[row, alphabet.index(value)] += 1
-    return counts, failed
+    return counts
 
 
 def _finite_stats(values: list[float]) -> dict[str, float | int]:
@@ -367,7 +363,7 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
                       card_json=card_json, simulator=simulator, progress=progress)
     grouped = collect(jobs, store)
     if config.method == "mc":
-        counts, failed = count_matrices(grouped["mc"])
+        counts = count_matrices(grouped["mc"])
         empty = [f"{c.label()} stored {s}" for c, m in counts.items() for s, row in zip(c.alphabet, m) if row.sum() == 0]
         if empty:
             raise CircuitkitError(
@@ -378,9 +374,10 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
     else:
         from circuitkit.corners.rare import offset_table
 
-        table, rare_fits, failed = offset_table(grouped["offset"], config)
+        table, rare_fits = offset_table(grouped["offset"], config)
     table.write(outdir / "ber_table.csv")
     all_results = [item for items in grouped.values() for item in items]
+    conditions = condition_summaries(all_results)
     summary = {
         "settings": config.to_dict(),
         "model_card": dict(card.provenance) if card is not None else "defaults of verilog-a/rram_hfox.va",
@@ -389,13 +386,14 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
         "jobs": len(jobs),
         "jobs_run_this_time": ran_now,
         "samples_simulated": sum(job.count for job, _ in all_results),
-        "failed_samples": sum(job.count for job, outcome in all_results if outcome.status != "ok"),
+        "failed_samples": sum(entry["failed_samples"] for entry in conditions),
         "failed_samples_by_condition": [
-            {**dataclasses.asdict(c), "stored": s, "failed": n} for c, by_stored in failed.items() for s, n in by_stored.items()
+            {key: entry[key] for key in ("corner", "vdd", "temp_c", "scheme", "stored")} | {"failed": entry["failed_samples"]}
+            for entry in conditions
         ],
         "failures": sorted({outcome.error for _, outcome in all_results if outcome.error})[:20],
         "retried_jobs": sum(1 for _, outcome in all_results if outcome.attempts > 1),
-        "conditions": condition_summaries(all_results),
+        "conditions": conditions,
         "offset_fits": rare_fits,
         "wall_time_s_this_run": time.perf_counter() - started,
         "simulation_time_s_total": sum(outcome.elapsed_s for _, outcome in all_results),

@@ -153,14 +153,12 @@ def error_probabilities(fit: OffsetFit, spread: DeviceSpread) -> dict[int, tuple
     return results
 
 
-def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]], dict[Condition, dict[int, int]]]:
-    """The binary BER table of a campaign run with the offset method."""
+def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
+    """The binary BER table of a campaign run with the offset method (failed jobs add no
+    simulations; the campaign summary counts them)."""
     by_condition: dict[Condition, dict[float, list[int]]] = {}
-    failed: dict[Condition, dict[int, int]] = {}
     for job, outcome in results:
-        failed.setdefault(job.condition, {+1: 0, -1: 0})
         if outcome.status != "ok":
-            failed[job.condition][+1] += job.count
             continue
         tally = by_condition.setdefault(job.condition, {}).setdefault(job.point, [0, 0])
         tally[0] += len(outcome.read)
@@ -185,4 +183,4 @@ def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]], dict[
                     estimate, ci_low, ci_high = error, low, high
                 rows.append(BerRow(condition.corner, condition.vdd, condition.temp_c, condition.scheme,
                                    stored, read, simulations, 0, estimate, ci_low, ci_high, METHOD_NAME))
-    return BerTable(rows, source="<offset method>"), fits, failed
+    return BerTable(rows, source="<offset method>"), fits
