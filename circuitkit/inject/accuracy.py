@@ -21,7 +21,7 @@ import numpy as np
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable, Bound, Condition, TransitionMatrix
 from circuitkit.inject.networks import QuantizedMLP
-from circuitkit.inject.sampler import DEFAULT_CHUNK_BYTES, ErrorInjector, Method
+from circuitkit.inject.sampler import DEFAULT_CHUNK_BYTES, ErrorInjector, Method, child_seed
 from circuitkit.stats import MeanInterval, mean_interval
 
 ACCURACY_COLUMNS: tuple[str, ...] = (
@@ -85,14 +85,13 @@ def evaluate_table(
     """Accuracy under every condition of `table` (or the given subset, same seeding)."""
     all_conditions = table.conditions()
     chosen = all_conditions if conditions is None else tuple(conditions)
-    root = np.random.SeedSequence(seed)
     results = []
     for condition in chosen:
         transition = table.transition_matrix(condition, bound)
         index = all_conditions.index(condition)
-        condition_seed = np.random.SeedSequence(root.entropy, spawn_key=(index,))
         try:
-            accuracies = trial_accuracies(network, x, y, transition, trials, condition_seed, max_bytes=max_bytes)
+            accuracies = trial_accuracies(network, x, y, transition, trials, child_seed(seed, index),
+                                          max_bytes=max_bytes)
         except CircuitkitError as error:
             raise type(error)(f"{table.source}, {condition.label()}: {error}") from None
         results.append(AccuracyUnderErrors(condition, transition.error_rate, bound, mean_interval(accuracies)))

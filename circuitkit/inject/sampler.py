@@ -64,11 +64,16 @@ class _StoredValuePlan:
     own_bin: tuple[float, float]  # dense: [low, high) of the uniform that reads correctly
 
 
+def child_seed(seed: Seed, index: int) -> np.random.SeedSequence:
+    """Child `index` of the seed's SeedSequence (the one `spawn` would give it), built
+    directly so that it does not depend on how many children were spawned before."""
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, index), pool_size=root.pool_size)
+
+
 def trial_generator(seed: Seed, trial: int) -> np.random.Generator:
     """The generator of one trial: child `trial` of the seed's SeedSequence."""
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    child = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, trial), pool_size=root.pool_size)
-    return np.random.Generator(np.random.PCG64(child))
+    return np.random.Generator(np.random.PCG64(child_seed(seed, trial)))
 
 
 def _cumulative(probabilities: np.ndarray) -> np.ndarray:

@@ -54,7 +54,7 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import TransitionMatrix
-from circuitkit.inject.sampler import ErrorInjector, trial_generator
+from circuitkit.inject.sampler import ErrorInjector, child_seed, trial_generator
 from circuitkit.snn.table import CharacterizationTable, NeuronCharacteristics
 from circuitkit.snn.train import WEIGHT_MAX, check_weights
 
@@ -128,11 +128,6 @@ def cell_states(weights: np.ndarray) -> np.ndarray:
     return np.where(np.stack([positive, negative], axis=2), 1, -1).astype(np.int8)
 
 
-def _child(seed: int | np.random.SeedSequence, index: int) -> np.random.SeedSequence:
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, index), pool_size=root.pool_size)
-
-
 def build_chips(
     weights: np.ndarray,
     table: CharacterizationTable,
@@ -150,7 +145,7 @@ def build_chips(
     syn, neuron = table.synapse, table.neuron
     if nonidealities.transition is not None:
         injector = ErrorInjector(states, CELL_ALPHABET, nonidealities.transition.matrix)
-        all_states = np.stack([injector.corrupted(1, _child(seed, _SEED_ERRORS), first_trial=c)[0]
+        all_states = np.stack([injector.corrupted(1, child_seed(seed, _SEED_ERRORS), first_trial=c)[0]
                                for c in range(first_chip, first_chip + chips)])
     else:
         all_states = np.broadcast_to(states, (chips, *states.shape))
@@ -165,7 +160,7 @@ def build_chips(
     hrs_median = np.reshape([syn.hrs_current_a, syn.hrs_current_neg_a], polarity_axis)
     for row, chip in enumerate(range(first_chip, first_chip + chips)):
         if nonidealities.spread:
-            rng = trial_generator(_child(seed, _SEED_DEVICES), chip)
+            rng = trial_generator(child_seed(seed, _SEED_DEVICES), chip)
             z = rng.standard_normal(states.shape)
             currents[row] = np.where(lrs[row], lrs_median * np.exp(syn.lrs_sigma_ln * z),
                                      hrs_median * np.exp(syn.hrs_sigma_ln * z))
@@ -197,7 +192,7 @@ class InputSpikes:
 
 def input_generator(seed: int | np.random.SeedSequence, chip: int) -> np.random.Generator:
     """The generator of chip `chip`'s input spike trains (then its read noise)."""
-    return trial_generator(_child(seed, _SEED_INPUTS), chip)
+    return trial_generator(child_seed(seed, _SEED_INPUTS), chip)
 
 
 def expected_pixel_spikes(x: np.ndarray, coding: RateCoding) -> np.ndarray:
@@ -375,7 +370,7 @@ def _simulate_group(
     predictions = np.empty((n_chips, n_images), dtype=np.int64)
     ties = np.empty((n_chips, n_images), dtype=bool)
     for index, row in enumerate(chip_rows):
-        rng = trial_generator(_child(seed, _SEED_TIES), first_chip + row)
+        rng = trial_generator(child_seed(seed, _SEED_TIES), first_chip + row)
         top = net[index] == net[index].max(axis=1, keepdims=True)
         ties[index] = top.sum(axis=1) > 1
         # Uniform choice among the tied maxima: the largest random key among them.
