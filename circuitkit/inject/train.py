@@ -90,6 +90,11 @@ class Adam:
             p -= learning_rate * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
 
 
+def cosine_learning_rate(step: int, total_steps: int, start: float, end: float) -> float:
+    """Cosine decay from `start` at step 0 to `end` at `total_steps`."""
+    return end + 0.5 * (start - end) * (1 + np.cos(np.pi * step / total_steps))
+
+
 def _training_transition(config: TrainingConfig, transition: TransitionMatrix | None) -> TransitionMatrix | None:
     if transition is not None:
         return transition
@@ -171,9 +176,7 @@ def _train(
             if batch.size < 2:  # batch-norm needs at least two samples
                 continue
             weights = _effective_weights(latent, config, transition, inject_seed, step)
-            # Cosine decay from learning_rate to final_learning_rate.
-            lr = config.final_learning_rate + 0.5 * (config.learning_rate - config.final_learning_rate) * (
-                1 + np.cos(np.pi * step / total_steps))
+            lr = cosine_learning_rate(step, total_steps, config.learning_rate, config.final_learning_rate)
             grads = _forward_backward(h0_all[batch], y_all[batch], weights, gammas, betas, dataset.n_classes)
             grad_w, grad_gamma, grad_beta = grads
             # Straight-through: the gradient w.r.t. the quantized weight updates the latent
@@ -208,7 +211,7 @@ def _train(
             output_bias = betas[index] - mean * output_scale
     network = QuantizedMLP(
         kind=config.kind,
-        weights=tuple(quantize(w, config.kind) for w in latent),
+        weights=tuple(weights),
         thresholds=tuple(thresholds),
         directions=tuple(directions),
         output_scale=output_scale,

@@ -34,7 +34,7 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.inject.data import Dataset, DatasetError, downscale, load_digits, load_mnist
-from circuitkit.inject.train import Adam, single_blas_thread
+from circuitkit.inject.train import Adam, cosine_learning_rate, single_blas_thread
 
 WEIGHT_MAX = 4  # cells per polarity: a weight of +w puts w of the 4 positive cells in LRS
 MNIST_SIDE = 12  # the reference downscaled MNIST to 12x12 = 144 synapses per output neuron
@@ -113,8 +113,7 @@ def train_tanh(x: np.ndarray, y: np.ndarray, n_classes: int, config: TanhConfig 
                 batch = order[start:start + config.batch_size]
                 out = np.tanh(x[batch] @ weights)
                 delta = 2.0 * (out - targets[batch]) * (1.0 - out * out) / batch.size
-                lr = config.final_learning_rate + 0.5 * (config.learning_rate - config.final_learning_rate) * (
-                    1 + np.cos(np.pi * step / total))
+                lr = cosine_learning_rate(step, total, config.learning_rate, config.final_learning_rate)
                 optimizer.step([x[batch].T @ delta], lr)
                 step += 1
     return weights
