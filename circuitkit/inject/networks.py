@@ -41,11 +41,12 @@ import numpy as np
 import numpy.typing as npt
 
 from circuitkit import CircuitkitError
+from circuitkit.ber_table import SCHEME_ALPHABETS
 
 NETWORK_FORMAT = "circuitkit-qmlp-v1"
-KIND_ALPHABETS: dict[str, tuple[int, ...]] = {"bnn": (-1, 1), "tnn": (-1, 0, 1)}
-# Which bit-error-table scheme stores each kind of network.
+# Which bit-error-table scheme stores each kind of network; its alphabet is the weights'.
 KIND_SCHEMES: dict[str, str] = {"bnn": "binary", "tnn": "ternary"}
+KIND_ALPHABETS: dict[str, tuple[int, ...]] = {kind: SCHEME_ALPHABETS[scheme] for kind, scheme in KIND_SCHEMES.items()}
 
 
 class NetworkError(CircuitkitError):
