@@ -145,7 +145,6 @@ class _Bench:
     def netlist(self, t_stop: float, r_positive: float | None, r_negative: float | None,
                 *, seed: int | None = None, mismatch: bool = False, extra: Sequence[str] = ()) -> str:
         supply = dataclasses.replace(self.supply, mismatch=mismatch)
-        t_stop = max(t_stop, 2.05 * self.params.t_refractory)
         net = if_neuron(r_positive, r_negative, supply=supply, params=self.params, card=self.card, t_stop=t_stop,
                         # a tenth of the spike width, the shortest event timed here
                         t_step=min(self.params.t_spike / 10, 500e-12),

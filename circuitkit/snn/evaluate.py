@@ -143,14 +143,14 @@ def leakage_sweep(
     return results
 
 
-def write_cases_csv(results: Sequence[CaseResult], path: str | Path, first_column: str = "case",
+def write_cases_csv(results: Sequence[CaseResult], path: str | Path,
                     extra: Sequence[tuple[str, Sequence[float]]] = ()) -> Path:
     """One row per case; floats exactly (repr). `extra` adds columns before the case's."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow([name for name, _ in extra] + [first_column, *ACCURACY_COLUMNS[1:]])
+        writer.writerow([name for name, _ in extra] + list(ACCURACY_COLUMNS))
         for index, result in enumerate(results):
             writer.writerow([repr(float(values[index])) for _, values in extra]
                             + [v if isinstance(v, (str, int)) else repr(float(v)) for v in result.row()])
