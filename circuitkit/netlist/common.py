@@ -20,7 +20,7 @@ from typing import Any
 from circuitkit.files import write_atomic
 from circuitkit import CircuitkitError, __version__
 from circuitkit.device.model import ModelCard, instance_parameter_names, parameter_specs
-from circuitkit.toolchain import SKY130_LIB_NAME, check_corner
+from circuitkit.toolchain import SKY130_LIB_NAME, check_corner, sky130_section
 
 # Supply range the generators accept for the sky130 1.8 V devices: 1.98 V is the nominal
 # 1.8 V + 10 %; below 0.5 V (about one threshold voltage) nothing switches. The reads
@@ -105,7 +105,7 @@ class SupplyCondition:
 
     @property
     def lib_section(self) -> str:
-        return f"{self.corner}_mm" if self.mismatch else self.corner
+        return sky130_section(self.corner, self.mismatch)
 
     def label(self) -> str:
         return f"{self.corner}, {self.vdd:g} V, {self.temp_c:g} C" + (", mismatch" if self.mismatch else "")
