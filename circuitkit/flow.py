@@ -173,8 +173,12 @@ class Flow:
         self.out = Path(config.output)
         self.records: dict[str, StageRecord] = {}
 
-    def stage(self, name: str, inputs: dict[str, Any], action: Callable[[Path], dict[str, Any]]) -> StageRecord:
-        """Run `action(stage_dir)` unless the stage is up to date; `inputs` decide that."""
+    def stage(self, name: str, inputs: dict[str, Any], action: Callable[[Path], dict[str, Any]],
+              published: Sequence[str] = ()) -> StageRecord:
+        """Run `action(stage_dir)` unless the stage is up to date; `inputs` decide that.
+
+        Outputs are every file the action leaves in its directory, plus `published`: files
+        it writes at the top of the output directory (e.g. report.html), checked the same way."""
         directory = self.out / name
         key = hashlib.sha256(json.dumps({"circuitkit": __version__, **inputs}, sort_keys=True, default=str).encode()).hexdigest()
         record_path = directory / "stage.json"
@@ -199,6 +203,7 @@ class Flow:
         seconds = time.perf_counter() - started
         outputs = {str(p.relative_to(directory)): file_hash(p) for p in sorted(directory.rglob("*"))
                    if p.is_file() and p.name not in ("stage.json", ".inputs_key") and "samples" not in p.parts}
+        outputs |= {f"../{file}": file_hash(self.out / file) for file in published}
         write_atomic(record_path, json.dumps({"key": key, "inputs": inputs, "outputs": outputs, "seconds": seconds,
                                               "summary": summary}, indent=2, default=str) + "\n")
         self.log(f"       {name}: {seconds:.1f} s")
@@ -350,10 +355,9 @@ class Flow:
 
         inputs = {name: record.digest for name, record in self.records.items()}
         inputs["versions"] = versions
-        if not (self.out / "report.html").exists() or not (self.out / "report.md").exists():
-            (self.out / "report" / "stage.json").unlink(missing_ok=True)
         records = dict(self.records)
-        self.stage("report", inputs, lambda directory: write_report(self.out, directory, records, self.config, versions))
+        self.stage("report", inputs, lambda directory: write_report(self.out, directory, records, self.config, versions),
+                   published=("report.html", "report.md"))
 
 
 def run_flow(config: FlowConfig, log: Log = print) -> dict[str, StageRecord]:

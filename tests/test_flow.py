@@ -122,3 +122,10 @@ def test_flow_file_errors_name_the_file_and_key(tmp_path):
     flow.write_text("[measurements]\niv = 'missing.csv'\n")
     with pytest.raises(CircuitkitError, match="missing.csv does not exist"):
         FlowConfig.from_toml(flow)
+
+
+def test_a_deleted_report_is_written_again(flow_dir):
+    (flow_dir / "out" / "report.html").unlink()
+    log, _ = _run(flow_dir / "FLOW.toml")
+    assert _ran(log) == {"report"}
+    assert (flow_dir / "out" / "report.html").exists()

@@ -7,12 +7,12 @@ import csv
 import datetime
 import html
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from circuitkit import __version__
 from circuitkit.ber_table import BerTable
+from circuitkit.files import write_atomic
 from circuitkit.report.plots import condition_error_rates, plot_accuracy_with_campaigns
 
 # After load, the page records how many of its images actually decoded, so a headless
@@ -92,7 +92,8 @@ def _g(value: Any, digits: int = 3) -> str:
 
 
 def write_report(out: Path, directory: Path, records: dict, config, versions: dict[str, str]) -> dict[str, Any]:
-    """Write report.html and report.md into `out` (copies in `directory`, the stage's own)."""
+    """Write report.html and report.md into `out` (their images refer to the stages'
+    directories there); the report's own plot goes into `directory`."""
     doc = _Document()
     doc.heading("circuitkit report: from RRAM measurements to network accuracy", 1)
     doc.paragraph(f"Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} by circuitkit "
@@ -195,8 +196,6 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
 
     page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>circuitkit report</title>"
             f"{_STYLE}</head><body>{''.join(doc.html)}{_IMAGE_CHECK}</body></html>\n")
-    (out / "report.html").write_text(page)
-    (out / "report.md").write_text("".join(doc.md).lstrip() + "\n")
-    shutil.copyfile(out / "report.html", directory / "report.html")
-    shutil.copyfile(out / "report.md", directory / "report.md")
+    write_atomic(out / "report.html", page)
+    write_atomic(out / "report.md", "".join(doc.md).lstrip() + "\n")
     return {"report": str(out / "report.html")}
