@@ -27,6 +27,7 @@ from circuitkit.device import fit as fitting
 from circuitkit.device import plot as plotting
 from circuitkit.device.model import DEFAULT_READ_VOLTAGE, ModelCard
 from circuitkit.device.resimulate import ngspice_pulses, ngspice_read, ngspice_sweep
+from circuitkit.files import write_atomic
 from circuitkit.measurements import IVSweep, PulseTable, ResistanceDistribution, read_measurement
 
 KINDS = ("iv", "pulse", "distribution")
@@ -103,7 +104,6 @@ def characterize(path: Path | str, kind: str, outdir: Path | str, options: FitOp
         times["ngspice"] = time.perf_counter() - mark
 
     card = outcome.card.with_values(provenance=_provenance(data, outcome, spice_metrics, options))
-    outdir.mkdir(parents=True, exist_ok=True)
     card_path = card.save(outdir / "model_card.json")
 
     log("plotting")
@@ -126,8 +126,7 @@ def characterize(path: Path | str, kind: str, outdir: Path | str, options: FitOp
         "runtime_s": times,
         "outputs": {"model_card": card_path.name, "plot": plot_path.name},
     })
-    report_path = outdir / "fit_report.json"
-    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    report_path = write_atomic(outdir / "fit_report.json", json.dumps(report, indent=2) + "\n")
     return CharacterizationResult(card, report, card_path, report_path, plot_path)
 
 
