@@ -26,17 +26,18 @@ import hashlib
 import json
 import math
 import time
-from concurrent.futures import FIRST_COMPLETED, wait
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from circuitkit.files import write_atomic
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import SCHEME_ALPHABETS, BerTable, Condition
 from circuitkit.corners.spread import DeviceSpread
+from circuitkit.device.model import ModelCard
+from circuitkit.files import write_atomic
 from circuitkit.toolchain import check_corner
 
 METHODS = ("mc", "offset")
@@ -197,15 +198,13 @@ def job_resistances(job: Job, config: CampaignConfig, rng: np.random.Generator) 
     return np.tile(pair, (job.count, 1))
 
 
-def run_job(job: Job, config: CampaignConfig, card_json: str | None = None,
+def run_job(job: Job, config: CampaignConfig, card: ModelCard | None = None,
             simulator: ReadSimulator | None = None) -> JobOutcome:
     """Simulate one job; a non-converging run is retried once with tighter tolerances."""
-    from circuitkit.device.model import ModelCard
     from circuitkit.spice.runner import SimulationError
 
     if simulator is None:
         from circuitkit.corners.reads import simulate_reads as simulator
-    card = ModelCard(**json.loads(card_json)) if card_json else None
     sequence = job.seed_sequence()
     rng = np.random.default_rng(sequence)
     resistances = job_resistances(job, config, rng)
@@ -250,7 +249,7 @@ class SampleStore:
 
 
 def execute(jobs: Sequence[Job], config: CampaignConfig, store: SampleStore, *, workers: int = 1,
-            executor: str = "process", scheduler: str | None = None, card_json: str | None = None,
+            executor: str = "process", scheduler: str | None = None, card: ModelCard | None = None,
             simulator: ReadSimulator | None = None, progress: bool = True) -> int:
     """Run the jobs not yet on disk; return how many were run now."""
     from circuitkit.corners.executors import make_executor
@@ -259,19 +258,18 @@ def execute(jobs: Sequence[Job], config: CampaignConfig, store: SampleStore, *, 
     if not todo:
         return 0
     bar = _progress_bar(len(jobs), len(jobs) - len(todo), progress)
-    # A bounded window of jobs in flight: each outcome is on disk as soon as it exists
-    # (also with the serial executor, which runs a job when it is submitted), and a huge
-    # campaign never queues all its futures at once.
-    window = max(1, 2 * workers) if executor != "serial" else 1
     remaining = iter(todo)
-    with make_executor(executor, workers, scheduler) as pool:
+    with make_executor(executor, workers, scheduler) as (pool, slots):
         def submit_next(pending: set) -> None:
             job = next(remaining, None)
             if job is not None:
-                pending.add(pool.submit(run_job, job, config, card_json, simulator))
+                pending.add(pool.submit(run_job, job, config, card, simulator))
 
+        # A bounded window of jobs in flight (two per slot keeps every slot busy): each
+        # outcome is on disk as soon as it exists (also with the serial executor, which runs
+        # a job when it is submitted), and a huge campaign never queues all its futures.
         pending: set = set()
-        for _ in range(window):
+        for _ in range(2 * slots if slots > 1 else 1):
             submit_next(pending)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -357,10 +355,9 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
     _check_or_save_config(config, outdir / "campaign_config.json")
     store = SampleStore(outdir / "samples")
     jobs = plan_jobs(config)
-    card_json = json.dumps(dataclasses.asdict(card)) if card is not None else None
     started = time.perf_counter()
     ran_now = execute(jobs, config, store, workers=workers, executor=executor, scheduler=scheduler,
-                      card_json=card_json, simulator=simulator, progress=progress)
+                      card=card, simulator=simulator, progress=progress)
     grouped = collect(jobs, store)
     if config.method == "mc":
         counts = count_matrices(grouped["mc"])

@@ -32,17 +32,19 @@ class SerialExecutor(Executor):
 
 
 @contextlib.contextmanager
-def make_executor(kind: str = "process", workers: int = 1, scheduler: str | None = None) -> Iterator[Executor]:
+def make_executor(kind: str = "process", workers: int = 1,
+                  scheduler: str | None = None) -> Iterator[tuple[Executor, int]]:
+    """The executor and how many jobs it runs at once (a Dask cluster: its worker threads)."""
     if kind not in EXECUTORS:
         raise CircuitkitError(f"unknown executor {kind!r}; expected one of {', '.join(EXECUTORS)}")
     if kind == "serial" or (kind == "process" and workers <= 1):
-        yield SerialExecutor()
+        yield SerialExecutor(), 1
         return
     if kind == "process":
         # fork would copy a parent's loaded ngspice shared library state; spawn is clean.
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                  max_tasks_per_child=JOBS_PER_WORKER_PROCESS) as pool:
-            yield pool
+            yield pool, workers
         return
     try:
         from distributed import Client
@@ -56,6 +58,6 @@ def make_executor(kind: str = "process", workers: int = 1, scheduler: str | None
         raise CircuitkitError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from error
     try:
         with client.get_executor() as pool:
-            yield pool
+            yield pool, max(1, sum(client.nthreads().values()))
     finally:
         client.close()
