@@ -152,8 +152,7 @@ def _resimulate(kind: str, data: Any, outcome: fitting.FitOutcome, options: FitO
     if kind == "pulse":
         table: PulseTable = data
         v_read = outcome.settings["v_read"]
-        after = ngspice_pulses(card, table.amplitude, table.width, card.gap_for_resistance(table.r_before, v_read),
-                               temp_c=options.temp_c)
+        after = ngspice_pulses(card, table.amplitude, table.width, outcome.curves["gap_before"], temp_c=options.temp_c)
         r_after = card.resistance(after, v_read)
         return r_after, fitting.pulse_metrics(table, r_after)
     distribution: ResistanceDistribution = data

@@ -468,7 +468,8 @@ def fit_pulses(table: PulseTable, start: ModelCard | None = None, *, loss: str =
     initial = _scan(residual, start, initial, loss, PULSE_SCAN)
     result, best = _least_squares(residual, len(table), start, free, initial, loss, progress)
     card = _card_with(start, best)
-    after = simulate_pulses(card, table.amplitude, table.width, gaps_before(card), temp_c=temp_c)
+    before = gaps_before(card)
+    after = simulate_pulses(card, table.amplitude, table.width, before, temp_c=temp_c)
     r_after = card.resistance(after, v_read)
     fixed = [k for k in parameter_specs(card.module) if k not in {p.key for p in free}]
     return FitOutcome(
@@ -478,7 +479,7 @@ def fit_pulses(table: PulseTable, start: ModelCard | None = None, *, loss: str =
                   "v_read": v_read, "residual": "ln(R_after_model) - ln(R_after_measured)",
                   "amplitude": table.amplitude_origin, "pulse_shape": "rectangular plateau of the given width",
                   "fitted": [p.key for p in free], "fixed": fixed},
-        curves={"r_after": r_after, "gap_before": gaps_before(card), "gap_after": after},
+        curves={"r_after": r_after, "gap_before": before, "gap_after": after},
         nfev=int(result.nfev), success=bool(result.success), message=str(result.message),
         runtime_s=_time.perf_counter() - began,
     )
