@@ -260,7 +260,7 @@ class Flow:
         return ModelCard.load(card_path) if card_path else ModelCard.default()
 
     def _netlist_stage(self, card_path: Path | None) -> None:
-        from circuitkit.netlist.common import SupplyCondition
+        from circuitkit.netlist.common import SupplyCondition, write
         from circuitkit.netlist.pcsa import TERNARY_SUPPLY, ternary_pcsa, two_t_two_r_pcsa
 
         config = self.config
@@ -269,16 +269,13 @@ class Flow:
 
         def action(directory: Path) -> dict[str, Any]:
             card = self._card(card_path)
-            written = []
-            for weight in (+1, -1):
-                supply = SupplyCondition(config.corners[0], max(config.vdds), config.temps_c[0])
-                path = directory / f"2t2r_pcsa_w{weight:+d}.cir"
-                path.write_text(two_t_two_r_pcsa(weight, supply=supply, card=card))
-                written.append(path.name)
-            path = directory / "ternary_pcsa.cir"
-            path.write_text(ternary_pcsa(card=card, supply=TERNARY_SUPPLY))
-            written.append(path.name)
-            return {"netlists": written}
+            supply = SupplyCondition(config.corners[0], max(config.vdds), config.temps_c[0])
+            netlists = {f"2t2r_pcsa_w{weight:+d}.cir": two_t_two_r_pcsa(weight, supply=supply, card=card)
+                        for weight in (+1, -1)}
+            netlists["ternary_pcsa.cir"] = ternary_pcsa(card=card, supply=TERNARY_SUPPLY)
+            for name, text in netlists.items():
+                write(text, directory / name)
+            return {"netlists": list(netlists)}
 
         self.stage("netlists", inputs, action)
 
@@ -289,20 +286,15 @@ class Flow:
         config = self.config
         card = self._card(card_path)
         spread = DeviceSpread.from_model_card(card) if "median_r_lrs" in card.variability else DeviceSpread()
-        campaigns = {
-            "ber_binary": CampaignConfig(corners=config.corners, vdds=config.vdds, temps_c=config.temps_c,
-                                         samples=config.samples, seed=config.seed, batch_size=config.batch_size,
-                                         spread=spread),
-        }
+        common = dict(corners=config.corners, temps_c=config.temps_c, seed=config.seed, batch_size=config.batch_size,
+                      spread=spread)
+        campaigns = {"ber_binary": CampaignConfig(vdds=config.vdds, samples=config.samples, **common)}
         if config.ternary_vdds:
-            campaigns["ber_ternary"] = CampaignConfig(corners=config.corners, vdds=config.ternary_vdds,
-                                                      temps_c=config.temps_c, scheme="ternary",
-                                                      samples=config.ternary_samples, seed=config.seed,
-                                                      batch_size=config.batch_size, spread=spread)
+            campaigns["ber_ternary"] = CampaignConfig(vdds=config.ternary_vdds, scheme="ternary",
+                                                      samples=config.ternary_samples, **common)
         if config.rare_event:
-            campaigns["ber_rare"] = CampaignConfig(corners=config.corners, vdds=config.vdds, temps_c=config.temps_c,
-                                                   method="offset", samples=config.rare_samples, seed=config.seed,
-                                                   batch_size=config.batch_size, spread=spread)
+            campaigns["ber_rare"] = CampaignConfig(vdds=config.vdds, method="offset", samples=config.rare_samples,
+                                                   **common)
         tables = {}
         for name, campaign in campaigns.items():
             inputs = {"campaign": campaign.to_dict(), "card": file_hash(card_path) if card_path else "defaults"}
