@@ -14,14 +14,15 @@ from circuitkit.ber_table import BerTable  # noqa: E402
 
 
 def condition_error_rates(table: BerTable) -> list[dict]:
-    """Per condition: BER (mean over stored values of P(read != stored)), and the interval
-    from the per-stored interval bounds averaged the same way."""
+    """Per condition: BER (`TransitionMatrix.error_rate`: mean over stored values of
+    P(read != stored)), and the interval from the per-stored interval bounds averaged the
+    same way."""
     rates = []
     for condition in table.conditions():
         rows = [row for row in table if row.condition == condition and row.read != row.stored]
         alphabet = condition.alphabet
         by_stored = {stored: [r for r in rows if r.stored == stored] for stored in alphabet}
-        ber = np.mean([sum(r.probability for r in group) for group in by_stored.values()])
+        ber = table.transition_matrix(condition).error_rate
         low = np.mean([sum(r.ci_low for r in group) for group in by_stored.values()])
         high = np.mean([min(1.0, sum(r.ci_high for r in group)) for group in by_stored.values()])
         rates.append({"condition": condition, "ber": float(ber), "ci_low": float(low), "ci_high": float(high),
