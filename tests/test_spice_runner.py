@@ -60,3 +60,26 @@ def test_a_failed_measure_is_nan_not_a_failed_run():
                        ".meas tran missing find v(no_such_node) at=5n\n.meas tran present find v(a) at=5n\n.end\n")
     assert result.measure("present") == pytest.approx(1.0)
     assert np.isnan(result.measures.get("missing", np.nan))
+
+
+def test_runs_use_the_ngspice_binary_the_toolchain_resolved(tmp_path, monkeypatch):
+    """$CIRCUITKIT_NGSPICE names the binary toolchain() checks and records: the runs must
+    execute that one, not whatever `ngspice` PATH finds first."""
+    import shutil
+
+    from circuitkit import toolchain
+
+    real = shutil.which("ngspice")
+    calls = tmp_path / "calls.log"
+    wrapper = tmp_path / "my-ngspice"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CIRCUITKIT_NGSPICE", str(wrapper))
+    toolchain.toolchain.cache_clear()
+    try:
+        assert toolchain.toolchain().ngspice == wrapper
+        result = run_batch(RC, workdir=tmp_path / "run", name="through_wrapper")
+    finally:
+        toolchain.toolchain.cache_clear()   # the next test resolves the default again
+    assert result.measure("vend") == pytest.approx(1 - np.exp(-5), rel=1e-3)
+    assert "-b through_wrapper.cir" in calls.read_text().splitlines()

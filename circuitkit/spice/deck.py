@@ -20,11 +20,13 @@ _MODEL_LINE = re.compile(r"^\s*\.model\s+\S+\s+([A-Za-z_][\w]*)", re.IGNORECASE 
 
 @dataclasses.dataclass(frozen=True)
 class Deck:
-    """A netlist plus the ngspice commands that must run before it is parsed."""
+    """A netlist plus the ngspice commands that must run before it is parsed, and the
+    ngspice binary the toolchain resolved (and records) for running it."""
 
     netlist: str
     init_commands: tuple[str, ...]
     osdi_files: tuple[Path, ...]
+    ngspice: Path = Path("ngspice")
 
     def spiceinit(self) -> str:
         return "\n".join(self.init_commands) + "\n"
@@ -56,4 +58,4 @@ def prepare_deck(netlist: str) -> Deck:
         # before the netlist is parsed when it runs from .spiceinit.
         *(f"osdi {path}" for path in osdi_files),
     ]
-    return Deck(netlist=netlist, init_commands=tuple(commands), osdi_files=osdi_files)
+    return Deck(netlist=netlist, init_commands=tuple(commands), osdi_files=osdi_files, ngspice=toolchain.ngspice)

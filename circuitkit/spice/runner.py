@@ -183,7 +183,8 @@ def run_batch(
         shown_path = netlist_path if keep else None
         try:
             proc = subprocess.run(
-                ["ngspice", "-b", netlist_path.name],
+                # The binary toolchain() resolved ($CIRCUITKIT_NGSPICE or PATH) and records.
+                [str(deck.ngspice), "-b", netlist_path.name],
                 cwd=directory, capture_output=True, text=True, timeout=timeout,
                 env={**os.environ, "HOME": str(directory)},  # no user ~/.spiceinit interferes
             )
