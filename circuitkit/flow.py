@@ -67,6 +67,18 @@ class FlowConfig:
     dataset: str = "digits"
     sweep_ber: tuple[float, float] = (1e-6, 1e-1)
 
+    def __post_init__(self) -> None:
+        # The campaigns' range, checked before the fits spend minutes on a flow that cannot run.
+        from circuitkit.netlist.common import OPERATING_RANGE
+        from circuitkit.toolchain import check_corner
+
+        for corner in self.corners:
+            check_corner(corner)
+        for vdd in (*self.vdds, *self.ternary_vdds):
+            OPERATING_RANGE.check_vdd(vdd, "flow [campaign]")
+        for temp in self.temps_c:
+            OPERATING_RANGE.check_temp(temp, "flow [campaign]")
+
     @classmethod
     def from_toml(cls, path: Path | str) -> "FlowConfig":
         path = Path(path)

@@ -79,7 +79,7 @@ def test_job_seeds_depend_on_values_not_on_grid_order():
 def test_bad_settings_are_rejected_before_any_simulation():
     with pytest.raises(CircuitkitError, match="unknown process corner 'xx'"):
         CampaignConfig(corners=("xx",))
-    with pytest.raises(CircuitkitError, match="supply 5.0 V"):
+    with pytest.raises(CircuitkitError, match=r"vdd=5.0 V is outside .*0.5..1.98 V"):
         CampaignConfig(vdds=(5.0,))
     with pytest.raises(CircuitkitError, match="ternary"):
         CampaignConfig(scheme="ternary", method="offset")
@@ -106,3 +106,31 @@ def test_spread_comes_from_a_fitted_distribution_card():
     assert spread.lrs.samples and spread.hrs.samples  # the fit's cell counts feed the rare-event interval
     with pytest.raises(CircuitkitError, match="no resistance-distribution fit"):
         DeviceSpread.from_model_card(ModelCard.default())
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("vdds", (1.8, 0.4), r"campaign supply: vdd=0.4 V is outside .*\(0.5..1.98 V\)"),
+    ("temps_c", (-50.0,), r"campaign temperature: temp_c=-50.0 C is outside -40..125 C"),
+    ("temps_c", (150.0,), r"campaign temperature: temp_c=150.0 C is outside -40..125 C"),
+])
+def test_campaigns_and_flows_accept_exactly_the_netlists_operating_range(tmp_path, field, value, message):
+    """One range (OPERATING_RANGE) for netlists, campaigns and flows: what a campaign
+    accepts, its first job can simulate."""
+    from circuitkit.flow import FlowConfig
+    from circuitkit.netlist.common import OPERATING_RANGE, SupplyCondition
+
+    with pytest.raises(CircuitkitError, match=message):
+        CampaignConfig(**{field: value})
+    with pytest.raises(CircuitkitError, match=message.split(": ", 1)[1]):
+        FlowConfig(output=tmp_path, **{field: value})
+    for vdd in (OPERATING_RANGE.vdd_min, OPERATING_RANGE.vdd_max):
+        CampaignConfig(vdds=(vdd,), temps_c=(OPERATING_RANGE.temp_min_c, OPERATING_RANGE.temp_max_c))
+        SupplyCondition("tt", vdd, OPERATING_RANGE.temp_max_c)
+
+
+def test_out_of_range_supply_stops_the_cli_before_anything_runs(tmp_path, capsys):
+    from circuitkit.cli import main
+
+    assert main(["ber", "--vdd", "0.4", "--quiet", "-o", str(tmp_path / "campaign")]) == 2
+    assert "vdd=0.4 V is outside" in capsys.readouterr().err
+    assert not (tmp_path / "campaign").exists()

@@ -38,6 +38,7 @@ from circuitkit.ber_table import SCHEME_ALPHABETS, BerTable, Condition
 from circuitkit.corners.spread import DeviceSpread
 from circuitkit.device.model import ModelCard
 from circuitkit.files import write_atomic
+from circuitkit.netlist.common import OPERATING_RANGE
 from circuitkit.toolchain import check_corner
 
 METHODS = ("mc", "offset")
@@ -67,12 +68,11 @@ class CampaignConfig:
             check_corner(corner)
         if not self.corners or not self.vdds or not self.temps_c:
             raise CircuitkitError("a campaign needs at least one corner, one supply and one temperature")
+        # The netlists' own range, checked here so a campaign never starts a job it cannot run.
         for vdd in self.vdds:
-            if not (0.3 <= vdd <= 2.0):
-                raise CircuitkitError(f"supply {vdd!r} V is outside the 1.8 V devices' range 0.3..2.0 V")
+            OPERATING_RANGE.check_vdd(vdd, "campaign supply")
         for temp in self.temps_c:
-            if not (-55.0 <= temp <= 175.0):
-                raise CircuitkitError(f"temperature {temp!r} C is outside -55..175 C")
+            OPERATING_RANGE.check_temp(temp, "campaign temperature")
         if self.scheme not in SCHEME_ALPHABETS:
             raise CircuitkitError(f"unknown scheme {self.scheme!r}; expected one of {', '.join(SCHEME_ALPHABETS)}")
         if self.method not in METHODS:

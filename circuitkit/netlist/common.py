@@ -22,14 +22,45 @@ from circuitkit import CircuitkitError, __version__
 from circuitkit.device.model import ModelCard, instance_parameter_names, parameter_specs
 from circuitkit.toolchain import SKY130_LIB_NAME, check_corner, sky130_section
 
-# Supply range the generators accept for the sky130 1.8 V devices: 1.98 V is the nominal
-# 1.8 V + 10 %; below 0.5 V (about one threshold voltage) nothing switches. The reads
-# are verified by the tests from 0.9 V (the ternary supply) to 1.98 V.
 VDD_NOMINAL = 1.8
-VDD_MIN = 0.5
-VDD_MAX = 1.98
-TEMP_MIN_C = -40.0
-TEMP_MAX_C = 125.0
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatingRange:
+    """The supplies and temperatures circuitkit simulates: the one range every stage
+    checks (netlists, campaigns, flows), before anything runs.
+
+    Supply: the sky130 1.8 V devices up to their nominal 1.8 V + 10 % (1.98 V); below
+    0.5 V (about one threshold voltage) nothing switches. The reads are verified by the
+    tests from 0.9 V (the ternary supply) to 1.98 V. Temperature: the PDK's characterized
+    -40..125 C.
+    """
+
+    vdd_min: float = 0.5
+    vdd_max: float = 1.98
+    temp_min_c: float = -40.0
+    temp_max_c: float = 125.0
+
+    def check_vdd(self, vdd: float, owner: str = "supply") -> float:
+        """`vdd` as a float, or a CircuitkitError naming `owner` and the range."""
+        value = check_positive(owner, "vdd", vdd, "V")
+        if not self.vdd_min <= value <= self.vdd_max:
+            raise CircuitkitError(f"{owner}: vdd={vdd!r} V is outside the range of the sky130 1.8 V devices "
+                                  f"({self.vdd_min:g}..{self.vdd_max:g} V)")
+        return value
+
+    def check_temp(self, temp_c: float, owner: str = "temperature") -> float:
+        """`temp_c` as a float, or a CircuitkitError naming `owner` and the range."""
+        try:
+            value = float(temp_c)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not (math.isfinite(value) and self.temp_min_c <= value <= self.temp_max_c):
+            raise CircuitkitError(f"{owner}: temp_c={temp_c!r} C is outside {self.temp_min_c:g}..{self.temp_max_c:g} C")
+        return value
+
+
+OPERATING_RANGE = OperatingRange()
 
 # Smallest drawn sizes of sky130_fd_pr__nfet_01v8 / pfet_01v8 (microns).
 MIN_WIDTH_UM = 0.42
@@ -91,17 +122,8 @@ class SupplyCondition:
 
     def __post_init__(self) -> None:
         check_corner(self.corner)
-        vdd = check_positive("SupplyCondition", "vdd", self.vdd, "V")
-        if not VDD_MIN <= vdd <= VDD_MAX:
-            raise CircuitkitError(
-                f"SupplyCondition: vdd={self.vdd!r} V is outside the range of the sky130 1.8 V devices "
-                f"({VDD_MIN:g}..{VDD_MAX:g} V)"
-            )
-        temp = float(self.temp_c)
-        if not (math.isfinite(temp) and TEMP_MIN_C <= temp <= TEMP_MAX_C):
-            raise CircuitkitError(
-                f"SupplyCondition: temp_c={self.temp_c!r} C is outside {TEMP_MIN_C:g}..{TEMP_MAX_C:g} C"
-            )
+        OPERATING_RANGE.check_vdd(self.vdd, "SupplyCondition")
+        OPERATING_RANGE.check_temp(self.temp_c, "SupplyCondition")
 
     @property
     def lib_section(self) -> str:
