@@ -293,11 +293,11 @@ class Flow:
 
     def _campaign_stages(self, card_path: Path | None) -> dict[str, Path]:
         from circuitkit.corners.campaign import CampaignConfig, run_campaign
-        from circuitkit.corners.spread import DeviceSpread
+        from circuitkit.corners.spread import device_spread
 
         config = self.config
         card = self._card(card_path)
-        spread = DeviceSpread.from_model_card(card) if "median_r_lrs" in card.variability else DeviceSpread()
+        spread = device_spread(card)   # announced by each campaign that runs, recorded by each
         common = dict(corners=config.corners, temps_c=config.temps_c, seed=config.seed, batch_size=config.batch_size,
                       spread=spread)
         campaigns = {"ber_binary": CampaignConfig(vdds=config.vdds, samples=config.samples, **common)}
@@ -312,10 +312,11 @@ class Flow:
             inputs = {"campaign": campaign.to_dict(), "card": file_hash(card_path) if card_path else "defaults"}
 
             def action(directory: Path, campaign=campaign) -> dict[str, Any]:
-                result = run_campaign(campaign, directory, workers=config.workers, card=card if card_path else None)
+                result = run_campaign(campaign, directory, workers=config.workers, card=card if card_path else None,
+                                      log=lambda message: self.log(f"       {message}"))
                 summary = result.summary
                 return {key: summary[key] for key in ("samples_simulated", "failed_samples", "simulation_time_s_total",
-                                                      "toolchain")}
+                                                      "toolchain", "device_spread")}
 
             self.stage(name, inputs, action)
             tables[name] = self.out / name / "ber_table.csv"

@@ -54,6 +54,7 @@ def test_synapse_read_and_energy(table):
     fits = table.provenance["fits"]
     assert fits["max_read_voltage_v"] <= 0.1 * 1.05  # the read keeps <= 100 mV across a cell
     spread = table.provenance["device_spread"]
+    assert spread["source"] == "literature defaults, not your data"   # no card fit: said so in the table
     resistance_ratio = spread["hrs_median_ohm"] / spread["lrs_median_ohm"]
     for lrs, hrs in ((syn.lrs_current_a, syn.hrs_current_a), (syn.lrs_current_neg_a, syn.hrs_current_neg_a)):
         assert lrs / hrs == pytest.approx(resistance_ratio, rel=0.2)

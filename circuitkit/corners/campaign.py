@@ -95,12 +95,7 @@ class CampaignConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CampaignConfig":
-        from circuitkit.corners.spread import StateDistribution
-
-        spread = data["spread"]
-        states = {name: StateDistribution(spread[f"{name}_median_ohm"], spread[f"{name}_sigma_ln"],
-                                          spread.get(f"{name}_samples")) for name in ("lrs", "hrs")}
-        fields = {**data, "spread": DeviceSpread(**states)}
+        fields = {**data, "spread": DeviceSpread.from_dict(data["spread"])}
         for key in ("corners", "vdds", "temps_c", "offset_points"):
             fields[key] = tuple(fields[key])
         return cls(**fields)
@@ -346,10 +341,14 @@ class CampaignResult:
 
 def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1, executor: str = "process",
                  scheduler: str | None = None, card=None, simulator: ReadSimulator | None = None,
-                 progress: bool = True, plot: bool = True) -> CampaignResult:
-    """Run (or resume) a campaign into `outdir`: ber_table.csv, campaign.json, ber_vs_vdd.png."""
-    from circuitkit import toolchain
+                 progress: bool = True, plot: bool = True, log: Callable[[str], None] | None = None) -> CampaignResult:
+    """Run (or resume) a campaign into `outdir`: ber_table.csv, campaign.json, ber_vs_vdd.png.
 
+    A spread with literature defaults is announced through `log` (default: stderr)."""
+    from circuitkit import toolchain
+    from circuitkit.corners.spread import announce_spread
+
+    announce_spread(config.spread, log)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     _check_or_save_config(config, outdir / "campaign_config.json")
@@ -378,6 +377,7 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
     summary = {
         "settings": config.to_dict(),
         "model_card": dict(card.provenance) if card is not None else "defaults of verilog-a/rram_hfox.va",
+        "device_spread": config.spread.describe(),
         "toolchain": toolchain.toolchain().versions(),
         "seed": config.seed,
         "jobs": len(jobs),

@@ -8,7 +8,7 @@ from pathlib import Path
 from circuitkit import CircuitkitError
 from circuitkit.corners.campaign import METHODS, CampaignConfig, run_campaign
 from circuitkit.corners.executors import EXECUTORS
-from circuitkit.corners.spread import DeviceSpread, StateDistribution
+from circuitkit.corners.spread import DeviceSpread, device_spread
 
 
 def comma_floats(text: str) -> tuple[float, ...]:
@@ -23,16 +23,9 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _spread(args: argparse.Namespace, card) -> DeviceSpread:
-    given = [args.lrs_median, args.lrs_sigma, args.hrs_median, args.hrs_sigma]
-    if card is not None and not any(value is not None for value in given):
-        return DeviceSpread.from_model_card(card)
-    default = DeviceSpread()
-    return DeviceSpread(
-        StateDistribution(args.lrs_median or default.lrs.median_ohm,
-                          default.lrs.sigma_ln if args.lrs_sigma is None else args.lrs_sigma),
-        StateDistribution(args.hrs_median or default.hrs.median_ohm,
-                          default.hrs.sigma_ln if args.hrs_sigma is None else args.hrs_sigma),
-    )
+    """The card's fitted spread (or the literature defaults), each given option replacing one field."""
+    return device_spread(card, {"lrs_median_ohm": args.lrs_median, "lrs_sigma_ln": args.lrs_sigma,
+                                "hrs_median_ohm": args.hrs_median, "hrs_sigma_ln": args.hrs_sigma})
 
 
 def _ber(args: argparse.Namespace) -> int:
@@ -56,6 +49,7 @@ def _ber(args: argparse.Namespace) -> int:
         print(f"{c.corner:<6} {c.vdd:>5.2f} {c.temp_c:>6.1f} {c.scheme:<8} {rate['method']:<7} {rate['ber']:>10.3g}  "
               f"[{rate['ci_low']:.3g}, {rate['ci_high']:.3g}]")
     summary = result.summary
+    print(f"device spread: {summary['device_spread']}")
     print(f"{summary['samples_simulated']} samples ({summary['failed_samples']} failed to converge), "
           f"{summary['jobs_run_this_time']} of {summary['jobs']} jobs run now, "
           f"{summary['wall_time_s_this_run']:.1f} s; wrote {Path(args.output) / 'ber_table.csv'}, campaign.json, ber_vs_vdd.png")
@@ -80,11 +74,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--executor", choices=EXECUTORS, default="process")
     parser.add_argument("--scheduler", help="Dask scheduler address for --executor dask")
     parser.add_argument("--batch-size", type=int, default=64, help="sense circuits simulated per ngspice run")
-    parser.add_argument("--model-card", type=Path, help="fitted model_card.json (its resistance-distribution fit sets the spread)")
-    parser.add_argument("--lrs-median", type=float, help="LRS median resistance, ohm")
-    parser.add_argument("--lrs-sigma", type=float, help="LRS sigma of ln R")
-    parser.add_argument("--hrs-median", type=float, help="HRS median resistance, ohm")
-    parser.add_argument("--hrs-sigma", type=float, help="HRS sigma of ln R")
+    parser.add_argument("--model-card", type=Path,
+                        help="fitted model_card.json (its resistance-distribution fit sets the spread; without one, "
+                             "literature defaults are used and announced)")
+    parser.add_argument("--lrs-median", type=float, help="LRS median resistance, ohm (replaces that field only)")
+    parser.add_argument("--lrs-sigma", type=float, help="LRS sigma of ln R (replaces that field only)")
+    parser.add_argument("--hrs-median", type=float, help="HRS median resistance, ohm (replaces that field only)")
+    parser.add_argument("--hrs-sigma", type=float, help="HRS sigma of ln R (replaces that field only)")
     parser.add_argument("--no-mismatch", action="store_true", help="switch off transistor mismatch")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output directory (resumable)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

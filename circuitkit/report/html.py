@@ -91,6 +91,14 @@ def _g(value: Any, digits: int = 3) -> str:
         return str(value)
 
 
+def spread_lines(records: dict) -> list[str]:
+    """'Device spread: <source> (<numbers>)' once per distinct spread the campaigns used,
+    as each campaign recorded it (campaign.json `device_spread`)."""
+    spreads = {record.summary.get("device_spread") for name, record in records.items() if name.startswith("ber_")}
+    return [f"Device spread (LRS/HRS resistance distributions the Monte Carlo draws from): {spread}"
+            for spread in sorted(s for s in spreads if s)]
+
+
 def write_report(out: Path, directory: Path, records: dict, config, versions: dict[str, str]) -> dict[str, Any]:
     """Write report.html and report.md into `out` (their images refer to the stages'
     directories there); the report's own plot goes into `directory`."""
@@ -135,6 +143,8 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
 
     # --- BER
     doc.heading("3. Bit-error tables across process, voltage and temperature")
+    for line in spread_lines(records):
+        doc.paragraph(line)
     ber_rows = []
     for name in ("ber_binary", "ber_ternary", "ber_rare"):
         if name not in records:

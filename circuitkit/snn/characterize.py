@@ -28,7 +28,8 @@ Derived numbers (every one SI, stored with the toolchain versions):
 - threshold spread: relative standard deviation of I (T - t0) over the mismatch samples,
   the larger of the two polarities;
 - read current per cell state and polarity: the copied current at the LRS and HRS medians
-  of the RRAM distribution (the model card's fitted variability, or `DeviceSpread()`);
+  of the RRAM distribution (the model card's fitted variability, or the literature
+  defaults of `circuitkit.corners.spread`, announced and recorded as such);
   its log-sigma is the resistance log-sigma times the measured sensitivity
   |d ln I / d ln R| between LRS and HRS;
 - read pulse t_read: the design choice that a nominal weight of +-4 (4 LRS cells against
@@ -59,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from circuitkit import CircuitkitError, __version__
-from circuitkit.corners.spread import DeviceSpread
+from circuitkit.corners.spread import DeviceSpread, announce_spread, device_spread
 from circuitkit.device.model import ModelCard
 from circuitkit.netlist.common import SupplyCondition
 from circuitkit.netlist.neuron import NeuronParams, if_neuron, measure_neuron
@@ -383,13 +384,11 @@ def characterize(
     command: str = "",
 ) -> CharacterizationTable:
     """Run both stages in ngspice and build the table. `spread` defaults to the model
-    card's fitted LRS/HRS distributions when it has them, else `DeviceSpread()`."""
+    card's fitted LRS/HRS distributions when it has them, else the literature defaults
+    (`device_spread`: announced on stderr, and named in the table's `device_spread.source`)."""
     card = card or ModelCard.default()
-    if spread is None:
-        try:
-            spread = DeviceSpread.from_model_card(card)
-        except CircuitkitError:
-            spread = DeviceSpread()
+    spread = spread or device_spread(card)
+    announce_spread(spread)
     if not 0 <= read_noise_rel < 1:
         raise TableError(f"read_noise_rel must be in [0, 1), got {read_noise_rel!r}")
     if mc_samples < 2:

@@ -42,9 +42,9 @@ from circuitkit.snn.table import CharacterizationTable
 from circuitkit.snn.train import predict
 from circuitkit.stats import binomial_interval, mean_interval
 
-# The reference system's figures (REFERENCES.md section 5: SPIRIT, IEDM 2019, MNIST 12x12).
+# The reference system's figures (SPIRIT: Valentian et al., IEDM 2019, MNIST 12x12).
 REFERENCE = {
-    "source": "SPIRIT, IEDM 2019 (shared/REFERENCES.md section 5), MNIST downscaled to 12x12",
+    "source": "SPIRIT (Valentian et al., IEDM 2019), MNIST downscaled to 12x12",
     "energy_per_synaptic_event_j": 3.6e-12,
     "input_spikes_per_image": 136.0,
     "accuracy_measured": 0.84,

@@ -1,7 +1,7 @@
 """Event-driven, vectorized simulation of the single-layer SNN over a whole test set and
 many chips at once.
 
-The system (SPIRIT-style, REFERENCES section 5): P inputs, n output IF neurons, one
+The system (SPIRIT-style: Valentian et al., IEDM 2019): P inputs, n output IF neurons, one
 synapse per (input, neuron) made of 4 "positive" and 4 "negative" single-level RRAM
 cells; a weight +w has w positive cells in LRS, the rest of its 8 cells in HRS.
 
