@@ -15,6 +15,7 @@ from circuitkit.ber_table import BER_TABLE_COLUMNS, BerTable
 from circuitkit.corners.campaign import CampaignConfig, run_campaign
 from circuitkit.corners.spread import DeviceSpread, StateDistribution
 from circuitkit.report.plots import condition_error_rates
+from circuitkit.stats import binomial_interval
 
 pytestmark = [pytest.mark.spice, pytest.mark.slow]
 
@@ -53,19 +54,74 @@ def test_table_schema_sums_and_intervals(trend_campaigns):
     assert (result.outdir / "ber_vs_vdd.png").stat().st_size > 10_000
 
 
-def test_ber_does_not_improve_when_supply_drops_or_states_move_closer(trend_campaigns):
+def _delays(result) -> dict[tuple, float]:
+    """Mean sense delay (s) per (corner, vdd, stored) from campaign.json."""
+    return {(entry["corner"], entry["vdd"], entry["stored"]): entry["sense_delay_s"]["mean"]
+            for entry in result.summary["conditions"]}
+
+
+def test_reads_slow_down_when_supply_drops_and_err_more_when_states_move_closer(trend_campaigns):
     base, closer = (_rates(result.table) for result in trend_campaigns)
     nominal, low_supply, close = base[("tt", 1.8)], base[("tt", 1.0)], closer[("tt", 1.8)]
     for name, rate in (("1.8 V", nominal), ("1.0 V", low_supply), ("1.8 V, HRS closer", close)):
         print(f"{name}: BER {rate['ber']:.3f} [{rate['ci_low']:.3f}, {rate['ci_high']:.3f}] over {rate['samples']} reads per state")
     assert nominal["ber"] > 0                     # the test can see errors at all
-    # Same cells, same mismatch draws at both supplies (common random numbers).
-    assert low_supply["ber"] >= nominal["ber"]
+    # Same cells, same mismatch draws at both supplies (common random numbers): the circuit
+    # alone makes the 1.0 V reads slower (tt: 0.32 ns against 0.064 ns nominal).
+    delays = _delays(trend_campaigns[0])
+    for stored in (+1, -1):
+        print(f"stored {stored:+d}: mean sense delay {delays[('tt', 1.8, stored)] * 1e12:.0f} ps at 1.8 V, "
+              f"{delays[('tt', 1.0, stored)] * 1e12:.0f} ps at 1.0 V")
+        assert delays[("tt", 1.0, stored)] > 3 * delays[("tt", 1.8, stored)]
     # HRS 28 k instead of 40 k: clearly worse, beyond the intervals.
     assert close["ci_low"] > nominal["ci_high"] or close["ber"] > 2 * nominal["ber"]
 
 
-CLI_CAMPAIGN = ["ber", "--corners", "tt", "--vdd", "1.8", "--samples", "32", "--batch-size", "8", "--seed", "5",
+def test_a_campaign_simulates_its_own_condition_and_records_its_spread(tmp_path, monkeypatch, capsys):
+    """The netlist a campaign job actually hands to ngspice carries the job's corner
+    (with mismatch), supply and temperature; campaign.json says where the spread came from."""
+    from circuitkit.corners import reads
+    from circuitkit.corners.spread import LITERATURE_SOURCE
+
+    simulated, real_run_batch = [], reads.run_batch
+
+    def recording_run_batch(netlist, **kwargs):
+        simulated.append(netlist)
+        return real_run_batch(netlist, **kwargs)
+
+    monkeypatch.setattr(reads, "run_batch", recording_run_batch)
+    config = CampaignConfig(corners=("ss",), vdds=(0.9,), temps_c=(125.0,), samples=4, batch_size=4, seed=7)
+    result = run_campaign(config, tmp_path, workers=1, progress=False, plot=False)
+    assert len(simulated) == 2                                   # stored +1 and -1, one batch each
+    for netlist in simulated:
+        assert "\n.param vdd=0.9\n" in netlist
+        assert "\n.lib circuitkit_sky130_fet.lib ss_mm\n" in netlist
+        assert "\n.temp 125\n" in netlist
+    assert result.summary["device_spread"].startswith(LITERATURE_SOURCE)
+    assert result.summary["settings"]["spread"]["source"] == LITERATURE_SOURCE
+    assert f"device spread: {LITERATURE_SOURCE}" in capsys.readouterr().err
+
+
+def test_ternary_zero_reads_are_corner_sensitive(tmp_path):
+    """A strict trend the circuit alone sets: at 0.9 V the ternary read samples 1.0 ns after
+    evaluation starts, which tolerates an HRS/HRS imbalance of about 1.5x at ff but 3x at
+    ss (the latch is slower there), so a stored 0 misreads far more often at ff; the cells
+    and mismatch draws are the same at both corners (common random numbers)."""
+    config = CampaignConfig(corners=("ff", "ss"), vdds=(0.9,), scheme="ternary", samples=32, batch_size=32, seed=4)
+    result = run_campaign(config, tmp_path, workers=2, progress=False, plot=False)
+    zero_misread = {}
+    for corner in ("ff", "ss"):
+        rows = [r for r in result.table if r.condition.corner == corner and r.stored == 0 and r.read != 0]
+        count = sum(r.count for r in rows)
+        interval = zero_misread[corner] = binomial_interval(count, rows[0].samples)
+        print(f"{corner}: stored 0 read as +-1 in {count} of {rows[0].samples} reads, 95 % CI "
+              f"[{interval.low:.3f}, {interval.high:.3f}]")
+    assert zero_misread["ff"].low > zero_misread["ss"].high
+    delays = _delays(result)
+    assert delays[("ss", 0.9, +1)] > 1.4 * delays[("ff", 0.9, +1)]
+
+
+CLI_CAMPAIGN = ["ber", "--corners", "ss", "--vdd", "1.8", "--samples", "32", "--batch-size", "8", "--seed", "5",
                 "--lrs-median", "20e3", "--lrs-sigma", "0.3", "--hrs-median", "40e3", "--hrs-sigma", "0.3", "--quiet"]
 
 
@@ -97,7 +153,7 @@ def test_killed_campaign_resumes_to_the_same_table_with_any_worker_count(tmp_pat
 
 def test_dask_cluster_gives_the_same_table(tmp_path):
     distributed = pytest.importorskip("distributed")
-    config = CampaignConfig(samples=16, batch_size=8, seed=9, spread=OVERLAPPING)
+    config = CampaignConfig(corners=("ff",), samples=16, batch_size=8, seed=9, spread=OVERLAPPING)
     local = run_campaign(config, tmp_path / "local", workers=1, progress=False, plot=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         remote = run_campaign(config, tmp_path / "dask", executor="dask", scheduler=cluster.scheduler_address,
