@@ -212,6 +212,8 @@ class Flow:
         self.log(f"[run ] {name}")
         started = time.perf_counter()
         summary = action(directory) or {}
+        if "toolchain" in inputs:
+            summary["toolchain_used"] = inputs["toolchain"]   # shown per stage in the report
         seconds = time.perf_counter() - started
         outputs = {str(p.relative_to(directory)): file_hash(p) for p in sorted(directory.rglob("*"))
                    if p.is_file() and p.name not in ("stage.json", ".inputs_key") and "samples" not in p.parts}
@@ -233,6 +235,8 @@ class Flow:
 
         toolchain.toolchain.cache_clear()
         versions = toolchain.toolchain().versions()
+        # Stages that simulate are keyed by it: a PDK or ngspice change reruns them.
+        self.fingerprint = toolchain.toolchain().fingerprint()
         self.out.mkdir(parents=True, exist_ok=True)
         card_path = self._fit_stages()
         self._netlist_stage(card_path)
@@ -253,7 +257,8 @@ class Flow:
             upstream = card_path
             inputs = {"data": file_hash(data), "kind": kind, "sweep_rate": config.sweep_rate,
                       "temp_c": config.fit_temp_c, "start_card": file_hash(upstream) if upstream else None,
-                      "seed": config.seed}
+                      "seed": config.seed,
+                      "toolchain": {key: self.fingerprint[key] for key in ("ngspice", "verilog_a")}}  # re-simulation
 
             def action(directory: Path, kind=kind, data=data, upstream=upstream) -> dict[str, Any]:
                 options = FitOptions(start=ModelCard.load(upstream) if upstream else None, sweep_rate=config.sweep_rate,
@@ -309,7 +314,8 @@ class Flow:
                                                    **common)
         tables = {}
         for name, campaign in campaigns.items():
-            inputs = {"campaign": campaign.to_dict(), "card": file_hash(card_path) if card_path else "defaults"}
+            inputs = {"campaign": campaign.to_dict(), "card": file_hash(card_path) if card_path else "defaults",
+                      "toolchain": self.fingerprint}
 
             def action(directory: Path, campaign=campaign) -> dict[str, Any]:
                 result = run_campaign(campaign, directory, workers=config.workers, card=card if card_path else None,
@@ -360,6 +366,7 @@ class Flow:
 
         inputs = {name: record.digest for name, record in self.records.items()}
         inputs["versions"] = versions
+        inputs["toolchain_fingerprint"] = self.fingerprint
         records = dict(self.records)
         self.stage("report", inputs, lambda directory: write_report(self.out, directory, records, self.config, versions),
                    published=("report.html", "report.md"))

