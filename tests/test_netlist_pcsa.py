@@ -5,6 +5,7 @@ benches."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -136,3 +137,56 @@ def test_monte_carlo_bench_draws_per_unit_and_is_reproducible():
     assert all(read.correct for read in first.values())
     assert len({round(d * 1e15) for d in delays}) == len(units)  # every unit got its own draws
     assert [again[u.name].delay_s for u in units] == delays        # same seed, same numbers
+
+
+def _nominal_read_delays(supply: SupplyCondition, t_evaluate: float) -> dict:
+    netlist = pcsa_bench([ReadUnit("p", +1), ReadUnit("n", -1)], supply=supply, timing=ReadTiming(t_evaluate=t_evaluate))
+    return {name: read.delay_s for name, read in measure_pcsa_reads(netlist, run_batch(netlist)).items()}
+
+
+def test_binary_read_timing_follows_a_fresh_simulation_with_this_toolchain(tmp_path, monkeypatch):
+    """ReadTiming.for_supply steers every binary campaign: its sensing delay is simulated
+    at the very supply, with the toolchain in use (not copied or interpolated), and
+    measured again when the toolchain changes."""
+    from circuitkit import toolchain
+    from circuitkit.netlist import pcsa
+
+    toolchain.toolchain()                      # resolved with the real cache, then measure into a fresh one
+    monkeypatch.setenv("CIRCUITKIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(pcsa, "_NOMINAL_DELAYS", {}, raising=False)
+    vdd = 0.85
+    fresh = max(_nominal_read_delays(SupplyCondition("tt", vdd, 27.0), 8e-9).values())
+    timing = ReadTiming.for_supply(vdd)
+    print(f"{vdd} V: fresh nominal delay {fresh * 1e12:.1f} ps, margin taken at {timing.t_margin * 1e12:.1f} ps")
+    assert timing.t_margin == pytest.approx(1.5 * fresh, rel=1e-3)
+    assert timing.t_evaluate == pytest.approx(max(2e-9, 6 * fresh), rel=1e-3)
+    measured = list((tmp_path / "measured").glob("pcsa_nominal_delay-*.json"))
+    assert len(measured) == 1
+    real = toolchain.Toolchain.fingerprint
+    monkeypatch.setattr(toolchain.Toolchain, "fingerprint", lambda self: {**real(self), "pdk": "another PDK"})
+    ReadTiming.for_supply(vdd)
+    assert len(list((tmp_path / "measured").glob("pcsa_nominal_delay-*.json"))) == 2
+
+
+_TERNARY_ROW = re.compile(r"^\s+(\d\.\d) V\s+(tt|ss|ff)\s+([\d.]+) ns\s+([\d.]+) ns\s+([\d.]+) ns$", re.MULTILINE)
+
+
+def test_the_ternary_sampling_time_still_sits_inside_the_measured_window():
+    """TERNARY_TIMING's 1.0 ns is chosen from the delays tabulated in circuitkit.netlist.pcsa's
+    docstring: they must still be what ngspice gives, and 1.0 ns must still fall between
+    the LRS/HRS and the 1.4x-imbalanced HRS/HRS resolution at ff, tt and ss."""
+    from circuitkit.netlist import pcsa
+
+    rows = _TERNARY_ROW.findall(pcsa.__doc__)
+    assert len(rows) == 4
+    for vdd, corner, lrs_hrs, hrs_14, hrs_2 in rows:
+        units = [ReadUnit("p", +1), ReadUnit.with_resistances("z14", 0, 100e3 / 1.4, 100e3),
+                 ReadUnit.with_resistances("z2", 0, 100e3 / 2, 100e3)]
+        netlist = pcsa_bench(units, supply=SupplyCondition(corner, float(vdd), 27.0), timing=TERNARY_TIMING,
+                             kind="ternary-pcsa")
+        delays = {name: read.delay_s for name, read in measure_pcsa_reads(netlist, run_batch(netlist)).items()}
+        print(f"{vdd} V {corner}: " + ", ".join(f"{name} {delay * 1e9:.3f} ns" for name, delay in delays.items()))
+        for name, documented in (("p", lrs_hrs), ("z14", hrs_14), ("z2", hrs_2)):
+            assert delays[name] == pytest.approx(float(documented) * 1e-9, rel=0.03), (vdd, corner, name)
+        if float(vdd) == TERNARY_SUPPLY.vdd:
+            assert delays["p"] < TERNARY_TIMING.t_sample < delays["z14"]

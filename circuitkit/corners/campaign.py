@@ -357,6 +357,10 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
     _check_or_save_simulation_key(simulated_with, outdir / "simulated_with.json", outdir / "samples")
     store = SampleStore(outdir / "samples")
     jobs = plan_jobs(config)
+    from circuitkit.corners.reads import read_timing
+
+    # Measured here once (and cached) rather than by every worker's first job.
+    timings = {f"{vdd:g}": dataclasses.asdict(read_timing(config.scheme, vdd)) for vdd in config.vdds}
     started = time.perf_counter()
     ran_now = execute(jobs, config, store, workers=workers, executor=executor, scheduler=scheduler,
                       card=card, simulator=simulator, progress=progress)
@@ -383,6 +387,7 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
         "device_spread": config.spread.describe(),
         "toolchain": tools.versions(),
         "simulated_with": simulated_with,
+        "read_timing_by_vdd": timings,
         "seed": config.seed,
         "jobs": len(jobs),
         "jobs_run_this_time": ran_now,

@@ -81,6 +81,8 @@ returns one `PcsaRead` per unit.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -91,7 +93,9 @@ import numpy as np
 from circuitkit import CircuitkitError
 from circuitkit.device.model import ModelCard
 from circuitkit.netlist import common as c
-from circuitkit.spice.runner import SimResult
+from circuitkit import toolchain as tc
+from circuitkit.files import write_atomic
+from circuitkit.spice.runner import SimResult, run_batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +142,7 @@ class ReadTiming:
     and falls with se. Q and Qb are sampled `t_sample` after evaluation begins (None: at
     the end of evaluation); the sense margin is taken `t_margin` after evaluation begins
     (choose it near the nominal sensing delay at the supply of interest: 100 ps suits
-    1.8 V; `ReadTiming.for_supply(vdd)` picks it). `v_wl` is the word-line high level (None: VDD). `t_step` is the
+    1.8 V; `ReadTiming.for_supply(vdd)` picks it from a simulated delay). `v_wl` is the word-line high level (None: VDD). `t_step` is the
     transient's print step (also its largest internal step).
     """
 
@@ -178,16 +182,11 @@ class ReadTiming:
     @classmethod
     def for_supply(cls, vdd: float, **fields: Any) -> "ReadTiming":
         """Binary-read timing suited to a supply: the margin is taken at 1.5x and the
-        evaluation lasts at least 6x the nominal sensing delay at that supply (tt, 27 C,
-        default sizing; `NOMINAL_DELAY_S`, interpolated in log-log), so that the margin
-        is measured while the latch is still deciding and the slow corners still
-        resolve. `fields` override any field."""
-        vdd = c.check_positive("ReadTiming.for_supply", "vdd", vdd, "V")
-        supplies, delays = zip(*sorted(NOMINAL_DELAY_S.items()))
-        delay = float(np.exp(np.interp(np.log(vdd), np.log(supplies), np.log(delays))))
-        if vdd < supplies[0]:  # below the table: extrapolate the last segment's slope
-            slope = math.log(delays[1] / delays[0]) / math.log(supplies[1] / supplies[0])
-            delay = delays[0] * (vdd / supplies[0]) ** slope
+        evaluation lasts at least 6x the nominal sensing delay at that supply
+        (`nominal_delay_s`: simulated with this toolchain, tt, 27 C, default sizing), so
+        that the margin is measured while the latch is still deciding and the slow
+        corners still resolve. `fields` override any field."""
+        delay = nominal_delay_s(vdd)
         t_evaluate = max(cls.t_evaluate, 6 * delay)
         return cls(**{"t_evaluate": t_evaluate, "t_margin": 1.5 * delay, **fields})
 
@@ -257,9 +256,48 @@ def read_preamble(title: str, generator: str, info: Mapping[str, Any], *, supply
     return lines + pcsa_subckt() + [""] + synapse_subckt(card) + [""]
 
 
-# Nominal sensing delay (se -> first latch node at VDD/2) of the default sizing, tt, 27 C,
-# 10 k / 100 k devices, measured with this generator (see ReadTiming.for_supply).
-NOMINAL_DELAY_S = {0.8: 1.51e-9, 0.9: 0.562e-9, 1.0: 0.316e-9, 1.2: 0.165e-9, 1.8: 0.0641e-9}
+def nominal_delay_bench(vdd: float, t_evaluate: float = 2e-9) -> str:
+    """The bench behind `nominal_delay_s`: weights +1 and -1 (10 k / 100 k devices, the
+    default card), default sizing, tt, 27 C, no mismatch."""
+    return pcsa_bench([ReadUnit("p", +1), ReadUnit("n", -1)], supply=c.SupplyCondition("tt", vdd, 27.0),
+                      timing=ReadTiming(t_evaluate=t_evaluate), title=f"nominal sensing delay at {vdd:g} V")
+
+
+_NOMINAL_DELAYS: dict[str, float] = {}
+
+
+def nominal_delay_s(vdd: float) -> float:
+    """Nominal sensing delay (se -> first latch node at VDD/2, the slower of weights +1
+    and -1) of the default sizing at `vdd`, tt, 27 C, simulated in ngspice.
+
+    Measured, not copied: cached on disk (`<cache>/measured/`) keyed by the bench netlist
+    and the toolchain fingerprint, so another PDK or ngspice measures it again; a new
+    supply costs one short transient, a known one nothing."""
+    vdd = c.OPERATING_RANGE.check_vdd(vdd, "nominal_delay_s")
+    fingerprint = tc.toolchain().fingerprint()
+    netlist = nominal_delay_bench(vdd)
+    key = hashlib.sha256((netlist + json.dumps(fingerprint, sort_keys=True)).encode()).hexdigest()[:20]
+    if key in _NOMINAL_DELAYS:
+        return _NOMINAL_DELAYS[key]
+    path = tc.cache_dir() / "measured" / f"pcsa_nominal_delay-{key}.json"
+    if path.exists():
+        delay = float(json.loads(path.read_text())["delay_s"])
+    else:
+        # Lengthen the evaluation until both reads resolve (near 0.5 V the latch needs tens of ns).
+        for t_evaluate in (2e-9, 8e-9, 32e-9, 128e-9):
+            bench = nominal_delay_bench(vdd, t_evaluate)
+            reads = measure_pcsa_reads(bench, run_batch(bench, name="nominal_delay"))
+            if all(read.correct and math.isfinite(read.delay_s) for read in reads.values()):
+                break
+        else:
+            raise CircuitkitError(f"the PCSA does not resolve a nominal read at {vdd:g} V (tt, 27 C) within "
+                                  f"{t_evaluate:g} s of evaluation: no read timing for this supply")
+        delay = max(read.delay_s for read in reads.values())
+        write_atomic(path, json.dumps({"vdd": vdd, "delay_s": delay, "t_evaluate": t_evaluate,
+                                       "toolchain": fingerprint, "bench": netlist}, indent=1) + "\n")
+    _NOMINAL_DELAYS[key] = delay
+    return delay
+
 
 # Ternary read: the supply and sampling time at which one sense separates +1, 0, -1 (see
 # the module docstring for the measurements behind them).
