@@ -356,8 +356,12 @@ class Flow:
                                          seed=config.seed)
                 write_accuracy_csv(results, directory / "accuracy.csv")
                 clean = float(network.accuracy(dataset.x_test, dataset.y_test))
-                return {"network": f"{network.kind} {network.layer_sizes}", "clean_accuracy": clean,
-                        "test_images": len(dataset.y_test)}
+                summary = {"network": f"{network.kind} {network.layer_sizes}", "clean_accuracy": clean,
+                           "test_images": len(dataset.y_test)}
+                if table_path is not None:
+                    summary["ber_upper_bound"] = _accuracy_at_ber_upper_bound(
+                        network, dataset, table, directory / ACCURACY_AT_BER_UPPER_BOUND, config)
+                return summary
 
             self.stage(name, inputs, action)
 
@@ -370,6 +374,29 @@ class Flow:
         records = dict(self.records)
         self.stage("report", inputs, lambda directory: write_report(self.out, directory, records, self.config, versions),
                    published=("report.html", "report.md"))
+
+
+# A measured table's BER is an estimate: the accuracy is also evaluated with every error
+# probability at its 95 % upper bound (bound="ci_high"), so a condition that showed no
+# error in N reads does not get a zero-width accuracy interval.
+ACCURACY_AT_BER_UPPER_BOUND = "accuracy_at_ber_upper_bound.csv"
+
+
+def _accuracy_at_ber_upper_bound(network, dataset, table, path: Path, config: FlowConfig) -> dict[str, Any]:
+    """Write the accuracy at each condition's BER upper bound to `path` (accuracy.csv
+    columns); conditions with too few reads for an upper bound are listed, not written."""
+    from circuitkit.ber_table import BerTableError
+    from circuitkit.inject.accuracy import evaluate_table, write_accuracy_csv
+
+    results, unbounded = [], []
+    for condition in table.conditions():
+        try:
+            results += evaluate_table(network, dataset.x_test, dataset.y_test, table, trials=config.trials,
+                                      seed=config.seed, bound="ci_high", conditions=[condition])
+        except BerTableError as error:
+            unbounded.append(str(error))
+    write_accuracy_csv(results, path)
+    return {"file": path.name, "conditions": len(results), "without_upper_bound": unbounded}
 
 
 def run_flow(config: FlowConfig, log: Log = print) -> dict[str, StageRecord]:

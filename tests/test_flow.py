@@ -73,12 +73,50 @@ def flow_dir(tmp_path_factory) -> Path:
     return directory
 
 
-def test_second_run_skips_every_stage_in_seconds(flow_dir):
-    log, seconds = _run(flow_dir / "FLOW.toml")
-    print(log.splitlines()[-1], f"({seconds:.1f} s wall)")
-    assert _ran(log) == set()
-    assert all(f"[skip] {stage}: up to date" in log for stage in STAGES)
-    assert seconds < 30
+def test_second_run_skips_every_stage_without_fitting_simulating_or_injecting(flow_dir, monkeypatch):
+    """A rerun of an unchanged flow does no work: every function that fits, simulates,
+    injects or writes the report is replaced by one that fails the test if called."""
+    import circuitkit.corners.campaign
+    import circuitkit.device.characterize
+    import circuitkit.inject.accuracy
+    import circuitkit.report.html
+    import circuitkit.spice.runner
+    from circuitkit.flow import run_flow
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("an up-to-date stage did work on a rerun")
+
+    for module, name in ((circuitkit.spice.runner, "run_batch"), (circuitkit.corners.campaign, "run_campaign"),
+                         (circuitkit.device.characterize, "characterize"), (circuitkit.inject.accuracy, "evaluate_table"),
+                         (circuitkit.report.html, "write_report")):
+        monkeypatch.setattr(module, name, must_not_run)
+    monkeypatch.chdir(flow_dir)
+    lines = []
+    started = time.monotonic()
+    records = run_flow(FlowConfig.from_toml(flow_dir / "FLOW.toml"), log=lines.append)
+    print(f"rerun of {len(records)} up-to-date stages: {time.monotonic() - started:.2f} s in-process")
+    assert not any(record.ran for record in records.values())
+    assert lines == [f"[skip] {stage}: up to date" for stage in STAGES]
+
+
+def test_accuracy_intervals_carry_the_ber_uncertainty(flow_dir):
+    """16 reads per state without an error bound the BER only below 21 %: the accuracy is
+    also evaluated at that upper bound, so its interval is not the zero width of the
+    error-free estimate."""
+    from circuitkit.report.html import campaign_accuracy_rows
+
+    rows = campaign_accuracy_rows(flow_dir / "out", "accuracy_binary")
+    clean = [row for row in rows if float(row["ber"]) == 0.0]
+    assert clean, "the small flow's binary campaign is expected to see no error in 16 reads per state"
+    for row in clean:
+        print(f"{row['corner']} {row['vdd']} V: BER 0 (95 % upper bound {float(row['ber_ci_high']):.3f}); accuracy "
+              f"{float(row['accuracy_mean']):.3f} at the estimate, {float(row['accuracy_mean_at_ber_ci_high']):.3f} "
+              f"[{float(row['accuracy_low_at_ber_ci_high']):.3f}, ..] at the bound")
+        assert float(row["ci_low"]) == float(row["ci_high"])          # the estimate alone: zero width
+        assert float(row["ber_ci_high"]) == pytest.approx(1 - 0.025 ** (1 / 16))
+        assert float(row["accuracy_low_at_ber_ci_high"]) < float(row["ci_low"]) - 0.05
+    report = (flow_dir / "out" / "report.md").read_text()
+    assert "95 % interval with the BER's uncertainty (%)" in report
 
 
 def test_changing_a_measurement_reruns_only_what_depends_on_it(flow_dir):

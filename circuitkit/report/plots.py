@@ -70,15 +70,37 @@ def plot_ber_vs_vdd(table: BerTable, path: Path | str) -> Path:
     return path
 
 
+def campaign_point(row: dict) -> dict:
+    """Where a campaign condition goes on the accuracy-vs-BER plot, from its accuracy.csv
+    row joined with its BER interval (`ber_ci_low`, `ber_ci_high`) and the accuracy at the
+    BER's upper bound (`accuracy_mean_at_ber_ci_high`, `accuracy_low_at_ber_ci_high`).
+
+    A condition with errors sits at its BER estimate with the BER interval as horizontal
+    bar. A condition with no error seen has no estimate to draw on a log axis; its data
+    only bound the BER below the upper limit, so it sits at that limit with a
+    left-pointing marker ('at most this'), at the accuracy the network keeps there. The
+    vertical bar spans both evaluations: from the low end at the BER's upper bound to
+    the high end at the estimate."""
+    ber = float(row["ber"])
+    ber_low, ber_high = float(row.get("ber_ci_low", ber)), float(row.get("ber_ci_high", ber))
+    at_estimate = float(row["accuracy_mean"]) * 100
+    at_bound = float(row.get("accuracy_mean_at_ber_ci_high", row["accuracy_mean"])) * 100
+    low = min(float(row["ci_low"]), float(row.get("accuracy_low_at_ber_ci_high", row["ci_low"]))) * 100
+    high = float(row["ci_high"]) * 100
+    seen = ber > 0
+    x, y = (ber, at_estimate) if seen else (ber_high, at_bound)
+    return {"x": x, "y": y, "xerr": [[ber - ber_low], [ber_high - ber]] if seen else None,
+            "yerr": [[max(0.0, y - low)], [max(0.0, high - y)]], "upper_bound_only": not seen}
+
+
 def plot_accuracy_with_campaigns(curves: dict[str, list[dict]], points: dict[str, list[dict]], path: Path | str,
                                  clean: dict[str, float] | None = None) -> Path:
     """The classic tolerance curves (accuracy vs injected symmetric BER) with the accuracy at
-    each campaign condition placed on them at that condition's BER. Rows are accuracy.csv
-    records (`ber`, `accuracy_mean`, `ci_low`, `ci_high`, labels). A condition that showed no
-    error at all (BER 0) is drawn at the curve's left edge with a left-pointing marker."""
+    each campaign condition placed on them (`campaign_point`). Curve rows are accuracy.csv
+    records (`ber`, `accuracy_mean`, `ci_low`, `ci_high`); point rows add the BER interval
+    and the accuracy at its upper bound."""
     path = Path(path)
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
-    left = min((float(r["ber"]) for rows in curves.values() for r in rows if float(r["ber"]) > 0), default=1e-6)
     colours = {}
     for label, rows in curves.items():
         rows = sorted(rows, key=lambda r: float(r["ber"]))
@@ -96,21 +118,24 @@ def plot_accuracy_with_campaigns(curves: dict[str, list[dict]], points: dict[str
         marker = next(markers, "o")
         colour = colours.get(label.split()[0].lower().replace("binary", "bnn").replace("ternary", "tnn"))
         for row in rows:
-            ber = float(row["ber"])
-            x = ber if ber > 0 else left
-            mean = float(row["accuracy_mean"]) * 100
-            error = [[mean - float(row["ci_low"]) * 100], [float(row["ci_high"]) * 100 - mean]]
-            axis.errorbar([x], [mean], yerr=error, marker=marker if ber > 0 else "<", color=colour, linestyle="none",
-                          markersize=6, markeredgecolor="black", label=label)
-            axis.annotate(f"{row['corner']} {float(row['vdd']):g} V", (x, mean), fontsize=6, xytext=(3, 3),
-                          textcoords="offset points")
+            point = campaign_point(row)
+            if point["x"] <= 0:
+                continue   # neither an estimate nor an upper bound to place on a log axis
+            bound_only = point["upper_bound_only"]
+            axis.errorbar([point["x"]], [point["y"]], xerr=point["xerr"], yerr=point["yerr"],
+                          marker="<" if bound_only else marker, color=colour, linestyle="none", markersize=6,
+                          markeredgecolor="black",
+                          label=f"{label}: no error seen, at the BER's 95 % upper bound" if bound_only else label)
+            axis.annotate(f"{row['corner']} {float(row['vdd']):g} V", (point["x"], point["y"]), fontsize=6,
+                          xytext=(3, 3), textcoords="offset points")
     handles, labels = axis.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     axis.legend(unique.values(), unique.keys(), fontsize=7, loc="lower left")
     axis.set_xscale("log")
     axis.set_xlabel("bit-error rate injected into the weights")
     axis.set_ylabel("test accuracy (%), mean and 95 % interval")
-    axis.set_title("Network accuracy vs BER; campaign conditions placed on the curves")
+    axis.set_title("Network accuracy vs BER; campaign conditions placed on the curves\n"
+                   "(bars: BER 95 % interval; accuracy from the BER's upper bound to its estimate)", fontsize=10)
     axis.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
