@@ -1,6 +1,7 @@
 """Characterization of the IF neuron and RRAM read in ngspice (real toolchain), and that
 the bundled table is what the documented command produces."""
 
+import hashlib
 import math
 
 import numpy as np
@@ -82,6 +83,43 @@ def test_bundled_table_is_what_the_documented_command_makes(table):
                 continue
             assert math.isclose(value, stored[key], rel_tol=1e-6), (section, key, value, stored[key])
     assert bundled.provenance["fits"]["mc_samples"] == 6
+
+
+REGENERATE = "regenerate the bundled tables with `python -m circuitkit.snn.characterize --bundled`"
+
+
+@pytest.mark.spice
+def test_every_bundled_table_is_what_its_documented_command_makes_today():
+    """All five bundled tables (tt in full above): made by the recorded command, with the
+    current default spread and toolchain, from the netlists today's generator writes,
+    and the read currents reproduce in ngspice (two runs per corner)."""
+    from circuitkit.corners.spread import DeviceSpread
+    from circuitkit.device.model import ModelCard
+    from circuitkit.snn.characterize import BUNDLED_CORNERS, _Bench, bundled_command, measure, run_jobs, stage1
+    from circuitkit.toolchain import toolchain
+
+    spread, fingerprint = DeviceSpread(), toolchain().fingerprint()
+    reruns = []
+    for corner in BUNDLED_CORNERS:
+        bundled = load_table(corner=corner)
+        provenance = bundled.provenance
+        assert provenance["command"] == bundled_command(corner), REGENERATE
+        assert provenance["device_spread"] == spread.to_dict(), REGENERATE
+        assert provenance["toolchain_fingerprint"] == fingerprint, REGENERATE
+        jobs = stage1(_Bench(SupplyCondition(corner), NeuronParams(), ModelCard.default()), spread)
+        for job in jobs:
+            assert provenance["netlists_sha256"][job.name] == hashlib.sha256(job.netlist.encode()).hexdigest()[:16], \
+                (corner, job.name, REGENERATE)
+        reruns += [(bundled, job) for job in jobs if job.name in ("bal_lrs", "bal_hrs")]
+    results = run_jobs([job for _, job in reruns], workers=2)
+    for (bundled, job), result in zip(reruns, results):
+        measured = measure(job, result, bundled.vdd)
+        syn = bundled.synapse
+        expected = ((syn.lrs_current_a, syn.lrs_current_neg_a) if job.name == "bal_lrs"
+                    else (syn.hrs_current_a, syn.hrs_current_neg_a))
+        print(f"{bundled.corner} {job.name}: {measured.current_pos:.6g} / {measured.current_neg:.6g} A "
+              f"(table {expected[0]:.6g} / {expected[1]:.6g} A)")
+        assert (measured.current_pos, measured.current_neg) == pytest.approx(expected, rel=1e-6), REGENERATE
 
 
 @pytest.mark.spice
