@@ -92,6 +92,12 @@ def _g(value: Any, digits: int = 3) -> str:
         return str(value)
 
 
+# Accuracy stages of the flow placed on the accuracy-vs-BER plot, with their legend labels.
+CAMPAIGN_ACCURACY_LABELS = {"accuracy_binary": "BNN, binary table (mc)", "accuracy_rare": "BNN, binary table (offset)",
+                            "accuracy_ternary": "TNN, ternary table (mc)"}
+SWEEP_LABELS = {"accuracy_sweep_bnn": "BNN", "accuracy_sweep_tnn": "TNN"}
+
+
 def campaign_accuracy_rows(out: Path, name: str) -> list[dict[str, str]]:
     """accuracy.csv rows of a campaign's accuracy stage (e.g. accuracy_binary), each joined
     with its condition's BER interval (from the campaign's ber_table.csv: `ber_ci_low`,
@@ -208,14 +214,12 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
     # --- accuracy
     doc.heading("4. Network accuracy under those bit errors")
     curves, points, clean = {}, {}, {}
-    for name, label in (("accuracy_sweep_bnn", "BNN"), ("accuracy_sweep_tnn", "TNN")):
+    for name, label in SWEEP_LABELS.items():
         if name in records:
             curves[label] = _read_csv(out / name / "accuracy.csv")
             clean[label] = records[name].summary.get("clean_accuracy")
-    labels = {"accuracy_binary": "BNN, binary table (mc)", "accuracy_rare": "BNN, binary table (offset)",
-              "accuracy_ternary": "TNN, ternary table (mc)"}
     accuracy_rows = []
-    for name, label in labels.items():
+    for name, label in CAMPAIGN_ACCURACY_LABELS.items():
         if name not in records:
             continue
         rows = campaign_accuracy_rows(out, name)

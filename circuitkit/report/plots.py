@@ -114,9 +114,10 @@ def plot_accuracy_with_campaigns(curves: dict[str, list[dict]], points: dict[str
         if clean and label in clean:
             axis.axhline(clean[label] * 100, color=line.get_color(), linestyle=":", linewidth=1)
     markers = iter("osD^vP*X")
+    names: dict[tuple[str, int], list[tuple[str, str]]] = {}   # conditions drawn at one place share one note
     for label, rows in points.items():
         marker = next(markers, "o")
-        colour = colours.get(label.split()[0].lower().replace("binary", "bnn").replace("ternary", "tnn"))
+        colour = colours.get(label.split(",")[0].strip())   # the network's curve colour
         for row in rows:
             point = campaign_point(row)
             if point["x"] <= 0:
@@ -124,10 +125,13 @@ def plot_accuracy_with_campaigns(curves: dict[str, list[dict]], points: dict[str
             bound_only = point["upper_bound_only"]
             axis.errorbar([point["x"]], [point["y"]], xerr=point["xerr"], yerr=point["yerr"],
                           marker="<" if bound_only else marker, color=colour, linestyle="none", markersize=6,
-                          markeredgecolor="black",
+                          markeredgecolor="black", elinewidth=0.8, alpha=0.85,
                           label=f"{label}: no error seen, at the BER's 95 % upper bound" if bound_only else label)
-            axis.annotate(f"{row['corner']} {float(row['vdd']):g} V", (point["x"], point["y"]), fontsize=6,
-                          xytext=(3, 3), textcoords="offset points")
+            names.setdefault((f"{point['x']:.2g}", round(point["y"])), []).append(
+                (row["corner"], f"{float(row['vdd']):g}"))
+    for (x, y), conditions in names.items():
+        corners, supplies = ("/".join(dict.fromkeys(part)) for part in zip(*conditions))
+        axis.annotate(f"{corners} {supplies} V", (float(x), y), fontsize=6, xytext=(3, 3), textcoords="offset points")
     handles, labels = axis.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     axis.legend(unique.values(), unique.keys(), fontsize=7, loc="lower left")
