@@ -24,6 +24,7 @@ import numpy as np
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable, Bound, Condition, TransitionMatrix
 from circuitkit.inject.networks import IncrementalForward, QuantizedNetwork
+from circuitkit.inject.placement import ColumnOffsetErrors, HardwareErrors, HardwareInjector
 from circuitkit.inject.sampler import DEFAULT_CHUNK_BYTES, ErrorInjector, Method, value_seed
 from circuitkit.stats import MeanInterval, mean_interval
 
@@ -48,7 +49,7 @@ def trial_correct(
     network: QuantizedNetwork,
     x: np.ndarray,
     y: np.ndarray,
-    errors: TransitionMatrix,
+    errors: TransitionMatrix | HardwareErrors,
     trials: int,
     seed: int | np.random.SeedSequence,
     *,
@@ -56,7 +57,8 @@ def trial_correct(
     method: Method = "auto",
 ) -> np.ndarray:
     """Which test images each of `trials` corrupted copies classifies correctly:
-    bool (trials, N), every weight read with the transition matrix `errors`.
+    bool (trials, N). `errors` is one transition matrix for every weight, or per-layer
+    hardware error models (`placement.HardwareErrors`).
 
     Each copy is evaluated as a change to the clean network's activations
     (`networks.IncrementalForward`: exact, and fast where errors are few). Images and
@@ -67,7 +69,10 @@ def trial_correct(
     if trials < 1:
         raise CircuitkitError(f"trials must be >= 1, got {trials}")
     y = np.asarray(y)
-    injector = ErrorInjector(network.flat_weights(), errors.alphabet, errors.matrix, method=method)
+    if isinstance(errors, HardwareErrors):
+        injector: HardwareInjector | ErrorInjector = HardwareInjector(network, errors)
+    else:
+        injector = ErrorInjector(network.flat_weights(), errors.alphabet, errors.matrix, method=method)
     chunk_images = max(1, min(len(y), max_bytes // max(1, network.bytes_per_image_trial())))
     chunk_trials = max(1, min(trials, (max_bytes // 4) // max(1, network.n_weights)))
     correct = np.empty((trials, len(y)), dtype=bool)
@@ -86,7 +91,7 @@ def trial_accuracies(
     network: QuantizedNetwork,
     x: np.ndarray,
     y: np.ndarray,
-    errors: TransitionMatrix,
+    errors: TransitionMatrix | HardwareErrors,
     trials: int,
     seed: int | np.random.SeedSequence,
     *,
@@ -95,6 +100,38 @@ def trial_accuracies(
 ) -> np.ndarray:
     """Accuracy of each of `trials` corrupted copies of the network, shape (trials,)."""
     return trial_correct(network, x, y, errors, trials, seed, max_bytes=max_bytes, method=method).mean(axis=1)
+
+
+@dataclass(frozen=True)
+class PlacementComparison:
+    """Accuracy with column-correlated errors and with the same mean error probabilities
+    placed independently; `difference` = column - independent (mean, 95 % Welch interval)."""
+
+    mean_ber: float
+    independent: MeanInterval
+    column: MeanInterval
+    difference: tuple[float, float, float]
+
+
+def placement_comparison(
+    network: QuantizedNetwork, x: np.ndarray, y: np.ndarray, model: ColumnOffsetErrors, trials: int,
+    seed: int | np.random.SeedSequence,
+) -> PlacementComparison:
+    """Column-correlated vs independent injection at the same mean BER (independent
+    draws for the two: the interval of the difference is Welch's)."""
+    from scipy import stats as scipy_stats
+
+    column = trial_accuracies(network, x, y, HardwareErrors.uniform(network, model), trials,
+                              value_seed(seed, "column"))
+    independent = trial_accuracies(network, x, y, HardwareErrors.uniform(network, model.marginal()), trials,
+                                   value_seed(seed, "independent"))
+    if trials > 1 and (column.std() > 0 or independent.std() > 0):
+        test = scipy_stats.ttest_ind(column, independent, equal_var=False)
+        low, high = test.confidence_interval(0.95)
+    else:
+        low = high = float("nan")
+    return PlacementComparison(model.mean_error_rate, mean_interval(independent), mean_interval(column),
+                               (float(column.mean() - independent.mean()), float(low), float(high)))
 
 
 def evaluate_table(
