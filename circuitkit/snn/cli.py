@@ -22,7 +22,6 @@ Writes into OUTDIR:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import shlex
@@ -37,12 +36,11 @@ from circuitkit.snn.cells import MIN_THRESHOLD_SAMPLES, StuckCells, threshold_sp
 from circuitkit.snn.evaluate import (
     REFERENCE,
     energy_summary,
-    evaluate_cases,
-    quantized_result,
     leakage_sweep,
     plot_leakage,
     plot_raster,
     plot_transfer,
+    spirit_comparison,
     write_cases_csv,
 )
 from circuitkit.snn.simulate import CODINGS, RateCoding
@@ -176,13 +174,10 @@ def run(args: argparse.Namespace) -> int:
     write_weights(weights, args.output / "snn_weights.csv")
     x, y = dataset.x_test, dataset.y_test
 
-    cases = [quantized_result(weights, x, y)]
-    evaluations = {}
-    for coding in codings:
-        evaluations[coding.kind] = evaluate_cases(weights, table, x, y, chips=args.trials, coding=coding, stuck=stuck,
-                                                  transition=transition, transition_label=transition_label,
-                                                  seed=args.seed)
-        cases += evaluations[coding.kind].cases
+    cases, evaluations, summary = spirit_comparison(weights, table, dataset, chips=args.trials, codings=codings,
+                                                    stuck=stuck, transition=transition,
+                                                    transition_label=transition_label, seed=args.seed,
+                                                    weights_origin=origin)
     accuracy_csv = write_cases_csv(cases, args.output / "snn_accuracy.csv")
     first = codings[0]
     nominal = table.synapse.on_off_ratio
@@ -194,14 +189,6 @@ def run(args: argparse.Namespace) -> int:
     energy = energy_summary(weights, table, x, evaluations[first.kind].runs["snn_spread"], first)
     energy["weights"] = origin
     (args.output / "snn_energy.json").write_text(json.dumps(energy, indent=1) + "\n")
-    summary = {
-        "dataset": dataset.name, "test_images": int(len(y)), "inputs": int(x.shape[1]), "output_neurons": int(weights.shape[1]),
-        "chips_per_case": args.trials, "codings": [dataclasses.asdict(c) for c in codings], "weights": origin,
-        "characterization": {"source": table.source, "condition": table.label()},
-        "threshold_spread": spread.to_dict(), "stuck_cells": stuck.to_dict(),
-        "cell_flips_what_if": transition_label or None,
-        "reference": REFERENCE,
-    }
     (args.output / "snn_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     plot_raster(weights, table, x[0], int(y[0]), args.output / "snn_raster.png", coding=first, seed=args.seed)
     plot_transfer(table, args.output / "snn_neuron_transfer.png")

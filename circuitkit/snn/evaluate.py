@@ -147,6 +147,44 @@ def evaluate_cases(
     return Evaluation(cases, runs)
 
 
+def spirit_comparison(
+    weights: np.ndarray,
+    table: CharacterizationTable,
+    dataset,
+    *,
+    chips: int,
+    codings: Sequence[RateCoding],
+    stuck: StuckCells | None,
+    transition: TransitionMatrix | None = None,
+    transition_label: str = "",
+    seed: int = 0,
+    weights_origin: str = "",
+) -> tuple[list[CaseResult], dict[str, Evaluation], dict[str, Any]]:
+    """The quantized network and every SNN case for each coding on the dataset's test
+    set, and a summary (dataset, codings, chips, threshold spread with its Monte Carlo
+    samples, stuck cells with their source, the reference) for `snn_summary.json`."""
+    from circuitkit.snn.cells import threshold_spread
+
+    x, y = dataset.x_test, dataset.y_test
+    cases = [quantized_result(weights, x, y)]
+    evaluations = {}
+    for coding in codings:
+        evaluations[coding.kind] = evaluate_cases(weights, table, x, y, chips=chips, coding=coding, stuck=stuck,
+                                                  transition=transition, transition_label=transition_label, seed=seed)
+        cases += evaluations[coding.kind].cases
+    summary = {
+        "dataset": dataset.name, "test_images": int(len(y)), "inputs": int(x.shape[1]),
+        "output_neurons": int(weights.shape[1]), "chips_per_case": chips,
+        "codings": [dataclasses.asdict(c) for c in codings], "weights": weights_origin,
+        "characterization": {"source": table.source, "condition": table.label()},
+        "threshold_spread": threshold_spread(table).to_dict(),
+        "stuck_cells": stuck.to_dict() if stuck is not None else None,
+        "cell_flips_what_if": transition_label or None,
+        "reference": REFERENCE,
+    }
+    return cases, evaluations, summary
+
+
 def leakage_sweep(
     weights: np.ndarray,
     table: CharacterizationTable,
