@@ -334,16 +334,20 @@ def _forward_backward(
             if index == 0:
                 break  # no gradient needed for the input code
             if kind == "conv2d":
-                # Input gradient of a stride-1 convolution: the full convolution of the
-                # output gradient with the flipped kernel, cropped by the padding.
-                k, pad = op[2], op[3]
-                flipped = w[::-1, ::-1].transpose(0, 1, 3, 2)  # (k, k, c_out, c_in)
-                cols_back = patches(grad, k, k, k - 1 - pad)
-                grad = (cols_back.reshape(-1, cols_back.shape[-1]) @ flipped.reshape(-1, flipped.shape[-1]))
-                grad = grad.reshape(input_shape)
+                grad = conv_input_gradient(grad, w, op[3]).reshape(input_shape)
             else:
                 grad = (grad_flat @ w.T).reshape(input_shape)
     return grad_w, grad_gamma, grad_beta
+
+
+def conv_input_gradient(grad: np.ndarray, weight: np.ndarray, padding: int) -> np.ndarray:
+    """Gradient w.r.t. the input of a stride-1 convolution (weight (k, k, c_in, c_out),
+    `padding` < k) given the gradient w.r.t. its output: the full convolution of the
+    output gradient with the flipped kernel, cropped by the padding."""
+    k = weight.shape[0]
+    flipped = weight[::-1, ::-1].transpose(0, 1, 3, 2)  # (k, k, c_out, c_in)
+    cols = patches(grad, k, k, k - 1 - padding)
+    return (cols.reshape(-1, cols.shape[-1]) @ flipped.reshape(-1, flipped.shape[-1])).reshape(*cols.shape[:-1], -1)
 
 
 def _effective_weights(
