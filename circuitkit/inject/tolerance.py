@@ -236,7 +236,7 @@ def plot_tolerance(
     clean: Mapping[str, float] | None = None,
     knees: Sequence[Mapping[str, str]] = (),
     conditions: Mapping[str, Sequence[Mapping[str, object]]] | None = None,
-    title: str = "Accuracy vs bit-error rate: knees and published points",
+    title: str = "Accuracy vs bit-error rate; | = knee at -1 and -5 points with its 95 % interval",
 ) -> Path:
     """The tolerance figure from the artefacts: curves (rows of a curve CSV per network,
     mean and 95 % band), each network's 1- and 5-point knees with their intervals (rows
@@ -302,7 +302,7 @@ def plot_tolerance(
     axis.legend(unique.values(), unique.keys(), fontsize=6.5, loc="lower left")
     axis.set_xscale("log")
     axis.set_xlabel("bit-error rate injected into the weights (symmetric)")
-    axis.set_ylabel("test accuracy (%): mean, 95 % band; | knee at -1 / -5 points with interval")
+    axis.set_ylabel("test accuracy (%): mean and 95 % band")
     axis.set_title(title, fontsize=10)
     axis.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
