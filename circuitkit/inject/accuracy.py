@@ -15,6 +15,7 @@ chunk sizes. The estimate and the ci_high bound of one condition share their dra
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from pathlib import Path
@@ -126,7 +127,9 @@ def placement_comparison(
     independent = trial_accuracies(network, x, y, HardwareErrors.uniform(network, model.marginal()), trials,
                                    value_seed(seed, "independent"))
     if trials > 1 and (column.std() > 0 or independent.std() > 0):
-        test = scipy_stats.ttest_ind(column, independent, equal_var=False)
+        with warnings.catch_warnings():  # nearly identical trials (a BER on the plateau): the interval is still right
+            warnings.simplefilter("ignore", RuntimeWarning)
+            test = scipy_stats.ttest_ind(column, independent, equal_var=False)
         low, high = test.confidence_interval(0.95)
     else:
         low = high = float("nan")
