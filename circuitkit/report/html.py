@@ -239,7 +239,7 @@ def _tolerance_section(doc: _Document, out: Path, directory: Path, records: dict
                      + _g(k["knee_ber"]), interval, k["trials"], k["test_images"]])
     for published in PUBLISHED:
         span = _g(published["ber_low"]) + ("" if published["ber_low"] == published["ber_high"] else f" .. {_g(published['ber_high'])}")
-        rows.append(["published", published["label"], "", "", span, "", "", published["source"]])
+        rows.append(["published", f"{published['label']} ({published['source']})", "", "", span, "", "", ""])
     doc.table(["network", "architecture", "clean (%)", "loss (points)", "knee BER", "95 % interval", "trials",
                "test images"], rows)
     doc.paragraph("Knee: the first BER of the 4-per-decade grid at which the mean accuracy loss reaches 1 or 5 points, "
