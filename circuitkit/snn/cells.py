@@ -24,7 +24,7 @@ after each pulse. A RESET that left the cell below 15 kohm (above every LRS read
 log, 6.8 - 12.7 kohm) counts as stuck in LRS: 1 of 2,724; a SET that left it above
 15 kohm as stuck in HRS: 0 of 2,724. The point estimates are used, with their
 Clopper-Pearson intervals reported; a user's own rates come from `--stuck-lrs/--stuck-hrs`
-or from a model card's variability keys `stuck_lrs_fraction` / `stuck_hrs_fraction`.
+(no fit produces them from measurements yet).
 """
 
 from __future__ import annotations
@@ -72,14 +72,6 @@ class StuckCells:
         (k_lrs, n_lrs), (k_hrs, n_hrs) = DATASET_STUCK_LRS, DATASET_STUCK_HRS
         return cls(k_lrs / n_lrs, k_hrs / n_hrs, f"dataset default, not your data: {DATASET_SOURCE}",
                    {"stuck_lrs": DATASET_STUCK_LRS, "stuck_hrs": DATASET_STUCK_HRS})
-
-    @classmethod
-    def from_variability(cls, variability: dict[str, Any], source: str) -> StuckCells | None:
-        """From a model card's variability keys, or None when it has none."""
-        if "stuck_lrs_fraction" not in variability and "stuck_hrs_fraction" not in variability:
-            return None
-        return cls(float(variability.get("stuck_lrs_fraction", 0.0)), float(variability.get("stuck_hrs_fraction", 0.0)),
-                   source)
 
     @property
     def is_default(self) -> bool:
