@@ -2,7 +2,8 @@
 
 Measures, in the same run:
 - the vectorized simulator (`simulate`: loop over event index, all chips x images x
-  neurons as arrays, spikes between events in closed form), on the digits test set;
+  neurons as arrays, spikes between events in closed form), on the 12x12 MNIST test set
+  (1,000 images);
 - the naive baseline (`scalar_reference`: a Python loop over images, neurons and events
   with spikes emitted one at a time), on a subset, scaled per image and chip;
 and prints both as synaptic events per second with their ratio. Both give the same spike
@@ -33,15 +34,15 @@ def best_of(repeats: int, function) -> tuple[float, object]:
 
 
 def main() -> None:
-    digits = load_snn_dataset("digits")
-    weights = train_snn_weights(digits).weights
+    mnist = load_snn_dataset()
+    weights = train_snn_weights(mnist).weights
     table = load_table()
     # Read noise off so the baseline (which has none) computes the same thing.
     table = dataclasses.replace(table, synapse=dataclasses.replace(table.synapse, read_noise_rel=0.0))
     coding = RateCoding()
-    x = digits.x_test
+    x = mnist.x_test
     n_out = weights.shape[1]
-    print(f"digits test set: {x.shape[0]} images, {x.shape[1]} inputs x {n_out} neurons, {coding.kind} coding "
+    print(f"{mnist.name} test set: {x.shape[0]} images, {x.shape[1]} inputs x {n_out} neurons, {coding.kind} coding "
           f"(about {coding.max_spikes * x.sum(axis=1).mean():.0f} input spikes per image)")
     for chips_count in (1, 20):
         chips = build_chips(weights, table, chips_count, seed=0, nonidealities=Nonidealities(spread=True))

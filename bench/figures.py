@@ -29,7 +29,7 @@ from PIL import Image, PngImagePlugin
 
 from circuitkit import __version__
 from circuitkit.flow import demo_flow, file_hash, run_flow
-from circuitkit.report.html import CAMPAIGN_ACCURACY_LABELS, SWEEP_LABELS, _read_csv, campaign_accuracy_rows
+from circuitkit.report.html import CAMPAIGN_ACCURACY_LABELS, campaign_accuracy_rows, tolerance_curves
 from circuitkit.report.plots import plot_accuracy_with_campaigns
 from circuitkit.toolchain import REPO_ROOT, toolchain
 
@@ -50,9 +50,8 @@ def demo_settings(config) -> dict:
 
 
 def figure_data(out: Path, records: dict, config) -> dict:
-    curves = {label: _read_csv(out / name / "accuracy.csv") for name, label in SWEEP_LABELS.items()}
+    curves, clean = tolerance_curves(out, records)
     points = {label: campaign_accuracy_rows(out, name) for name, label in CAMPAIGN_ACCURACY_LABELS.items()}
-    clean = {label: records[name].summary["clean_accuracy"] for name, label in SWEEP_LABELS.items()}
     card_path = out / "fit_distribution" / "model_card.json"
     return {
         "figure": FIGURE.name,

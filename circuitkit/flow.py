@@ -64,8 +64,9 @@ class FlowConfig:
     bnn: str = "bnn"
     tnn: str = "tnn"
     trials: int = 50
-    dataset: str = "digits"
-    sweep_ber: tuple[float, float] = (1e-6, 1e-1)
+    dataset: str = "mnist5k"
+    sweep_ber: tuple[float, float] = (1e-5, 0.2)   # the tolerance curves' BER grid (4 points per decade)
+    snn_chips: int = 10                            # SPIRIT comparison: chips per case (0: no SNN stage)
 
     def __post_init__(self) -> None:
         # The campaigns' range, checked before the fits spend minutes on a flow that cannot run.
@@ -104,7 +105,7 @@ class FlowConfig:
         pdk = section("pdk", ["models"])
         campaign = section("campaign", ["corners", "vdd", "temp", "samples", "ternary_vdd", "ternary_samples",
                                         "rare_event", "rare_samples", "batch_size"])
-        network = section("network", ["bnn", "tnn", "trials", "dataset", "sweep_ber"])
+        network = section("network", ["bnn", "tnn", "trials", "dataset", "sweep_ber", "snn_chips"])
 
         def resolve(value: str | None) -> Path | None:
             if value is None:
@@ -113,7 +114,9 @@ class FlowConfig:
             return candidate if candidate.is_absolute() else (base / candidate).resolve()
 
         def network_spec(value: str) -> str:
-            return value if value in ("bnn", "tnn") else str(resolve(value))
+            from circuitkit.inject.networks import is_bundled
+
+            return value if is_bundled(value) else str(resolve(value))
 
         fields: dict[str, Any] = {"output": resolve(flow.get("output", "flow-output"))}
         for key, target in (("seed", "seed"), ("workers", "workers")):
@@ -140,8 +143,9 @@ class FlowConfig:
         for key in ("bnn", "tnn"):
             if key in network:
                 fields[key] = network_spec(network[key])
-        if "trials" in network:
-            fields["trials"] = int(network["trials"])
+        for key in ("trials", "snn_chips"):
+            if key in network:
+                fields[key] = int(network[key])
         if "dataset" in network:
             fields["dataset"] = network["dataset"]
         if "sweep_ber" in network:
@@ -242,6 +246,8 @@ class Flow:
         self._netlist_stage(card_path)
         tables = self._campaign_stages(card_path)
         self._inject_stages(tables)
+        self._tolerance_stage()
+        self._snn_stage()
         self._report_stage(versions)
         return self.records
 
@@ -330,33 +336,27 @@ class Flow:
 
     def _inject_stages(self, tables: dict[str, Path]) -> None:
         from circuitkit.ber_table import BerTable
-        from circuitkit.inject.accuracy import evaluate_table, sweep_table, write_accuracy_csv
+        from circuitkit.inject.accuracy import evaluate_table, write_accuracy_csv
         from circuitkit.inject.data import load_dataset
         from circuitkit.inject.networks import load_network
 
         config = self.config
-        jobs = [("accuracy_sweep_bnn", config.bnn, None), ("accuracy_sweep_tnn", config.tnn, None)]
-        jobs += [(f"accuracy_{name.removeprefix('ber_')}", config.tnn if "ternary" in name else config.bnn, path)
-                 for name, path in tables.items()]
+        # The symmetric sweeps are the tolerance stage's curves.
+        jobs = [(f"accuracy_{name.removeprefix('ber_')}", config.tnn if "ternary" in name else config.bnn, path)
+                for name, path in tables.items()]
         for name, network_spec, table_path in jobs:
-            network_file = network_spec if network_spec in ("bnn", "tnn") else file_hash(Path(network_spec))
-            inputs = {"network": network_spec, "network_file": network_file, "trials": config.trials,
-                      "dataset": config.dataset, "seed": config.seed,
-                      "table": file_hash(table_path) if table_path else {"sweep": config.sweep_ber}}
+            inputs = {**self._network_inputs(network_spec), "trials": config.trials,
+                      "dataset": config.dataset, "seed": config.seed, "table": file_hash(table_path)}
 
             def action(directory: Path, network_spec=network_spec, table_path=table_path) -> dict[str, Any]:
                 network = load_network(network_spec)
                 dataset = load_dataset(config.dataset)
-                if table_path is None:
-                    table = sweep_table(config.sweep_ber[0], config.sweep_ber[1], 11, network.scheme)
-                    table.write(directory / "ber_table.csv")
-                else:
-                    table = BerTable.read(table_path)
+                table = BerTable.read(table_path)
                 results = evaluate_table(network, dataset.x_test, dataset.y_test, table, trials=config.trials,
                                          seed=config.seed)
                 write_accuracy_csv(results, directory / "accuracy.csv")
                 clean = float(network.accuracy(dataset.x_test, dataset.y_test))
-                summary = {"network": f"{network.kind} {network.layer_sizes}", "clean_accuracy": clean,
+                summary = {"network": network.describe(), "clean_accuracy": clean,
                            "test_images": len(dataset.y_test)}
                 if table_path is not None:
                     summary["ber_upper_bound"] = _accuracy_at_ber_upper_bound(
@@ -364,6 +364,67 @@ class Flow:
                 return summary
 
             self.stage(name, inputs, action)
+
+    def _network_inputs(self, spec: str) -> dict[str, str]:
+        from circuitkit.inject.networks import is_bundled, pretrained_path
+
+        path = pretrained_path(spec) if is_bundled(spec) else Path(spec)
+        return {"network": spec, "network_file": file_hash(path)}
+
+    def _tolerance_stage(self) -> None:
+        """Tolerance curves of both networks with their 1- and 5-point knees."""
+        from circuitkit.inject.data import load_dataset
+        from circuitkit.inject.networks import load_network
+        from circuitkit.inject.tolerance import ToleranceConfig, tolerance_curve, write_knees_csv
+
+        config = self.config
+        tolerance = ToleranceConfig(ber_start=config.sweep_ber[0], ber_stop=config.sweep_ber[1], trials=config.trials,
+                                    seed=config.seed)
+        networks = {"bnn": config.bnn, "tnn": config.tnn}
+        inputs = {"tolerance": dataclasses.asdict(tolerance), "dataset": config.dataset,
+                  **{label: self._network_inputs(spec) for label, spec in networks.items()}}
+
+        def action(directory: Path) -> dict[str, Any]:
+            dataset = load_dataset(config.dataset)
+            curves = []
+            for label, spec in networks.items():
+                curve = tolerance_curve(label, load_network(spec), dataset.x_test, dataset.y_test, tolerance)
+                curve.write_csv(directory / f"tolerance_{label}.csv")
+                curves.append(curve)
+            write_knees_csv(curves, directory / "knees.csv")
+            return {label: {"network": curve.description, "clean_accuracy": curve.clean_accuracy,
+                            "test_images": int(curve.clean_correct.size)} for label, curve in zip(networks, curves)}
+
+        self.stage("tolerance", inputs, action)
+
+    def _snn_stage(self) -> None:
+        """The SPIRIT comparison: the SNN on 12x12 MNIST, both input codings."""
+        from circuitkit.snn.cells import StuckCells
+        from circuitkit.snn.evaluate import spirit_comparison, write_cases_csv
+        from circuitkit.snn.simulate import CODINGS, RateCoding
+        from circuitkit.snn.table import bundled_table_path, load_table
+        from circuitkit.snn.train import TanhConfig, load_snn_dataset, train_snn_weights
+
+        config = self.config
+        if config.snn_chips < 2:
+            return
+        inputs = {"chips": config.snn_chips, "dataset": config.dataset, "seed": config.seed,
+                  "table": file_hash(bundled_table_path("tt"))}
+
+        def action(directory: Path) -> dict[str, Any]:
+            dataset = load_snn_dataset(config.dataset)
+            trained = train_snn_weights(dataset, TanhConfig(seed=config.seed))
+            stuck = StuckCells.dataset_default()
+            self.log(f"       stuck cells: {stuck.source}")
+            cases, _, summary = spirit_comparison(
+                trained.weights, load_table(corner="tt"), dataset, chips=config.snn_chips,
+                codings=[RateCoding(kind) for kind in CODINGS], stuck=stuck, seed=config.seed,
+                weights_origin="trained here (tanh single layer, quantized -4..+4)")
+            write_cases_csv(cases, directory / "snn_accuracy.csv")
+            (directory / "snn_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+            return {"dataset": dataset.name, "test_images": int(len(dataset.y_test))}
+
+        self.stage("snn", inputs, action)
 
     def _report_stage(self, versions: dict[str, str]) -> None:
         from circuitkit.report.html import write_report

@@ -20,8 +20,8 @@ from circuitkit.flow import FlowConfig
 pytestmark = [pytest.mark.spice, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
-STAGES = ["fit_iv", "fit_distribution", "netlists", "ber_binary", "ber_ternary", "ber_rare", "accuracy_sweep_bnn",
-          "accuracy_sweep_tnn", "accuracy_binary", "accuracy_ternary", "accuracy_rare", "report"]
+STAGES = ["fit_iv", "fit_distribution", "netlists", "ber_binary", "ber_ternary", "ber_rare", "accuracy_binary",
+          "accuracy_ternary", "accuracy_rare", "tolerance", "snn", "report"]
 
 SMALL_FLOW = """
 [flow]
@@ -47,6 +47,7 @@ rare_samples = 4
 [network]
 trials = 4
 sweep_ber = [1e-4, 1e-1]
+snn_chips = 2
 """
 
 
@@ -125,7 +126,7 @@ def test_changing_a_measurement_reruns_only_what_depends_on_it(flow_dir):
     log, _ = _run(flow_dir / "FLOW.toml")
     ran = _ran(log)
     print("reran:", sorted(ran))
-    assert "fit_iv" not in ran and "accuracy_sweep_bnn" not in ran and "accuracy_sweep_tnn" not in ran
+    assert "fit_iv" not in ran and "tolerance" not in ran and "snn" not in ran
     assert {"fit_distribution", "netlists", "ber_binary", "ber_rare", "report"} <= ran
 
 
@@ -142,7 +143,8 @@ def test_report_renders_every_image_in_headless_chromium(flow_dir, tmp_path):
     rendered = int(re.search(r'data-images-rendered="(\d+)"', body).group(1))
     print(f"{rendered} of {total} images rendered")
     assert total >= 6 and rendered == total
-    for section in ("Device model fitted", "Bit-error tables", "Network accuracy", "Toolchain, seeds"):
+    for section in ("Device model fitted", "Bit-error tables", "Network accuracy", "Tolerance knees",
+                    "Spiking system beside SPIRIT", "Toolchain, seeds"):
         assert section in dom.stdout
     screenshot = tmp_path / "report.png"
     subprocess.run([chromium, *flags, "--window-size=1200,4000", f"--screenshot={screenshot}", report.as_uri()],
@@ -201,7 +203,7 @@ def test_a_pdk_change_reruns_the_campaigns_and_the_report_names_each_stages_tool
     summary = json.loads((tmp_path / "out" / "ber_binary" / "campaign.json").read_text())
     assert summary["device_spread"].startswith("literature defaults, not your data")
     assert {"ber_binary", "report"} <= _ran(logs["revised"])
-    assert not {"netlists", "accuracy_sweep_bnn", "accuracy_sweep_tnn"} & _ran(logs["revised"])
+    assert not {"netlists", "tolerance"} & _ran(logs["revised"])
     report = (tmp_path / "out" / "report.md").read_text()
     assert "Device spread (LRS/HRS resistance distributions the Monte Carlo draws from): literature defaults, " \
            "not your data" in report

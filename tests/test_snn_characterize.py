@@ -82,7 +82,8 @@ def test_bundled_table_is_what_the_documented_command_makes(table):
             if key == "threshold_sigma_rel" or isinstance(value, str):
                 continue
             assert math.isclose(value, stored[key], rel_tol=1e-6), (section, key, value, stored[key])
-    assert bundled.provenance["fits"]["mc_samples"] == 6
+    # The threshold spread the SNN draws comes from >= 100 mismatch samples per polarity.
+    assert bundled.provenance["fits"]["mc_samples"] >= 100
 
 
 REGENERATE = "regenerate the bundled tables with `python -m circuitkit.snn.characterize --bundled`"

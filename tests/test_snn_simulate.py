@@ -1,5 +1,5 @@
 """The SNN simulator: rate-code equivalence, charge conservation, a scalar reference,
-device spread and bit errors, leakage, seeding."""
+device spread, stuck cells and cell flips, leakage, seeding."""
 
 import dataclasses
 import math
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from circuitkit.ber_table import TransitionMatrix
+from circuitkit.snn.cells import StuckCells, threshold_spread
 from circuitkit.snn.simulate import (
     Nonidealities,
     RateCoding,
@@ -136,6 +137,46 @@ def test_bit_errors_flip_cell_states(weights, table):
     assert not np.array_equal(noisy.charge_mean[0], noisy.charge_mean[1])
     with pytest.raises(SnnError, match="binary transition matrix"):
         Nonidealities(transition=TransitionMatrix((-1, 0, 1), np.eye(3)))
+
+
+def test_stuck_cells_take_the_other_states_current(weights, table):
+    # Every cell programmed to HRS stuck in LRS: each synapse has all 4 + 4 cells in LRS,
+    # so the net charge is what an all-LRS pattern gives, whatever the weight.
+    all_lrs = build_chips(weights, table, 2, nonidealities=Nonidealities(stuck=StuckCells(1.0, 0.0)))
+    syn = table.synapse
+    expected = 4 * (syn.lrs_current_a - syn.lrs_current_neg_a) * syn.t_read_s
+    np.testing.assert_allclose(all_lrs.charge_mean[:, :-1], expected, rtol=1e-12)
+    # At a realistic rate: about that fraction of the HRS cells flips, never an LRS cell,
+    # and differently on each chip.
+    states = cell_states(weights)
+    rate = 0.01
+    stuck = StuckCells(rate, 0.0)
+    from circuitkit.inject.sampler import ErrorInjector, child_seed
+
+    flipped = [ErrorInjector(states, (-1, 1), stuck.transition().matrix).corrupted(1, child_seed(3, 4), first_trial=c)[0]
+               for c in range(2)]
+    for chip in flipped:
+        assert np.all(chip[states > 0] > 0)
+        share = np.mean(chip[states < 0] > 0)
+        assert abs(share - rate) < 4 * np.sqrt(rate * (1 - rate) / np.sum(states < 0))
+    assert not np.array_equal(flipped[0], flipped[1])
+    chips = build_chips(weights, table, 2, seed=3, nonidealities=Nonidealities(stuck=stuck))
+    clean = build_chips(weights, table, 1)
+    assert not np.allclose(chips.charge_mean, clean.charge_mean, rtol=1e-9, atol=0.0)
+
+
+def test_stuck_cell_defaults_and_threshold_spread_carry_their_evidence(table):
+    stuck = StuckCells.dataset_default()
+    assert stuck.is_default and (stuck.stuck_lrs, stuck.stuck_hrs) == (1 / 2724, 0.0)
+    low, high = stuck.intervals()["stuck_hrs"]
+    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 2724))  # zero failures in 2,724: the rule of three
+    upper = stuck.upper_bounds()
+    assert upper.stuck_lrs > stuck.stuck_lrs and upper.stuck_hrs == high and not upper.is_default
+    with pytest.raises(Exception, match="stuck_lrs must be a probability"):
+        StuckCells(1.5, 0.0)
+    spread = threshold_spread(table)
+    assert spread.samples == table.provenance["fits"]["mc_samples"] and spread.enough
+    assert spread.low < table.neuron.threshold_sigma_rel < spread.high
 
 
 def test_cell_states_encode_the_weights():

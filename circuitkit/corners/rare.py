@@ -77,6 +77,13 @@ class OffsetFit:
                 "points": self.points.tolist(), "trials": self.trials.tolist(),
                 "read_plus": self.read_plus.tolist(), "separated": self.separated}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "OffsetFit":
+        """Inverse of `to_dict` (extra keys, such as a campaign's condition, are ignored)."""
+        return cls(float(data["x0"]), float(data["sigma"]), np.asarray(data["covariance"], dtype=float),
+                   np.asarray(data["points"], dtype=float), np.asarray(data["trials"], dtype=float),
+                   np.asarray(data["read_plus"], dtype=float), bool(data["separated"]))
+
 
 def fit_offset(points: np.ndarray, trials: np.ndarray, read_plus: np.ndarray) -> OffsetFit:
     points = np.asarray(points, float)
@@ -151,6 +158,30 @@ def error_probabilities(fit: OffsetFit, spread: DeviceSpread) -> dict[int, tuple
         results[stored] = (float(special.ndtr(centre)), float(special.ndtr(centre - Z95 * standard_error)),
                            float(special.ndtr(centre + Z95 * standard_error)))
     return results
+
+
+def conditional_error_probabilities(fit: OffsetFit, spread: DeviceSpread,
+                                     offsets: np.ndarray) -> dict[int, np.ndarray]:
+    """P(misread | stored, o) for sense amplifiers whose own input-referred offset is o
+    (log-ratio units; across amplifiers o ~ N(0, fit.sigma^2) around the threshold fit.x0).
+
+    One amplifier decides +1 when x > x0 + o, and over the cells it reads x ~ N(+-D, s^2)
+    (s^2 = s_LRS^2 + s_HRS^2), so
+
+        P(read -1 | stored +1, o) = Phi((x0 + o - D) / s)
+        P(read +1 | stored -1, o) = Phi((-D - x0 - o) / s)
+
+    Averaged over o these are the estimates of `error_probabilities` (the same integral
+    taken the other way round); a whole column read by a weak amplifier fails together.
+    With s = 0 (no device spread) an amplifier fails always or never.
+    """
+    offsets = np.asarray(offsets, dtype=np.float64)
+    difference = spread.hrs.mu_ln - spread.lrs.mu_ln
+    s = math.hypot(spread.lrs.sigma_ln, spread.hrs.sigma_ln)
+    margin = {+1: fit.x0 + offsets - difference, -1: -difference - fit.x0 - offsets}
+    if s == 0:
+        return {stored: (value > 0).astype(np.float64) for stored, value in margin.items()}
+    return {stored: special.ndtr(value / s) for stored, value in margin.items()}
 
 
 def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:

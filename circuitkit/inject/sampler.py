@@ -20,11 +20,15 @@ Reproducibility: trial t draws from its own generator, seeded by the child
 `SeedSequence(seed).spawn` would give it (spawn key (t,)). So trial t's corrupted
 weights depend only on (seed, t, weights, matrix, method choice), never on how the
 trials are chunked or which worker evaluates them, and the first T trials of a longer
-run are the T trials of a shorter one.
+run are the T trials of a shorter one. `value_seed` derives a seed from values (a
+condition, a BER) rather than from a position in a list, so a condition's draws do not
+depend on which other conditions a table holds or in which order.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -69,6 +73,16 @@ def child_seed(seed: Seed, index: int) -> np.random.SeedSequence:
     directly so that it does not depend on how many children were spawned before."""
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, index), pool_size=root.pool_size)
+
+
+def value_seed(seed: Seed, *key: object) -> np.random.SeedSequence:
+    """A child of the seed's SeedSequence named by values (JSON of `key`, e.g. a
+    condition's corner, supply, temperature and scheme), not by a position: the same
+    values give the same draws wherever they sit in a table."""
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=repr).encode()).digest()
+    words = tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4))
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, *words), pool_size=root.pool_size)
 
 
 def trial_generator(seed: Seed, trial: int) -> np.random.Generator:

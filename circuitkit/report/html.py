@@ -95,7 +95,18 @@ def _g(value: Any, digits: int = 3) -> str:
 # Accuracy stages of the flow placed on the accuracy-vs-BER plot, with their legend labels.
 CAMPAIGN_ACCURACY_LABELS = {"accuracy_binary": "BNN, binary table (mc)", "accuracy_rare": "BNN, binary table (offset)",
                             "accuracy_ternary": "TNN, ternary table (mc)"}
-SWEEP_LABELS = {"accuracy_sweep_bnn": "BNN", "accuracy_sweep_tnn": "TNN"}
+TOLERANCE_LABELS = ("BNN", "TNN")
+
+
+def tolerance_curves(out: Path, records: dict) -> tuple[dict[str, list[dict[str, str]]], dict[str, float]]:
+    """The flow's tolerance curves (accuracy vs injected BER) per network label, and each
+    network's clean accuracy, from the `tolerance` stage (empty when it did not run)."""
+    curves, clean = {}, {}
+    if "tolerance" in records:
+        for label in TOLERANCE_LABELS:
+            curves[label] = _read_csv(out / "tolerance" / f"tolerance_{label.lower()}.csv")
+            clean[label] = records["tolerance"].summary.get(label.lower(), {}).get("clean_accuracy")
+    return curves, clean
 
 
 def campaign_accuracy_rows(out: Path, name: str) -> list[dict[str, str]]:
@@ -213,11 +224,8 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
 
     # --- accuracy
     doc.heading("4. Network accuracy under those bit errors")
-    curves, points, clean = {}, {}, {}
-    for name, label in SWEEP_LABELS.items():
-        if name in records:
-            curves[label] = _read_csv(out / name / "accuracy.csv")
-            clean[label] = records[name].summary.get("clean_accuracy")
+    points: dict[str, list[dict[str, str]]] = {}
+    curves, clean = tolerance_curves(out, records)
     accuracy_rows = []
     for name, label in CAMPAIGN_ACCURACY_LABELS.items():
         if name not in records:
@@ -237,7 +245,7 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
         plot_accuracy_with_campaigns(curves, points, directory / "accuracy_vs_ber.png", clean)
         doc.image("report/accuracy_vs_ber.png", "accuracy vs BER with the campaign points")
     for label, value in clean.items():
-        summary = records[f"accuracy_sweep_{label.lower()}"].summary
+        summary = records["tolerance"].summary.get(label.lower(), {})
         doc.paragraph(f"{label} {summary.get('network')}: {value * 100:.2f} % without errors on "
                       f"{summary.get('test_images')} test images.", note=True)
     doc.table(["network / table", "corner", "VDD (V)", "T (C)", "BER injected", "BER 95 % interval",
@@ -247,9 +255,13 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
                   "probability at its 95 % upper bound. The last interval spans both (from the low end at the upper "
                   "bound to the high end at the estimate): a condition with no error seen in N reads is only known "
                   "to have a BER below that bound, and is drawn there on the plot.", note=True)
+    if "tolerance" in records:
+        _tolerance_section(doc, out, directory, records, curves, clean)
+    if "snn" in records:
+        _snn_section(doc, out)
 
     # --- provenance
-    doc.heading("5. Toolchain, seeds and run times")
+    doc.heading("6. Toolchain, seeds and run times")
     doc.table(["tool", "version"], [[key, value] for key, value in versions.items()])
     doc.paragraph(f"Seed {config.seed}; {config.workers} worker processes; Monte Carlo seeds per job derive from it "
                   "(identical results for any number of workers).")
@@ -267,3 +279,67 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
     write_atomic(out / "report.html", page)
     write_atomic(out / "report.md", "".join(doc.md).lstrip() + "\n")
     return {"report": str(out / "report.html")}
+
+
+def _tolerance_section(doc: _Document, out: Path, directory: Path, records: dict, curves: dict, clean: dict) -> None:
+    """Tolerance figure (both networks, knees, published points, the campaign's conditions
+    with their BER intervals) and the knee table."""
+    from circuitkit.inject.tolerance import PUBLISHED, plot_tolerance
+
+    doc.heading("Tolerance knees: where each network starts to lose accuracy", 3)
+    knees = _read_csv(out / "tolerance" / "knees.csv")
+    rates = {}
+    for name in ("ber_binary", "ber_rare", "ber_ternary"):
+        if name in records:
+            for rate in condition_error_rates(BerTable.read(out / name / "ber_table.csv")):
+                c = rate["condition"]
+                rates[(name, c.corner, c.vdd, c.temp_c)] = rate
+    conditions: dict[str, list[dict]] = {}
+    for name, label in (("accuracy_binary", "BNN"), ("accuracy_rare", "BNN"), ("accuracy_ternary", "TNN")):
+        if name not in records:
+            continue
+        for row in _read_csv(out / name / "accuracy.csv"):
+            rate = rates.get((name.replace("accuracy_", "ber_"), row["corner"], float(row["vdd"]), float(row["temp_c"])))
+            if rate is not None:
+                conditions.setdefault(label, []).append({**row, "ber_low": rate["ci_low"], "ber_high": rate["ci_high"],
+                                                         "label": f"{row['corner']} {float(row['vdd']):g} V"})
+    plot_tolerance(curves, directory / "tolerance.png", clean=clean,
+                   knees=[{**k, "network": k["network"].upper()} for k in knees], conditions=conditions)
+    doc.image("report/tolerance.png", "tolerance curves with knees, published points and campaign conditions")
+    rows = []
+    for k in knees:
+        low, high = float(k["ci_low"]), float(k["ci_high"])
+        interval = "" if k["bound"] else f"{_g(low) if low > 0 else 'below grid'} .. {_g(high) if high < float('inf') else 'above grid'}"
+        rows.append([k["network"].upper(), k["description"], f"{float(k['clean_accuracy']) * 100:.1f}",
+                     f"-{float(k['loss_points']):g}", ("< " if k["bound"] == "below" else "> " if k["bound"] == "above" else "")
+                     + _g(k["knee_ber"]), interval, k["trials"], k["test_images"]])
+    for published in PUBLISHED:
+        span = _g(published["ber_low"]) + ("" if published["ber_low"] == published["ber_high"] else f" .. {_g(published['ber_high'])}")
+        rows.append(["published", f"{published['label']} ({published['source']})", "", "", span, "", "", ""])
+    doc.table(["network", "architecture", "clean (%)", "loss (points)", "knee BER", "95 % interval", "trials",
+               "test images"], rows)
+    doc.paragraph("Knee: the first BER of the 4-per-decade grid at which the mean accuracy loss reaches 1 or 5 points, "
+                  "interpolated in log10(BER); interval: paired bootstrap over test images and trials (1,000 resamples). "
+                  "Campaign conditions are drawn at their BER estimate with its 95 % interval (horizontal) and the "
+                  "accuracy injected there (vertical).", note=True)
+
+
+def _snn_section(doc: _Document, out: Path) -> None:
+    """The spiking system beside SPIRIT (Valentian et al., IEDM 2019)."""
+    summary = json.loads((out / "snn" / "snn_summary.json").read_text())
+    doc.heading("5. Spiking system beside SPIRIT (12x12 MNIST, single-level 1T1R synapses)")
+    reference = summary["reference"]
+    rows = [["SPIRIT (measured chip)", "", "", f"{reference['accuracy_measured'] * 100:.0f}", "", "10,000 test images"],
+            ["SPIRIT (ideal simulation of the topology)", "", "", f"{reference['accuracy_ideal_topology'] * 100:.0f}",
+             "", ""]]
+    for row in _read_csv(out / "snn" / "snn_accuracy.csv"):
+        rows.append([row["case"], row["coding"], row["description"], f"{float(row['accuracy_mean']) * 100:.1f}",
+                     f"{float(row['ci_low']) * 100:.1f} .. {float(row['ci_high']) * 100:.1f}", row["interval"]])
+    doc.table(["case", "input coding", "what it includes", "accuracy (%)", "95 % interval (%)", "over"], rows)
+    spread, stuck = summary["threshold_spread"], summary["stuck_cells"]
+    doc.paragraph(f"{summary['dataset']}: {summary['test_images']} test images, {summary['chips_per_case']} chips per "
+                  f"case ({summary['characterization']['condition']}). Neuron threshold spread "
+                  f"{spread['sigma_rel']:.3g} (95 % CI {_g(spread['low'])} .. {_g(spread['high'])}) from "
+                  f"{spread['samples']} Monte Carlo samples. Stuck cells: LRS {_g(stuck['stuck_lrs'])}, HRS "
+                  f"{_g(stuck['stuck_hrs'])} ({stuck['source']}). Poisson input spikes are random, regular ones evenly "
+                  "spaced: the coding is an input the comparison must state.", note=True)

@@ -74,7 +74,9 @@ from circuitkit.snn.table import CharacterizationTable, NeuronCharacteristics, S
 from circuitkit.spice.runner import SimResult, run_batch
 from circuitkit.toolchain import toolchain
 
-DEFAULT_MC_SAMPLES = 6
+# Mismatch samples per polarity for the threshold spread: >= 100 so that the spread the
+# SNN draws is known to about +-13 % (chi-square 95 % interval), not a factor of 2.
+DEFAULT_MC_SAMPLES = 128
 # Cycle-to-cycle read noise of a cell (relative, 1 sigma). The compact model has no read
 # noise (its cycle-to-cycle noise acts on switching), so this is an assumption, stored
 # in the table and overridable, not a simulated figure.

@@ -1,13 +1,17 @@
 """`circuitkit snn`: the SPIRIT-style spiking system from circuit characterization to
-accuracy and energy.
+accuracy and energy, on 12x12 MNIST by default (the reference's set-up).
 
-    circuitkit snn [--dataset digits|DIR] [--corner tt] [--table FILE | --characterize]
-                   [--weights FILE.csv] [--trials T] [--ber P | --ber-table FILE] -o OUTDIR
+    circuitkit snn [--dataset mnist5k|digits|mnist:DIR] [--coding both|poisson|regular]
+                   [--corner tt] [--table FILE | --characterize] [--weights FILE.csv] [--trials T]
+                   [--stuck-lrs P --stuck-hrs P] [--ber P | --ber-table FILE] -o OUTDIR
 
 Writes into OUTDIR:
-    snn_accuracy.csv        quantized network and the SNN ideal / with spread / with spread + bit errors
-    snn_leakage.csv         SNN accuracy against the HRS/LRS ratio (HRS leakage)
-    snn_energy.json         energy per synaptic event and per image, input spikes per image, vs the reference
+    snn_accuracy.csv        per input coding: the quantized network and the SNN ideal / with spread /
+                            with spread + stuck cells (and the what-if cell flips when asked)
+    snn_summary.json        dataset, codings, chips, the neuron threshold spread with its Monte Carlo
+                            sample count and interval, the stuck-cell rates and their source, the reference
+    snn_leakage.csv         SNN accuracy against the HRS/LRS ratio (HRS leakage), first coding
+    snn_energy.json         energy per synaptic event and per image (inputs and results kept apart)
     snn_raster.png          input and output spikes of one classification
     snn_accuracy_vs_leakage.png
     snn_neuron_transfer.png the characterized neuron: spike rate vs input current, spikes per input charge
@@ -27,22 +31,24 @@ from pathlib import Path
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable, TransitionMatrix
 from circuitkit.corners.cli import comma_floats  # comma-separated numbers, as `circuitkit ber` takes them
+from circuitkit.inject.data import DATASET_SPECS, DEFAULT_DATASET
+from circuitkit.snn.cells import MIN_THRESHOLD_SAMPLES, StuckCells, threshold_spread
 from circuitkit.snn.evaluate import (
     REFERENCE,
     energy_summary,
-    evaluate_cases,
     leakage_sweep,
     plot_leakage,
     plot_raster,
     plot_transfer,
+    spirit_comparison,
     write_cases_csv,
 )
 from circuitkit.snn.simulate import CODINGS, RateCoding
 from circuitkit.snn.table import CharacterizationTable, load_table
 from circuitkit.snn.train import TanhConfig, WeightError, load_snn_dataset, read_weights, train_snn_weights, write_weights
 
-DEFAULT_BER = 1e-2
 DEFAULT_RATIOS = (4.0, 2.0, 1.5)
+CODING_CHOICES = (*CODINGS, "both")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -52,8 +58,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Train -4..+4 weights, simulate the spiking network event by event on many chips with the "
                     "characterized neuron and RRAM read, and report accuracy (95 % intervals) and energy.",
     )
-    parser.add_argument("--dataset", default="digits", metavar="digits|DIR",
-                        help="bundled 'digits' (8x8, default) or a directory with the MNIST IDX files (12x12)")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, metavar="SPEC",
+                        help=f"{DATASET_SPECS}, or a directory with the MNIST IDX files; 28x28 images are "
+                             "downscaled to 12x12 (default mnist5k, the 5,000 real MNIST digits)")
     parser.add_argument("--corner", default=None, help="process corner of the characterization (default tt); "
                         "a --table made at another corner is refused")
     source = parser.add_mutually_exclusive_group()
@@ -64,17 +71,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", type=Path, metavar="FILE.csv",
                         help="integer weights -4..4, one row per input, one column per class (default: train)")
     parser.add_argument("--trials", type=int, default=20, metavar="T", help="chips per SNN case (default 20)")
-    parser.add_argument("--coding", choices=CODINGS, default=RateCoding.kind, help="input rate code (default poisson)")
+    parser.add_argument("--coding", choices=CODING_CHOICES, default="both",
+                        help="input spike code: random (poisson) or evenly spaced (regular) spikes, or both "
+                             "(default both: the coding moves the accuracy more than the devices do)")
     parser.add_argument("--max-spikes", type=float, default=RateCoding.max_spikes,
-                        help="mean input spikes of a full-intensity pixel per image (default %(default)s: about "
-                             "the reference's 136 input spikes per digits image)")
+                        help="mean input spikes of a full-intensity pixel per image, an input (default %(default)s: "
+                             "about the reference's 136 input spikes per 12x12 MNIST image)")
     parser.add_argument("--window", type=float, default=RateCoding.window_s, help="presentation time per image in s (default %(default)g)")
+    parser.add_argument("--stuck-lrs", type=float, default=None, metavar="P",
+                        help="probability that a cell programmed to HRS stays in LRS (default: the public 1T1R "
+                             "array's cycling log, announced as a dataset default)")
+    parser.add_argument("--stuck-hrs", type=float, default=None, metavar="P",
+                        help="probability that a cell programmed to LRS stays in HRS (default as --stuck-lrs)")
     errors = parser.add_mutually_exclusive_group()
     errors.add_argument("--ber", type=float, default=None,
-                        help=f"symmetric cell bit-error rate (LRS<->HRS) of the bit-error case (default {DEFAULT_BER:g})")
+                        help="what-if case: flip cell states (LRS<->HRS) with this symmetric probability "
+                             "(not the 1T1R mechanism; off by default)")
     errors.add_argument("--ber-table", type=Path, metavar="FILE",
-                        help="bit-error table: its binary condition at the characterization's corner "
-                             "is applied to cell states (+1 LRS, -1 HRS)")
+                        help="what-if case: flip cell states with the binary condition of this table at exactly "
+                             "the characterization's corner, supply and temperature")
     parser.add_argument("--ratios", type=comma_floats, default=DEFAULT_RATIOS, metavar="R1,R2,...",
                         help="HRS/LRS current ratios of the leakage sweep besides the characterized one "
                              "(default 4,2,1.5)")
@@ -83,23 +98,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _transition(args: argparse.Namespace, table: CharacterizationTable) -> tuple[TransitionMatrix, str]:
+def _transition(args: argparse.Namespace, table: CharacterizationTable) -> tuple[TransitionMatrix | None, str]:
+    """The what-if cell-flip matrix, if asked: symmetric, or the table's condition at
+    exactly the characterization's corner, supply and temperature (never another one)."""
     if args.ber_table is None:
-        ber = DEFAULT_BER if args.ber is None else args.ber
-        symmetric = BerTable.symmetric(ber, "binary")
-        return symmetric.transition_matrix(symmetric.conditions()[0]), f"synthetic symmetric BER {ber:g}"
+        if args.ber is None:
+            return None, ""
+        symmetric = BerTable.symmetric(args.ber, "binary")
+        return symmetric.transition_matrix(symmetric.conditions()[0]), f"synthetic symmetric flips {args.ber:g}"
     bers = BerTable.read(args.ber_table)
-    matching = [c for c in bers.conditions() if c.scheme == "binary" and c.corner == table.corner]
-    exact = [c for c in matching if math.isclose(c.vdd, table.vdd) and math.isclose(c.temp_c, table.temp_c)]
-    chosen = exact or matching
-    if len(chosen) != 1:
+    exact = [c for c in bers.conditions() if c.scheme == "binary" and c.corner == table.corner
+             and math.isclose(c.vdd, table.vdd) and math.isclose(c.temp_c, table.temp_c)]
+    if len(exact) != 1:
         have = ", ".join(c.label() for c in bers.conditions()) or "none"
         raise CircuitkitError(
-            f"{args.ber_table}: expected one binary condition at corner {table.corner} "
-            f"(vdd {table.vdd:g} V, {table.temp_c:g} C, as the characterization) and found {len(chosen)}; "
-            f"the table has: {have}")
-    transition = bers.transition_matrix(chosen[0])
-    return transition, f"{args.ber_table.name}: {chosen[0].label()}, BER {transition.error_rate:.3g}"
+            f"{args.ber_table}: expected one binary condition at exactly the characterization's {table.label()} "
+            f"and found {len(exact)}; the table has: {have}. Characterize that condition (--characterize --corner) "
+            "or pass a table simulated there")
+    transition = bers.transition_matrix(exact[0])
+    return transition, f"{args.ber_table.name}: {exact[0].label()}, flip rate {transition.error_rate:.3g}"
+
+
+def _stuck(args: argparse.Namespace) -> StuckCells:
+    """Stuck-cell rates: given on the command line, else the dataset default (announced)."""
+    if args.stuck_lrs is None and args.stuck_hrs is None:
+        stuck = StuckCells.dataset_default()
+        print(f"snn: stuck cells: {stuck.source}: LRS {stuck.stuck_lrs:.3g}, HRS {stuck.stuck_hrs:.3g} "
+              f"(95 % intervals {stuck.intervals()})", file=sys.stderr)
+        return stuck
+    return StuckCells(args.stuck_lrs or 0.0, args.stuck_hrs or 0.0, "given on the command line")
 
 
 def _table(args: argparse.Namespace) -> CharacterizationTable:
@@ -117,13 +144,22 @@ def _table(args: argparse.Namespace) -> CharacterizationTable:
 def run(args: argparse.Namespace) -> int:
     if args.trials < 2:
         raise CircuitkitError(f"--trials must be >= 2 (an interval over chips needs two), got {args.trials}")
-    coding = RateCoding(args.coding, args.max_spikes, args.window)
+    codings = [RateCoding(kind, args.max_spikes, args.window) for kind in (CODINGS if args.coding == "both"
+                                                                            else (args.coding,))]
     dataset = load_snn_dataset(args.dataset)
+    if any(not r > 1 for r in args.ratios):
+        raise CircuitkitError(f"--ratios must all be > 1 (HRS above LRS), got {args.ratios}")
     args.output.mkdir(parents=True, exist_ok=True)
     table = _table(args)
     if not args.characterize:
         table.write(args.output / "snn_characterization.json")
-    transition, bit_error_label = _transition(args, table)
+    transition, transition_label = _transition(args, table)
+    stuck = _stuck(args)
+    spread = threshold_spread(table)
+    if not spread.enough:
+        print(f"snn: warning: the neuron threshold spread of {table.source} comes from {spread.samples} Monte Carlo "
+              f"samples (< {MIN_THRESHOLD_SAMPLES}); characterize with --mc-samples {MIN_THRESHOLD_SAMPLES} or more",
+              file=sys.stderr)
     if args.weights is not None:
         weights = read_weights(args.weights)
         if weights.shape != (dataset.n_features, dataset.n_classes):
@@ -138,38 +174,46 @@ def run(args: argparse.Namespace) -> int:
     write_weights(weights, args.output / "snn_weights.csv")
     x, y = dataset.x_test, dataset.y_test
 
-    evaluation = evaluate_cases(weights, table, x, y, chips=args.trials, coding=coding, transition=transition,
-                                bit_error_label=bit_error_label, seed=args.seed)
-    accuracy_csv = write_cases_csv(evaluation.cases, args.output / "snn_accuracy.csv")
+    cases, evaluations, summary = spirit_comparison(weights, table, dataset, chips=args.trials, codings=codings,
+                                                    stuck=stuck, transition=transition,
+                                                    transition_label=transition_label, seed=args.seed,
+                                                    weights_origin=origin)
+    accuracy_csv = write_cases_csv(cases, args.output / "snn_accuracy.csv")
+    first = codings[0]
     nominal = table.synapse.on_off_ratio
-    if any(not r > 1 for r in args.ratios):
-        raise CircuitkitError(f"--ratios must all be > 1 (HRS above LRS), got {args.ratios}")
     ratios = tuple(sorted({nominal, *args.ratios}, reverse=True))
-    sweep = leakage_sweep(weights, table, x, y, ratios, chips=args.trials, coding=coding, seed=args.seed)
+    sweep = leakage_sweep(weights, table, x, y, ratios, chips=args.trials, coding=first, seed=args.seed)
     write_cases_csv(sweep, args.output / "snn_leakage.csv", extra=[("hrs_lrs_ratio", ratios)])
     plot_leakage(sweep, ratios, args.output / "snn_accuracy_vs_leakage.png", nominal_ratio=nominal,
-                 quantized=evaluation.cases[0].mean, title=f"{dataset.name}, {table.label()}")
-    energy = energy_summary(weights, table, x, evaluation.runs["snn_spread"], coding)
+                 quantized=cases[0].mean, title=f"{dataset.name}, {table.label()}, {first.kind} coding")
+    energy = energy_summary(weights, table, x, evaluations[first.kind].runs["snn_spread"], first)
     energy["weights"] = origin
     (args.output / "snn_energy.json").write_text(json.dumps(energy, indent=1) + "\n")
-    plot_raster(weights, table, x[0], int(y[0]), args.output / "snn_raster.png", coding=coding, seed=args.seed)
+    (args.output / "snn_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    plot_raster(weights, table, x[0], int(y[0]), args.output / "snn_raster.png", coding=first, seed=args.seed)
     plot_transfer(table, args.output / "snn_neuron_transfer.png")
 
     print(f"{dataset.name}: {x.shape[1]} inputs x {weights.shape[1]} IF neurons, {len(y)} test images, "
-          f"{table.label()} ({table.source}), {args.trials} chips per case, {coding.kind} coding")
-    print(f"{'case':<24} {'accuracy':>9}  95 % interval        agreement  ties")
-    for case in evaluation.cases:
-        print(f"{case.case:<24} {case.mean:9.4f}  [{case.low:.4f}, {case.high:.4f}]  "
-              f"{case.agreement:9.4f}  {case.ties:.3f}" if case.case != "quantized" else
-              f"{case.case:<24} {case.mean:9.4f}  [{case.low:.4f}, {case.high:.4f}]  (test images)")
-    print("HRS/LRS ratio -> accuracy (SNN with spread): " + ", ".join(
+          f"{table.label()} ({table.source}), {args.trials} chips per case")
+    print(f"neuron threshold spread {spread.sigma_rel:.3g} (95 % CI {spread.low:.3g}-{spread.high:.3g}, "
+          f"{spread.samples} Monte Carlo samples); stuck cells LRS {stuck.stuck_lrs:.3g}, HRS {stuck.stuck_hrs:.3g}")
+    print(f"{'coding':<8} {'case':<24} {'accuracy':>9}  95 % interval        agreement  ties")
+    for case in cases:
+        if case.case == "quantized":
+            print(f"{'-':<8} {case.case:<24} {case.mean:9.4f}  [{case.low:.4f}, {case.high:.4f}]  (test images)")
+        else:
+            print(f"{case.coding:<8} {case.case:<24} {case.mean:9.4f}  [{case.low:.4f}, {case.high:.4f}]  "
+                  f"{case.agreement:9.4f}  {case.ties:.3f}")
+    print(f"reference (SPIRIT, Valentian et al., IEDM 2019): {REFERENCE['accuracy_measured']:.0%} measured, "
+          f"{REFERENCE['accuracy_ideal_topology']:.0%} ideal simulation of the topology")
+    print(f"HRS/LRS ratio -> accuracy (SNN with spread, {first.kind}): " + ", ".join(
         f"{r:.3g}: {s.mean:.4f} [{s.low:.4f}, {s.high:.4f}]" for r, s in zip(ratios, sweep)))
-    per_event = energy["energy_per_synaptic_event_j"]
-    spikes = energy["input_spikes_per_image"]["mean"]
-    print(f"energy per synaptic event {per_event['total'] * 1e12:.2f} pJ "
-          f"(read + integration {per_event['dynamic_read_and_integration'] * 1e12:.2f} pJ, the rest static bias and "
-          f"output spikes); reference {REFERENCE['energy_per_synaptic_event_j'] * 1e12:.1f} pJ")
-    print(f"input spikes per image {spikes:.1f}; reference {REFERENCE['input_spikes_per_image']:.0f}; "
-          f"energy per image {energy['energy_per_image_j']['total'] * 1e9:.2f} nJ")
+    results = energy["results"]
+    per_event = results["energy_per_synaptic_event_j"]
+    print(f"energy per synaptic event (result): read + integration {per_event['dynamic_read_and_integration'] * 1e12:.2f} pJ, "
+          f"total {per_event['total'] * 1e12:.2f} pJ with the static bias over the chosen {first.window_s * 1e6:g} us "
+          f"window; reference {REFERENCE['energy_per_synaptic_event_j'] * 1e12:.1f} pJ")
+    print(f"input spikes per image {energy['inputs']['input_spikes_per_image']['mean']:.1f} (an input: "
+          f"--max-spikes {first.max_spikes:g}); energy per image {results['energy_per_image_j']['total'] * 1e9:.2f} nJ")
     print(f"wrote {accuracy_csv} and the rest of {args.output}/snn_*")
     return 0

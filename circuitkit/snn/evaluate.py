@@ -1,12 +1,20 @@
 """From trained weights and a characterization table to the figures `circuitkit snn`
-reports: accuracy of the four cases, accuracy vs HRS/LRS ratio, energy, a raster plot.
+reports: accuracy of the cases for each input coding, accuracy vs HRS/LRS ratio,
+energy, a raster plot.
 
-Cases (all on the same test set; the SNN cases on the same input spike trains per chip):
+Cases (all on the same test set; the SNN cases of one coding on the same input spike
+trains per chip):
 
     quantized               the -4..+4 network evaluated exactly (argmax of x @ W)
     snn_ideal               the SNN with every cell at its state's median current, nominal thresholds
-    snn_spread              + device-to-device RRAM spread, cycle-to-cycle read noise, threshold spread
-    snn_spread_bit_errors   + cell states flipped per chip by a bit-error transition matrix
+    snn_spread              + device-to-device RRAM spread, cycle-to-cycle read noise, neuron threshold
+                            spread (from the characterization's Monte Carlo)
+    snn_spread_stuck        + stuck cells at their rates (`cells.StuckCells`)
+    snn_spread_stuck_upper  the same with the stuck rates at their 95 % upper bounds (measured rates only)
+    snn_spread_cell_flips   what-if, only when asked: cell states flipped by a given matrix
+
+The single-level 1T1R cells are read by their current: there is no sense-amplifier
+decision, so a 2T2R bit-error table is not their error mechanism (`cells`).
 
 Intervals: the SNN cases give the mean accuracy over chips with a Student-t 95 %
 interval of that mean (`stats.mean_interval`; the chips differ in devices and in their
@@ -26,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from circuitkit.ber_table import TransitionMatrix
+from circuitkit.snn.cells import StuckCells
 from circuitkit.snn.simulate import (
     Nonidealities,
     RateCoding,
@@ -42,21 +51,24 @@ from circuitkit.snn.table import CharacterizationTable
 from circuitkit.snn.train import predict
 from circuitkit.stats import binomial_interval, mean_interval
 
-# The reference system's figures (SPIRIT: Valentian et al., IEDM 2019, MNIST 12x12).
+# The reference system's figures: SPIRIT (Valentian et al., "Fully Integrated Spiking
+# Neural Network with Analog Neurons and RRAM Synapses", IEDM 2019): 130 nm, single-level
+# 1T1R RRAM, -4..+4 weights, 10 IF neurons, MNIST downscaled to 12x12, 10k test images.
 REFERENCE = {
-    "source": "SPIRIT (Valentian et al., IEDM 2019), MNIST downscaled to 12x12",
+    "source": "SPIRIT: Valentian et al., IEDM 2019, MNIST downscaled to 12x12, 10,000 test images",
     "energy_per_synaptic_event_j": 3.6e-12,
     "input_spikes_per_image": 136.0,
     "accuracy_measured": 0.84,
     "accuracy_ideal_topology": 0.88,
 }
-ACCURACY_COLUMNS = ("case", "accuracy_mean", "accuracy_std", "ci_low", "ci_high", "samples", "interval",
+ACCURACY_COLUMNS = ("coding", "case", "accuracy_mean", "accuracy_std", "ci_low", "ci_high", "samples", "interval",
                     "agreement_with_quantized", "tie_fraction", "input_spikes_per_image", "output_spikes_per_image",
                     "description")
 
 
 @dataclasses.dataclass(frozen=True)
 class CaseResult:
+    coding: str
     case: str
     description: str
     mean: float
@@ -71,13 +83,14 @@ class CaseResult:
     output_spikes: float = math.nan
 
     def row(self) -> list[Any]:
-        return [self.case, self.mean, self.std, self.low, self.high, self.samples, self.interval,
+        return [self.coding, self.case, self.mean, self.std, self.low, self.high, self.samples, self.interval,
                 self.agreement, self.ties, self.input_spikes, self.output_spikes, self.description]
 
 
-def snn_result(case: str, description: str, run: SnnRun, labels: np.ndarray, reference: np.ndarray) -> CaseResult:
+def snn_result(case: str, description: str, run: SnnRun, labels: np.ndarray, reference: np.ndarray,
+               coding: str) -> CaseResult:
     accuracy = mean_interval(run.accuracies(labels))
-    return CaseResult(case, description, accuracy.mean, accuracy.std, accuracy.low, accuracy.high, accuracy.samples,
+    return CaseResult(coding, case, description, accuracy.mean, accuracy.std, accuracy.low, accuracy.high, accuracy.samples,
                       f"Student-t over {accuracy.samples} chips", float(agreement(run, reference).mean()),
                       float(run.ties.mean()), float(run.input_spikes.mean()), float(run.output_spikes.mean()))
 
@@ -88,6 +101,14 @@ class Evaluation:
     runs: dict[str, SnnRun]
 
 
+def quantized_result(weights: np.ndarray, x: np.ndarray, y: np.ndarray) -> CaseResult:
+    """The exact integer network: deterministic, interval over the test images."""
+    correct = int(np.sum(predict(x, weights) == y))
+    exact = binomial_interval(correct, len(y))
+    return CaseResult("none", "quantized", "integer -4..+4 network, exact arithmetic", exact.estimate, math.nan,
+                      exact.low, exact.high, len(y), f"Clopper-Pearson over {len(y)} test images", 1.0)
+
+
 def evaluate_cases(
     weights: np.ndarray,
     table: CharacterizationTable,
@@ -96,28 +117,72 @@ def evaluate_cases(
     *,
     chips: int,
     coding: RateCoding,
-    transition: TransitionMatrix | None,
-    bit_error_label: str,
+    stuck: StuckCells | None,
+    transition: TransitionMatrix | None = None,
+    transition_label: str = "",
     seed: int = 0,
 ) -> Evaluation:
-    """The four cases of the module docstring."""
+    """The SNN cases of the module docstring for one input coding."""
     reference = predict(x, weights)
-    correct = int(np.sum(reference == y))
-    exact = binomial_interval(correct, len(y))
-    cases = [CaseResult("quantized", "integer -4..+4 network, exact arithmetic", exact.estimate, math.nan,
-                        exact.low, exact.high, len(y), f"Clopper-Pearson over {len(y)} test images", 1.0)]
-    settings = (
+    settings = [
         ("snn_ideal", "SNN, every cell at its median current, nominal neurons", Nonidealities()),
-        ("snn_spread", "SNN with RRAM device spread, read noise and threshold spread", Nonidealities(spread=True)),
-        ("snn_spread_bit_errors", f"SNN with spread and cell bit errors ({bit_error_label})",
-         Nonidealities(spread=True, transition=transition)),
-    )
-    runs = {}
+        ("snn_spread", "SNN with RRAM device spread, read noise and neuron threshold spread",
+         Nonidealities(spread=True)),
+    ]
+    if stuck is not None:
+        settings.append(("snn_spread_stuck", f"+ stuck cells (LRS {stuck.stuck_lrs:.3g}, HRS {stuck.stuck_hrs:.3g})",
+                         Nonidealities(spread=True, stuck=stuck)))
+        upper = stuck.upper_bounds()
+        if upper is not stuck:
+            settings.append(("snn_spread_stuck_upper", f"+ stuck cells at their 95 % upper bounds (LRS "
+                             f"{upper.stuck_lrs:.3g}, HRS {upper.stuck_hrs:.3g})", Nonidealities(spread=True, stuck=upper)))
+    if transition is not None:
+        settings.append(("snn_spread_cell_flips", f"what-if: spread and cell-state flips ({transition_label})",
+                         Nonidealities(spread=True, transition=transition)))
+    cases, runs = [], {}
     for case, description, nonidealities in settings:
         run = run_case(weights, table, x, chips=chips, coding=coding, nonidealities=nonidealities, seed=seed)
         runs[case] = run
-        cases.append(snn_result(case, description, run, y, reference))
+        cases.append(snn_result(case, description, run, y, reference, coding.kind))
     return Evaluation(cases, runs)
+
+
+def spirit_comparison(
+    weights: np.ndarray,
+    table: CharacterizationTable,
+    dataset,
+    *,
+    chips: int,
+    codings: Sequence[RateCoding],
+    stuck: StuckCells | None,
+    transition: TransitionMatrix | None = None,
+    transition_label: str = "",
+    seed: int = 0,
+    weights_origin: str = "",
+) -> tuple[list[CaseResult], dict[str, Evaluation], dict[str, Any]]:
+    """The quantized network and every SNN case for each coding on the dataset's test
+    set, and a summary (dataset, codings, chips, threshold spread with its Monte Carlo
+    samples, stuck cells with their source, the reference) for `snn_summary.json`."""
+    from circuitkit.snn.cells import threshold_spread
+
+    x, y = dataset.x_test, dataset.y_test
+    cases = [quantized_result(weights, x, y)]
+    evaluations = {}
+    for coding in codings:
+        evaluations[coding.kind] = evaluate_cases(weights, table, x, y, chips=chips, coding=coding, stuck=stuck,
+                                                  transition=transition, transition_label=transition_label, seed=seed)
+        cases += evaluations[coding.kind].cases
+    summary = {
+        "dataset": dataset.name, "test_images": int(len(y)), "inputs": int(x.shape[1]),
+        "output_neurons": int(weights.shape[1]), "chips_per_case": chips,
+        "codings": [dataclasses.asdict(c) for c in codings], "weights": weights_origin,
+        "characterization": {"source": table.source, "condition": table.label()},
+        "threshold_spread": threshold_spread(table).to_dict(),
+        "stuck_cells": stuck.to_dict() if stuck is not None else None,
+        "cell_flips_what_if": transition_label or None,
+        "reference": REFERENCE,
+    }
+    return cases, evaluations, summary
 
 
 def leakage_sweep(
@@ -139,7 +204,7 @@ def leakage_sweep(
         run = run_case(weights, table.with_on_off_ratio(ratio), x, chips=chips, coding=coding,
                        nonidealities=Nonidealities(spread=True), seed=seed)
         results.append(snn_result(f"hrs_lrs_ratio={ratio:g}", f"SNN with spread, HRS/LRS current ratio {ratio:g}",
-                                  run, y, reference))
+                                  run, y, reference, coding.kind))
     return results
 
 
@@ -164,14 +229,18 @@ def energy_summary(
     run: SnnRun,
     coding: RateCoding,
 ) -> dict[str, Any]:
-    """Energy per synaptic event and per image, input spikes per image, beside the reference.
+    """Energy per synaptic event and per image, separated into what was chosen (inputs)
+    and what the characterized circuit gives (results); only results are compared with
+    the reference.
 
     A synaptic event is one input spike read through one synapse (its 8 cells) and
     integrated by one output neuron, so an image costs input spikes x n_outputs events.
     The dynamic energy weights each synapse's read energy (|w| LRS + 8 - |w| HRS cells) by
-    how often its input spikes; static power (bias of every neuron over the window) and
-    output spikes are added for the total, which is what a per-event figure of a whole
-    core (as the reference's) includes.
+    how often its input spikes: it follows from the circuit. The total adds the static
+    power of every neuron over the presentation window and the output spikes; the window
+    is a chosen input, so the total (and its ratio to the reference) moves with it.
+    The input spikes per image are set by `coding.max_spikes` (an input: chosen near the
+    reference's 136), so they are reported, never compared.
     """
     n_out = weights.shape[1]
     syn, neuron = table.synapse, table.neuron
@@ -191,24 +260,32 @@ def energy_summary(
         "definition": "synaptic event = one input spike read through one synapse (4 + 4 RRAM cells) "
                       "and integrated by one output neuron; events per image = input spikes x output neurons",
         "table": {"source": table.source, "corner": table.corner, "vdd": table.vdd, "temp_c": table.temp_c},
-        "coding": dataclasses.asdict(coding),
         "output_neurons": n_out,
-        "input_spikes_per_image": _interval_dict(spikes_in, "chips"),
-        "output_spikes_per_image": _interval_dict(spikes_out, "chips"),
-        "synaptic_events_per_image": events,
-        "energy_per_synaptic_event_j": {
-            "total": per_event_total,
-            "dynamic_read_and_integration": per_event_dynamic,
+        "inputs": {
+            "note": "chosen, not results: never compared with the reference",
+            "coding": dataclasses.asdict(coding),
+            "input_spikes_per_image": _interval_dict(spikes_in, "chips")
+            | {"set_by": f"coding.max_spikes = {coding.max_spikes:g} spikes for a full-intensity pixel"},
+            "presentation_window_s": coding.window_s,
+            "read_pulse_s": syn.t_read_s,
+            "read_pulse_rule": table.provenance.get("assumptions", {}).get("t_read_s", "design choice"),
         },
-        "energy_per_image_j": {"synapse_reads": dynamic, "neuron_static": static, "output_spikes": output,
-                               "total": total},
-        # The neurons' bias over the presentation window usually dominates: it scales with
-        # `coding.window_s`, the reads with the spike count.
-        "static_share": static / total,
+        "results": {
+            "output_spikes_per_image": _interval_dict(spikes_out, "chips"),
+            "synaptic_events_per_image": events,
+            "energy_per_synaptic_event_j": {
+                "dynamic_read_and_integration": per_event_dynamic,
+                "total": per_event_total,
+                "total_depends_on": f"presentation_window_s (static bias is {static / total:.0%} of the total)",
+            },
+            "energy_per_image_j": {"synapse_reads": dynamic, "neuron_static": static, "output_spikes": output,
+                                   "total": total},
+            "static_share": static / total,
+        },
         "reference": REFERENCE,
         "ratio_to_reference": {
-            "energy_per_synaptic_event": per_event_total / REFERENCE["energy_per_synaptic_event_j"],
-            "input_spikes_per_image": spikes_in.mean / REFERENCE["input_spikes_per_image"],
+            "energy_per_synaptic_event_dynamic": per_event_dynamic / REFERENCE["energy_per_synaptic_event_j"],
+            "energy_per_synaptic_event_total": per_event_total / REFERENCE["energy_per_synaptic_event_j"],
         },
     }
 

@@ -18,9 +18,10 @@ weight-0 synapses of an image. Each cell's current is drawn per chip from the
 characterized lognormal LRS/HRS distribution (device to device, fixed on a chip); each
 read adds Gaussian cycle-to-cycle noise of relative sigma `read_noise_rel` per cell,
 summed over the 8 cells into one normal draw per event and neuron (exact for
-independent Gaussian read noise). Optional bit errors flip cell states (LRS <-> HRS) per
-chip from a transition matrix over the binary alphabet (-1 = HRS, +1 = LRS), drawn with
-the shared `ErrorInjector`.
+independent Gaussian read noise). Stuck cells (`cells.StuckCells`: a cell meant to be HRS
+left in LRS, or the reverse) are drawn per chip; an optional what-if flips cell states
+(LRS <-> HRS) per chip from any transition matrix over the binary alphabet (-1 = HRS,
++1 = LRS). Both use the shared `ErrorInjector`.
 
 Neuron. Integrate-and-fire without leak: the membrane charge V (C) adds q at each event;
 V >= Q_th+ emits a positive spike, V <= -Q_th- a negative one; after a spike the
@@ -42,7 +43,8 @@ Classification: the neuron with the highest net spike count (positive minus nega
 a tie is broken at random (seeded), as a tie carries no information, and counted.
 
 Seeding: `SeedSequence(seed)` children (0,) devices, (1,) input spike trains and read
-noise, (2,) bit errors, (3,) tie breaks; chip c uses grandchild c of each, so chip c's
+noise, (2,) cell-state flips, (3,) tie breaks, (4,) stuck cells; chip c uses grandchild c
+of each, so chip c's
 draws do not depend on how many chips run or how they are grouped, and the same seed
 gives every case (ideal, spread, bit errors, leakage sweep) the same input spike trains.
 """
@@ -55,13 +57,14 @@ import numpy as np
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import TransitionMatrix
 from circuitkit.inject.sampler import ErrorInjector, child_seed, trial_generator
+from circuitkit.snn.cells import StuckCells
 from circuitkit.snn.table import CharacterizationTable, NeuronCharacteristics
 from circuitkit.snn.train import WEIGHT_MAX, check_weights
 
 CODINGS = ("poisson", "regular")
 CELL_ALPHABET = (-1, 1)  # cell-state alphabet for bit errors: -1 HRS, +1 LRS (the binary scheme)
 DEFAULT_MAX_BYTES = 128 * 2**20
-_SEED_DEVICES, _SEED_INPUTS, _SEED_ERRORS, _SEED_TIES = range(4)
+_SEED_DEVICES, _SEED_INPUTS, _SEED_ERRORS, _SEED_TIES, _SEED_STUCK = range(5)
 
 
 class SnnError(CircuitkitError):
@@ -73,8 +76,9 @@ class RateCoding:
     """How pixel intensities become input spikes within one presentation window."""
 
     kind: str = "poisson"
-    # Expected spikes of a pixel of intensity 1 in the window: 7 gives the digits test set
-    # about the reference's 136 input spikes per image (its mean pixel sum is 19.4).
+    # Expected spikes of a pixel of intensity 1 in the window, an input: 7 gives 12x12
+    # MNIST (mean pixel sum 19.1 on the default test split) about 133 input spikes per
+    # image, near the reference's 136.
     max_spikes: float = 7.0
     window_s: float = 10e-6
 
@@ -91,10 +95,12 @@ class RateCoding:
 class Nonidealities:
     """Which imperfections a run includes. `spread`: device-to-device RRAM spread,
     cycle-to-cycle read noise and neuron threshold spread, all from the table.
-    `transition`: cell-state bit errors (binary alphabet, -1 HRS / +1 LRS)."""
+    `stuck`: stuck cells. `transition`: what-if cell-state flips (binary alphabet,
+    -1 HRS / +1 LRS)."""
 
     spread: bool = False
     transition: TransitionMatrix | None = None
+    stuck: StuckCells | None = None
 
     def __post_init__(self) -> None:
         if self.transition is not None and tuple(self.transition.alphabet) != CELL_ALPHABET:
@@ -143,12 +149,16 @@ def build_chips(
         raise SnnError(f"chips must be >= 1, got {chips}")
     states = cell_states(weights)
     syn, neuron = table.synapse, table.neuron
-    if nonidealities.transition is not None:
-        injector = ErrorInjector(states, CELL_ALPHABET, nonidealities.transition.matrix)
-        all_states = np.stack([injector.corrupted(1, child_seed(seed, _SEED_ERRORS), first_trial=c)[0]
-                               for c in range(first_chip, first_chip + chips)])
-    else:
-        all_states = np.broadcast_to(states, (chips, *states.shape))
+    all_states = np.broadcast_to(states, (chips, *states.shape))
+    flips = [(nonidealities.stuck.transition() if nonidealities.stuck else None, _SEED_STUCK),
+             (nonidealities.transition, _SEED_ERRORS)]
+    for transition, stream in flips:
+        if transition is None:
+            continue
+        all_states = np.stack([
+            ErrorInjector(programmed, CELL_ALPHABET, transition.matrix).corrupted(
+                1, child_seed(seed, stream), first_trial=chip)[0]
+            for chip, programmed in zip(range(first_chip, first_chip + chips), all_states)])
     lrs = all_states > 0
     n_out = states.shape[1]
     currents = np.empty(all_states.shape)

@@ -11,15 +11,17 @@ The SNN computes the same thing with rate codes: an input spike of pixel i adds 
 charge units to neuron j, so the net spike count of neuron j is about (x @ W_q)[j]
 times a constant.
 
-Datasets: 'digits' (scikit-learn's 8x8, 64 inputs, the offline default) or a directory
-with the four MNIST IDX files, downscaled to 12x12 = 144 inputs as in the reference.
+Datasets: MNIST downscaled to 12x12 = 144 inputs as in the reference (SPIRIT, Valentian
+et al., IEDM 2019): by default the 5,000 real MNIST digits of `inject.data.load_mnist5k`
+(fixed split, 1,000 test images), or the full MNIST from a directory of IDX files;
+'digits' (scikit-learn's 8x8, 64 inputs) is kept for fast tests.
 
 Weight files are plain CSV: one row per input (pixel, row-major), one integer column per
 output neuron, an optional header line `w0,w1,...`.
 
 Reproduce the weights `circuitkit snn` trains by itself (deterministic for a seed):
 
-    python -m circuitkit.snn.train --dataset digits -o snn_weights.csv
+    python -m circuitkit.snn.train -o snn_weights.csv
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from circuitkit import CircuitkitError
-from circuitkit.inject.data import Dataset, DatasetError, downscale, load_digits, load_mnist
+from circuitkit.inject.data import DEFAULT_DATASET, Dataset, DatasetError, downscale, load_dataset
 from circuitkit.inject.train import Adam, cosine_learning_rate, single_blas_thread
 
 WEIGHT_MAX = 4  # cells per polarity: a weight of +w puts w of the 4 positive cells in LRS
@@ -44,24 +46,27 @@ class WeightError(CircuitkitError):
     """Integer SNN weights that are malformed or out of range."""
 
 
-def load_snn_dataset(spec: str | Path) -> Dataset:
-    """'digits', or an MNIST directory (also written 'mnist:DIR') downscaled to 12x12.
+def load_snn_dataset(spec: str | Path = DEFAULT_DATASET) -> Dataset:
+    """A dataset as `inject.data.load_dataset` names it (default 'mnist5k'; a bare
+    directory means 'mnist:DIR'), 28x28 images downscaled to 12x12; 'digits' stays 8x8.
 
     Raises a clear error for an empty train or test split.
     """
     text = str(spec)
-    if text == "digits":
-        dataset = load_digits()
+    if Path(text).is_dir():
+        text = f"mnist:{text}"
+    elif ":" not in text and text not in ("mnist5k", "digits"):
+        raise DatasetError(f"{text}: not a directory; expected 'mnist5k', 'digits', 'mnist:DIR' or a directory "
+                           "with the four MNIST IDX files")
+    raw = load_dataset(text)
+    for split in ("train", "test"):
+        if getattr(raw, f"x_{split}").shape[0] == 0:
+            raise DatasetError(f"{text}: the {split} split holds no images (empty dataset)")
+    if raw.image_shape is not None and max(raw.image_shape) > MNIST_SIDE:
+        dataset = Dataset(f"{raw.name}-{MNIST_SIDE}x{MNIST_SIDE}", downscale(raw.x_train, MNIST_SIDE), raw.y_train,
+                          downscale(raw.x_test, MNIST_SIDE), raw.y_test, (MNIST_SIDE, MNIST_SIDE))
     else:
-        directory = Path(text.removeprefix("mnist:"))
-        if not directory.is_dir():
-            raise DatasetError(f"{directory}: not a directory; expected 'digits' or a directory with the four MNIST IDX files")
-        raw = load_mnist(directory)
-        for split in ("train", "test"):
-            if getattr(raw, f"x_{split}").shape[0] == 0:
-                raise DatasetError(f"{directory}: the {split} IDX files hold no images (empty dataset)")
-        dataset = Dataset(f"mnist{MNIST_SIDE}x{MNIST_SIDE}", downscale(raw.x_train, MNIST_SIDE), raw.y_train,
-                          downscale(raw.x_test, MNIST_SIDE), raw.y_test)
+        dataset = raw
     check_dataset(dataset)
     return dataset
 
@@ -238,7 +243,8 @@ def _is_integer(text: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m circuitkit.snn.train",
                                      description="Train the SNN's -4..+4 weights (tanh single layer, quantized).")
-    parser.add_argument("--dataset", default="digits", help="'digits' (default) or a directory with MNIST IDX files")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET,
+                        help="'mnist5k' (default), 'digits', or 'mnist:DIR' / a directory with the MNIST IDX files")
     parser.add_argument("--epochs", type=int, default=TanhConfig.epochs)
     parser.add_argument("--seed", type=int, default=TanhConfig.seed)
     parser.add_argument("-o", "--output", type=Path, required=True, help="weight CSV to write")
