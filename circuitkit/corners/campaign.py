@@ -17,6 +17,12 @@ Each finished job is written atomically (`samples/<job>.json`, via rename) by th
 process that collects results. A campaign killed at any moment and restarted with the
 same command skips the jobs on disk, so nothing is lost or duplicated and the final
 table equals an uninterrupted run's.
+
+The campaign is the orchestrator: it plans, seeds, dispatches, checkpoints and counts.
+It must not know the circuit: the caller hands `run_campaign` a `ReadSimulator`
+(`circuitkit.corners.batch`; the 2T2R + PCSA one is
+`circuitkit.corners.reads.PcsaReadSimulator`). It draws no plot either: the caller does
+(`circuitkit.report.plots.plot_ber_vs_vdd`).
 """
 
 from __future__ import annotations
@@ -35,11 +41,11 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import SCHEME_ALPHABETS, BerTable, Condition
+from circuitkit.corners.batch import ReadSimulator
 from circuitkit.corners.spread import DeviceSpread
 from circuitkit.device.model import ModelCard
 from circuitkit.files import write_atomic
-from circuitkit.netlist.common import OPERATING_RANGE
-from circuitkit.toolchain import check_corner
+from circuitkit.operating import Corner, OperatingPoint
 
 METHODS = ("mc", "offset")
 # Points (ln of the BLb/BL resistance ratio) at which the `offset` method measures the
@@ -49,11 +55,16 @@ DEFAULT_OFFSET_POINTS = (-0.8, -0.4, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.4
 
 @dataclasses.dataclass(frozen=True)
 class CampaignConfig:
-    """Everything that determines a campaign's numbers (saved as campaign_config.json)."""
+    """Everything that determines a campaign's numbers (saved as campaign_config.json).
 
-    corners: tuple[str, ...] = ("tt",)
-    vdds: tuple[float, ...] = (1.8,)
-    temps_c: tuple[float, ...] = (27.0,)
+    The grid is `corners` x `vdd` x `temp_c` (the names of `circuitkit ber --corners
+    --vdd --temp-c` and of a flow file's [campaign] keys); each combination is one
+    `OperatingPoint`, made and checked once here (`points`).
+    """
+
+    corners: tuple[Corner, ...] = (Corner.TT,)
+    vdd: tuple[float, ...] = (1.8,)
+    temp_c: tuple[float, ...] = (27.0,)
     scheme: str = "binary"
     samples: int = 256                 # per condition and stored value (mc), per offset point (offset)
     seed: int = 1
@@ -63,16 +74,22 @@ class CampaignConfig:
     offset_points: tuple[float, ...] = DEFAULT_OFFSET_POINTS
     mismatch: bool = True              # per-instance transistor mismatch (the PDK's own AGAUSS)
 
+    # The grid's operating points, corners outermost (the table's order); not a setting.
+    points: tuple[OperatingPoint, ...] = dataclasses.field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
-        for corner in self.corners:
-            check_corner(corner)
-        if not self.corners or not self.vdds or not self.temps_c:
+        for name in ("corners", "vdd", "temp_c", "offset_points"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not self.corners or not self.vdd or not self.temp_c:
             raise CircuitkitError("a campaign needs at least one corner, one supply and one temperature")
-        # The netlists' own range, checked here so a campaign never starts a job it cannot run.
-        for vdd in self.vdds:
-            OPERATING_RANGE.check_vdd(vdd, "campaign supply")
-        for temp in self.temps_c:
-            OPERATING_RANGE.check_temp(temp, "campaign temperature")
+        # The points' own check (the netlists' range), here, so a campaign never starts a job it cannot run.
+        try:
+            points = tuple(OperatingPoint(corner, vdd, temp)
+                           for corner in self.corners for vdd in self.vdd for temp in self.temp_c)
+        except CircuitkitError as error:
+            raise CircuitkitError(f"campaign: {error}") from None
+        object.__setattr__(self, "corners", tuple(Corner(corner) for corner in self.corners))
+        object.__setattr__(self, "points", points)
         if self.scheme not in SCHEME_ALPHABETS:
             raise CircuitkitError(f"unknown scheme {self.scheme!r}; expected one of {', '.join(SCHEME_ALPHABETS)}")
         if self.method not in METHODS:
@@ -85,20 +102,18 @@ class CampaignConfig:
             raise CircuitkitError("the offset method needs at least 3 offset points")
 
     def conditions(self) -> list[Condition]:
-        return [Condition(corner, float(vdd), float(temp), self.scheme)
-                for corner in self.corners for vdd in self.vdds for temp in self.temps_c]
+        return [Condition.at(point, self.scheme) for point in self.points]
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["spread"] = self.spread.to_dict()
-        return data
+        """The settings as JSON values (corners as their names)."""
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.init}
+        return {**data, "corners": [corner.value for corner in self.corners], "vdd": list(self.vdd),
+                "temp_c": list(self.temp_c), "offset_points": list(self.offset_points),
+                "spread": self.spread.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CampaignConfig":
-        fields = {**data, "spread": DeviceSpread.from_dict(data["spread"])}
-        for key in ("corners", "vdds", "temps_c", "offset_points"):
-            fields[key] = tuple(fields[key])
-        return cls(**fields)
+        return cls(**{**data, "spread": DeviceSpread.from_dict(data["spread"])})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,46 +121,41 @@ class Job:
     """One ngspice run: `count` sense circuits at one condition.
 
     For `mc`, each circuit reads a cell storing `stored` drawn from the device spread;
-    for `offset`, each reads a cell with a fixed resistance ratio exp(`point`)
+    for `offset`, each reads a cell with a fixed resistance ratio exp(`offset_point`)
     (BLb/BL) around the most probable failure point.
     """
 
-    condition: Condition
+    point: OperatingPoint
+    scheme: str
     kind: str            # "mc" or "offset"
-    stored: int          # mc: the stored weight; offset: +1 (the ratio's sign is in `point`)
-    point: float         # offset: ln(R_BLb / R_BL); mc: 0
+    stored: int          # mc: the stored weight; offset: +1 (the ratio's sign is in `offset_point`)
+    offset_point: float  # offset: ln(R_BLb / R_BL); mc: 0
     batch: int
     count: int
     campaign_seed: int
 
     @property
+    def condition(self) -> Condition:
+        """The table's row key this job's reads count towards."""
+        return Condition.at(self.point, self.scheme)
+
+    @property
     def key(self) -> str:
-        c = self.condition
-        what = f"s{self.stored:+d}" if self.kind == "mc" else f"x{self.point:+.4f}"
-        return f"{c.corner}_v{c.vdd:.3f}_t{c.temp_c:+.1f}_{c.scheme}_{self.kind}_{what}_b{self.batch:04d}"
+        p = self.point
+        return f"{p.corner}_v{p.vdd:.3f}_t{p.temp_c:+.1f}_{self.random_stream_key}"
 
     @property
     def random_stream_key(self) -> str:
         """What the job's random numbers depend on: not corner, vdd or temperature (common
         random numbers across conditions, see the module doc)."""
-        what = f"s{self.stored:+d}" if self.kind == "mc" else f"x{self.point:+.4f}"
-        return f"{self.condition.scheme}_{self.kind}_{what}_b{self.batch:04d}"
+        what = f"s{self.stored:+d}" if self.kind == "mc" else f"x{self.offset_point:+.4f}"
+        return f"{self.scheme}_{self.kind}_{what}_b{self.batch:04d}"
 
     def seed_sequence(self) -> np.random.SeedSequence:
         # A hash of the job's values (not its index) keys the stream: see the module doc.
         digest = hashlib.sha256(self.random_stream_key.encode()).digest()
         words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
         return np.random.SeedSequence(self.campaign_seed, spawn_key=tuple(words))
-
-
-@dataclasses.dataclass(frozen=True)
-class ReadBatch:
-    """Outcome of the `count` reads of a job: per read, the value read, the sense delay (s)
-    and the sense margin (V); NaN delay/margin where the latch did not resolve."""
-
-    read: np.ndarray
-    delay_s: np.ndarray
-    margin_v: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,24 +172,17 @@ class JobOutcome:
     error: str = ""
 
 
-# A function that simulates one batch of reads: (condition, resistances (n x 2), ngspice
-# seed, stored=, card=, tighter=, mismatch=) -> ReadBatch. The netlist stage provides
-# the real one (circuitkit.corners.reads.simulate_reads); tests may pass their own only
-# where they test the bookkeeping, never a circuit claim.
-ReadSimulator = Callable[..., ReadBatch]
-
-
 def plan_jobs(config: CampaignConfig) -> list[Job]:
     jobs = []
-    for condition in config.conditions():
+    for point in config.points:
         if config.method == "mc":
             groups = [("mc", stored, 0.0) for stored in SCHEME_ALPHABETS[config.scheme]]
         else:
-            groups = [("offset", +1, float(point)) for point in config.offset_points]
-        for kind, stored, point in groups:
+            groups = [("offset", +1, float(offset)) for offset in config.offset_points]
+        for kind, stored, offset in groups:
             for batch in range(math.ceil(config.samples / config.batch_size)):
                 count = min(config.batch_size, config.samples - batch * config.batch_size)
-                jobs.append(Job(condition, kind, stored, point, batch, count, config.seed))
+                jobs.append(Job(point, config.scheme, kind, stored, offset, batch, count, config.seed))
     return jobs
 
 
@@ -189,17 +192,14 @@ def job_resistances(job: Job, config: CampaignConfig, rng: np.random.Generator) 
         return config.spread.draw(rng, job.stored, job.count)
     from circuitkit.corners.rare import design_point_resistances
 
-    pair = design_point_resistances(config.spread, job.point)
+    pair = design_point_resistances(config.spread, job.offset_point)
     return np.tile(pair, (job.count, 1))
 
 
-def run_job(job: Job, config: CampaignConfig, card: ModelCard | None = None,
-            simulator: ReadSimulator | None = None) -> JobOutcome:
+def run_job(job: Job, config: CampaignConfig, card: ModelCard | None, simulator: ReadSimulator) -> JobOutcome:
     """Simulate one job; a non-converging run is retried once with tighter tolerances."""
     from circuitkit.spice.runner import SimulationError
 
-    if simulator is None:
-        from circuitkit.corners.reads import simulate_reads as simulator
     sequence = job.seed_sequence()
     rng = np.random.default_rng(sequence)
     resistances = job_resistances(job, config, rng)
@@ -208,7 +208,7 @@ def run_job(job: Job, config: CampaignConfig, card: ModelCard | None = None,
     error = ""
     for attempt, tighter in enumerate((False, True), start=1):
         try:
-            batch = simulator(job.condition, resistances, spice_seed, stored=job.stored, card=card,
+            batch = simulator(job.point, job.scheme, resistances, spice_seed, stored=job.stored, card=card,
                               tighter=tighter, mismatch=config.mismatch)
             return JobOutcome(job.key, "ok", attempt, time.perf_counter() - started, resistances.tolist(),
                               [int(v) for v in batch.read], [float(v) for v in batch.delay_s],
@@ -243,9 +243,9 @@ class SampleStore:
             raise CircuitkitError(f"checkpoint {path} is unreadable ({error}); delete it to resimulate that job") from error
 
 
-def execute(jobs: Sequence[Job], config: CampaignConfig, store: SampleStore, *, workers: int = 1,
-            executor: str = "process", scheduler: str | None = None, card: ModelCard | None = None,
-            simulator: ReadSimulator | None = None, progress: bool = True) -> int:
+def execute(jobs: Sequence[Job], config: CampaignConfig, store: SampleStore, simulator: ReadSimulator, *,
+            workers: int = 1, executor: str = "process", scheduler: str | None = None,
+            card: ModelCard | None = None, progress: bool = True) -> int:
     """Run the jobs not yet on disk; return how many were run now."""
     from circuitkit.corners.executors import make_executor
 
@@ -339,10 +339,11 @@ class CampaignResult:
     outdir: Path
 
 
-def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1, executor: str = "process",
-                 scheduler: str | None = None, card=None, simulator: ReadSimulator | None = None,
-                 progress: bool = True, plot: bool = True, log: Callable[[str], None] | None = None) -> CampaignResult:
-    """Run (or resume) a campaign into `outdir`: ber_table.csv, campaign.json, ber_vs_vdd.png.
+def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadSimulator, workers: int = 1,
+                 executor: str = "process", scheduler: str | None = None, card: ModelCard | None = None,
+                 progress: bool = True, log: Callable[[str], None] | None = None) -> CampaignResult:
+    """Run (or resume) a campaign into `outdir`: ber_table.csv and campaign.json; every
+    read through `simulator`.
 
     A spread with literature defaults is announced through `log` (default: stderr)."""
     from circuitkit import toolchain
@@ -357,13 +358,11 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
     _check_or_save_simulation_key(simulated_with, outdir / "simulated_with.json", outdir / "samples")
     store = SampleStore(outdir / "samples")
     jobs = plan_jobs(config)
-    from circuitkit.corners.reads import read_timing
-
     # Measured here once (and cached) rather than by every worker's first job.
-    timings = {f"{vdd:g}": dataclasses.asdict(read_timing(config.scheme, vdd)) for vdd in config.vdds}
+    timings = {f"{vdd:g}": dict(simulator.timing(config.scheme, vdd)) for vdd in config.vdd}
     started = time.perf_counter()
-    ran_now = execute(jobs, config, store, workers=workers, executor=executor, scheduler=scheduler,
-                      card=card, simulator=simulator, progress=progress)
+    ran_now = execute(jobs, config, store, simulator, workers=workers, executor=executor, scheduler=scheduler,
+                      card=card, progress=progress)
     grouped = collect(jobs, store)
     if config.method == "mc":
         counts = count_matrices(grouped["mc"])
@@ -407,10 +406,6 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
         "executor": executor,
     }
     write_atomic(outdir / "campaign.json", json.dumps(summary, indent=2, default=float) + "\n")
-    if plot:
-        from circuitkit.report.plots import plot_ber_vs_vdd
-
-        plot_ber_vs_vdd(table, outdir / "ber_vs_vdd.png")
     return CampaignResult(table, summary, outdir)
 
 
