@@ -30,8 +30,9 @@ def verilog_a_dir() -> Path:
 
 
 def bundled_data(name: str) -> Path:
-    """A file of the bundled characterization data (e.g. 'iv_sweep.csv')."""
+    """A file of the bundled characterization data (e.g. 'iv_sweep.csv'), by its real path
+    (in a source tree, `characterization/<name>`, which provenance records then name)."""
     path = package_path(BUNDLED_DATA, name)
     if not path.is_file():
         raise CircuitkitError(f"the bundled data file {name!r} is missing from this installation ({path})")
-    return path
+    return path.resolve()
