@@ -120,40 +120,51 @@ class FlowConfig:
                 raise CircuitkitError(f"{path}, [{name}]: unknown key(s) {', '.join(extra)}; expected {', '.join(allowed)}")
             return dict(values)
 
-        def resolve(value: str | None) -> Path | None:
-            if value is None:
-                return None
-            candidate = Path(value).expanduser()
-            return candidate if candidate.is_absolute() else (base / candidate).resolve()
-
         flow = section("flow", ["output", "seed", "workers"])
         measurements = section("measurements", ["iv", "distribution", "sweep_rate", "temp_c"])
         pdk = section("pdk", ["models"])
         campaign = section("campaign", [*CAMPAIGN_KEYS, "ternary", "rare"])
         network = section("network", ["bnn", "tnn", "trials", "dataset", "sweep_ber"])
 
-        fields: dict[str, Any] = {"output": resolve(flow.pop("output", "flow-output")), **flow}
-        fields |= {key: resolve(measurements[key]) for key in ("iv", "distribution") if key in measurements}
+        def resolve(value: str | None) -> Path | None:
+            if value is None:
+                return None
+            candidate = Path(value).expanduser()
+            return candidate if candidate.is_absolute() else (base / candidate).resolve()
+
+        def network_spec(value: str) -> str:
+            return value if value in ("bnn", "tnn") else str(resolve(value))
+
+        fields: dict[str, Any] = {"output": resolve(flow.get("output", "flow-output"))}
+        for key, target in (("seed", "seed"), ("workers", "workers")):
+            if key in flow:
+                fields[target] = int(flow[key])
+        for key in ("iv", "distribution"):
+            if key in measurements:
+                fields[key] = resolve(measurements[key])
         if "sweep_rate" in measurements:
-            fields["sweep_rate"] = measurements["sweep_rate"]
+            fields["sweep_rate"] = float(measurements["sweep_rate"])
         if "temp_c" in measurements:
-            fields["fit_temp_c"] = measurements["temp_c"]
+            fields["fit_temp_c"] = float(measurements["temp_c"])
         if "models" in pdk:
             fields["pdk_models"] = resolve(pdk["models"])
-        # `ternary` / `rare`: false for no such campaign, or a table of the settings that differ.
+        # [campaign] holds CampaignConfig fields by their names; `ternary` / `rare` are false
+        # (no such campaign) or a [campaign.ternary] / [campaign.rare] table of what differs.
         for name in ("ternary", "rare"):
             if name in campaign:
                 value = campaign.pop(name)
                 if value is not False and not isinstance(value, dict):
                     raise CircuitkitError(f"{path}, [campaign] {name}: expected false or a [campaign.{name}] table")
-                fields[name] = section(f"campaign.{name}", CAMPAIGN_KEYS, value) if value is not False else None
+                fields[name] = None if value is False else section(f"campaign.{name}", CAMPAIGN_KEYS, value)
         for key in ("bnn", "tnn"):
             if key in network:
-                value = network.pop(key)
-                fields[key] = value if value in ("bnn", "tnn") else str(resolve(value))
+                fields[key] = network_spec(network[key])
+        if "trials" in network:
+            fields["trials"] = int(network["trials"])
+        if "dataset" in network:
+            fields["dataset"] = network["dataset"]
         if "sweep_ber" in network:
-            network["sweep_ber"] = tuple(network["sweep_ber"])
-        fields |= network
+            fields["sweep_ber"] = tuple(float(v) for v in network["sweep_ber"])
         try:
             config = cls(**fields, campaign=dataclasses.replace(FLOW_CAMPAIGN, **campaign))
         except CircuitkitError as error:
