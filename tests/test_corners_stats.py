@@ -85,6 +85,9 @@ def test_bad_settings_are_rejected_before_any_simulation():
         CampaignConfig(vdd=(5.0,))
     with pytest.raises(CircuitkitError, match="ternary"):
         CampaignConfig(scheme="ternary", method="offset")
+    with pytest.raises(CircuitkitError, match=r"samples='64': expected a whole number >= 1"):
+        CampaignConfig(samples="64")          # e.g. a quoted number in a flow file
+    assert CampaignConfig(vdd=(1,), temp_c=(27,)).to_dict()["temp_c"] == [27.0]
     with pytest.raises(CircuitkitError, match="HRS median"):
         DeviceSpread(StateDistribution(50e3, 0.1), StateDistribution(20e3, 0.1))
 

@@ -88,7 +88,10 @@ class CampaignConfig:
                            for corner in self.corners for vdd in self.vdd for temp in self.temp_c)
         except CircuitkitError as error:
             raise CircuitkitError(f"campaign: {error}") from None
+        # Normalised as the points are (a flow file's `temp_c = [27]` is 27.0 like --temp-c 27).
         object.__setattr__(self, "corners", tuple(Corner(corner) for corner in self.corners))
+        object.__setattr__(self, "vdd", tuple(float(vdd) for vdd in self.vdd))
+        object.__setattr__(self, "temp_c", tuple(float(temp) for temp in self.temp_c))
         object.__setattr__(self, "points", points)
         if self.scheme not in SCHEME_ALPHABETS:
             raise CircuitkitError(f"unknown scheme {self.scheme!r}; expected one of {', '.join(SCHEME_ALPHABETS)}")
@@ -96,8 +99,10 @@ class CampaignConfig:
             raise CircuitkitError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
         if self.method == "offset" and self.scheme != "binary":
             raise CircuitkitError("the offset (rare-event) method models a binary decision; use --method mc for ternary")
-        if self.samples < 1 or self.batch_size < 1:
-            raise CircuitkitError(f"samples and batch_size must be >= 1, got {self.samples} and {self.batch_size}")
+        for name in ("samples", "batch_size", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "seed" else 1):
+                raise CircuitkitError(f"campaign: {name}={value!r}: expected a whole number >= {0 if name == 'seed' else 1}")
         if self.method == "offset" and len(self.offset_points) < 3:
             raise CircuitkitError("the offset method needs at least 3 offset points")
 
