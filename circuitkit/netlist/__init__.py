@@ -19,17 +19,15 @@ from circuitkit.netlist.neuron import NeuronBench, NeuronParams, NeuronSizing, N
 from circuitkit.netlist.pcsa import (
     TERNARY_POINT,
     TERNARY_TIMING,
-    PcsaRead,
     PcsaReadBench,
-    PcsaReads,
     PcsaSizing,
     ReadTiming,
     ReadUnit,
-    RramDrift,
     ternary_pcsa,
     two_t_two_r_pcsa,
     xnor_pcsa,
 )
+from circuitkit.netlist.readout import PcsaRead, PcsaReads, RramDrift
 
 __all__ = [
     "ArrayRead", "ArrayReadBench", "Bench", "NeuronBench", "NeuronParams", "NeuronSizing", "NeuronSpikes",

@@ -30,6 +30,7 @@ from circuitkit import CircuitkitError
 from circuitkit.netlist import common as c
 from circuitkit.netlist import pcsa
 from circuitkit.netlist.bench import Bench
+from circuitkit.netlist.readout import energy_measure, read_measures, unit_read
 from circuitkit.spice.runner import SimResult
 
 MAX_CELLS = 4096
@@ -119,7 +120,7 @@ class ArrayReadBench(Bench["ArrayRead"]):
     r = row r) with one PCSA per column.
 
     Measures per cell (row r, column c): `q_r<r>_c<c>`, `qb_...`, `tq_...`, `tqb_...`,
-    `mq_...`, `mqb_...` as in `pcsa.read_measures`; per row read `e_r<r>` (J, whole array).
+    `mq_...`, `mqb_...` as in `readout.read_measures`; per row read `e_r<r>` (J, whole array).
     """
 
     kind = "array"
@@ -182,8 +183,8 @@ class ArrayReadBench(Bench["ArrayRead"]):
         lines += c.section("measurements per cell (read r senses row r) and energy per row read")
         for r in range(rows):
             for k in range(cols):
-                lines += pcsa.read_measures(f"r{r}_c{k}", f"q_c{k}", f"qb_c{k}", cycle=r)
-            lines.append(pcsa.energy_measure(f"r{r}", "vdd", r))
+                lines += read_measures(f"r{r}_c{k}", f"q_c{k}", f"qb_c{k}", cycle=r)
+            lines.append(energy_measure(f"r{r}", "vdd", r))
         lines += c.section("analysis")
         saves = ["v(preb)", "v(se)", "i(vdd)"] + [f"v(wl_r{r}_c{cols - 1})" for r in range(rows)]
         saves += [f"v({node}_c{k})" for k in range(cols) for node in ("q", "qb")]
@@ -222,7 +223,7 @@ def measure_array(result: SimResult, weights: Sequence[Sequence[int]], vdd: floa
     """Read value, delay and margin of every cell (read/expected as +1/0/-1) of an array
     storing `weights`."""
     rows, cols = len(weights), len(weights[0])
-    reads = [[pcsa.unit_read(result, f"r{r}_c{k}", vdd, t_eval, weights[r][k]) for k in range(cols)]
+    reads = [[unit_read(result, f"r{r}_c{k}", vdd, t_eval, weights[r][k]) for k in range(cols)]
              for r in range(rows)]
     return ArrayRead(
         expected=np.array(weights, dtype=int),

@@ -19,6 +19,7 @@ from circuitkit import CircuitkitError
 from circuitkit.device.model import ModelCard
 from circuitkit.netlist import arrays, neuron, pcsa
 from circuitkit.netlist.common import BENCH_TAG
+from circuitkit.netlist.readout import PcsaReads, measure_reads
 from circuitkit.spice.runner import SimResult, run_batch
 
 
@@ -47,7 +48,7 @@ def card_from_netlist(netlist: str) -> ModelCard:
     return ModelCard.from_values({k: float(v) for k, v in values.items()}, module=match.group(1))
 
 
-def measure_netlist(netlist: str, result: SimResult) -> pcsa.PcsaReads | arrays.ArrayRead | neuron.NeuronSpikes:
+def measure_netlist(netlist: str, result: SimResult) -> PcsaReads | arrays.ArrayRead | neuron.NeuronSpikes:
     """What the bench a netlist file was written from measures, from its header."""
     info = bench_info(netlist)
     kind = info["kind"]
@@ -58,10 +59,10 @@ def measure_netlist(netlist: str, result: SimResult) -> pcsa.PcsaReads | arrays.
     if kind not in pcsa.KINDS:
         raise CircuitkitError(f"unknown bench kind {kind!r} in the netlist's header")
     several = info["reads"] > 1
-    return pcsa.measure_reads(result, {unit["name"]: unit["expected"] for unit in info["units"]}, info["vdd"],
-                              info["t_eval"], info["reads"],
-                              {unit["name"]: (unit["gap_bl"], unit["gap_blb"]) for unit in info["units"]},
-                              card_from_netlist(netlist) if several else None)
+    return measure_reads(result, {unit["name"]: unit["expected"] for unit in info["units"]}, info["vdd"],
+                         info["t_eval"], info["reads"],
+                         {unit["name"]: (unit["gap_bl"], unit["gap_blb"]) for unit in info["units"]},
+                         card_from_netlist(netlist) if several else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +71,7 @@ class BenchOutcome:
 
     info: dict[str, Any]
     result: SimResult
-    measured: pcsa.PcsaReads | arrays.ArrayRead | neuron.NeuronSpikes
+    measured: PcsaReads | arrays.ArrayRead | neuron.NeuronSpikes
 
     @property
     def kind(self) -> str:
