@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from circuitkit import CircuitkitError, __version__
-from circuitkit.corners.campaign import CampaignConfig
+from circuitkit.corners.config import CampaignConfig
 from circuitkit.files import file_hash, write_atomic
 from circuitkit.resources import bundled_data
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from circuitkit import CircuitkitError
-from circuitkit.corners.campaign import CampaignConfig
+from circuitkit.corners.config import CampaignConfig
 
 PACKAGE = Path(__file__).resolve().parent.parent / "circuitkit"
 

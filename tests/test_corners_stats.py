@@ -11,7 +11,9 @@ import pytest
 from scipy import stats
 
 from circuitkit import CircuitkitError
-from circuitkit.corners.campaign import CampaignConfig, Job, _check_or_save_config, plan_jobs
+from circuitkit.corners.campaign import _check_or_save_config
+from circuitkit.corners.config import CampaignConfig
+from circuitkit.corners.jobs import plan_jobs
 from circuitkit.corners.rare import design_point_resistances, error_probabilities, fit_offset
 from circuitkit.corners.spread import DeviceSpread, StateDistribution
 

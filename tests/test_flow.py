@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from circuitkit import CircuitkitError
-from circuitkit.corners.campaign import CampaignConfig
+from circuitkit.corners.config import CampaignConfig
 from circuitkit.flow import FlowConfig
 
 pytestmark = [pytest.mark.spice, pytest.mark.slow]

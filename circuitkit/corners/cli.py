@@ -13,7 +13,8 @@ from pathlib import Path
 
 from circuitkit import CircuitkitError
 from circuitkit.argtypes import comma_floats, comma_names
-from circuitkit.corners.campaign import DEFAULT_OFFSET_POINTS, METHODS, CampaignConfig, run_campaign
+from circuitkit.corners.campaign import run_campaign
+from circuitkit.corners.config import DEFAULT_OFFSET_POINTS, METHODS, CampaignConfig
 from circuitkit.corners.executors import EXECUTORS
 from circuitkit.corners.spread import DeviceSpread, device_spread
 
