@@ -17,11 +17,10 @@ import time
 
 import numpy as np
 
-from circuitkit.ber_table import Condition
 from circuitkit.corners.campaign import CampaignConfig, run_campaign
-from circuitkit.corners.reads import read_netlist
+from circuitkit.corners.reads import PcsaReadSimulator, read_bench
 from circuitkit.corners.spread import DeviceSpread
-from circuitkit.netlist.pcsa import measure_pcsa_reads
+from circuitkit.operating import OperatingPoint
 from circuitkit.spice.runner import SharedSession
 
 
@@ -29,21 +28,21 @@ def naive(samples: int) -> float:
     """Samples per second, one in-process PySpice simulation per sample."""
     session = SharedSession.get()
     rng = np.random.default_rng(0)
-    condition = Condition("tt", 1.8, 27.0, "binary")
+    point = OperatingPoint("tt", 1.8, 27.0)
     spread = DeviceSpread()
     started = time.perf_counter()
     for index in range(samples):
         resistances = spread.draw(rng, +1, 1)
-        netlist = read_netlist(condition, resistances, spice_seed=index + 1)
-        measure_pcsa_reads(netlist, session.run(netlist))
+        bench = read_bench(point, "binary", resistances, spice_seed=index + 1)
+        bench.measure(session.run(bench.to_netlist()))
     return samples / (time.perf_counter() - started)
 
 
 def batched(samples: int, workers: int, batch_size: int) -> float:
-    config = CampaignConfig(corners=("tt",), vdds=(1.8,), samples=samples // 2, batch_size=batch_size, seed=1)
+    config = CampaignConfig(corners=("tt",), vdd=(1.8,), samples=samples // 2, batch_size=batch_size, seed=1)
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        run_campaign(config, out, workers=workers, progress=False, plot=False)
+        run_campaign(config, out, simulator=PcsaReadSimulator(), workers=workers, progress=False)
         return samples / (time.perf_counter() - started)
 
 

@@ -28,11 +28,13 @@ from pathlib import Path
 from PIL import Image, PngImagePlugin
 
 from circuitkit import __version__
-from circuitkit.flow import demo_flow, file_hash, run_flow
+from circuitkit.files import file_hash
+from circuitkit.flow import demo_flow, run_flow
 from circuitkit.report.html import CAMPAIGN_ACCURACY_LABELS, campaign_accuracy_rows, tolerance_curves
 from circuitkit.report.plots import plot_accuracy_with_campaigns
-from circuitkit.toolchain import REPO_ROOT, toolchain
+from circuitkit.toolchain import toolchain
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 FIGURES = REPO_ROOT / "bench" / "figures"
 FIGURE = FIGURES / "demo_accuracy_vs_ber.png"
 FIGURE_DATA = FIGURES / "demo_accuracy_vs_ber.json"
@@ -40,12 +42,20 @@ COMMAND = "python bench/figures.py"
 DATA_KEY = "circuitkit-data-sha256"   # PNG text chunk: sha256 of the JSON it was drawn from
 
 
+def repository_path(path) -> str:
+    """A bundled input's path relative to the repository (the package links to it)."""
+    return str(Path(path).resolve().relative_to(REPO_ROOT))
+
+
 def demo_settings(config) -> dict:
-    """The demo flow's settings that decide its numbers (not where it writes)."""
-    settings = dataclasses.asdict(config)
-    del settings["output"], settings["workers"]
+    """The demo flow's settings that decide its numbers (not where it writes, nor the
+    device spread, which the fit decides and campaign_settings records)."""
+    settings = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)
+                if field.name not in ("output", "workers", "campaign", "ternary", "rare")}
     for key in ("iv", "distribution"):
-        settings[key] = str(Path(settings[key]).relative_to(REPO_ROOT)) if settings[key] else None
+        settings[key] = repository_path(settings[key]) if settings[key] else None
+    settings["campaigns"] = {name: {key: value for key, value in campaign.to_dict().items() if key != "spread"}
+                             for name, campaign in config.campaigns().items()}
     return json.loads(json.dumps(settings, default=str))
 
 
@@ -62,7 +72,7 @@ def figure_data(out: Path, records: dict, config) -> dict:
             "command": COMMAND,
             "circuitkit": __version__,
             "demo_settings": demo_settings(config),
-            "inputs_sha256": {str(Path(p).relative_to(REPO_ROOT)): file_hash(Path(p))
+            "inputs_sha256": {repository_path(p): file_hash(Path(p))
                               for p in (config.iv, config.distribution) if p},
             "model_card": json.loads(card_path.read_text()),
             "campaign_settings": {name: json.loads((out / name / "campaign_config.json").read_text())

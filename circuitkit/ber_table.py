@@ -16,6 +16,14 @@ and a zero-width interval.
 
 Floats are written with `repr`, the shortest text that parses back to the same float,
 so `BerTable.read(p).write(q)` reproduces every value exactly.
+
+A `Condition` is the table's key, not necessarily a point a circuit ran at: a synthetic
+sweep has vdd 0 and a corner such as 'symmetric-ber-0.001', another tool may name its
+own corners. A campaign makes its conditions from `OperatingPoint`s (`Condition.at`) and
+`condition.point` gives one back, checked.
+
+This module is the contract between the corners stage and its readers (inject, snn,
+report): it must not import any of them, nor simulate anything.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from circuitkit import CircuitkitError
+from circuitkit.operating import OperatingPoint
 from circuitkit.stats import binomial_bounds
 
 BER_TABLE_COLUMNS: tuple[str, ...] = (
@@ -57,12 +66,22 @@ class BerTableError(CircuitkitError):
 
 @dataclass(frozen=True)
 class Condition:
-    """One operating point of the read circuit: process corner, supply, temperature, scheme."""
+    """The key of a table's rows: process corner, supply, temperature and read scheme."""
 
     corner: str
     vdd: float
     temp_c: float
     scheme: str
+
+    @classmethod
+    def at(cls, point: OperatingPoint, scheme: str) -> Condition:
+        """The condition of reads of `scheme` simulated at `point`."""
+        return cls(point.corner.value, point.vdd, point.temp_c, scheme)
+
+    @property
+    def point(self) -> OperatingPoint:
+        """The operating point of this condition (a CircuitkitError for a synthetic one)."""
+        return OperatingPoint(self.corner, self.vdd, self.temp_c)
 
     @property
     def alphabet(self) -> tuple[int, ...]:
@@ -95,6 +114,20 @@ class BerRow:
 
 
 assert tuple(f.name for f in fields(BerRow)) == BER_TABLE_COLUMNS
+
+
+@dataclass(frozen=True)
+class ConditionRate:
+    """The bit-error rate of one condition: `TransitionMatrix.error_rate` of its estimates
+    (mean over stored values of P(read != stored)), and an interval from the per-stored
+    interval bounds averaged the same way; `samples` and `method` of its rows."""
+
+    condition: Condition
+    ber: float
+    ci_low: float
+    ci_high: float
+    method: str
+    samples: int
 
 
 class TransitionMatrix(NamedTuple):
@@ -305,6 +338,19 @@ class BerTable:
         np.fill_diagonal(pessimistic, 1.0 - error_mass)
         pessimistic.flags.writeable = False
         return TransitionMatrix(estimate.alphabet, pessimistic)
+
+    def error_rates(self) -> tuple[ConditionRate, ...]:
+        """One `ConditionRate` per condition, in table order."""
+        rates = []
+        for condition in self.conditions():
+            errors = [row for row in self.rows if row.condition == condition and row.read != row.stored]
+            by_stored = [[row for row in errors if row.stored == stored] for stored in condition.alphabet]
+            low = np.mean([sum(row.ci_low for row in group) for group in by_stored])
+            high = np.mean([min(1.0, sum(row.ci_high for row in group)) for group in by_stored])
+            rates.append(ConditionRate(condition, float(self.transition_matrix(condition).error_rate), float(low),
+                                       float(high), errors[0].method if errors else "",
+                                       errors[0].samples if errors else 0))
+        return tuple(rates)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -1,7 +1,12 @@
-"""Writing artefacts so that a reader (or a resumed run) never sees a half-written file."""
+"""Artefact files: written so that a reader (or a resumed run) never sees a half-written
+file, and identified by the hash of their content.
+
+Neutral ground: every stage may use it; it imports nothing from circuitkit.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -20,3 +25,16 @@ def write_atomic(path: Path | str, content: str | bytes) -> Path:
         partial.write_text(content)
     partial.replace(path)
     return path
+
+
+def hash_file(digest, path: Path | str):
+    """Feed the bytes of `path` into `digest` (a hashlib object), in 1 MiB blocks; return it."""
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest
+
+
+def file_hash(path: Path | str) -> str:
+    """sha256 (hex) of a file's content."""
+    return hash_file(hashlib.sha256(), path).hexdigest()

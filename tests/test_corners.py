@@ -13,8 +13,8 @@ import pytest
 
 from circuitkit.ber_table import BER_TABLE_COLUMNS, BerTable
 from circuitkit.corners.campaign import CampaignConfig, run_campaign
+from circuitkit.corners.reads import PcsaReadSimulator
 from circuitkit.corners.spread import DeviceSpread, StateDistribution
-from circuitkit.report.plots import condition_error_rates
 from circuitkit.stats import binomial_interval
 
 pytestmark = [pytest.mark.spice, pytest.mark.slow]
@@ -24,17 +24,20 @@ OVERLAPPING = DeviceSpread(StateDistribution(20e3, 0.3), StateDistribution(40e3,
 CLOSER = DeviceSpread(StateDistribution(20e3, 0.3), StateDistribution(28e3, 0.3))
 
 
-def _rates(table: BerTable) -> dict[tuple, dict]:
-    return {(r["condition"].corner, r["condition"].vdd): r for r in condition_error_rates(table)}
+PCSA = PcsaReadSimulator()
+
+
+def _rates(table: BerTable) -> dict[tuple, object]:
+    return {(r.condition.corner, r.condition.vdd): r for r in table.error_rates()}
 
 
 @pytest.fixture(scope="module")
 def trend_campaigns(tmp_path_factory):
-    base = CampaignConfig(corners=("tt",), vdds=(1.8, 1.0), samples=96, batch_size=48, seed=3, spread=OVERLAPPING)
-    closer = CampaignConfig(corners=("tt",), vdds=(1.8,), samples=96, batch_size=48, seed=3, spread=CLOSER)
+    base = CampaignConfig(corners=("tt",), vdd=(1.8, 1.0), samples=96, batch_size=48, seed=3, spread=OVERLAPPING)
+    closer = CampaignConfig(corners=("tt",), vdd=(1.8,), samples=96, batch_size=48, seed=3, spread=CLOSER)
     out = tmp_path_factory.mktemp("trend")
-    return (run_campaign(base, out / "base", workers=2, progress=False),
-            run_campaign(closer, out / "closer", workers=2, progress=False))
+    return (run_campaign(base, out / "base", simulator=PCSA, workers=2, progress=False),
+            run_campaign(closer, out / "closer", simulator=PCSA, workers=2, progress=False))
 
 
 def test_table_schema_sums_and_intervals(trend_campaigns):
@@ -51,7 +54,6 @@ def test_table_schema_sums_and_intervals(trend_campaigns):
     summary = result.summary
     assert summary["failed_samples"] == 0 and summary["samples_simulated"] == 2 * 2 * 96
     assert summary["toolchain"]["ngspice"].startswith("4") and summary["seed"] == 3
-    assert (result.outdir / "ber_vs_vdd.png").stat().st_size > 10_000
 
 
 def _delays(result) -> dict[tuple, float]:
@@ -64,8 +66,8 @@ def test_reads_slow_down_when_supply_drops_and_err_more_when_states_move_closer(
     base, closer = (_rates(result.table) for result in trend_campaigns)
     nominal, low_supply, close = base[("tt", 1.8)], base[("tt", 1.0)], closer[("tt", 1.8)]
     for name, rate in (("1.8 V", nominal), ("1.0 V", low_supply), ("1.8 V, HRS closer", close)):
-        print(f"{name}: BER {rate['ber']:.3f} [{rate['ci_low']:.3f}, {rate['ci_high']:.3f}] over {rate['samples']} reads per state")
-    assert nominal["ber"] > 0                     # the test can see errors at all
+        print(f"{name}: BER {rate.ber:.3f} [{rate.ci_low:.3f}, {rate.ci_high:.3f}] over {rate.samples} reads per state")
+    assert nominal.ber > 0                        # the test can see errors at all
     # Same cells, same mismatch draws at both supplies (common random numbers): the circuit
     # alone makes the 1.0 V reads slower (tt: 0.32 ns against 0.064 ns nominal).
     delays = _delays(trend_campaigns[0])
@@ -74,24 +76,25 @@ def test_reads_slow_down_when_supply_drops_and_err_more_when_states_move_closer(
               f"{delays[('tt', 1.0, stored)] * 1e12:.0f} ps at 1.0 V")
         assert delays[("tt", 1.0, stored)] > 3 * delays[("tt", 1.8, stored)]
     # HRS 28 k instead of 40 k: clearly worse, beyond the intervals.
-    assert close["ci_low"] > nominal["ci_high"] or close["ber"] > 2 * nominal["ber"]
+    assert close.ci_low > nominal.ci_high or close.ber > 2 * nominal.ber
 
 
 def test_a_campaign_simulates_its_own_condition_and_records_its_spread(tmp_path, monkeypatch, capsys):
     """The netlist a campaign job actually hands to ngspice carries the job's corner
     (with mismatch), supply and temperature; campaign.json says where the spread came from."""
-    from circuitkit.corners import reads
     from circuitkit.corners.spread import LITERATURE_SOURCE
+    from circuitkit.netlist import bench
 
-    simulated, real_run_batch = [], reads.run_batch
+    simulated, real_run_batch = [], bench.run_batch
 
     def recording_run_batch(netlist, **kwargs):
-        simulated.append(netlist)
+        if kwargs.get("name") == "mc_batch":     # a job's reads (not the supply's nominal-delay run)
+            simulated.append(netlist)
         return real_run_batch(netlist, **kwargs)
 
-    monkeypatch.setattr(reads, "run_batch", recording_run_batch)
-    config = CampaignConfig(corners=("ss",), vdds=(0.9,), temps_c=(125.0,), samples=4, batch_size=4, seed=7)
-    result = run_campaign(config, tmp_path, workers=1, progress=False, plot=False)
+    monkeypatch.setattr(bench, "run_batch", recording_run_batch)
+    config = CampaignConfig(corners=("ss",), vdd=(0.9,), temp_c=(125.0,), samples=4, batch_size=4, seed=7)
+    result = run_campaign(config, tmp_path, workers=1, simulator=PCSA, progress=False)
     assert len(simulated) == 2                                   # stored +1 and -1, one batch each
     for netlist in simulated:
         assert "\n.param vdd=0.9\n" in netlist
@@ -107,8 +110,8 @@ def test_ternary_zero_reads_are_corner_sensitive(tmp_path):
     evaluation starts, which tolerates an HRS/HRS imbalance of about 1.5x at ff but 3x at
     ss (the latch is slower there), so a stored 0 misreads far more often at ff; the cells
     and mismatch draws are the same at both corners (common random numbers)."""
-    config = CampaignConfig(corners=("ff", "ss"), vdds=(0.9,), scheme="ternary", samples=32, batch_size=32, seed=4)
-    result = run_campaign(config, tmp_path, workers=2, progress=False, plot=False)
+    config = CampaignConfig(corners=("ff", "ss"), vdd=(0.9,), scheme="ternary", samples=32, batch_size=32, seed=4)
+    result = run_campaign(config, tmp_path, workers=2, simulator=PCSA, progress=False)
     zero_misread = {}
     for corner in ("ff", "ss"):
         rows = [r for r in result.table if r.condition.corner == corner and r.stored == 0 and r.read != 0]
@@ -149,24 +152,25 @@ def test_killed_campaign_resumes_to_the_same_table_with_any_worker_count(tmp_pat
     assert f"{8 - finished_before} of 8 jobs run now" in out
     assert reference.wait(timeout=300) == 0
     assert (killed_dir / "ber_table.csv").read_text() == (tmp_path / "reference" / "ber_table.csv").read_text()
+    assert (killed_dir / "ber_vs_vdd.png").stat().st_size > 10_000          # the CLI draws the campaign's figure
 
 
 def test_dask_cluster_gives_the_same_table(tmp_path):
     distributed = pytest.importorskip("distributed")
     config = CampaignConfig(corners=("ff",), samples=16, batch_size=8, seed=9, spread=OVERLAPPING)
-    local = run_campaign(config, tmp_path / "local", workers=1, progress=False, plot=False)
+    local = run_campaign(config, tmp_path / "local", workers=1, simulator=PCSA, progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         remote = run_campaign(config, tmp_path / "dask", executor="dask", scheduler=cluster.scheduler_address,
-                              progress=False, plot=False)
+                              simulator=PCSA, progress=False)
     assert remote.table == local.table
     assert remote.summary["executor"] == "dask"
 
 
 def test_rare_event_estimate_agrees_with_brute_force_where_both_can_measure(tmp_path):
-    common = dict(corners=("tt",), vdds=(1.8,), seed=11, spread=OVERLAPPING, batch_size=48)
-    brute = run_campaign(CampaignConfig(samples=288, **common), tmp_path / "mc", workers=2, progress=False, plot=False)
+    common = dict(corners=("tt",), vdd=(1.8,), seed=11, spread=OVERLAPPING, batch_size=48)
+    brute = run_campaign(CampaignConfig(samples=288, **common), tmp_path / "mc", workers=2, simulator=PCSA, progress=False)
     offset = run_campaign(CampaignConfig(samples=32, method="offset", **common), tmp_path / "offset", workers=2,
-                          progress=False, plot=False)
+                          simulator=PCSA, progress=False)
     for stored in (+1, -1):
         mc_row = next(r for r in brute.table if r.stored == stored and r.read != stored)
         rare_row = next(r for r in offset.table if r.stored == stored and r.read != stored)
@@ -184,20 +188,20 @@ def test_rare_event_estimate_agrees_with_brute_force_where_both_can_measure(tmp_
 def test_non_converging_jobs_are_retried_once_then_counted_and_reported(tmp_path):
     """Bookkeeping only (no circuit claim): a wrapper makes chosen jobs fail to converge and
     lets every other read run in ngspice."""
-    from circuitkit.corners.reads import simulate_reads
     from circuitkit.spice.runner import SimulationError
 
     attempts = []
 
-    def flaky(condition, resistances, spice_seed, *, stored, tighter, **kwargs):
-        attempts.append((stored, tighter))
-        # Every stored -1 job fails its first attempt; the first of them fails its retry too.
-        if stored == -1 and (not tighter or attempts.count((-1, True)) == 1):
-            raise SimulationError("convergence", None, "timestep too small (injected by the test)")
-        return simulate_reads(condition, resistances, spice_seed, stored=stored, tighter=tighter, **kwargs)
+    class Flaky(PcsaReadSimulator):
+        def __call__(self, point, scheme, resistances, spice_seed, *, stored, tighter, **kwargs):
+            attempts.append((stored, tighter))
+            # Every stored -1 job fails its first attempt; the first of them fails its retry too.
+            if stored == -1 and (not tighter or attempts.count((-1, True)) == 1):
+                raise SimulationError("convergence", None, "timestep too small (injected by the test)")
+            return super().__call__(point, scheme, resistances, spice_seed, stored=stored, tighter=tighter, **kwargs)
 
     config = CampaignConfig(samples=16, batch_size=8, seed=2, spread=OVERLAPPING)
-    result = run_campaign(config, tmp_path, workers=1, simulator=flaky, progress=False, plot=False)
+    result = run_campaign(config, tmp_path, workers=1, simulator=Flaky(), progress=False)
     summary = result.summary
     failed = {entry["stored"]: entry["failed"] for entry in summary["failed_samples_by_condition"]}
     print(f"attempts {attempts}; failed samples {failed}; retried jobs {summary['retried_jobs']}")
@@ -226,21 +230,21 @@ def test_resuming_refuses_samples_of_another_model_card_or_toolchain(tmp_path, m
 
     config = CampaignConfig(corners=("fs",), samples=4, batch_size=4, seed=8)
     outdir = tmp_path / "campaign"
-    first = run_campaign(config, outdir, workers=1, progress=False, plot=False)
+    first = run_campaign(config, outdir, workers=1, simulator=PCSA, progress=False)
     assert set(first.summary["simulated_with"]) == {"model_card", "ngspice", "verilog_a", "pdk"}
     refitted = ModelCard.default().with_values({"g0": 0.26e-9})
     with pytest.raises(CircuitkitError, match=r"another model card \(model card was 'sha256 \w+', now"):
-        run_campaign(config, outdir, card=refitted, workers=1, progress=False, plot=False)
+        run_campaign(config, outdir, card=refitted, workers=1, simulator=PCSA, progress=False)
     monkeypatch.setenv("CIRCUITKIT_SKY130_MODELS", str(_pdk_copy(tmp_path / "same_models")))
     toolchain.toolchain.cache_clear()
     try:
         # The same model files elsewhere are the same toolchain: the campaign resumes.
-        again = run_campaign(config, outdir, workers=1, progress=False, plot=False)
+        again = run_campaign(config, outdir, workers=1, simulator=PCSA, progress=False)
         assert again.summary["jobs_run_this_time"] == 0 and again.table == first.table
         monkeypatch.setenv("CIRCUITKIT_SKY130_MODELS", str(_pdk_copy(tmp_path / "other_models", "* revised\n")))
         toolchain.toolchain.cache_clear()
         with pytest.raises(CircuitkitError, match=r"another PDK \(PDK was 'sky130 FET model files"):
-            run_campaign(config, outdir, workers=1, progress=False, plot=False)
+            run_campaign(config, outdir, workers=1, simulator=PCSA, progress=False)
     finally:
         toolchain.toolchain.cache_clear()
     assert len(list((outdir / "samples").glob("*.json"))) == 2     # nothing was mixed in

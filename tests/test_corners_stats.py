@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -10,7 +11,9 @@ import pytest
 from scipy import stats
 
 from circuitkit import CircuitkitError
-from circuitkit.corners.campaign import CampaignConfig, Job, _check_or_save_config, plan_jobs
+from circuitkit.corners.campaign import _check_or_save_config
+from circuitkit.corners.config import CampaignConfig
+from circuitkit.corners.jobs import plan_jobs
 from circuitkit.corners.rare import design_point_resistances, error_probabilities, fit_offset
 from circuitkit.corners.spread import DeviceSpread, StateDistribution
 
@@ -64,8 +67,8 @@ def test_design_point_keeps_the_requested_ratio():
 
 
 def test_job_seeds_depend_on_values_not_on_grid_order():
-    one = plan_jobs(CampaignConfig(corners=("tt", "ss"), vdds=(1.8, 0.9), samples=100, batch_size=40))
-    other = plan_jobs(CampaignConfig(corners=("ss", "tt"), vdds=(0.9, 1.8), samples=100, batch_size=40))
+    one = plan_jobs(CampaignConfig(corners=("tt", "ss"), vdd=(1.8, 0.9), samples=100, batch_size=40))
+    other = plan_jobs(CampaignConfig(corners=("ss", "tt"), vdd=(0.9, 1.8), samples=100, batch_size=40))
     seeds = {job.key: job.seed_sequence().generate_state(4).tolist() for job in one}
     assert seeds == {job.key: job.seed_sequence().generate_state(4).tolist() for job in other}
     assert sum(job.count for job in one) == 2 * 2 * 2 * 100  # corners x supplies x stored values x samples
@@ -81,9 +84,12 @@ def test_bad_settings_are_rejected_before_any_simulation():
     with pytest.raises(CircuitkitError, match="unknown process corner 'xx'"):
         CampaignConfig(corners=("xx",))
     with pytest.raises(CircuitkitError, match=r"vdd=5.0 V is outside .*0.5..1.98 V"):
-        CampaignConfig(vdds=(5.0,))
+        CampaignConfig(vdd=(5.0,))
     with pytest.raises(CircuitkitError, match="ternary"):
         CampaignConfig(scheme="ternary", method="offset")
+    with pytest.raises(CircuitkitError, match=r"samples='64': expected a whole number >= 1"):
+        CampaignConfig(samples="64")          # e.g. a quoted number in a flow file
+    assert CampaignConfig(vdd=(1,), temp_c=(27,)).to_dict()["temp_c"] == [27.0]
     with pytest.raises(CircuitkitError, match="HRS median"):
         DeviceSpread(StateDistribution(50e3, 0.1), StateDistribution(20e3, 0.1))
 
@@ -110,23 +116,25 @@ def test_spread_comes_from_a_fitted_distribution_card():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("vdds", (1.8, 0.4), r"campaign supply: vdd=0.4 V is outside .*\(0.5..1.98 V\)"),
-    ("temps_c", (-50.0,), r"campaign temperature: temp_c=-50.0 C is outside -40..125 C"),
-    ("temps_c", (150.0,), r"campaign temperature: temp_c=150.0 C is outside -40..125 C"),
+    ("vdd", (1.8, 0.4), r"campaign: operating point: vdd=0.4 V is outside .*\(0.5..1.98 V\)"),
+    ("temp_c", (-50.0,), r"campaign: operating point: temp_c=-50.0 C is outside -40..125 C"),
+    ("temp_c", (150.0,), r"campaign: operating point: temp_c=150.0 C is outside -40..125 C"),
 ])
 def test_campaigns_and_flows_accept_exactly_the_netlists_operating_range(tmp_path, field, value, message):
     """One range (OPERATING_RANGE) for netlists, campaigns and flows: what a campaign
     accepts, its first job can simulate."""
-    from circuitkit.flow import FlowConfig
-    from circuitkit.netlist.common import OPERATING_RANGE, SupplyCondition
+    from circuitkit.flow import FLOW_CAMPAIGN, FlowConfig
+    from circuitkit.operating import OPERATING_RANGE, OperatingPoint
 
     with pytest.raises(CircuitkitError, match=message):
         CampaignConfig(**{field: value})
     with pytest.raises(CircuitkitError, match=message.split(": ", 1)[1]):
-        FlowConfig(output=tmp_path, **{field: value})
+        FlowConfig(output=tmp_path, campaign=dataclasses.replace(FLOW_CAMPAIGN, **{field: value}))
+    with pytest.raises(CircuitkitError, match=r"flow campaign ber_ternary: campaign: operating point: vdd=0.4 V"):
+        FlowConfig(output=tmp_path, ternary={"vdd": (0.4,)})   # a derived campaign is checked too
     for vdd in (OPERATING_RANGE.vdd_min, OPERATING_RANGE.vdd_max):
-        CampaignConfig(vdds=(vdd,), temps_c=(OPERATING_RANGE.temp_min_c, OPERATING_RANGE.temp_max_c))
-        SupplyCondition("tt", vdd, OPERATING_RANGE.temp_max_c)
+        CampaignConfig(vdd=(vdd,), temp_c=(OPERATING_RANGE.temp_min_c, OPERATING_RANGE.temp_max_c))
+        OperatingPoint("tt", vdd, OPERATING_RANGE.temp_max_c)
 
 
 def test_out_of_range_supply_stops_the_cli_before_anything_runs(tmp_path, capsys):

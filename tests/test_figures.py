@@ -11,21 +11,26 @@ import hashlib
 import importlib.util
 import json
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from circuitkit.ber_table import Condition
 from circuitkit.corners.campaign import CampaignConfig, run_campaign
+from circuitkit.corners.reads import PcsaReadSimulator
 from circuitkit.device.model import ModelCard
-from circuitkit.flow import FlowConfig, demo_flow, file_hash
+from circuitkit.files import file_hash
+from circuitkit.flow import FlowConfig, demo_flow
 from circuitkit.inject.accuracy import evaluate_table, sweep_table, trial_accuracies
 from circuitkit.inject.data import load_dataset
 from circuitkit.inject.networks import load_network
 from circuitkit.inject.sampler import child_seed
-from circuitkit.report.plots import condition_error_rates
 from circuitkit.stats import mean_interval
-from circuitkit.toolchain import REPO_ROOT, toolchain
+from circuitkit.toolchain import toolchain
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.spice, pytest.mark.slow]
 
@@ -58,7 +63,7 @@ def test_the_recorded_data_comes_from_todays_demo_inputs_and_toolchain(data):
     provenance = data["provenance"]
     demo = demo_flow(REPO_ROOT / "out" / "demo")
     assert provenance["demo_settings"] == figures.demo_settings(demo), REGENERATE
-    assert provenance["inputs_sha256"] == {str(p.relative_to(REPO_ROOT)): file_hash(p)
+    assert provenance["inputs_sha256"] == {figures.repository_path(p): file_hash(p)
                                            for p in (demo.iv, demo.distribution)}, REGENERATE
     assert provenance["toolchain_fingerprint"] == toolchain().fingerprint(), REGENERATE
 
@@ -89,16 +94,17 @@ def test_todays_code_reproduces_a_campaign_point(data, tmp_path):
     card = ModelCard.load(card_path)
     demo_config = CampaignConfig.from_dict(provenance["campaign_settings"]["ber_ternary"])
     condition = Condition("tt", 0.9, 27.0, "ternary")
-    config = dataclasses.replace(demo_config, corners=(condition.corner,), vdds=(condition.vdd,))
-    table = run_campaign(config, tmp_path / "campaign", workers=2, card=card, progress=False, plot=False).table
-    [rate] = condition_error_rates(table)
+    config = dataclasses.replace(demo_config, corners=(condition.corner,), vdd=(condition.vdd,))
+    table = run_campaign(config, tmp_path / "campaign", simulator=PcsaReadSimulator(), workers=2, card=card,
+                         progress=False).table
+    [rate] = table.error_rates()
     rows = data["points"]["TNN, ternary table (mc)"]
     index, recorded = next((i, row) for i, row in enumerate(rows) if (row["corner"], float(row["vdd"])) == ("tt", 0.9))
-    print(f"tt 0.9 V ternary: BER {rate['ber']:.4f} [{rate['ci_low']:.4f}, {rate['ci_high']:.4f}] "
+    print(f"tt 0.9 V ternary: BER {rate.ber:.4f} [{rate.ci_low:.4f}, {rate.ci_high:.4f}] "
           f"(recorded {float(recorded['ber']):.4f})")
-    assert rate["ber"] > 0
+    assert rate.ber > 0
     assert [float(recorded[key]) for key in ("ber", "ber_ci_low", "ber_ci_high")] == \
-        [rate[key] for key in ("ber", "ci_low", "ci_high")], REGENERATE
+        [rate.ber, rate.ci_low, rate.ci_high], REGENERATE
     demo = demo_flow(REPO_ROOT / "out" / "demo")
     network, dataset = load_network(demo.tnn), load_dataset(demo.dataset)
     for bound, key in (("estimate", "accuracy_mean"), ("ci_high", "accuracy_mean_at_ber_ci_high")):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from circuitkit import CircuitkitError
+from circuitkit.corners.config import CampaignConfig
 from circuitkit.flow import FlowConfig
 
 pytestmark = [pytest.mark.spice, pytest.mark.slow]
@@ -36,13 +37,16 @@ distribution = "resistance_distribution.csv"
 [campaign]
 corners = ["tt"]
 vdd = [1.8]
-temp = [27]
+temp_c = [27]
 samples = 16
 batch_size = 16
-ternary_vdd = [0.9]
-ternary_samples = 8
-rare_event = true
-rare_samples = 4
+
+[campaign.ternary]
+vdd = [0.9]
+samples = 8
+
+[campaign.rare]
+samples = 4
 
 [network]
 trials = 4
@@ -186,8 +190,9 @@ def test_a_pdk_change_reruns_the_campaigns_and_the_report_names_each_stages_tool
     for name in toolchain.SKY130_FET_FILES:
         extra = "* revised by the foundry\n" if name == "models_fet.spice" else ""
         (revised / name).write_text((cached.directory / name).read_text() + extra)
-    config = FlowConfig(output=tmp_path / "out", corners=("sf",), vdds=(1.8,), samples=8, batch_size=8,
-                        ternary_vdds=(), rare_event=False, trials=2, workers=1, sweep_ber=(1e-3, 1e-1))
+    campaign = CampaignConfig(corners=("sf",), vdd=(1.8,), samples=8, batch_size=8)
+    config = FlowConfig(output=tmp_path / "out", campaign=campaign, ternary=None, rare=None, trials=2, workers=1,
+                        sweep_ber=(1e-3, 1e-1))
     # The flow sets CIRCUITKIT_SKY130_MODELS for its [pdk] models: undo that after the test.
     monkeypatch.setenv("CIRCUITKIT_SKY130_MODELS", "")
     monkeypatch.delenv("CIRCUITKIT_SKY130_MODELS")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from circuitkit.netlist import WireParasitics, array, measure_array_reads, weight_pattern
-from circuitkit.spice.runner import run_batch
+from circuitkit.netlist import ArrayReadBench, WireParasitics, weight_pattern
 
 pytestmark = pytest.mark.spice
 
@@ -14,8 +13,7 @@ PATTERN = weight_pattern(4, 4, "random", seed=5)
 
 
 def read_array(r_bitline: float):
-    netlist = array(PATTERN, wires=WireParasitics(r_bitline=r_bitline))
-    return measure_array_reads(netlist, run_batch(netlist))
+    return ArrayReadBench(PATTERN, wires=WireParasitics(r_bitline=r_bitline)).simulate()
 
 
 @pytest.fixture(scope="module")

@@ -10,26 +10,35 @@ import pytest
 from circuitkit import CircuitkitError
 from circuitkit.cli import main
 from circuitkit.netlist import (
+    ArrayReadBench,
     NeuronParams,
     NeuronSizing,
+    PcsaReadBench,
     PcsaSizing,
     ReadTiming,
     ReadUnit,
     RramStates,
-    SupplyCondition,
     WireParasitics,
-    array,
-    bench_info,
     if_neuron,
-    pcsa_bench,
     ternary_pcsa,
-    weight_pattern,
     two_t_two_r_pcsa,
+    weight_pattern,
     xnor_pcsa,
 )
 from circuitkit.netlist.common import spice_number
-from circuitkit.netlist.reference import REFERENCE_DIR, REFERENCE_NETLISTS, write_reference_netlists
-from circuitkit.netlist.run import simulate
+from circuitkit.netlist.reference import REFERENCE_NETLISTS, write_reference_netlists
+from circuitkit.netlist.run import bench_info, simulate_file
+from circuitkit.operating import OperatingPoint
+
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "netlists"
+
+
+def pcsa_bench(units, **fields) -> str:
+    return PcsaReadBench(units, **fields).to_netlist()
+
+
+def array(weights, **fields) -> str:
+    return ArrayReadBench(weights, **fields).to_netlist()
 
 # --------------------------------------------------------------------------- bad parameters
 
@@ -37,10 +46,11 @@ from circuitkit.netlist.run import simulate
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: SupplyCondition("xx"), "unknown process corner 'xx'"),
-        (lambda: SupplyCondition(vdd=-1.0), "vdd=-1.0"),
-        (lambda: SupplyCondition(vdd=3.3), "outside the range"),
-        (lambda: SupplyCondition(temp_c=200), "temp_c=200"),
+        (lambda: OperatingPoint("xx"), "unknown process corner 'xx'"),
+        (lambda: OperatingPoint(vdd=-1.0), "vdd=-1.0"),
+        (lambda: OperatingPoint(vdd=3.3), "outside the range"),
+        (lambda: OperatingPoint(temp_c=200), "temp_c=200"),
+        (lambda: two_t_two_r_pcsa(+1, point=("ss", 0.9, 125.0)), "expected an OperatingPoint"),
         (lambda: PcsaSizing(w_latch_n=-1.0), "w_latch_n=-1.0"),
         (lambda: PcsaSizing(w_access=0.2), "below the sky130 minimum width"),
         (lambda: PcsaSizing(l_min=0.1), "minimum length"),
@@ -89,14 +99,14 @@ def test_cli_reports_bad_parameters_without_a_traceback(tmp_path, capsys):
 
 def test_simulate_refuses_a_foreign_netlist_before_running_ngspice():
     with pytest.raises(CircuitkitError, match="circuitkit-bench"):
-        simulate("* hand written\nR1 a 0 1k\n.end\n")
+        simulate_file("* hand written\nR1 a 0 1k\n.end\n")
 
 
 # --------------------------------------------------------------------------- netlist text
 
 
 def test_pcsa_netlist_is_readable_and_self_contained():
-    text = two_t_two_r_pcsa(+1)
+    text = two_t_two_r_pcsa(+1).to_netlist()
     assert text.startswith("* 2T2R + precharge sense amplifier")
     assert ".lib circuitkit_sky130_fet.lib tt\n" in text and ".temp 27\n" in text
     assert re.search(r"^\.model rram rram_hfox$", text, re.MULTILINE)
@@ -119,7 +129,7 @@ def test_pcsa_netlist_is_readable_and_self_contained():
 def test_bench_units_get_their_own_supply_rram_parameters_and_measures():
     units = [ReadUnit("a", +1, rram_blb={"i0_scale": "{agauss(1, 0.1, 1)}"}),
              ReadUnit.with_resistances("b", -1, 80e3, 11e3)]
-    text = pcsa_bench(units, supply=SupplyCondition("ss", 1.62, 125.0, mismatch=True), seed=7)
+    text = pcsa_bench(units, point=OperatingPoint("ss", 1.62, 125.0), mismatch=True, seed=7)
     assert ".lib circuitkit_sky130_fet.lib ss_mm\n" in text and ".options seed=7\n" in text
     assert "Vdd_a vdd_a 0 {vdd}" in text and "Vdd_b vdd_b 0 {vdd}" in text
     assert re.search(r"^Xu_a .* i0_scale_blb=\{agauss\(1, 0.1, 1\)\}", text, re.MULTILINE)
@@ -131,10 +141,10 @@ def test_bench_units_get_their_own_supply_rram_parameters_and_measures():
 
 
 def test_ternary_and_xnor_benches():
-    ternary = bench_info(ternary_pcsa())
+    ternary = bench_info(ternary_pcsa().to_netlist())
     assert ternary["vdd"] == 0.9 and ternary["t_sample"] == pytest.approx(1.0e-9)
     assert [(u["name"], u["expected"]) for u in ternary["units"]] == [("p", 1), ("z", 0), ("n", -1)]
-    xnor = xnor_pcsa()
+    xnor = xnor_pcsa().to_netlist()
     assert ".subckt xnor_swap in inb bl blb sa sab" in xnor
     expected = {u["name"]: u["expected"] for u in bench_info(xnor)["units"]}
     assert expected == {"x0n": +1, "x0p": -1, "x1n": -1, "x1p": +1}  # XNOR(input, weight)
@@ -156,12 +166,12 @@ def test_array_netlist_structure():
 
 
 def test_neuron_netlist_structure():
-    text = if_neuron(30e3, 60e3)
+    text = if_neuron(30e3, 60e3).to_netlist()
     assert ".param c_mem=200f\n" in text and ".param v_read=0.1\n" in text
     for block in ("Xcmp_p vdd vbn vmem thp", "Xcmp_n vdd vbp thn vmem", "Cmem vmem 0 {c_mem}",
                   "Xsyn_p ", "Xsyn_n ", "Vi_p inj_p vmem 0", "Vi_n vmem ext_n 0"):
         assert block in text
-    assert "Xsyn_n" not in if_neuron(30e3, None)
+    assert "Xsyn_n" not in if_neuron(30e3, None).to_netlist()
 
 
 def test_spice_numbers():
@@ -189,7 +199,7 @@ def test_cli_netlist_writes_what_the_function_returns(tmp_path):
     out = tmp_path / "deep" / "x.cir"
     assert main(["netlist", "2t2r-pcsa", "--weight", "-1", "--corner", "ss", "--vdd", "1.62", "--temp", "125",
                  "-o", str(out)]) == 0
-    assert out.read_text() == two_t_two_r_pcsa(-1, supply=SupplyCondition("ss", 1.62, 125.0))
+    assert out.read_text() == two_t_two_r_pcsa(-1, point=OperatingPoint("ss", 1.62, 125.0)).to_netlist()
     assert main(["netlist", "ternary-pcsa", "-o", str(tmp_path / "t.cir")]) == 0
     assert (tmp_path / "t.cir").read_text() == Path(REFERENCE_DIR / "ternary_pcsa.cir").read_text()
     assert main(["netlist", "if-neuron", "--r-positive", "none", "--r-negative", "20e3",

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from circuitkit.netlist import NeuronParams, if_neuron, measure_neuron
-from circuitkit.spice.runner import run_batch
+from circuitkit.netlist import NeuronParams, if_neuron
 
 pytestmark = pytest.mark.spice
 
@@ -15,8 +14,7 @@ PARAMS = NeuronParams()
 
 
 def run(r_positive, r_negative=None, params=PARAMS, t_stop=2e-6):
-    netlist = if_neuron(r_positive, r_negative, params=params, t_stop=t_stop)
-    return measure_neuron(netlist, run_batch(netlist))
+    return if_neuron(r_positive, r_negative, params=params, t_stop=t_stop).simulate()
 
 
 @pytest.fixture(scope="module")

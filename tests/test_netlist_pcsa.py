@@ -10,34 +10,32 @@ import re
 import pytest
 
 from circuitkit.netlist import (
-    TERNARY_SUPPLY,
+    TERNARY_POINT,
     TERNARY_TIMING,
+    PcsaReadBench,
     ReadTiming,
     ReadUnit,
-    SupplyCondition,
-    measure_pcsa_reads,
-    measure_rram_drift,
-    pcsa_bench,
     ternary_pcsa,
     two_t_two_r_pcsa,
     xnor_pcsa,
 )
+from circuitkit.operating import OperatingPoint
 from circuitkit.spice.runner import run_batch
 
 pytestmark = pytest.mark.spice
 
-TYPICAL = SupplyCondition("tt", 1.8, 27.0)
+TYPICAL = OperatingPoint("tt", 1.8, 27.0)
 # The slowest supported conditions: ss at the lowest supply the reads are verified at
 # (0.9 V, the ternary supply), hot and cold (near threshold, cold is the slower one).
-SLOW_HOT = SupplyCondition("ss", 0.9, 125.0)
-SLOW_COLD = SupplyCondition("ss", 0.9, -40.0)
-WORST_DISTURB = SupplyCondition("ff", 1.98, 125.0)
+SLOW_HOT = OperatingPoint("ss", 0.9, 125.0)
+SLOW_COLD = OperatingPoint("ss", 0.9, -40.0)
+WORST_DISTURB = OperatingPoint("ff", 1.98, 125.0)
 
 
-def read_both_weights(supply: SupplyCondition) -> dict:
-    netlist = pcsa_bench([ReadUnit("plus", +1), ReadUnit("minus", -1)], supply=supply,
-                         timing=ReadTiming.for_supply(supply.vdd))
-    return measure_pcsa_reads(netlist, run_batch(netlist))
+def read_both_weights(point: OperatingPoint) -> dict:
+    bench = PcsaReadBench([ReadUnit("plus", +1), ReadUnit("minus", -1)], point=point,
+                          timing=ReadTiming.for_supply(point.vdd))
+    return bench.measure(run_batch(bench.to_netlist()))
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +69,8 @@ def test_a_read_does_not_disturb_what_it_reads():
     """1000 consecutive reads in one transient at the highest supply and temperature."""
     reads = 1000
     timing = ReadTiming(t_precharge=0.5e-9, t_evaluate=1e-9, t_step=100e-12)
-    netlist = two_t_two_r_pcsa(+1, supply=WORST_DISTURB, timing=timing, reads=reads)
-    result = run_batch(netlist)
-    drift = {d.side: d for d in measure_rram_drift(netlist, result)}
+    measured = two_t_two_r_pcsa(+1, point=WORST_DISTURB, timing=timing, reads=reads).simulate()
+    drift = {d.side: d for d in measured.drift}
     lrs, hrs = drift["bl"], drift["blb"]
     for d, state in ((lrs, "LRS"), (hrs, "HRS")):
         print(f"{state}: gap {d.gap_before_m * 1e9:.4f} -> {d.gap_after_m * 1e9:.4f} nm "
@@ -85,7 +82,7 @@ def test_a_read_does_not_disturb_what_it_reads():
     assert hrs.gap_change_m >= 0
     assert 0 <= lrs.relative_resistance_change < 0.01
     assert hrs.r_after_ohm / lrs.r_after_ohm > 9  # the stored weight is intact
-    first, last = measure_pcsa_reads(netlist, result)["w"], measure_pcsa_reads(netlist, result, last=True)["w"]
+    first, last = measured["w"], measured.last["w"]
     assert first.correct and last.correct
     print(f"read 1: delay {first.delay_s * 1e12:.1f} ps, read {reads}: delay {last.delay_s * 1e12:.1f} ps")
     assert last.delay_s < 1.05 * first.delay_s  # a disturbed cell would sense slower
@@ -95,30 +92,27 @@ def test_ternary_read_distinguishes_plus_zero_minus_in_one_sense():
     units = [ReadUnit("p", +1), ReadUnit("z", 0), ReadUnit("n", -1),
              # HRS/HRS with the two devices 1.4x apart (HRS spread) still reads 0
              ReadUnit.with_resistances("zi", 0, 100e3 / 1.4, 100e3)]
-    netlist = pcsa_bench(units, supply=TERNARY_SUPPLY, timing=TERNARY_TIMING, kind="ternary-pcsa")
-    reads = measure_pcsa_reads(netlist, run_batch(netlist))
-    print(f"ternary read at {TERNARY_SUPPLY.label()}, sampled {TERNARY_TIMING.t_sample * 1e9:.1f} ns "
+    reads = PcsaReadBench(units, point=TERNARY_POINT, timing=TERNARY_TIMING, kind="ternary-pcsa").simulate()
+    print(f"ternary read at {TERNARY_POINT.label()}, sampled {TERNARY_TIMING.t_sample * 1e9:.1f} ns "
           "after evaluation starts:")
     for read in reads.values():
         print(f"  {read.name:>2}: stored {read.expected:+d} -> (Q, Qb) = ({read.q_v:.3f}, {read.qb_v:.3f}) V "
               f"-> {read.value:+d}  (first node at VDD/2 after {read.delay_s * 1e9:.2f} ns)")
     assert {name: read.value for name, read in reads.items()} == {"p": +1, "z": 0, "n": -1, "zi": 0}
     # 0 means both outputs still high, well clear of the VDD/2 logic threshold
-    assert min(reads["z"].q_v, reads["z"].qb_v) > 0.6 * TERNARY_SUPPLY.vdd
+    assert min(reads["z"].q_v, reads["z"].qb_v) > 0.6 * TERNARY_POINT.vdd
     # the +-1 reads resolved before the sampling time; the imbalanced zero only after it
     assert reads["p"].delay_s < TERNARY_TIMING.t_sample < reads["zi"].delay_s
     assert math.isnan(reads["z"].delay_s)
 
 
 def test_ternary_generator_reads_its_three_weights():
-    netlist = ternary_pcsa((+1, 0, -1, 0))
-    reads = measure_pcsa_reads(netlist, run_batch(netlist))
+    reads = ternary_pcsa((+1, 0, -1, 0)).simulate()
     assert [read.value for read in reads.values()] == [+1, 0, -1, 0]
 
 
 def test_xnor_truth_table():
-    netlist = xnor_pcsa()
-    reads = measure_pcsa_reads(netlist, run_batch(netlist))
+    reads = xnor_pcsa().simulate()
     for name, read in sorted(reads.items()):
         bit, weight = int(name[1]), (+1 if name[2] == "p" else -1)
         q = int(read.value > 0)
@@ -129,9 +123,8 @@ def test_xnor_truth_table():
 def test_monte_carlo_bench_draws_per_unit_and_is_reproducible():
     """Many units in one netlist, each with its own transistor mismatch and RRAM draws."""
     units = [ReadUnit(f"u{k}", +1, rram_bl={"i0_scale": "{agauss(1, 0.2, 1)}"}) for k in range(4)]
-    netlist = pcsa_bench(units, supply=SupplyCondition("tt", 1.2, 27.0, mismatch=True), seed=11)
-    first = measure_pcsa_reads(netlist, run_batch(netlist))
-    again = measure_pcsa_reads(netlist, run_batch(netlist))
+    bench = PcsaReadBench(units, point=OperatingPoint("tt", 1.2, 27.0), mismatch=True, seed=11)
+    first, again = bench.simulate(), bench.simulate()
     delays = [first[u.name].delay_s for u in units]
     print("per-unit delays (ps):", ", ".join(f"{d * 1e12:.2f}" for d in delays))
     assert all(read.correct for read in first.values())
@@ -139,9 +132,9 @@ def test_monte_carlo_bench_draws_per_unit_and_is_reproducible():
     assert [again[u.name].delay_s for u in units] == delays        # same seed, same numbers
 
 
-def _nominal_read_delays(supply: SupplyCondition, t_evaluate: float) -> dict:
-    netlist = pcsa_bench([ReadUnit("p", +1), ReadUnit("n", -1)], supply=supply, timing=ReadTiming(t_evaluate=t_evaluate))
-    return {name: read.delay_s for name, read in measure_pcsa_reads(netlist, run_batch(netlist)).items()}
+def _nominal_read_delays(point: OperatingPoint, t_evaluate: float) -> dict:
+    bench = PcsaReadBench([ReadUnit("p", +1), ReadUnit("n", -1)], point=point, timing=ReadTiming(t_evaluate=t_evaluate))
+    return {name: read.delay_s for name, read in bench.simulate().items()}
 
 
 def test_binary_read_timing_follows_a_fresh_simulation_with_this_toolchain(tmp_path, monkeypatch):
@@ -155,7 +148,7 @@ def test_binary_read_timing_follows_a_fresh_simulation_with_this_toolchain(tmp_p
     monkeypatch.setenv("CIRCUITKIT_CACHE", str(tmp_path))
     monkeypatch.setattr(pcsa, "_NOMINAL_DELAYS", {}, raising=False)
     vdd = 0.85
-    fresh = max(_nominal_read_delays(SupplyCondition("tt", vdd, 27.0), 8e-9).values())
+    fresh = max(_nominal_read_delays(OperatingPoint("tt", vdd, 27.0), 8e-9).values())
     timing = ReadTiming.for_supply(vdd)
     print(f"{vdd} V: fresh nominal delay {fresh * 1e12:.1f} ps, margin taken at {timing.t_margin * 1e12:.1f} ps")
     assert timing.t_margin == pytest.approx(1.5 * fresh, rel=1e-3)
@@ -182,11 +175,11 @@ def test_the_ternary_sampling_time_still_sits_inside_the_measured_window():
     for vdd, corner, lrs_hrs, hrs_14, hrs_2 in rows:
         units = [ReadUnit("p", +1), ReadUnit.with_resistances("z14", 0, 100e3 / 1.4, 100e3),
                  ReadUnit.with_resistances("z2", 0, 100e3 / 2, 100e3)]
-        netlist = pcsa_bench(units, supply=SupplyCondition(corner, float(vdd), 27.0), timing=TERNARY_TIMING,
-                             kind="ternary-pcsa")
-        delays = {name: read.delay_s for name, read in measure_pcsa_reads(netlist, run_batch(netlist)).items()}
+        bench = PcsaReadBench(units, point=OperatingPoint(corner, float(vdd), 27.0), timing=TERNARY_TIMING,
+                              kind="ternary-pcsa")
+        delays = {name: read.delay_s for name, read in bench.simulate().items()}
         print(f"{vdd} V {corner}: " + ", ".join(f"{name} {delay * 1e9:.3f} ns" for name, delay in delays.items()))
         for name, documented in (("p", lrs_hrs), ("z14", hrs_14), ("z2", hrs_2)):
             assert delays[name] == pytest.approx(float(documented) * 1e-9, rel=0.03), (vdd, corner, name)
-        if float(vdd) == TERNARY_SUPPLY.vdd:
+        if float(vdd) == TERNARY_POINT.vdd:
             assert delays["p"] < TERNARY_TIMING.t_sample < delays["z14"]

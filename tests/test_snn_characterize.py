@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from circuitkit.netlist.common import SupplyCondition
+from circuitkit.operating import OperatingPoint
 from circuitkit.netlist.neuron import NeuronParams
 from circuitkit.snn.characterize import characterize
 from circuitkit.snn.simulate import RateCoding, run_case
@@ -18,7 +18,7 @@ from circuitkit.snn.train import load_snn_dataset, train_snn_weights
 @pytest.fixture(scope="module")
 def table():
     # Two mismatch samples per polarity instead of the bundled six: about 25 s on 2 cores.
-    return characterize(SupplyCondition("tt"), mc_samples=2)
+    return characterize(OperatingPoint("tt"), mc_samples=2)
 
 
 @pytest.mark.spice
@@ -107,7 +107,7 @@ def test_every_bundled_table_is_what_its_documented_command_makes_today():
         assert provenance["command"] == bundled_command(corner), REGENERATE
         assert provenance["device_spread"] == spread.to_dict(), REGENERATE
         assert provenance["toolchain_fingerprint"] == fingerprint, REGENERATE
-        jobs = stage1(_Bench(SupplyCondition(corner), NeuronParams(), ModelCard.default()), spread)
+        jobs = stage1(_Bench(OperatingPoint(corner), NeuronParams(), ModelCard.default()), spread)
         for job in jobs:
             assert provenance["netlists_sha256"][job.name] == hashlib.sha256(job.netlist.encode()).hexdigest()[:16], \
                 (corner, job.name, REGENERATE)

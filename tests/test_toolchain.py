@@ -70,7 +70,8 @@ def test_missing_model_file_is_a_clear_error():
 
 def test_unknown_corner_is_rejected():
     with pytest.raises(CircuitkitError, match="unknown process corner 'xx'.*tt, ff, ss, sf, fs"):
-        toolchain.check_corner("xx")
+        toolchain.sky130_section("xx")
+    assert toolchain.sky130_section("ss", mismatch=True) == "ss_mm"
 
 
 def _user_pdk_copy(directory: Path, extra_fet_models: str = "") -> Path:

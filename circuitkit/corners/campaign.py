@@ -1,22 +1,18 @@
-"""PVT Monte Carlo campaigns: corners x supplies x temperatures x stored weights x samples.
+"""PVT Monte Carlo campaigns: corners x supplies x temperatures x stored weights x samples,
+into a bit-error table.
 
-A campaign is split into jobs of `batch_size` samples. Each job is independent: its
-random numbers come from a seed derived from the campaign seed and the job's *values*
-(scheme, stored weight or offset point, batch index), never from its position in the
-grid or the worker that runs it. So the result is identical for 1 or N workers and for
-any executor, and adding a corner to a campaign leaves the samples of the others
-unchanged.
+`run_campaign` is the orchestrator: from a `CampaignConfig` (`corners/config.py`) it
+plans and runs the jobs (`corners/jobs.py`: seeding by value, executors, checkpoints),
+refuses to mix samples of other settings, another model card or another toolchain in one
+directory, and turns the reads into `ber_table.csv` (counts, or the rare-event `offset`
+estimate of `corners/rare.py`) and `campaign.json` (settings, spread, toolchain, timing,
+failures, delay and margin statistics). A campaign killed at any moment and restarted
+with the same command resumes, and its final table equals an uninterrupted run's.
 
-Common random numbers: the seed deliberately leaves out corner, supply and temperature.
-Every condition reads the same drawn cells with the same standard-normal mismatch draws
-(the PDK scales them per corner), so the difference between two conditions is the
-circuit's, not the luck of the draw, and a trend across supplies shows with far fewer
-samples. Each condition's own estimate is unaffected.
-
-Each finished job is written atomically (`samples/<job>.json`, via rename) by the
-process that collects results. A campaign killed at any moment and restarted with the
-same command skips the jobs on disk, so nothing is lost or duplicated and the final
-table equals an uninterrupted run's.
+It must not know the circuit: the caller hands `run_campaign` a `ReadSimulator`
+(`circuitkit.corners.batch`; the 2T2R + PCSA one is
+`circuitkit.corners.reads.PcsaReadSimulator`). It draws no plot either: the caller does
+(`circuitkit.report.plots.plot_ber_vs_vdd`).
 """
 
 from __future__ import annotations
@@ -26,269 +22,22 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, wait
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from circuitkit import CircuitkitError
-from circuitkit.ber_table import SCHEME_ALPHABETS, BerTable, Condition
-from circuitkit.corners.spread import DeviceSpread
+from circuitkit.ber_table import BerTable, Condition
+from circuitkit.corners.batch import ReadSimulator
+from circuitkit.corners.config import CampaignConfig
+from circuitkit.corners.jobs import Job, JobOutcome, SampleStore, collect, execute, plan_jobs
+from circuitkit.corners.rare import offset_table
 from circuitkit.device.model import ModelCard
 from circuitkit.files import write_atomic
-from circuitkit.netlist.common import OPERATING_RANGE
-from circuitkit.toolchain import check_corner
 
-METHODS = ("mc", "offset")
-# Points (ln of the BLb/BL resistance ratio) at which the `offset` method measures the
-# probability that the sense amplifier reads +1; symmetric, denser near zero.
-DEFAULT_OFFSET_POINTS = (-0.8, -0.4, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
-
-
-@dataclasses.dataclass(frozen=True)
-class CampaignConfig:
-    """Everything that determines a campaign's numbers (saved as campaign_config.json)."""
-
-    corners: tuple[str, ...] = ("tt",)
-    vdds: tuple[float, ...] = (1.8,)
-    temps_c: tuple[float, ...] = (27.0,)
-    scheme: str = "binary"
-    samples: int = 256                 # per condition and stored value (mc), per offset point (offset)
-    seed: int = 1
-    method: str = "mc"
-    batch_size: int = 64               # sense circuits per ngspice run
-    spread: DeviceSpread = DeviceSpread()
-    offset_points: tuple[float, ...] = DEFAULT_OFFSET_POINTS
-    mismatch: bool = True              # per-instance transistor mismatch (the PDK's own AGAUSS)
-
-    def __post_init__(self) -> None:
-        for corner in self.corners:
-            check_corner(corner)
-        if not self.corners or not self.vdds or not self.temps_c:
-            raise CircuitkitError("a campaign needs at least one corner, one supply and one temperature")
-        # The netlists' own range, checked here so a campaign never starts a job it cannot run.
-        for vdd in self.vdds:
-            OPERATING_RANGE.check_vdd(vdd, "campaign supply")
-        for temp in self.temps_c:
-            OPERATING_RANGE.check_temp(temp, "campaign temperature")
-        if self.scheme not in SCHEME_ALPHABETS:
-            raise CircuitkitError(f"unknown scheme {self.scheme!r}; expected one of {', '.join(SCHEME_ALPHABETS)}")
-        if self.method not in METHODS:
-            raise CircuitkitError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
-        if self.method == "offset" and self.scheme != "binary":
-            raise CircuitkitError("the offset (rare-event) method models a binary decision; use --method mc for ternary")
-        if self.samples < 1 or self.batch_size < 1:
-            raise CircuitkitError(f"samples and batch_size must be >= 1, got {self.samples} and {self.batch_size}")
-        if self.method == "offset" and len(self.offset_points) < 3:
-            raise CircuitkitError("the offset method needs at least 3 offset points")
-
-    def conditions(self) -> list[Condition]:
-        return [Condition(corner, float(vdd), float(temp), self.scheme)
-                for corner in self.corners for vdd in self.vdds for temp in self.temps_c]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["spread"] = self.spread.to_dict()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CampaignConfig":
-        fields = {**data, "spread": DeviceSpread.from_dict(data["spread"])}
-        for key in ("corners", "vdds", "temps_c", "offset_points"):
-            fields[key] = tuple(fields[key])
-        return cls(**fields)
-
-
-@dataclasses.dataclass(frozen=True)
-class Job:
-    """One ngspice run: `count` sense circuits at one condition.
-
-    For `mc`, each circuit reads a cell storing `stored` drawn from the device spread;
-    for `offset`, each reads a cell with a fixed resistance ratio exp(`point`)
-    (BLb/BL) around the most probable failure point.
-    """
-
-    condition: Condition
-    kind: str            # "mc" or "offset"
-    stored: int          # mc: the stored weight; offset: +1 (the ratio's sign is in `point`)
-    point: float         # offset: ln(R_BLb / R_BL); mc: 0
-    batch: int
-    count: int
-    campaign_seed: int
-
-    @property
-    def key(self) -> str:
-        c = self.condition
-        what = f"s{self.stored:+d}" if self.kind == "mc" else f"x{self.point:+.4f}"
-        return f"{c.corner}_v{c.vdd:.3f}_t{c.temp_c:+.1f}_{c.scheme}_{self.kind}_{what}_b{self.batch:04d}"
-
-    @property
-    def random_stream_key(self) -> str:
-        """What the job's random numbers depend on: not corner, vdd or temperature (common
-        random numbers across conditions, see the module doc)."""
-        what = f"s{self.stored:+d}" if self.kind == "mc" else f"x{self.point:+.4f}"
-        return f"{self.condition.scheme}_{self.kind}_{what}_b{self.batch:04d}"
-
-    def seed_sequence(self) -> np.random.SeedSequence:
-        # A hash of the job's values (not its index) keys the stream: see the module doc.
-        digest = hashlib.sha256(self.random_stream_key.encode()).digest()
-        words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
-        return np.random.SeedSequence(self.campaign_seed, spawn_key=tuple(words))
-
-
-@dataclasses.dataclass(frozen=True)
-class ReadBatch:
-    """Outcome of the `count` reads of a job: per read, the value read, the sense delay (s)
-    and the sense margin (V); NaN delay/margin where the latch did not resolve."""
-
-    read: np.ndarray
-    delay_s: np.ndarray
-    margin_v: np.ndarray
-
-
-@dataclasses.dataclass(frozen=True)
-class JobOutcome:
-    job_key: str
-    status: str                       # "ok" or "failed" (did not converge after the retry)
-    attempts: int
-    elapsed_s: float
-    resistances_ohm: list[list[float]]
-    read: list[int]
-    delay_s: list[float]
-    margin_v: list[float]
-    spice_seed: int
-    error: str = ""
-
-
-# A function that simulates one batch of reads: (condition, resistances (n x 2), ngspice
-# seed, stored=, card=, tighter=, mismatch=) -> ReadBatch. The netlist stage provides
-# the real one (circuitkit.corners.reads.simulate_reads); tests may pass their own only
-# where they test the bookkeeping, never a circuit claim.
-ReadSimulator = Callable[..., ReadBatch]
-
-
-def plan_jobs(config: CampaignConfig) -> list[Job]:
-    jobs = []
-    for condition in config.conditions():
-        if config.method == "mc":
-            groups = [("mc", stored, 0.0) for stored in SCHEME_ALPHABETS[config.scheme]]
-        else:
-            groups = [("offset", +1, float(point)) for point in config.offset_points]
-        for kind, stored, point in groups:
-            for batch in range(math.ceil(config.samples / config.batch_size)):
-                count = min(config.batch_size, config.samples - batch * config.batch_size)
-                jobs.append(Job(condition, kind, stored, point, batch, count, config.seed))
-    return jobs
-
-
-def job_resistances(job: Job, config: CampaignConfig, rng: np.random.Generator) -> np.ndarray:
-    """The (BL, BLb) resistances of the job's cells."""
-    if job.kind == "mc":
-        return config.spread.draw(rng, job.stored, job.count)
-    from circuitkit.corners.rare import design_point_resistances
-
-    pair = design_point_resistances(config.spread, job.point)
-    return np.tile(pair, (job.count, 1))
-
-
-def run_job(job: Job, config: CampaignConfig, card: ModelCard | None = None,
-            simulator: ReadSimulator | None = None) -> JobOutcome:
-    """Simulate one job; a non-converging run is retried once with tighter tolerances."""
-    from circuitkit.spice.runner import SimulationError
-
-    if simulator is None:
-        from circuitkit.corners.reads import simulate_reads as simulator
-    sequence = job.seed_sequence()
-    rng = np.random.default_rng(sequence)
-    resistances = job_resistances(job, config, rng)
-    spice_seed = int(sequence.generate_state(1, dtype=np.uint32)[0] % 2_000_000_000) + 1
-    started = time.perf_counter()
-    error = ""
-    for attempt, tighter in enumerate((False, True), start=1):
-        try:
-            batch = simulator(job.condition, resistances, spice_seed, stored=job.stored, card=card,
-                              tighter=tighter, mismatch=config.mismatch)
-            return JobOutcome(job.key, "ok", attempt, time.perf_counter() - started, resistances.tolist(),
-                              [int(v) for v in batch.read], [float(v) for v in batch.delay_s],
-                              [float(v) for v in batch.margin_v], spice_seed)
-        except SimulationError as failure:
-            error = str(failure)[:1000]
-    return JobOutcome(job.key, "failed", 2, time.perf_counter() - started, resistances.tolist(),
-                      [], [], [], spice_seed, error)
-
-
-class SampleStore:
-    """Finished jobs on disk: one JSON file per job, written atomically."""
-
-    def __init__(self, directory: Path):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-
-    def path(self, job_key: str) -> Path:
-        return self.directory / f"{job_key}.json"
-
-    def has(self, job_key: str) -> bool:
-        return self.path(job_key).exists()
-
-    def write(self, outcome: JobOutcome) -> None:
-        write_atomic(self.path(outcome.job_key), json.dumps(dataclasses.asdict(outcome)))
-
-    def read(self, job_key: str) -> JobOutcome:
-        path = self.path(job_key)
-        try:
-            return JobOutcome(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError) as error:
-            raise CircuitkitError(f"checkpoint {path} is unreadable ({error}); delete it to resimulate that job") from error
-
-
-def execute(jobs: Sequence[Job], config: CampaignConfig, store: SampleStore, *, workers: int = 1,
-            executor: str = "process", scheduler: str | None = None, card: ModelCard | None = None,
-            simulator: ReadSimulator | None = None, progress: bool = True) -> int:
-    """Run the jobs not yet on disk; return how many were run now."""
-    from circuitkit.corners.executors import make_executor
-
-    todo = [job for job in jobs if not store.has(job.key)]
-    if not todo:
-        return 0
-    bar = _progress_bar(len(jobs), len(jobs) - len(todo), progress)
-    remaining = iter(todo)
-    with make_executor(executor, workers, scheduler) as (pool, slots):
-        def submit_next(pending: set) -> None:
-            job = next(remaining, None)
-            if job is not None:
-                pending.add(pool.submit(run_job, job, config, card, simulator))
-
-        # A bounded window of jobs in flight (two per slot keeps every slot busy): each
-        # outcome is on disk as soon as it exists (also with the serial executor, which runs
-        # a job when it is submitted), and a huge campaign never queues all its futures.
-        pending: set = set()
-        for _ in range(2 * slots if slots > 1 else 1):
-            submit_next(pending)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                store.write(future.result())
-                bar.update(1)
-                submit_next(pending)
-    bar.close()
-    return len(todo)
-
-
-def _progress_bar(total: int, done: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=done, unit="job", desc="campaign", disable=not enabled, leave=False)
-
-
-def collect(jobs: Iterable[Job], store: SampleStore) -> dict[str, list[tuple[Job, JobOutcome]]]:
-    """Outcomes grouped by job kind, in plan order (so aggregation never depends on
-    completion order)."""
-    grouped: dict[str, list[tuple[Job, JobOutcome]]] = {}
-    for job in jobs:
-        grouped.setdefault(job.kind, []).append((job, store.read(job.key)))
-    return grouped
+__all__ = ["CampaignConfig", "CampaignResult", "run_campaign"]
 
 
 def count_matrices(results: list[tuple[Job, JobOutcome]]) -> dict[Condition, np.ndarray]:
@@ -339,10 +88,11 @@ class CampaignResult:
     outdir: Path
 
 
-def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1, executor: str = "process",
-                 scheduler: str | None = None, card=None, simulator: ReadSimulator | None = None,
-                 progress: bool = True, plot: bool = True, log: Callable[[str], None] | None = None) -> CampaignResult:
-    """Run (or resume) a campaign into `outdir`: ber_table.csv, campaign.json, ber_vs_vdd.png.
+def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadSimulator, workers: int = 1,
+                 executor: str = "process", scheduler: str | None = None, card: ModelCard | None = None,
+                 progress: bool = True, log: Callable[[str], None] | None = None) -> CampaignResult:
+    """Run (or resume) a campaign into `outdir`: ber_table.csv and campaign.json; every
+    read through `simulator`.
 
     A spread with literature defaults is announced through `log` (default: stderr)."""
     from circuitkit import toolchain
@@ -357,13 +107,11 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
     _check_or_save_simulation_key(simulated_with, outdir / "simulated_with.json", outdir / "samples")
     store = SampleStore(outdir / "samples")
     jobs = plan_jobs(config)
-    from circuitkit.corners.reads import read_timing
-
     # Measured here once (and cached) rather than by every worker's first job.
-    timings = {f"{vdd:g}": dataclasses.asdict(read_timing(config.scheme, vdd)) for vdd in config.vdds}
+    timings = {f"{vdd:g}": dict(simulator.timing(config.scheme, vdd)) for vdd in config.vdd}
     started = time.perf_counter()
-    ran_now = execute(jobs, config, store, workers=workers, executor=executor, scheduler=scheduler,
-                      card=card, simulator=simulator, progress=progress)
+    ran_now = execute(jobs, config, store, simulator, workers=workers, executor=executor, scheduler=scheduler,
+                      card=card, progress=progress)
     grouped = collect(jobs, store)
     if config.method == "mc":
         counts = count_matrices(grouped["mc"])
@@ -375,8 +123,6 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
         table = BerTable.from_counts(counts, method="mc")
         rare_fits = []
     else:
-        from circuitkit.corners.rare import offset_table
-
         table, rare_fits = offset_table(grouped["offset"], config)
     table.write(outdir / "ber_table.csv")
     all_results = [item for items in grouped.values() for item in items]
@@ -407,10 +153,6 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, workers: int = 1
         "executor": executor,
     }
     write_atomic(outdir / "campaign.json", json.dumps(summary, indent=2, default=float) + "\n")
-    if plot:
-        from circuitkit.report.plots import plot_ber_vs_vdd
-
-        plot_ber_vs_vdd(table, outdir / "ber_vs_vdd.png")
     return CampaignResult(table, summary, outdir)
 
 

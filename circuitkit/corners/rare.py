@@ -191,7 +191,7 @@ def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
     for job, outcome in results:
         if outcome.status != "ok":
             continue
-        tally = by_condition.setdefault(job.condition, {}).setdefault(job.point, [0, 0])
+        tally = by_condition.setdefault(job.condition, {}).setdefault(job.offset_point, [0, 0])
         tally[0] += len(outcome.read)
         tally[1] += sum(1 for value in outcome.read if value == +1)
     rows: list[BerRow] = []

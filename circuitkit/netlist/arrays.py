@@ -13,21 +13,24 @@ the sense amplifiers see the most series resistance: it adds to both branches an
 shrinks the relative difference between LRS and HRS currents, i.e. the sense margin.
 
 The weights are programmed states: each cell's `gap_init` is the LRS or HRS gap of its
-weight. `weight_pattern` makes small patterns to program.
+weight. `weight_pattern` makes small patterns to program. `ArrayReadBench` is the bench;
+its `measure(result)` returns an `ArrayRead` (every cell's value, delay and margin).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from circuitkit import CircuitkitError
-from circuitkit.device.model import ModelCard
 from circuitkit.netlist import common as c
 from circuitkit.netlist import pcsa
+from circuitkit.netlist.bench import Bench
+from circuitkit.netlist.readout import energy_measure, read_measures, unit_read
 from circuitkit.spice.runner import SimResult
 
 MAX_CELLS = 4096
@@ -43,21 +46,16 @@ class WireParasitics:
     `c_wordline`. Resistances must be > 0 (a wire is never ideal in this model).
     """
 
-    r_bitline: float = 1.0
-    c_bitline: float = 0.2e-15
-    r_wordline: float = 1.0
-    c_wordline: float = 0.2e-15
+    r_bitline: float = c.netlist_param("r_bl_pitch", "bit-line / source-line resistance per cell pitch (ohm)", 1.0)
+    c_bitline: float = c.netlist_param("c_bl_pitch", "bit-line / source-line capacitance per cell pitch (F)", 0.2e-15)
+    r_wordline: float = c.netlist_param("r_wl_pitch", "word-line resistance per cell pitch (ohm)", 1.0)
+    c_wordline: float = c.netlist_param("c_wl_pitch", "word-line capacitance per cell pitch (F)", 0.2e-15)
 
     def __post_init__(self) -> None:
         c.check_fields_positive(self, allow_zero=("c_bitline", "c_wordline"))
 
-    def params(self) -> list[tuple[str, float, str]]:
-        return [
-            ("r_bl_pitch", self.r_bitline, "bit-line / source-line resistance per cell pitch (ohm)"),
-            ("c_bl_pitch", self.c_bitline, "bit-line / source-line capacitance per cell pitch (F)"),
-            ("r_wl_pitch", self.r_wordline, "word-line resistance per cell pitch (ohm)"),
-            ("c_wl_pitch", self.c_wordline, "word-line capacitance per cell pitch (F)"),
-        ]
+    def params(self) -> list[c.ParamEntry]:
+        return c.netlist_params(self)
 
 
 PATTERNS = ("checkerboard", "rows", "columns", "diagonal", "random")
@@ -116,69 +114,86 @@ def _ladder(name: str, start: str, nodes: Sequence[str], r_param: str, c_param: 
     return lines
 
 
-def array(
-    weights: Sequence[Sequence[int]],
-    *,
-    supply: c.SupplyCondition = c.SupplyCondition(),
-    timing: pcsa.ReadTiming = pcsa.ReadTiming(),
-    sizing: pcsa.PcsaSizing = pcsa.PcsaSizing(),
-    states: c.RramStates = c.RramStates(),
-    wires: WireParasitics = WireParasitics(),
-    card: ModelCard | None = None,
-    seed: int | None = None,
-    options: Mapping[str, float | str] | None = None,
-) -> str:
-    """Netlist of a rows x cols 2T2R array storing `weights` (rows of +1/0/-1), read row
-    by row (read r = row r) with one PCSA per column.
+@dataclasses.dataclass(frozen=True)
+class ArrayReadBench(Bench["ArrayRead"]):
+    """A rows x cols 2T2R array storing `weights` (rows of +1/0/-1), read row by row (read
+    r = row r) with one PCSA per column.
 
     Measures per cell (row r, column c): `q_r<r>_c<c>`, `qb_...`, `tq_...`, `tqb_...`,
-    `mq_...`, `mqb_...` as in `pcsa.read_measures`; per row read `e_r<r>` (J, whole array).
+    `mq_...`, `mqb_...` as in `readout.read_measures`; per row read `e_r<r>` (J, whole array).
     """
-    weights = _check_weights(weights)
-    rows, cols = len(weights), len(weights[0])
-    card = card or ModelCard.default()
-    info = pcsa.read_info("array", supply, timing, rows=rows, cols=cols, weights=[list(row) for row in weights],
-                          r_bitline=wires.r_bitline, r_wordline=wires.r_wordline)
-    title = f"{rows} x {cols} 2T2R array, one PCSA per column, read row by row, {supply.label()}"
-    lines = pcsa.read_preamble(
-        title, "circuitkit.netlist.arrays, array", info, supply=supply, timing=timing,
-        sizing_params=[p for p in sizing.params() if p[0] not in ("c_bitline", "w_sw")] + wires.params(),
-        states=states, card=card, extra_params=[("rows", rows, "word lines; one read per row")],
-        seed=seed, options=options)
-    lines += pcsa.clock_lines(word_line=False)
-    lines.append("Vdd vdd 0 {vdd}")
-    lines += c.section("word lines: row r is on during read r (driver at the left end, RC per column pitch)")
-    for r in range(rows):
-        start = "t_pre-t_wl_lead" if r == 0 else f"t_pre-t_wl_lead+{r}*t_period"
-        lines.append(f"Vwl_r{r} wl_r{r}_drv 0 PULSE(0 {{v_wl}} {{{start}}} {{t_edge}} {{t_edge}} "
-                     "{t_eval+t_wl_lead-2*t_edge} {rows*t_period})")
-        lines += _ladder(f"wl_r{r}", f"wl_r{r}_drv", [f"wl_r{r}_c{k}" for k in range(cols)], "r_wl_pitch", "c_wl_pitch")
-    lines += c.section("bit lines, complementary bit lines, source lines: PCSA end, then one node per row")
-    for k in range(cols):
-        for wire in ("bl", "blb", "sl"):
-            lines += _ladder(f"{wire}_c{k}", f"{wire}_c{k}_sa", [f"{wire}_c{k}_r{r}" for r in range(rows)],
-                             "r_bl_pitch", "c_bl_pitch")
-    lines += c.section("sense amplifiers, one per column")
-    for k in range(cols):
-        lines.append(f"Xsa_c{k} vdd preb se bl_c{k}_sa blb_c{k}_sa sl_c{k}_sa q_c{k} qb_c{k} pcsa")
-    lines += c.section("2T2R cells, programmed with the weights")
-    for r in range(rows):
-        lines.append(f"* row {r}: weights {' '.join(f'{w:+d}' for w in weights[r])}")
+
+    kind = "array"
+
+    weights: Sequence[Sequence[int]]
+    timing: pcsa.ReadTiming = pcsa.ReadTiming()
+    sizing: pcsa.PcsaSizing = pcsa.PcsaSizing()
+    states: c.RramStates = c.RramStates()
+    wires: WireParasitics = WireParasitics()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "weights", _check_weights(self.weights))
+        self.states.gaps(self.card)
+
+    @property
+    def rows(self) -> int:
+        return len(self.weights)
+
+    @property
+    def cols(self) -> int:
+        return len(self.weights[0])
+
+    def header(self) -> dict[str, Any]:
+        return pcsa.read_header(self, self.kind, self.timing, rows=self.rows, cols=self.cols,
+                                weights=[list(row) for row in self.weights], r_bitline=self.wires.r_bitline,
+                                r_wordline=self.wires.r_wordline)
+
+    def to_netlist(self) -> str:
+        weights, rows, cols = self.weights, self.rows, self.cols
+        title = f"{rows} x {cols} 2T2R array, one PCSA per column, read row by row, {self.label()}"
+        lines = pcsa.read_preamble(
+            self, title, "circuitkit.netlist.arrays, array", timing=self.timing,
+            sizing_params=[p for p in self.sizing.params() if p[0] not in ("c_bitline", "w_sw")] + self.wires.params(),
+            states=self.states, extra_params=[("rows", rows, "word lines; one read per row")])
+        lines += pcsa.clock_lines(word_line=False)
+        lines.append("Vdd vdd 0 {vdd}")
+        lines += c.section("word lines: row r is on during read r (driver at the left end, RC per column pitch)")
+        for r in range(rows):
+            start = "t_pre-t_wl_lead" if r == 0 else f"t_pre-t_wl_lead+{r}*t_period"
+            lines.append(f"Vwl_r{r} wl_r{r}_drv 0 PULSE(0 {{v_wl}} {{{start}}} {{t_edge}} {{t_edge}} "
+                         "{t_eval+t_wl_lead-2*t_edge} {rows*t_period})")
+            lines += _ladder(f"wl_r{r}", f"wl_r{r}_drv", [f"wl_r{r}_c{k}" for k in range(cols)], "r_wl_pitch",
+                             "c_wl_pitch")
+        lines += c.section("bit lines, complementary bit lines, source lines: PCSA end, then one node per row")
         for k in range(cols):
-            gap_bl, gap_blb = c.gap_params(weights[r][k])
-            lines.append(f"Xc_r{r}_c{k} bl_c{k}_r{r} blb_c{k}_r{r} wl_r{r}_c{k} sl_c{k}_r{r} syn_2t2r "
-                         f"gap_init_bl={{{gap_bl}}} gap_init_blb={{{gap_blb}}}")
-    lines += c.section("measurements per cell (read r senses row r) and energy per row read")
-    for r in range(rows):
+            for wire in ("bl", "blb", "sl"):
+                lines += _ladder(f"{wire}_c{k}", f"{wire}_c{k}_sa", [f"{wire}_c{k}_r{r}" for r in range(rows)],
+                                 "r_bl_pitch", "c_bl_pitch")
+        lines += c.section("sense amplifiers, one per column")
         for k in range(cols):
-            lines += pcsa.read_measures(f"r{r}_c{k}", f"q_c{k}", f"qb_c{k}", cycle=r)
-        lines.append(pcsa.energy_measure(f"r{r}", "vdd", r))
-    lines += c.section("analysis")
-    saves = ["v(preb)", "v(se)", "i(vdd)"] + [f"v(wl_r{r}_c{cols - 1})" for r in range(rows)]
-    saves += [f"v({node}_c{k})" for k in range(cols) for node in ("q", "qb")]
-    lines += c.wrap_words(".save", saves)
-    lines.append(f".tran {c.spice_number(timing.t_step)} {{t_pre+rows*t_period}}")
-    return c.finish(lines)
+            lines.append(f"Xsa_c{k} vdd preb se bl_c{k}_sa blb_c{k}_sa sl_c{k}_sa q_c{k} qb_c{k} pcsa")
+        lines += c.section("2T2R cells, programmed with the weights")
+        for r in range(rows):
+            lines.append(f"* row {r}: weights {' '.join(f'{w:+d}' for w in weights[r])}")
+            for k in range(cols):
+                gap_bl, gap_blb = c.gap_params(weights[r][k])
+                lines.append(f"Xc_r{r}_c{k} bl_c{k}_r{r} blb_c{k}_r{r} wl_r{r}_c{k} sl_c{k}_r{r} syn_2t2r "
+                             f"gap_init_bl={{{gap_bl}}} gap_init_blb={{{gap_blb}}}")
+        lines += c.section("measurements per cell (read r senses row r) and energy per row read")
+        for r in range(rows):
+            for k in range(cols):
+                lines += read_measures(f"r{r}_c{k}", f"q_c{k}", f"qb_c{k}", cycle=r)
+            lines.append(energy_measure(f"r{r}", "vdd", r))
+        lines += c.section("analysis")
+        saves = ["v(preb)", "v(se)", "i(vdd)"] + [f"v(wl_r{r}_c{cols - 1})" for r in range(rows)]
+        saves += [f"v({node}_c{k})" for k in range(cols) for node in ("q", "qb")]
+        lines += c.wrap_words(".save", saves)
+        lines.append(f".tran {c.spice_number(self.timing.t_step)} {{t_pre+rows*t_period}}")
+        return c.finish(lines)
+
+    def measure(self, result: SimResult) -> ArrayRead:
+        return measure_array(result, self.weights, self.point.vdd, self.timing.t_evaluate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,14 +219,14 @@ class ArrayRead:
         return "\n".join(lines)
 
 
-def measure_array_reads(netlist: str, result: SimResult) -> ArrayRead:
-    """Read value, delay and margin of every cell (read/expected as +1/0/-1)."""
-    info = c.bench_info(netlist)
-    rows, cols = info["rows"], info["cols"]
-    reads = [[pcsa.unit_read(result, f"r{r}_c{k}", info["vdd"], info["t_eval"], info["weights"][r][k])
-              for k in range(cols)] for r in range(rows)]
+def measure_array(result: SimResult, weights: Sequence[Sequence[int]], vdd: float, t_eval: float) -> ArrayRead:
+    """Read value, delay and margin of every cell (read/expected as +1/0/-1) of an array
+    storing `weights`."""
+    rows, cols = len(weights), len(weights[0])
+    reads = [[unit_read(result, f"r{r}_c{k}", vdd, t_eval, weights[r][k]) for k in range(cols)]
+             for r in range(rows)]
     return ArrayRead(
-        expected=np.array(info["weights"], dtype=int),
+        expected=np.array(weights, dtype=int),
         values=np.array([[read.value for read in row] for row in reads], dtype=int),
         delay_s=np.array([[read.delay_s for read in row] for row in reads]),
         margin_v=np.array([[read.margin_v for read in row] for row in reads]),

@@ -1,4 +1,6 @@
-"""`circuitkit netlist KIND -o FILE` and `circuitkit simulate FILE`."""
+"""`circuitkit netlist KIND -o FILE` and `circuitkit simulate FILE`: the netlist stage's
+command line. It turns options into one `OperatingPoint` and one bench, and writes the
+bench's text; `simulate` measures a file through `circuitkit.netlist.run`."""
 
 from __future__ import annotations
 
@@ -8,35 +10,27 @@ import sys
 from pathlib import Path
 
 from circuitkit import CircuitkitError
+from circuitkit.argtypes import add_operating_point_options, comma_separated, weight
 from circuitkit.device.model import ModelCard
 from circuitkit.netlist import arrays as array_mod
 from circuitkit.netlist import common, neuron, pcsa
-from circuitkit.netlist.run import format_outcome, simulate
+from circuitkit.netlist.bench import Bench
+from circuitkit.netlist.run import format_outcome, simulate_file
+from circuitkit.operating import OperatingPoint
 
-KINDS = ("2t2r-pcsa", "ternary-pcsa", "xnor-pcsa", "array", "if-neuron")
-
-
-def _weight(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a weight: use +1, 0 or -1") from None
-
-
-def _weights(text: str) -> tuple[int, ...]:
-    return tuple(_weight(part) for part in text.split(",") if part.strip())
+KINDS = (*pcsa.KINDS, array_mod.ArrayReadBench.kind, neuron.NeuronBench.kind)
 
 
 def _card(args: argparse.Namespace) -> ModelCard | None:
     return ModelCard.load(args.model_card) if args.model_card else None
 
 
-def _supply(args: argparse.Namespace, default: common.SupplyCondition) -> common.SupplyCondition:
-    return common.SupplyCondition(
+def _point(args: argparse.Namespace, default: OperatingPoint = OperatingPoint()) -> OperatingPoint:
+    """The operating point the options ask for; what they leave out comes from `default`."""
+    return OperatingPoint(
         args.corner or default.corner,
         default.vdd if args.vdd is None else args.vdd,
-        default.temp_c if args.temp is None else args.temp,
-        args.mismatch,
+        default.temp_c if args.temp_c is None else args.temp_c,
     )
 
 
@@ -46,37 +40,36 @@ def _timing(args: argparse.Namespace, default: pcsa.ReadTiming) -> pcsa.ReadTimi
     return dataclasses.replace(default, **{k: v for k, v in fields.items() if v is not None})
 
 
-def build(args: argparse.Namespace) -> str:
-    """The netlist text the command line asks for (all validation happens here)."""
-    card = _card(args)
+def build(args: argparse.Namespace) -> Bench:
+    """The bench the command line asks for (all validation happens here)."""
+    common_fields = {"card": _card(args), "mismatch": args.mismatch}
     states = common.RramStates(args.lrs, args.hrs)
     if args.kind == "2t2r-pcsa":
-        return pcsa.two_t_two_r_pcsa(args.weight, supply=_supply(args, common.SupplyCondition()),
-                                     timing=_timing(args, pcsa.ReadTiming()), states=states, card=card,
-                                     reads=args.reads)
+        return pcsa.two_t_two_r_pcsa(args.weight, point=_point(args), timing=_timing(args, pcsa.ReadTiming()),
+                                     states=states, reads=args.reads, **common_fields)
     if args.kind == "ternary-pcsa":
-        return pcsa.ternary_pcsa(args.weights or (+1, 0, -1), supply=_supply(args, pcsa.TERNARY_SUPPLY),
-                                 timing=_timing(args, pcsa.TERNARY_TIMING), states=states, card=card)
+        return pcsa.ternary_pcsa(args.weights or (+1, 0, -1), point=_point(args, pcsa.TERNARY_POINT),
+                                 timing=_timing(args, pcsa.TERNARY_TIMING), states=states, **common_fields)
     if args.kind == "xnor-pcsa":
-        return pcsa.xnor_pcsa(supply=_supply(args, common.SupplyCondition()),
-                              timing=_timing(args, pcsa.ReadTiming()), states=states, card=card)
+        return pcsa.xnor_pcsa(point=_point(args), timing=_timing(args, pcsa.ReadTiming()), states=states,
+                              **common_fields)
     if args.kind == "array":
         weights = array_mod.weight_pattern(args.rows, args.cols, args.pattern, seed=args.seed,
-                                         ternary=args.ternary)
+                                           ternary=args.ternary)
         wires = array_mod.WireParasitics(args.r_bitline, args.c_bitline, args.r_wordline, args.c_wordline)
-        return array_mod.array(weights, supply=_supply(args, common.SupplyCondition()),
-                               timing=_timing(args, pcsa.ReadTiming()), states=states, wires=wires, card=card)
+        return array_mod.ArrayReadBench(weights, point=_point(args), timing=_timing(args, pcsa.ReadTiming()),
+                                        states=states, wires=wires, **common_fields)
     params = neuron.NeuronParams(c_mem=args.c_mem, v_th=args.v_th, t_refractory=args.t_refractory)
-    return neuron.if_neuron(args.r_positive, args.r_negative, supply=_supply(args, common.SupplyCondition()),
-                            params=params, card=card, t_stop=args.t_stop)
+    return neuron.if_neuron(args.r_positive, args.r_negative, point=_point(args), params=params, t_stop=args.t_stop,
+                            **common_fields)
 
 
 def _netlist(args: argparse.Namespace) -> int:
-    text = build(args)
+    bench = build(args)
     if args.output is None or str(args.output) == "-":
-        sys.stdout.write(text)
+        sys.stdout.write(bench.to_netlist())
     else:
-        path = common.write(text, args.output)
+        path = bench.write(args.output)
         print(f"wrote {path} ({args.kind})", file=sys.stderr)
     return 0
 
@@ -87,8 +80,7 @@ def _simulate(args: argparse.Namespace) -> int:
         text = path.read_text()
     except OSError as error:
         raise CircuitkitError(f"cannot read netlist {path}: {error}") from error
-    outcome = simulate(text, workdir=args.workdir, name=path.stem)
-    print(format_outcome(text, outcome))
+    print(format_outcome(simulate_file(text, workdir=args.workdir, name=path.stem)))
     return 0
 
 
@@ -103,16 +95,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     net.add_argument("kind", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
     net.add_argument("-o", "--output", type=Path, help="netlist file to write (default: standard output)")
-    net.add_argument("--corner", help="process corner tt ff ss sf fs (default tt)")
-    net.add_argument("--vdd", type=float, help="supply in V (default 1.8; ternary 0.9)")
-    net.add_argument("--temp", type=float, help="temperature in C (default 27)")
+    add_operating_point_options(net)
     net.add_argument("--mismatch", action="store_true", help="per-instance transistor mismatch (<corner>_mm)")
     net.add_argument("--model-card", help="RRAM model card JSON (default: the .va defaults)")
     net.add_argument("--lrs", type=float, default=10e3, help="LRS read resistance in ohm at 0.1 V (default 10k)")
     net.add_argument("--hrs", type=float, default=100e3, help="HRS read resistance in ohm at 0.1 V (default 100k)")
     reads = net.add_argument_group("2t2r-pcsa, ternary-pcsa, xnor-pcsa, array")
-    reads.add_argument("--weight", type=_weight, default=+1, help="2t2r-pcsa stored weight +1 or -1 (default +1)")
-    reads.add_argument("--weights", type=_weights, help="ternary-pcsa weights, e.g. 1,0,-1")
+    reads.add_argument("--weight", type=weight, default=+1, help="2t2r-pcsa stored weight +1 or -1 (default +1)")
+    reads.add_argument("--weights", type=comma_separated(weight, "weights"), help="ternary-pcsa weights, e.g. 1,0,-1")
     reads.add_argument("--reads", type=int, default=1, help="2t2r-pcsa: consecutive reads (default 1)")
     for name in ("precharge", "evaluate", "sample", "margin"):
         reads.add_argument(f"--t-{name}", type=float, help=f"read timing: t_{name} in s")

@@ -1,10 +1,15 @@
-"""What every generator shares: operating conditions, programmed RRAM states, netlist text.
+"""What every bench shares when it writes netlist text: programmed RRAM states, `.param`
+blocks (from dataclass fields declared with `netlist_param`), transistor lines, the
+process corner and temperature lines, checks of sizes and numbers.
 
-A generated netlist reads top to bottom as: a title and a one-line machine-readable
-description of the bench (`* circuitkit-bench: {...}`, used by `circuitkit simulate`),
-the parameters (`.param`), the process corner and temperature, the RRAM model card,
-the subcircuits, the stimuli, the circuit, the measurements and the analysis. Numbers
-live in the `.param` block; element lines refer to them by name.
+A generated netlist reads top to bottom as: a title and a one-line description of the
+bench (`* circuitkit-bench: {...}`, read back only by `circuitkit simulate FILE`), the
+parameters (`.param`), the process corner and temperature, the RRAM model card, the
+subcircuits, the stimuli, the circuit, the measurements and the analysis. Numbers live
+in the `.param` block; element lines refer to them by name.
+
+This module writes text; it never reads a netlist back (`circuitkit.netlist.run` is the
+one place that does, for files).
 """
 
 from __future__ import annotations
@@ -17,50 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from circuitkit.files import write_atomic
 from circuitkit import CircuitkitError, __version__
 from circuitkit.device.model import ModelCard, instance_parameter_names, parameter_specs
-from circuitkit.toolchain import SKY130_LIB_NAME, check_corner, sky130_section
-
-VDD_NOMINAL = 1.8
-
-
-@dataclasses.dataclass(frozen=True)
-class OperatingRange:
-    """The supplies and temperatures circuitkit simulates: the one range every stage
-    checks (netlists, campaigns, flows), before anything runs.
-
-    Supply: the sky130 1.8 V devices up to their nominal 1.8 V + 10 % (1.98 V); below
-    0.5 V (about one threshold voltage) nothing switches. The reads are verified by the
-    tests from 0.9 V (the ternary supply) to 1.98 V. Temperature: the PDK's characterized
-    -40..125 C.
-    """
-
-    vdd_min: float = 0.5
-    vdd_max: float = 1.98
-    temp_min_c: float = -40.0
-    temp_max_c: float = 125.0
-
-    def check_vdd(self, vdd: float, owner: str = "supply") -> float:
-        """`vdd` as a float, or a CircuitkitError naming `owner` and the range."""
-        value = check_positive(owner, "vdd", vdd, "V")
-        if not self.vdd_min <= value <= self.vdd_max:
-            raise CircuitkitError(f"{owner}: vdd={vdd!r} V is outside the range of the sky130 1.8 V devices "
-                                  f"({self.vdd_min:g}..{self.vdd_max:g} V)")
-        return value
-
-    def check_temp(self, temp_c: float, owner: str = "temperature") -> float:
-        """`temp_c` as a float, or a CircuitkitError naming `owner` and the range."""
-        try:
-            value = float(temp_c)
-        except (TypeError, ValueError):
-            value = math.nan
-        if not (math.isfinite(value) and self.temp_min_c <= value <= self.temp_max_c):
-            raise CircuitkitError(f"{owner}: temp_c={temp_c!r} C is outside {self.temp_min_c:g}..{self.temp_max_c:g} C")
-        return value
-
-
-OPERATING_RANGE = OperatingRange()
+from circuitkit.files import write_atomic
+from circuitkit.operating import OperatingPoint
+from circuitkit.toolchain import SKY130_LIB_NAME, sky130_section
 
 # Smallest drawn sizes of sky130_fd_pr__nfet_01v8 / pfet_01v8 (microns).
 MIN_WIDTH_UM = 0.42
@@ -106,31 +72,6 @@ def check_sizes(obj: Any) -> None:
             raise CircuitkitError(
                 f"{owner}: {field.name}={value!r} um is below the sky130 1.8 V minimum length {MIN_LENGTH_UM} um"
             )
-
-
-@dataclasses.dataclass(frozen=True)
-class SupplyCondition:
-    """Process corner, supply voltage (V) and temperature (C) of a simulation.
-
-    `mismatch` selects the PDK's per-instance transistor mismatch (`<corner>_mm` section).
-    """
-
-    corner: str = "tt"
-    vdd: float = VDD_NOMINAL
-    temp_c: float = 27.0
-    mismatch: bool = False
-
-    def __post_init__(self) -> None:
-        check_corner(self.corner)
-        OPERATING_RANGE.check_vdd(self.vdd, "SupplyCondition")
-        OPERATING_RANGE.check_temp(self.temp_c, "SupplyCondition")
-
-    @property
-    def lib_section(self) -> str:
-        return sky130_section(self.corner, self.mismatch)
-
-    def label(self) -> str:
-        return f"{self.corner}, {self.vdd:g} V, {self.temp_c:g} C" + (", mismatch" if self.mismatch else "")
 
 
 WEIGHTS = (-1, 0, +1)
@@ -240,7 +181,28 @@ def spice_number(value: float) -> str:
     return f"{value:.6g}"
 
 
-def param_lines(params: Sequence[tuple[str, float | str, str]]) -> list[str]:
+def netlist_param(name: str, comment: str, default: Any) -> Any:
+    """A dataclass field that a bench writes into its `.param` block as `name`, after a
+    `* comment` line (see `netlist_params`)."""
+    return dataclasses.field(default=default, metadata={"netlist": name, "comment": comment})
+
+
+ParamEntry = tuple[str, "float | str", str]
+
+
+def netlist_params(obj: Any, derived: Mapping[str, Sequence[ParamEntry]] | None = None) -> list[ParamEntry]:
+    """`(netlist name, value, comment)` of every field of the dataclass `obj` declared with
+    `netlist_param`, in field order; `derived[field]` entries (expressions of other
+    parameters) follow that field's own entry."""
+    entries: list[ParamEntry] = []
+    for field in dataclasses.fields(obj):
+        if "netlist" in field.metadata:
+            entries.append((field.metadata["netlist"], getattr(obj, field.name), field.metadata["comment"]))
+        entries.extend((derived or {}).get(field.name, ()))
+    return entries
+
+
+def param_lines(params: Sequence[ParamEntry]) -> list[str]:
     """`.param name=value` lines, each with its comment line (`(name, value, comment)`)."""
     lines = []
     for name, value, comment in params:
@@ -290,13 +252,14 @@ def header(title: str, generator: str, info: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def process_lines(supply: SupplyCondition, card: ModelCard) -> list[str]:
+def process_lines(point: OperatingPoint, mismatch: bool, card: ModelCard) -> list[str]:
+    """The corner library section (with the PDK's per-instance mismatch if `mismatch`),
+    the temperature and the RRAM `.model` card."""
     return [
         *section("process corner, temperature, RRAM model"),
-        f"* sky130 FET models, {supply.corner} corner"
-        + (" with per-instance mismatch" if supply.mismatch else ""),
-        f".lib {SKY130_LIB_NAME} {supply.lib_section}",
-        f".temp {float(supply.temp_c):g}",
+        f"* sky130 FET models, {point.corner} corner" + (" with per-instance mismatch" if mismatch else ""),
+        f".lib {SKY130_LIB_NAME} {sky130_section(point.corner, mismatch)}",
+        f".temp {point.temp_c:g}",
         "* HfOx RRAM (verilog-a/rram_hfox.va): te/be, V(te,be) > 0 SETs",
         card.model_line("rram"),
     ]
@@ -324,22 +287,6 @@ def finish(lines: list[str]) -> str:
 def write(netlist: str, path: Path | str) -> Path:
     """Write netlist text to `path` (parent directories created, atomic replace)."""
     return write_atomic(path, netlist)
-
-
-def bench_info(netlist: str) -> dict[str, Any]:
-    """The bench description a generator put in the netlist's header."""
-    for line in netlist.splitlines()[:10]:
-        if line.startswith(BENCH_TAG):
-            try:
-                info = json.loads(line[len(BENCH_TAG):])
-            except json.JSONDecodeError as error:
-                raise CircuitkitError(f"unreadable bench description line ({error}): {line[:120]}") from error
-            if isinstance(info, dict) and "kind" in info:
-                return info
-    raise CircuitkitError(
-        "this netlist has no '* circuitkit-bench:' line: it was not written by a circuitkit generator "
-        "(write one with `circuitkit netlist KIND -o FILE`)"
-    )
 
 
 def finite(value: float | None) -> bool:

@@ -33,21 +33,25 @@ refractory period the spike waits for its end), plus the comparator and logic de
 C is `c_mem` (the device capacitance on `vmem` adds about 10 fF, 5 %). The one-shot
 durations come from RC delays (R = t / (c_delay ln 2)), but the NOR gate's output
 resistance adds to R and the inverter threshold is not exactly VDD/2, so the measured
-widths differ from the nominal ones by up to a nanosecond or so; `measure_neuron` uses
-the measured spike width and refractory windows in the expected period.
+widths differ from the nominal ones by up to a nanosecond or so; `NeuronBench.measure`
+uses the measured spike width and refractory windows in the expected period.
+
+`NeuronBench` (`if_neuron` names its two resistances) is the bench; its
+`measure(result)` returns `NeuronSpikes`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.device.model import ModelCard
 from circuitkit.netlist import common as c
+from circuitkit.netlist.bench import Bench
 from circuitkit.spice.runner import SimResult
 
 READ_VOLTAGE_MAX = 0.1
@@ -63,16 +67,16 @@ class NeuronParams:
     fraction keeps the membrane's ramp slow compared with the comparators' delay.
     """
 
-    c_mem: float = 200e-15
-    v_rest: float = 0.9
-    v_th: float = 0.3
-    v_read: float = 0.1
-    t_spike: float = 5e-9
-    t_refractory: float = 50e-9
-    c_delay: float = 50e-15
-    c_comp: float = 0.5e-12
-    i_bias: float = 5e-6
-    mirror_division: int = 10
+    c_mem: float = c.netlist_param("c_mem", "membrane capacitor (F)", 200e-15)
+    v_rest: float = c.netlist_param("v_rest", "resting membrane voltage (V)", 0.9)
+    v_th: float = c.netlist_param("v_th", "threshold distance from rest, both polarities (V)", 0.3)
+    v_read: float = c.netlist_param("v_read", "voltage across a synaptic RRAM during a read (V), <= 100 mV", 0.1)
+    t_spike: float = c.netlist_param("t_spike", "spike width = membrane reset time (s)", 5e-9)
+    t_refractory: float = c.netlist_param("t_refractory", "refractory period from the start of a spike (s)", 50e-9)
+    c_delay: float = c.netlist_param("c_delay", "one-shot timing capacitor (F)", 50e-15)
+    c_comp: float = c.netlist_param("c_comp", "compensation capacitor of each read regulator (F)", 0.5e-12)
+    i_bias: float = c.netlist_param("i_bias", "bias current of every OTA (A)", 5e-6)
+    mirror_division: int = c.netlist_param("mirror_div", "the membrane gets 1/mirror_div of the cell current", 10)
 
     def __post_init__(self) -> None:
         c.check_fields_positive(self)
@@ -97,61 +101,38 @@ class NeuronParams:
                 f"(v_rest +- v_th) must stay 0.3 V inside the supply 0..{vdd:g} V for the mirrors to work"
             )
 
-    def params(self) -> list[tuple[str, float | str, str]]:
-        return [
-            ("c_mem", self.c_mem, "membrane capacitor (F)"),
-            ("v_rest", self.v_rest, "resting membrane voltage (V)"),
-            ("v_th", self.v_th, "threshold distance from rest, both polarities (V)"),
-            ("v_read", self.v_read, "voltage across a synaptic RRAM during a read (V), <= 100 mV"),
-            ("t_spike", self.t_spike, "spike width = membrane reset time (s)"),
-            ("t_refractory", self.t_refractory, "refractory period from the start of a spike (s)"),
-            ("c_delay", self.c_delay, "one-shot timing capacitor (F)"),
+    def params(self) -> list[c.ParamEntry]:
+        return c.netlist_params(self, derived={"c_delay": [
             ("r_spike", "{t_spike/(c_delay*ln(2))}", "one-shot resistors: t = R C ln 2"),
             ("r_refractory", "{(t_refractory-t_spike)/(c_delay*ln(2))}", "refractory discharge resistor"),
-            ("c_comp", self.c_comp, "compensation capacitor of each read regulator (F)"),
-            ("i_bias", self.i_bias, "bias current of every OTA (A)"),
-            ("mirror_div", self.mirror_division, "the membrane gets 1/mirror_div of the cell current"),
-        ]
+        ]})
 
 
 @dataclasses.dataclass(frozen=True)
 class NeuronSizing:
     """Widths and lengths (um). Analog devices are longer than minimum for matching."""
 
-    w_mirror: float = 1.0
-    l_mirror: float = 0.5
-    w_clamp: float = 2.0
-    w_ota_in: float = 2.0
-    w_ota_load: float = 1.0
-    w_ota_tail: float = 2.0
-    l_analog: float = 0.5
-    w_access: float = 1.0
-    w_logic_n: float = 0.42
-    w_logic_p: float = 0.84
-    w_reset: float = 2.0
-    l_min: float = 0.15
-    l_diff: float = 0.29
+    w_mirror: float = c.netlist_param("w_mir", "current-mirror unit device width (um)", 1.0)
+    l_mirror: float = c.netlist_param("l_mir", "current-mirror length (um)", 0.5)
+    w_clamp: float = c.netlist_param("w_clamp", "read clamp NMOS width (um)", 2.0)
+    w_ota_in: float = c.netlist_param("w_in", "OTA input pair width (um)", 2.0)
+    w_ota_load: float = c.netlist_param("w_load", "OTA mirror load width (um)", 1.0)
+    w_ota_tail: float = c.netlist_param("w_tail", "OTA tail / bias width (um)", 2.0)
+    l_analog: float = c.netlist_param("l_ana", "OTA and clamp length (um)", 0.5)
+    w_access: float = c.netlist_param("w_acc", "synapse access NMOS width (um)", 1.0)
+    w_logic_n: float = c.netlist_param("w_ln", "logic NMOS width (um)", 0.42)
+    w_logic_p: float = c.netlist_param("w_lp", "logic PMOS width (um)", 0.84)
+    w_reset: float = c.netlist_param("w_rst", "membrane reset transmission-gate width (um)", 2.0)
+    l_min: float = c.netlist_param("l_min", "logic and switch length (um)", 0.15)
+    l_diff: float = c.netlist_param(
+        "l_diff", "source/drain diffusion length for junction area and perimeter (um)", 0.29)
 
     def __post_init__(self) -> None:
         c.check_sizes(self)
 
-    def params(self) -> list[tuple[str, float | str, str]]:
-        return [
-            ("w_mir", self.w_mirror, "current-mirror unit device width (um)"),
-            ("l_mir", self.l_mirror, "current-mirror length (um)"),
-            ("w_clamp", self.w_clamp, "read clamp NMOS width (um)"),
-            ("w_in", self.w_ota_in, "OTA input pair width (um)"),
-            ("w_load", self.w_ota_load, "OTA mirror load width (um)"),
-            ("w_cs", "{2*w_load}", "comparator second-stage width (um): twice the load, i_bias at balance"),
-            ("w_tail", self.w_ota_tail, "OTA tail / bias width (um)"),
-            ("l_ana", self.l_analog, "OTA and clamp length (um)"),
-            ("w_acc", self.w_access, "synapse access NMOS width (um)"),
-            ("w_ln", self.w_logic_n, "logic NMOS width (um)"),
-            ("w_lp", self.w_logic_p, "logic PMOS width (um)"),
-            ("w_rst", self.w_reset, "membrane reset transmission-gate width (um)"),
-            ("l_min", self.l_min, "logic and switch length (um)"),
-            ("l_diff", self.l_diff, "source/drain diffusion length for junction area and perimeter (um)"),
-        ]
+    def params(self) -> list[c.ParamEntry]:
+        return c.netlist_params(self, derived={"w_ota_load": [
+            ("w_cs", "{2*w_load}", "comparator second-stage width (um): twice the load, i_bias at balance")]})
 
 
 def _subcircuits(card: ModelCard) -> list[str]:
@@ -225,20 +206,10 @@ def _subcircuits(card: ModelCard) -> list[str]:
     ]
 
 
-def if_neuron(
-    r_positive: float | None = 30e3,
-    r_negative: float | None = None,
-    *,
-    supply: c.SupplyCondition = c.SupplyCondition(),
-    params: NeuronParams = NeuronParams(),
-    sizing: NeuronSizing = NeuronSizing(),
-    card: ModelCard | None = None,
-    t_stop: float = 2e-6,
-    t_step: float = 1e-9,
-    options: Mapping[str, float | str] | None = None,
-) -> str:
-    """Netlist of the IF neuron driven by a positive and/or a negative synapse whose RRAMs
-    read `r_positive` / `r_negative` ohm at 0.1 V (None: no synapse of that sign), read
+@dataclasses.dataclass(frozen=True)
+class NeuronBench(Bench["NeuronSpikes"]):
+    """The IF neuron driven by a positive and/or a negative synapse whose RRAMs read
+    `r_positive` / `r_negative` ohm at 0.1 V (None: no synapse of that sign), read
     continuously (word lines held high) for `t_stop` seconds. `t_step` is the print step
     and largest internal step (the solver refines it around every edge).
 
@@ -246,119 +217,152 @@ def if_neuron(
     currents into / out of the membrane). Measures: `t_p1`, `t_p2`, `t_n1`, `t_n2` (first
     spike times), `i_p`, `i_n` (mean synaptic currents, A).
     """
-    if r_positive is None and r_negative is None:
-        raise CircuitkitError("if_neuron needs at least one synapse: give r_positive and/or r_negative")
-    params.check_supply(supply.vdd)
-    card = card or ModelCard.default()
-    gaps = {}
-    for sign, resistance in (("p", r_positive), ("n", r_negative)):
-        if resistance is not None:
-            c.check_positive("if_neuron", f"r_{'positive' if sign == 'p' else 'negative'}", resistance, "ohm")
-            gaps[sign] = float(card.gap_for_resistance(resistance))
-            card.instance_parameters(gap_init=gaps[sign])
-    c.check_positive("if_neuron", "t_stop", t_stop, "s")
-    c.check_positive("if_neuron", "t_step", t_step, "s")
-    if t_stop < 2 * params.t_refractory:
-        raise CircuitkitError(f"if_neuron: t_stop={t_stop!r} s must cover at least two refractory periods")
-    info = {"kind": "if-neuron", "corner": supply.corner, "vdd": supply.vdd, "temp_c": supply.temp_c,
-            "r_positive": r_positive, "r_negative": r_negative, "c_mem": params.c_mem, "v_th": params.v_th,
-            "t_spike": params.t_spike, "t_refractory": params.t_refractory, "t_stop": t_stop}
-    lines = c.header(f"integrate-and-fire neuron with positive/negative spikes, {supply.label()}",
-                     "circuitkit.netlist.neuron, if-neuron", info)
-    lines += c.section("parameters")
-    lines += c.param_lines([("vdd", supply.vdd, "supply (V)"), *params.params(), *sizing.params(),
-                            *[(f"gap_{s}", g, f"{'positive' if s == 'p' else 'negative'} synapse gap (m)")
-                              for s, g in gaps.items()],
-                            ("t_stop", t_stop, "simulated time (s)")])
-    lines += c.options_lines(None, options)
-    lines += c.process_lines(supply, card)
-    lines += c.section("subcircuits")
-    lines += _subcircuits(card)
-    f = c.fet_line
-    lines += c.section("supplies and biases")
-    lines += [
-        "Vdd vdd 0 {vdd}",
-        "Vrest rest 0 {v_rest}",
-        "Vthp thp 0 {v_rest+v_th}",
-        "Vthn thn 0 {v_rest-v_th}",
-        "Vread vread 0 {v_read}",
-        "* word lines held on: the synapses are read continuously",
-        "Vwl wl 0 {vdd}",
-        "Ibn vdd vbn {i_bias}",
-        f("MBN", "vbn", "vbn", "0", "0", "n", "w_tail", "l_ana"),
-        "Ibp vbp 0 {i_bias}",
-        f("MBP", "vbp", "vbp", "vdd", "vdd", "p", "w_tail", "l_ana"),
-    ]
-    lines += c.section("synapses: regulated read, PMOS mirror copy into (positive) or out of (negative) the membrane")
-    if "p" in gaps:
+
+    kind = "if-neuron"
+
+    r_positive: float | None = 30e3
+    r_negative: float | None = None
+    params: NeuronParams = NeuronParams()
+    sizing: NeuronSizing = NeuronSizing()
+    t_stop: float = 2e-6
+    t_step: float = 1e-9
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.r_positive is None and self.r_negative is None:
+            raise CircuitkitError("if_neuron needs at least one synapse: give r_positive and/or r_negative")
+        self.params.check_supply(self.point.vdd)
+        self.gaps()
+        c.check_positive("if_neuron", "t_stop", self.t_stop, "s")
+        c.check_positive("if_neuron", "t_step", self.t_step, "s")
+        if self.t_stop < 2 * self.params.t_refractory:
+            raise CircuitkitError(f"if_neuron: t_stop={self.t_stop!r} s must cover at least two refractory periods")
+
+    def gaps(self) -> dict[str, float]:
+        """`gap_init` (m) of the positive ('p') and negative ('n') synapse present."""
+        gaps = {}
+        for sign, resistance in (("p", self.r_positive), ("n", self.r_negative)):
+            if resistance is not None:
+                c.check_positive("if_neuron", f"r_{'positive' if sign == 'p' else 'negative'}", resistance, "ohm")
+                gaps[sign] = float(self.card.gap_for_resistance(resistance))
+                self.card.instance_parameters(gap_init=gaps[sign])
+        return gaps
+
+    def header(self) -> dict[str, Any]:
+        point, params = self.point, self.params
+        return {"kind": self.kind, "corner": point.corner, "vdd": point.vdd, "temp_c": point.temp_c,
+                "r_positive": self.r_positive, "r_negative": self.r_negative, "c_mem": params.c_mem,
+                "v_th": params.v_th, "t_spike": params.t_spike, "t_refractory": params.t_refractory,
+                "t_stop": self.t_stop}
+
+    def to_netlist(self) -> str:
+        gaps = self.gaps()
+        lines = self.preamble(f"integrate-and-fire neuron with positive/negative spikes, {self.label()}",
+                              "circuitkit.netlist.neuron, if-neuron",
+                              [*self.params.params(), *self.sizing.params(),
+                               *[(f"gap_{s}", g, f"{'positive' if s == 'p' else 'negative'} synapse gap (m)")
+                                 for s, g in gaps.items()],
+                               ("t_stop", self.t_stop, "simulated time (s)")])
+        lines += c.section("subcircuits")
+        lines += _subcircuits(self.card)
+        lines += self._circuit(gaps)
+        return c.finish(lines)
+
+    def measure(self, result: SimResult) -> NeuronSpikes:
+        return measure_spikes(result, self.point.vdd, self.params.c_mem, self.params.v_th, self.params.t_refractory)
+
+    def _circuit(self, gaps: dict[str, float]) -> list[str]:
+        lines: list[str] = []
+        f = c.fet_line
+        lines += c.section("supplies and biases")
         lines += [
-            f"Xsyn_p vdd vbp vread wl mir_p syn_read gap_init_r={{gap_p}}",
-            f("MMP_IN", "mir_p", "mir_p", "vdd", "vdd", "p", "w_mir", "l_mir", "mirror_div"),
-            f("MMP_OUT", "inj_p", "mir_p", "vdd", "vdd", "p", "w_mir", "l_mir"),
-            "* ammeter: synaptic current into the membrane",
-            "Vi_p inj_p vmem 0",
+            "Vdd vdd 0 {vdd}",
+            "Vrest rest 0 {v_rest}",
+            "Vthp thp 0 {v_rest+v_th}",
+            "Vthn thn 0 {v_rest-v_th}",
+            "Vread vread 0 {v_read}",
+            "* word lines held on: the synapses are read continuously",
+            "Vwl wl 0 {vdd}",
+            "Ibn vdd vbn {i_bias}",
+            f("MBN", "vbn", "vbn", "0", "0", "n", "w_tail", "l_ana"),
+            "Ibp vbp 0 {i_bias}",
+            f("MBP", "vbp", "vbp", "vdd", "vdd", "p", "w_tail", "l_ana"),
         ]
-    if "n" in gaps:
+        lines += c.section("synapses: regulated read, PMOS mirror copy into (positive) or out of (negative) the membrane")
+        if "p" in gaps:
+            lines += [
+                f"Xsyn_p vdd vbp vread wl mir_p syn_read gap_init_r={{gap_p}}",
+                f("MMP_IN", "mir_p", "mir_p", "vdd", "vdd", "p", "w_mir", "l_mir", "mirror_div"),
+                f("MMP_OUT", "inj_p", "mir_p", "vdd", "vdd", "p", "w_mir", "l_mir"),
+                "* ammeter: synaptic current into the membrane",
+                "Vi_p inj_p vmem 0",
+            ]
+        if "n" in gaps:
+            lines += [
+                f"Xsyn_n vdd vbp vread wl mir_n syn_read gap_init_r={{gap_n}}",
+                f("MMN_IN", "mir_n", "mir_n", "vdd", "vdd", "p", "w_mir", "l_mir", "mirror_div"),
+                f("MMN_OUT", "nmir", "mir_n", "vdd", "vdd", "p", "w_mir", "l_mir"),
+                f("MNN_IN", "nmir", "nmir", "0", "0", "n", "w_mir", "l_mir"),
+                f("MNN_OUT", "ext_n", "nmir", "0", "0", "n", "w_mir", "l_mir"),
+                "* ammeter: synaptic current out of the membrane",
+                "Vi_n vmem ext_n 0",
+            ]
+        lines += c.section("membrane and its reset switch (closed while a spike is high)")
         lines += [
-            f"Xsyn_n vdd vbp vread wl mir_n syn_read gap_init_r={{gap_n}}",
-            f("MMN_IN", "mir_n", "mir_n", "vdd", "vdd", "p", "w_mir", "l_mir", "mirror_div"),
-            f("MMN_OUT", "nmir", "mir_n", "vdd", "vdd", "p", "w_mir", "l_mir"),
-            f("MNN_IN", "nmir", "nmir", "0", "0", "n", "w_mir", "l_mir"),
-            f("MNN_OUT", "ext_n", "nmir", "0", "0", "n", "w_mir", "l_mir"),
-            "* ammeter: synaptic current out of the membrane",
-            "Vi_n vmem ext_n 0",
+            "Cmem vmem 0 {c_mem}",
+            f("MRN", "vmem", "rst", "rest", "0", "n", "w_rst"),
+            f("MRP", "vmem", "rstb", "rest", "vdd", "p", "w_rst"),
         ]
-    lines += c.section("membrane and its reset switch (closed while a spike is high)")
-    lines += [
-        "Cmem vmem 0 {c_mem}",
-        f("MRN", "vmem", "rst", "rest", "0", "n", "w_rst"),
-        f("MRP", "vmem", "rstb", "rest", "vdd", "p", "w_rst"),
-    ]
-    lines += c.section("comparators: vmem above v_rest+v_th (cp), below v_rest-v_th (cn)")
-    lines += [
-        "Xcmp_p vdd vbn vmem thp cmp_p_raw cmp_n",
-        "Xcp1 vdd cmp_p_raw cpb inv",
-        "Xcmp_n vdd vbp thn vmem cmp_n_raw cmp_p",
-        "Xcn1 vdd cmp_n_raw cnb inv",
-    ]
-    lines += c.section("spike logic: fire = comparator AND NOT refractory; one-shots for spikes and refractory")
-    lines += [
-        "Xfire_p vdd cpb ref fire_p nor2",
-        "Xfire_n vdd cnb ref fire_n nor2",
-        "Xspk_p vdd fire_p spk_p spk_pb oneshot r_delay={r_spike}",
-        "Xspk_n vdd fire_n spk_n spk_nb oneshot r_delay={r_spike}",
-        "* rst = spk_p OR spk_n",
-        "Xrst vdd spk_p spk_n rstb nor2",
-        "Xrsti vdd rstb rst inv",
-    ]
-    lines += c.section("refractory timer: a spike charges c_ref to VDD, r_ref then discharges it; ref = V(c_ref) > VDD/2")
-    lines += [
-        f("MREF", "cref", "rstb", "vdd", "vdd", "p", "w_lp"),
-        "Rref cref 0 {r_refractory}",
-        "Cref cref 0 {c_delay}",
-        "Xref1 vdd cref crefb inv",
-        "Xref2 vdd crefb ref inv",
-    ]
-    lines += c.section("initial state: membrane at rest, no spike, not refractory")
-    lines.append(".ic v(vmem)={v_rest} v(spk_p)=0 v(spk_n)=0 v(cref)=0")
-    lines += c.section("measurements")
-    lines += [
-        ".meas tran t_p1 when v(spk_p)={vdd/2} rise=1",
-        ".meas tran t_p2 when v(spk_p)={vdd/2} rise=2",
-        ".meas tran t_n1 when v(spk_n)={vdd/2} rise=1",
-        ".meas tran t_n2 when v(spk_n)={vdd/2} rise=2",
-    ]
-    saves = ["v(vmem)", "v(spk_p)", "v(spk_n)", "v(ref)", "v(cref)", "v(rst)"]
-    if "p" in gaps:
-        lines.append(".meas tran i_p avg i(vi_p) from={t_stop/4} to={t_stop}")
-        saves += ["i(vi_p)", "v(xsyn_p.rd)"]
-    if "n" in gaps:
-        lines.append(".meas tran i_n avg i(vi_n) from={t_stop/4} to={t_stop}")
-        saves += ["i(vi_n)", "v(xsyn_n.rd)"]
-    lines += c.section("analysis")
-    lines += c.wrap_words(".save", saves)
-    lines.append(f".tran {c.spice_number(t_step)} {{t_stop}}")
-    return c.finish(lines)
+        lines += c.section("comparators: vmem above v_rest+v_th (cp), below v_rest-v_th (cn)")
+        lines += [
+            "Xcmp_p vdd vbn vmem thp cmp_p_raw cmp_n",
+            "Xcp1 vdd cmp_p_raw cpb inv",
+            "Xcmp_n vdd vbp thn vmem cmp_n_raw cmp_p",
+            "Xcn1 vdd cmp_n_raw cnb inv",
+        ]
+        lines += c.section("spike logic: fire = comparator AND NOT refractory; one-shots for spikes and refractory")
+        lines += [
+            "Xfire_p vdd cpb ref fire_p nor2",
+            "Xfire_n vdd cnb ref fire_n nor2",
+            "Xspk_p vdd fire_p spk_p spk_pb oneshot r_delay={r_spike}",
+            "Xspk_n vdd fire_n spk_n spk_nb oneshot r_delay={r_spike}",
+            "* rst = spk_p OR spk_n",
+            "Xrst vdd spk_p spk_n rstb nor2",
+            "Xrsti vdd rstb rst inv",
+        ]
+        lines += c.section("refractory timer: a spike charges c_ref to VDD, r_ref then discharges it; ref = V(c_ref) > VDD/2")
+        lines += [
+            f("MREF", "cref", "rstb", "vdd", "vdd", "p", "w_lp"),
+            "Rref cref 0 {r_refractory}",
+            "Cref cref 0 {c_delay}",
+            "Xref1 vdd cref crefb inv",
+            "Xref2 vdd crefb ref inv",
+        ]
+        lines += c.section("initial state: membrane at rest, no spike, not refractory")
+        lines.append(".ic v(vmem)={v_rest} v(spk_p)=0 v(spk_n)=0 v(cref)=0")
+        lines += c.section("measurements")
+        lines += [
+            ".meas tran t_p1 when v(spk_p)={vdd/2} rise=1",
+            ".meas tran t_p2 when v(spk_p)={vdd/2} rise=2",
+            ".meas tran t_n1 when v(spk_n)={vdd/2} rise=1",
+            ".meas tran t_n2 when v(spk_n)={vdd/2} rise=2",
+        ]
+        saves = ["v(vmem)", "v(spk_p)", "v(spk_n)", "v(ref)", "v(cref)", "v(rst)"]
+        if "p" in gaps:
+            lines.append(".meas tran i_p avg i(vi_p) from={t_stop/4} to={t_stop}")
+            saves += ["i(vi_p)", "v(xsyn_p.rd)"]
+        if "n" in gaps:
+            lines.append(".meas tran i_n avg i(vi_n) from={t_stop/4} to={t_stop}")
+            saves += ["i(vi_n)", "v(xsyn_n.rd)"]
+        lines += c.section("analysis")
+        lines += c.wrap_words(".save", saves)
+        lines.append(f".tran {c.spice_number(self.t_step)} {{t_stop}}")
+        return lines
+
+
+def if_neuron(r_positive: float | None = 30e3, r_negative: float | None = None, **fields: Any) -> NeuronBench:
+    """The neuron bench of `circuitkit netlist if-neuron`: `NeuronBench(r_positive, r_negative, **fields)`."""
+    return NeuronBench(r_positive, r_negative, **fields)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -409,11 +413,10 @@ def _windows(time: np.ndarray, wave: np.ndarray, level: float) -> tuple[tuple[fl
     return tuple(windows)
 
 
-def measure_neuron(netlist: str, result: SimResult) -> NeuronSpikes:
-    """Spike times, mean synaptic current and period of an `if_neuron` simulation."""
-    info = c.bench_info(netlist)
+def measure_spikes(result: SimResult, vdd: float, c_mem: float, v_th: float, t_refractory: float) -> NeuronSpikes:
+    """Spike times, mean synaptic current and period of a neuron simulation (`t_refractory`
+    is the nominal period, used when no refractory window closed)."""
     time = np.asarray(result["time"])
-    vdd = info["vdd"]
     positive = _rising_edges(time, np.asarray(result["v(spk_p)"]), vdd / 2)
     negative = _rising_edges(time, np.asarray(result["v(spk_n)"]), vdd / 2)
     current = 0.0
@@ -428,8 +431,8 @@ def measure_neuron(netlist: str, result: SimResult) -> NeuronSpikes:
     refractory = _windows(time, np.asarray(result["v(cref)"]), vdd / 2)
     # A refractory window still open at the end of the run is not a full one.
     closed = [end - start for start, end in refractory if end < time[-1]]
-    t_ref = float(np.mean(closed)) if closed else info["t_refractory"]
-    integrate = info["c_mem"] * info["v_th"] / abs(current) if current else math.inf
+    t_ref = float(np.mean(closed)) if closed else t_refractory
+    integrate = c_mem * v_th / abs(current) if current else math.inf
     expected = max(width + integrate, t_ref)
     settled = time > 0.1 * time[-1]
     reads = [np.max(np.abs(np.asarray(result[f"v(xsyn_{s}.rd)"])[settled]))

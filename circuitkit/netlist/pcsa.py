@@ -31,7 +31,7 @@ logic levels of Q and Qb (threshold VDD/2): (1, 0) -> +1, (0, 1) -> -1, (1, 1) -
 (not resolved). A binary read samples at the end of evaluation, where 0 means the latch
 failed to resolve (an error).
 
-Ternary read (`ternary_pcsa`, see `TERNARY_SUPPLY` / `TERNARY_TIMING`): one sense per
+Ternary read (`ternary_pcsa`, see `TERNARY_POINT` / `TERNARY_TIMING`): one sense per
 weight, sampled early. With both devices in HRS the branch currents are small and nearly
 equal, so the latch regenerates only from the HRS/HRS imbalance and takes several times
 longer than for LRS/HRS. Sampling (Q, Qb) at a fixed time between the two resolution
@@ -71,11 +71,16 @@ unit's own supply current over one evaluation plus the following precharge (the
 precharge restores what the evaluation discharged); the ideal clock sources that drive
 preb, se and wl are not included.
 
-Monte Carlo: `pcsa_bench` puts any number of read units in one netlist, each with its
-own supply source (per-unit energy), its own RRAM instance parameters (`ReadUnit.rram_bl`
-/ `rram_blb`, e.g. `{"gap_init": "{gap_hrs + agauss(0, 0.09n, 1)}"}`) and, with
-`SupplyCondition(mismatch=True)`, its own transistor mismatch. `measure_pcsa_reads`
-returns one `PcsaRead` per unit.
+Benches: `PcsaReadBench` puts any number of read units in one netlist (Monte Carlo), each
+with its own supply source (per-unit energy), its own RRAM instance parameters
+(`ReadUnit.rram_bl` / `rram_blb`, e.g. `{"gap_init": "{gap_hrs + agauss(0, 0.09n, 1)}"}`)
+and, with `mismatch=True`, its own transistor mismatch; `bench.measure(result)` returns
+one `PcsaRead` per unit (`PcsaReads`). `two_t_two_r_pcsa`, `ternary_pcsa` and `xnor_pcsa`
+are the named benches `circuitkit netlist` writes.
+
+This module builds read benches (`circuitkit.netlist.readout` holds what they measure
+and how); it does not draw cells from distributions or count errors (that is
+`circuitkit.corners`).
 """
 
 from __future__ import annotations
@@ -88,14 +93,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from circuitkit import CircuitkitError
-from circuitkit.device.model import ModelCard
-from circuitkit.netlist import common as c
 from circuitkit import toolchain as tc
+from circuitkit.device.model import ModelCard
 from circuitkit.files import write_atomic
-from circuitkit.spice.runner import SimResult, run_batch
+from circuitkit.netlist import common as c
+from circuitkit.netlist.bench import Bench
+from circuitkit.netlist.readout import PcsaReads, dgap_node, measure_reads, read_measures
+from circuitkit.operating import OPERATING_RANGE, Corner, OperatingPoint
+from circuitkit.spice.runner import SimResult
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,31 +112,22 @@ class PcsaSizing:
     (the array generator uses wire capacitance per cell pitch instead).
     """
 
-    w_precharge: float = 0.5
-    w_latch_p: float = 0.5
-    w_latch_n: float = 1.0
-    w_access: float = 1.0
-    w_discharge: float = 2.0
-    w_xnor: float = 1.0
-    l_min: float = 0.15
-    l_diff: float = 0.29
-    c_bitline: float = 2e-15
+    w_precharge: float = c.netlist_param("w_pre", "precharge PMOS width (um)", 0.5)
+    w_latch_p: float = c.netlist_param("w_lp", "latch PMOS width (um)", 0.5)
+    w_latch_n: float = c.netlist_param("w_ln", "latch NMOS width (um)", 1.0)
+    w_access: float = c.netlist_param("w_acc", "2T2R access NMOS width (um)", 1.0)
+    w_discharge: float = c.netlist_param("w_dis", "discharge (sense-enable) NMOS width (um)", 2.0)
+    w_xnor: float = c.netlist_param("w_sw", "XNOR input-swap NMOS width (um)", 1.0)
+    l_min: float = c.netlist_param("l_min", "channel length of every transistor (um)", 0.15)
+    l_diff: float = c.netlist_param(
+        "l_diff", "source/drain diffusion length for junction area and perimeter (um)", 0.29)
+    c_bitline: float = c.netlist_param("c_bitline", "lumped capacitance of each bit line (F)", 2e-15)
 
     def __post_init__(self) -> None:
         c.check_sizes(self)
 
-    def params(self) -> list[tuple[str, float, str]]:
-        return [
-            ("w_pre", self.w_precharge, "precharge PMOS width (um)"),
-            ("w_lp", self.w_latch_p, "latch PMOS width (um)"),
-            ("w_ln", self.w_latch_n, "latch NMOS width (um)"),
-            ("w_acc", self.w_access, "2T2R access NMOS width (um)"),
-            ("w_dis", self.w_discharge, "discharge (sense-enable) NMOS width (um)"),
-            ("w_sw", self.w_xnor, "XNOR input-swap NMOS width (um)"),
-            ("l_min", self.l_min, "channel length of every transistor (um)"),
-            ("l_diff", self.l_diff, "source/drain diffusion length for junction area and perimeter (um)"),
-            ("c_bitline", self.c_bitline, "lumped capacitance of each bit line (F)"),
-        ]
+    def params(self) -> list[c.ParamEntry]:
+        return c.netlist_params(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,13 +143,15 @@ class ReadTiming:
     transient's print step (also its largest internal step).
     """
 
-    t_precharge: float = 1e-9
-    t_evaluate: float = 2e-9
-    t_edge: float = 50e-12
-    t_wl_lead: float = 0.2e-9
-    t_sample: float | None = None
-    t_margin: float = 100e-12
-    v_wl: float | None = None
+    t_precharge: float = c.netlist_param("t_pre", "precharge phase (s)", 1e-9)
+    t_evaluate: float = c.netlist_param("t_eval", "evaluation phase (s)", 2e-9)
+    t_edge: float = c.netlist_param("t_edge", "rise/fall time of preb, se, wl (s)", 50e-12)
+    t_wl_lead: float = c.netlist_param("t_wl_lead", "word line rises this long before evaluation (s)", 0.2e-9)
+    t_sample: float | None = c.netlist_param(
+        "t_sample", "Q/Qb sampled this long after evaluation begins (s)", None)
+    t_margin: float = c.netlist_param(
+        "t_margin", "sense margin V(q)-V(qb) taken this long after evaluation begins (s)", 100e-12)
+    v_wl: float | None = c.netlist_param("v_wl", "word-line high level (V)", None)
     t_step: float = 20e-12
 
     def __post_init__(self) -> None:
@@ -198,17 +197,11 @@ class ReadTiming:
     def sample_after_eval(self) -> float:
         return self.t_evaluate - 2 * self.t_edge if self.t_sample is None else self.t_sample
 
-    def params(self) -> list[tuple[str, float | str, str]]:
-        return [
-            ("t_pre", self.t_precharge, "precharge phase (s)"),
-            ("t_eval", self.t_evaluate, "evaluation phase (s)"),
-            ("t_edge", self.t_edge, "rise/fall time of preb, se, wl (s)"),
-            ("t_wl_lead", self.t_wl_lead, "word line rises this long before evaluation (s)"),
-            ("t_period", "{t_pre+t_eval}", "one read"),
-            ("t_sample", self.sample_after_eval, "Q/Qb sampled this long after evaluation begins (s)"),
-            ("t_margin", self.t_margin, "sense margin V(q)-V(qb) taken this long after evaluation begins (s)"),
-            ("v_wl", "{vdd}" if self.v_wl is None else self.v_wl, "word-line high level (V)"),
-        ]
+    def params(self) -> list[c.ParamEntry]:
+        # t_sample and v_wl are written resolved: the end of evaluation, the supply.
+        resolved = {"t_sample": self.sample_after_eval, "v_wl": "{vdd}" if self.v_wl is None else self.v_wl}
+        entries = c.netlist_params(self, derived={"t_wl_lead": [("t_period", "{t_pre+t_eval}", "one read")]})
+        return [(name, resolved.get(name, value), comment) for name, value, comment in entries]
 
 
 def clock_lines(word_line: bool = True) -> list[str]:
@@ -226,41 +219,36 @@ def clock_lines(word_line: bool = True) -> list[str]:
     return lines
 
 
-def read_info(kind: str, supply: c.SupplyCondition, timing: ReadTiming, **fields: Any) -> dict[str, Any]:
-    """The bench description (header line) shared by every PCSA-read bench."""
-    return {"kind": kind, "corner": supply.corner, "vdd": supply.vdd, "temp_c": supply.temp_c,
-            "mismatch": supply.mismatch, "t_pre": timing.t_precharge, "t_eval": timing.t_evaluate,
+def read_header(bench: Bench, kind: str, timing: ReadTiming, **fields: Any) -> dict[str, Any]:
+    """The header description shared by every PCSA-read bench (single cells and arrays)."""
+    return {"kind": kind, "corner": bench.point.corner, "vdd": bench.point.vdd, "temp_c": bench.point.temp_c,
+            "mismatch": bench.mismatch, "t_pre": timing.t_precharge, "t_eval": timing.t_evaluate,
             "t_edge": timing.t_edge, "t_sample": timing.sample_after_eval, **fields}
 
 
-def read_preamble(title: str, generator: str, info: Mapping[str, Any], *, supply: c.SupplyCondition,
-                  timing: ReadTiming, sizing_params: Sequence[tuple[str, float | str, str]],
-                  states: c.RramStates, card: ModelCard, extra_params: Sequence[tuple[str, float | str, str]],
-                  seed: int | None, options: Mapping[str, float | str] | None) -> list[str]:
+def read_preamble(bench: Bench, title: str, generator: str, *, timing: ReadTiming,
+                  sizing_params: Sequence[c.ParamEntry], states: c.RramStates,
+                  extra_params: Sequence[c.ParamEntry]) -> list[str]:
     """Header, parameters, options, process and the PCSA + 2T2R subcircuits of a read bench."""
+    card = bench.card
     gap_lrs, gap_hrs = states.gaps(card)
     r_lrs, r_hrs = states.resistances(card)
-    lines = c.header(title, generator, info)
-    lines += c.section("parameters")
-    lines += c.param_lines([
-        ("vdd", supply.vdd, "supply (V)"),
+    lines = bench.preamble(title, generator, [
         *timing.params(),
         *extra_params,
         ("gap_lrs", gap_lrs, f"programmed LRS gap (m): {r_lrs:.4g} ohm at 0.1 V"),
         ("gap_hrs", gap_hrs, f"programmed HRS gap (m): {r_hrs:.4g} ohm at 0.1 V"),
         *sizing_params,
     ])
-    lines += c.options_lines(seed, options)
-    lines += c.process_lines(supply, card)
     lines += c.section("subcircuits")
     return lines + pcsa_subckt() + [""] + synapse_subckt(card) + [""]
 
 
-def nominal_delay_bench(vdd: float, t_evaluate: float = 2e-9) -> str:
+def nominal_delay_bench(vdd: float, t_evaluate: float = 2e-9) -> PcsaReadBench:
     """The bench behind `nominal_delay_s`: weights +1 and -1 (10 k / 100 k devices, the
     default card), default sizing, tt, 27 C, no mismatch."""
-    return pcsa_bench([ReadUnit("p", +1), ReadUnit("n", -1)], supply=c.SupplyCondition("tt", vdd, 27.0),
-                      timing=ReadTiming(t_evaluate=t_evaluate), title=f"nominal sensing delay at {vdd:g} V")
+    return PcsaReadBench((ReadUnit("p", +1), ReadUnit("n", -1)), point=OperatingPoint(Corner.TT, vdd, 27.0),
+                         timing=ReadTiming(t_evaluate=t_evaluate), title=f"nominal sensing delay at {vdd:g} V")
 
 
 _NOMINAL_DELAYS: dict[str, float] = {}
@@ -273,9 +261,9 @@ def nominal_delay_s(vdd: float) -> float:
     Measured, not copied: cached on disk (`<cache>/measured/`) keyed by the bench netlist
     and the toolchain fingerprint, so another PDK or ngspice measures it again; a new
     supply costs one short transient, a known one nothing."""
-    vdd = c.OPERATING_RANGE.check_vdd(vdd, "nominal_delay_s")
+    vdd = OPERATING_RANGE.check_vdd(vdd, "nominal_delay_s")
     fingerprint = tc.toolchain().fingerprint()
-    netlist = nominal_delay_bench(vdd)
+    netlist = nominal_delay_bench(vdd).to_netlist()
     key = hashlib.sha256((netlist + json.dumps(fingerprint, sort_keys=True)).encode()).hexdigest()[:20]
     if key in _NOMINAL_DELAYS:
         return _NOMINAL_DELAYS[key]
@@ -285,8 +273,7 @@ def nominal_delay_s(vdd: float) -> float:
     else:
         # Lengthen the evaluation until both reads resolve (near 0.5 V the latch needs tens of ns).
         for t_evaluate in (2e-9, 8e-9, 32e-9, 128e-9):
-            bench = nominal_delay_bench(vdd, t_evaluate)
-            reads = measure_pcsa_reads(bench, run_batch(bench, name="nominal_delay"))
+            reads = nominal_delay_bench(vdd, t_evaluate).simulate(name="nominal_delay")
             if all(read.correct and math.isfinite(read.delay_s) for read in reads.values()):
                 break
         else:
@@ -299,9 +286,9 @@ def nominal_delay_s(vdd: float) -> float:
     return delay
 
 
-# Ternary read: the supply and sampling time at which one sense separates +1, 0, -1 (see
+# Ternary read: the operating point and sampling time at which one sense separates +1, 0, -1 (see
 # the module docstring for the measurements behind them).
-TERNARY_SUPPLY = c.SupplyCondition("tt", 0.9, 27.0)
+TERNARY_POINT = OperatingPoint(Corner.TT, 0.9, 27.0)
 TERNARY_TIMING = ReadTiming(t_precharge=1e-9, t_evaluate=3e-9, t_sample=1.0e-9, t_margin=0.5e-9)
 
 _NAME = re.compile(r"[a-z0-9_]{1,24}")
@@ -424,305 +411,150 @@ def read_unit_subckt(card: ModelCard, xnor: bool) -> list[str]:
 # --------------------------------------------------------------------------- benches
 
 
-def _unit_info(unit: ReadUnit, gaps: Mapping[str, float]) -> dict[str, Any]:
-    def gap(side: str, overrides: Mapping[str, float | str]) -> float | None:
-        value = overrides.get("gap_init")
-        if value is None:
-            bl_state, blb_state = c.WEIGHT_STATES[unit.weight]
-            return gaps[bl_state if side == "bl" else blb_state]
-        return None if isinstance(value, str) else float(value)
-
-    return {"name": unit.name, "weight": unit.weight, "input": unit.input_bit, "expected": unit.expected,
-            "gap_bl": gap("bl", unit.rram_bl), "gap_blb": gap("blb", unit.rram_blb)}
+KINDS = ("2t2r-pcsa", "ternary-pcsa", "xnor-pcsa")
 
 
-def read_measures(name: str, q: str, qb: str, cycle: int = 0, supply: str | None = None) -> list[str]:
-    """`.meas` statements of one read (read number `cycle`, from 0) sensed on nodes q, qb:
-    `q_<name>`, `qb_<name>` (V at the sampling time), `tq_`/`tqb_` (se -> Q/Qb falling
-    through VDD/2), `mq_`/`mqb_` (Q, Qb at the margin time) and, if a supply source is given, `e_<name>` (J, evaluation + following precharge)."""
-    start = cycle_start(cycle)
-    td = "" if cycle == 0 else f" td={{{start}}}"
-    lines = [
-        f".meas tran q_{name} find v({q}) at={{{start}+t_sample}}",
-        f".meas tran qb_{name} find v({qb}) at={{{start}+t_sample}}",
-        f".meas tran tq_{name} trig v(se) val={{vdd/2}} rise=1{td} targ v({q}) val={{vdd/2}} fall=1{td}",
-        f".meas tran tqb_{name} trig v(se) val={{vdd/2}} rise=1{td} targ v({qb}) val={{vdd/2}} fall=1{td}",
-        f".meas tran mq_{name} find v({q}) at={{{start}+t_margin}}",
-        f".meas tran mqb_{name} find v({qb}) at={{{start}+t_margin}}",
-    ]
-    if supply:
-        lines.append(energy_measure(name, supply, cycle))
-    return lines
-
-
-def cycle_start(cycle: int) -> str:
-    """Netlist expression for the time read `cycle` (from 0) begins its evaluation."""
-    return "t_pre" if cycle == 0 else f"t_pre+{cycle}*t_period"
-
-
-def energy_measure(name: str, supply: str, cycle: int = 0) -> str:
-    """`.meas` `e_<name>`: energy (J) the voltage source `supply` delivers over read `cycle`'s
-    evaluation and the following precharge."""
-    start = cycle_start(cycle)
-    return f".meas tran e_{name} integ par('-v({supply})*i({supply})') from={{{start}}} to={{{start}+t_period}}"
-
-
-def pcsa_bench(
-    units: Sequence[ReadUnit],
-    *,
-    supply: c.SupplyCondition = c.SupplyCondition(),
-    timing: ReadTiming = ReadTiming(),
-    sizing: PcsaSizing = PcsaSizing(),
-    states: c.RramStates = c.RramStates(),
-    card: ModelCard | None = None,
-    xnor: bool = False,
-    reads: int = 1,
-    seed: int | None = None,
-    options: Mapping[str, float | str] | None = None,
-    kind: str = "2t2r-pcsa",
-    title: str | None = None,
-) -> str:
-    """Netlist of `reads` consecutive reads of every unit (one PCSA each, shared clocks).
+@dataclasses.dataclass(frozen=True)
+class PcsaReadBench(Bench[PcsaReads]):
+    """`reads` consecutive reads of every unit, one PCSA each, shared clocks.
 
     Measures (`.meas`, see `read_measures`) of each unit's first read, suffixed
-    `_<name>`, and of its last read, suffixed `_<name>_last`. The RRAM states of every read are in the
-    waveforms `v(n.xu_<name>.xsyn.nbl#dgap)` / `...nblb#dgap` (gap change, nm).
+    `_<name>`, and of its last read, suffixed `_<name>_last`. The RRAM states of every
+    read are in the waveforms `v(n.xu_<name>.xsyn.nbl#dgap)` / `...nblb#dgap` (gap
+    change, nm). `kind` names the read scheme in the header (2t2r-pcsa, ternary-pcsa,
+    xnor-pcsa); `title` replaces the generated first line.
     """
-    if not units:
-        raise CircuitkitError("a PCSA bench needs at least one ReadUnit")
-    names = [u.name for u in units]
-    if len(set(names)) != len(names):
-        raise CircuitkitError(f"ReadUnit names must be unique, got {names}")
-    if isinstance(reads, bool) or not isinstance(reads, int) or reads < 1:
-        raise CircuitkitError(f"reads={reads!r}: expected a positive integer number of reads")
-    for unit in units:
-        if xnor and unit.input_bit is None:
-            raise CircuitkitError(f"ReadUnit {unit.name}: an XNOR bench needs input_bit (0 or 1) on every unit")
-        if not xnor and unit.input_bit is not None:
-            raise CircuitkitError(f"ReadUnit {unit.name}: input_bit is only meaningful with xnor=True")
-    card = card or ModelCard.default()
-    gap_lrs, gap_hrs = states.gaps(card)
-    overrides = {u.name: (c.instance_overrides("bl", u.rram_bl, card), c.instance_overrides("blb", u.rram_blb, card))
-                 for u in units}
-    info = read_info(kind, supply, timing, reads=reads, xnor=xnor,
-                     units=[_unit_info(u, {"lrs": gap_lrs, "hrs": gap_hrs}) for u in units])
-    what = "XNOR read" if xnor else ("ternary read" if kind == "ternary-pcsa" else "read")
-    title = title or f"2T2R + precharge sense amplifier, {what} of {len(units)} synapse(s), {supply.label()}"
-    lines = read_preamble(title, f"circuitkit.netlist.pcsa, {kind}", info, supply=supply, timing=timing,
-                          sizing_params=sizing.params(), states=states, card=card,
-                          extra_params=[("reads", reads, "consecutive reads simulated")], seed=seed, options=options)
-    if xnor:
-        lines += xnor_subckt() + [""]
-    lines += read_unit_subckt(card, xnor)
-    lines += clock_lines()
-    lines += c.section("read units (each with its own supply, for its energy)")
-    saves = ["v(preb)", "v(se)", "v(wl)"]
-    for unit in units:
-        n = unit.name
-        gap_bl, gap_blb = c.gap_params(unit.weight)
-        bl_state, blb_state = (s.upper() for s in c.WEIGHT_STATES[unit.weight])
-        extra_bl, extra_blb = overrides[n]
-        # the weight's programmed gaps, unless the unit overrides gap_init itself
-        params = [f"gap_init_{side}={{{gap}}}" for side, gap, own in
-                  (("bl", gap_bl, unit.rram_bl), ("blb", gap_blb, unit.rram_blb)) if "gap_init" not in own]
-        params += extra_bl + extra_blb
-        inputs = ""
-        comment = f"* unit {n}: weight {unit.weight:+d} (BL {bl_state}, BLb {blb_state})"
+
+    units: Sequence[ReadUnit]
+    timing: ReadTiming = ReadTiming()
+    sizing: PcsaSizing = PcsaSizing()
+    states: c.RramStates = c.RramStates()
+    xnor: bool = False
+    reads: int = 1
+    kind: str = "2t2r-pcsa"
+    title: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "units", tuple(self.units))
+        if not self.units:
+            raise CircuitkitError("a PCSA bench needs at least one ReadUnit")
+        names = [u.name for u in self.units]
+        if len(set(names)) != len(names):
+            raise CircuitkitError(f"ReadUnit names must be unique, got {names}")
+        if isinstance(self.reads, bool) or not isinstance(self.reads, int) or self.reads < 1:
+            raise CircuitkitError(f"reads={self.reads!r}: expected a positive integer number of reads")
+        if self.kind not in KINDS:
+            raise CircuitkitError(f"PcsaReadBench: kind={self.kind!r}: expected one of {', '.join(KINDS)}")
+        for unit in self.units:
+            if self.xnor and unit.input_bit is None:
+                raise CircuitkitError(f"ReadUnit {unit.name}: an XNOR bench needs input_bit (0 or 1) on every unit")
+            if not self.xnor and unit.input_bit is not None:
+                raise CircuitkitError(f"ReadUnit {unit.name}: input_bit is only meaningful with xnor=True")
+        # Range-checks every override against the model's instance parameters.
+        self._overrides()
+        self.states.gaps(self.card)
+
+    def _overrides(self) -> dict[str, tuple[list[str], list[str]]]:
+        return {u.name: (c.instance_overrides("bl", u.rram_bl, self.card), c.instance_overrides("blb", u.rram_blb, self.card))
+                for u in self.units}
+
+    def initial_gaps(self) -> dict[str, tuple[float | None, float | None]]:
+        """(BL, BLb) `gap_init` of every unit in metres; None where an override is an ngspice
+        expression (a Monte Carlo draw)."""
+        gap_lrs, gap_hrs = self.states.gaps(self.card)
+        by_state = {"lrs": gap_lrs, "hrs": gap_hrs}
+
+        def gap(unit: ReadUnit, side: str, state: str) -> float | None:
+            value = (unit.rram_bl if side == "bl" else unit.rram_blb).get("gap_init")
+            if value is None:
+                return by_state[state]
+            return None if isinstance(value, str) else float(value)
+
+        return {u.name: tuple(gap(u, side, state) for side, state in zip(("bl", "blb"), c.WEIGHT_STATES[u.weight]))
+                for u in self.units}
+
+    def header(self) -> dict[str, Any]:
+        gaps = self.initial_gaps()
+        units = [{"name": u.name, "weight": u.weight, "input": u.input_bit, "expected": u.expected,
+                  "gap_bl": gaps[u.name][0], "gap_blb": gaps[u.name][1]} for u in self.units]
+        return read_header(self, self.kind, self.timing, reads=self.reads, xnor=self.xnor, units=units)
+
+    def to_netlist(self) -> str:
+        units, reads, xnor = self.units, self.reads, self.xnor
+        overrides = self._overrides()
+        what = "XNOR read" if xnor else ("ternary read" if self.kind == "ternary-pcsa" else "read")
+        title = self.title or f"2T2R + precharge sense amplifier, {what} of {len(units)} synapse(s), {self.label()}"
+        lines = read_preamble(self, title, f"circuitkit.netlist.pcsa, {self.kind}", timing=self.timing,
+                              sizing_params=self.sizing.params(), states=self.states,
+                              extra_params=[("reads", reads, "consecutive reads simulated")])
         if xnor:
-            comment += f", input {unit.input_bit}: expected Q = {int(unit.expected > 0)}"
-            inputs = f" in_{n} inb_{n}"
-        lines.append(comment + (" [RRAM parameters overridden]" if extra_bl or extra_blb else ""))
-        lines.append(f"Vdd_{n} vdd_{n} 0 {{vdd}}")
-        if xnor:
-            lines.append(f"Vin_{n} in_{n} 0 {{{'vdd' if unit.input_bit else '0'}}}")
-            lines.append(f"Vinb_{n} inb_{n} 0 {{{'0' if unit.input_bit else 'vdd'}}}")
-        lines.append(f"Xu_{n} vdd_{n} preb se wl q_{n} qb_{n}{inputs} read_2t2r " + " ".join(params))
-        saves += [f"v(q_{n})", f"v(qb_{n})", f"v(vdd_{n})", f"i(vdd_{n})", f"v(xu_{n}.bl)", f"v(xu_{n}.blb)",
-                  f"v({dgap_node(n, 'bl')})", f"v({dgap_node(n, 'blb')})"]
-    lines += c.section("measurements: Q/Qb at the sampling time, se -> output delays, margins, energy per read")
-    for unit in units:
-        n = unit.name
-        lines.append(f"* unit {n}, first read" + (f"; then read {reads} (suffix _last)" if reads > 1 else ""))
-        lines += read_measures(n, f"q_{n}", f"qb_{n}", supply=f"vdd_{n}")
-        if reads > 1:
-            lines += read_measures(f"{n}_last", f"q_{n}", f"qb_{n}", cycle=reads - 1, supply=f"vdd_{n}")
-    lines += c.section("analysis")
-    lines += c.wrap_words(".save", saves)
-    lines.append(f".tran {c.spice_number(timing.t_step)} {{t_pre+reads*t_period}}")
-    return c.finish(lines)
+            lines += xnor_subckt() + [""]
+        lines += read_unit_subckt(self.card, xnor)
+        lines += clock_lines()
+        lines += c.section("read units (each with its own supply, for its energy)")
+        saves = ["v(preb)", "v(se)", "v(wl)"]
+        for unit in units:
+            n = unit.name
+            gap_bl, gap_blb = c.gap_params(unit.weight)
+            bl_state, blb_state = (s.upper() for s in c.WEIGHT_STATES[unit.weight])
+            extra_bl, extra_blb = overrides[n]
+            # the weight's programmed gaps, unless the unit overrides gap_init itself
+            params = [f"gap_init_{side}={{{gap}}}" for side, gap, own in
+                      (("bl", gap_bl, unit.rram_bl), ("blb", gap_blb, unit.rram_blb)) if "gap_init" not in own]
+            params += extra_bl + extra_blb
+            inputs = ""
+            comment = f"* unit {n}: weight {unit.weight:+d} (BL {bl_state}, BLb {blb_state})"
+            if xnor:
+                comment += f", input {unit.input_bit}: expected Q = {int(unit.expected > 0)}"
+                inputs = f" in_{n} inb_{n}"
+            lines.append(comment + (" [RRAM parameters overridden]" if extra_bl or extra_blb else ""))
+            lines.append(f"Vdd_{n} vdd_{n} 0 {{vdd}}")
+            if xnor:
+                lines.append(f"Vin_{n} in_{n} 0 {{{'vdd' if unit.input_bit else '0'}}}")
+                lines.append(f"Vinb_{n} inb_{n} 0 {{{'0' if unit.input_bit else 'vdd'}}}")
+            lines.append(f"Xu_{n} vdd_{n} preb se wl q_{n} qb_{n}{inputs} read_2t2r " + " ".join(params))
+            saves += [f"v(q_{n})", f"v(qb_{n})", f"v(vdd_{n})", f"i(vdd_{n})", f"v(xu_{n}.bl)", f"v(xu_{n}.blb)",
+                      f"v({dgap_node(n, 'bl')})", f"v({dgap_node(n, 'blb')})"]
+        lines += c.section("measurements: Q/Qb at the sampling time, se -> output delays, margins, energy per read")
+        for unit in units:
+            n = unit.name
+            lines.append(f"* unit {n}, first read" + (f"; then read {reads} (suffix _last)" if reads > 1 else ""))
+            lines += read_measures(n, f"q_{n}", f"qb_{n}", supply=f"vdd_{n}")
+            if reads > 1:
+                lines += read_measures(f"{n}_last", f"q_{n}", f"qb_{n}", cycle=reads - 1, supply=f"vdd_{n}")
+        lines += c.section("analysis")
+        lines += c.wrap_words(".save", saves)
+        lines.append(f".tran {c.spice_number(self.timing.t_step)} {{t_pre+reads*t_period}}")
+        return c.finish(lines)
+
+    def measure(self, result: SimResult) -> PcsaReads:
+        """The first read of every unit; with reads > 1 also the last read and the drift of
+        every device from its programmed gap."""
+        return measure_reads(result, {u.name: u.expected for u in self.units}, self.point.vdd,
+                             self.timing.t_evaluate, self.reads, self.initial_gaps(), self.card)
 
 
-def dgap_node(unit: str, side: str) -> str:
-    """Internal state node (gap change, 1 V = 1 nm) of a read unit's BL / BLb device."""
-    return f"n.xu_{unit}.xsyn.n{side}#dgap"
-
-
-def two_t_two_r_pcsa(
-    weight: int = +1,
-    *,
-    supply: c.SupplyCondition = c.SupplyCondition(),
-    timing: ReadTiming = ReadTiming(),
-    sizing: PcsaSizing = PcsaSizing(),
-    states: c.RramStates = c.RramStates(),
-    card: ModelCard | None = None,
-    reads: int = 1,
-) -> str:
-    """One 2T2R synapse storing `weight` (+1 or -1) read by a PCSA (unit name `w`)."""
+def two_t_two_r_pcsa(weight: int = +1, **fields: Any) -> PcsaReadBench:
+    """One 2T2R synapse storing `weight` (+1 or -1) read by a PCSA (unit name `w`);
+    `fields` are `PcsaReadBench` fields (point, timing, reads, card ...)."""
     c.check_weight(weight, ternary=False)
-    return pcsa_bench([ReadUnit("w", weight)], supply=supply, timing=timing, sizing=sizing, states=states,
-                      card=card, reads=reads)
+    return PcsaReadBench((ReadUnit("w", weight),), **fields)
 
 
-def ternary_pcsa(
-    weights: Sequence[int] = (+1, 0, -1),
-    *,
-    supply: c.SupplyCondition = TERNARY_SUPPLY,
-    timing: ReadTiming = TERNARY_TIMING,
-    sizing: PcsaSizing = PcsaSizing(),
-    states: c.RramStates = c.RramStates(),
-    card: ModelCard | None = None,
-) -> str:
+def ternary_pcsa(weights: Sequence[int] = (+1, 0, -1), *, point: OperatingPoint = TERNARY_POINT,
+                 timing: ReadTiming = TERNARY_TIMING, **fields: Any) -> PcsaReadBench:
     """Ternary read of each weight in `weights` (units `p` for +1, `z` for 0, `n` for -1,
-    numbered when repeated): one sense, sampled at `timing.t_sample`."""
+    numbered when repeated): one sense, sampled at `timing.t_sample`, at the ternary
+    scheme's point and timing unless given."""
     units = []
     for index, weight in enumerate(weights):
         letter = {+1: "p", 0: "z", -1: "n"}[c.check_weight(weight)]
         units.append(ReadUnit(letter if list(weights).count(weight) == 1 else f"{letter}{index}", weight))
-    return pcsa_bench(units, supply=supply, timing=timing, sizing=sizing, states=states, card=card,
-                      kind="ternary-pcsa")
+    return PcsaReadBench(tuple(units), point=point, timing=timing, kind="ternary-pcsa", **fields)
 
 
-def xnor_pcsa(
-    *,
-    supply: c.SupplyCondition = c.SupplyCondition(),
-    timing: ReadTiming = ReadTiming(),
-    sizing: PcsaSizing = PcsaSizing(),
-    states: c.RramStates = c.RramStates(),
-    card: ModelCard | None = None,
-) -> str:
+def xnor_pcsa(**fields: Any) -> PcsaReadBench:
     """The XNOR truth table: four units `x<input><w>` for input in (0, 1), weight in (-1, +1)."""
     units = [ReadUnit(f"x{bit}{'p' if w > 0 else 'n'}", w, input_bit=bit) for bit in (0, 1) for w in (-1, +1)]
-    return pcsa_bench(units, supply=supply, timing=timing, sizing=sizing, states=states, card=card, xnor=True,
-                      kind="xnor-pcsa")
-
-
-# --------------------------------------------------------------------------- measurements
-
-
-@dataclasses.dataclass(frozen=True)
-class PcsaRead:
-    """The outcome of one read of one unit (see the module docstring for definitions).
-
-    `value`: +1 (Q high, Qb low), -1 (Q low, Qb high) or 0 (both high: not resolved at
-    the sampling time; both low, which a working latch never gives, also reads 0).
-    `delay_s`: NaN when no latch node fell through VDD/2 during the evaluation.
-    `margin_v`: signed differential at the margin time (see the module docstring).
-    """
-
-    name: str
-    value: int
-    expected: int
-    q_v: float
-    qb_v: float
-    delay_s: float
-    margin_v: float
-    energy_j: float
-    vdd: float
-
-    @property
-    def correct(self) -> bool:
-        return self.value == self.expected
-
-    @property
-    def resolved(self) -> bool:
-        return self.value != 0
-
-
-def decide(q_v: float, qb_v: float, vdd: float) -> int:
-    """(Q, Qb) logic levels at the sampling time -> +1, -1 or 0 (see `PcsaRead`)."""
-    q_high, qb_high = q_v > vdd / 2, qb_v > vdd / 2
-    if q_high and not qb_high:
-        return +1
-    if qb_high and not q_high:
-        return -1
-    return 0
-
-
-def _measure(result: SimResult, name: str) -> float:
-    value = result.measures.get(name.lower(), math.nan)
-    return float(value)
-
-
-def unit_read(result: SimResult, name: str, vdd: float, t_eval: float, expected: int = 0) -> PcsaRead:
-    """Decision, delay, margin and energy of one read unit from a bench's measures."""
-    q_v, qb_v = _measure(result, f"q_{name}"), _measure(result, f"qb_{name}")
-    if not (math.isfinite(q_v) and math.isfinite(qb_v)):
-        raise CircuitkitError(f"the simulation has no Q/Qb measures for read unit {name!r}")
-    delays = {side: _measure(result, f"t{side}_{name}") for side in ("q", "qb")}
-    # Only a fall during this evaluation counts (a later read may fall on the other side).
-    delays = {side: t for side, t in delays.items() if math.isfinite(t) and 0 < t < t_eval}
-    delay = min(delays.values()) if delays else math.nan
-    differential = _measure(result, f"mq_{name}") - _measure(result, f"mqb_{name}")
-    margin = differential * expected if expected else -abs(differential) + 0.0  # never -0.0
-    return PcsaRead(name, decide(q_v, qb_v, vdd), expected, q_v, qb_v, delay, margin,
-                    _measure(result, f"e_{name}"), vdd)
-
-
-def measure_pcsa_reads(netlist: str, result: SimResult, *, last: bool = False) -> dict[str, PcsaRead]:
-    """One `PcsaRead` per read unit of a bench written by `pcsa_bench`: its first read,
-    or with `last=True` its last read (benches of several reads)."""
-    info = c.bench_info(netlist)
-    if last and info["reads"] < 2:
-        raise CircuitkitError("this bench simulates a single read; last=True needs reads >= 2")
-    suffix = "_last" if last else ""
-    return {unit["name"]: dataclasses.replace(
-                unit_read(result, unit["name"] + suffix, info["vdd"], info["t_eval"], unit["expected"]),
-                name=unit["name"])
-            for unit in info["units"]}
-
-
-@dataclasses.dataclass(frozen=True)
-class RramDrift:
-    """State of one RRAM before and after the bench's reads."""
-
-    unit: str
-    side: str
-    gap_before_m: float
-    gap_after_m: float
-    r_before_ohm: float
-    r_after_ohm: float
-
-    @property
-    def gap_change_m(self) -> float:
-        return self.gap_after_m - self.gap_before_m
-
-    @property
-    def relative_resistance_change(self) -> float:
-        return self.r_after_ohm / self.r_before_ohm - 1.0
-
-
-def measure_rram_drift(netlist: str, result: SimResult, card: ModelCard | None = None) -> list[RramDrift]:
-    """Gap and read resistance of every RRAM at the start and at the end of the bench."""
-    info = c.bench_info(netlist)
-    card = card or card_from_netlist(netlist)
-    drifts = []
-    for unit in info["units"]:
-        for side in ("bl", "blb"):
-            gap0 = unit[f"gap_{side}"]
-            if gap0 is None:
-                raise CircuitkitError(f"unit {unit['name']}: gap_init of the {side} device is an expression; "
-                                      "drift needs numeric initial gaps")
-            dgap = np.asarray(result[f"v({dgap_node(unit['name'], side)})"])
-            before, after = gap0 + float(dgap[0]) * 1e-9, gap0 + float(dgap[-1]) * 1e-9
-            drifts.append(RramDrift(unit["name"], side, before, after, float(card.resistance(before)),
-                                    float(card.resistance(after))))
-    return drifts
-
-
-def card_from_netlist(netlist: str) -> ModelCard:
-    """The RRAM model card written in a generated netlist's `.model rram rram_hfox` lines."""
-    match = re.search(r"^\.model rram (\w+)\n((?:\+.*\n)*)", netlist, re.MULTILINE)
-    if not match:
-        raise CircuitkitError("the netlist has no '.model rram ...' card")
-    values = dict(re.findall(r"(\w+)=(\S+)", match.group(2)))
-    return ModelCard.from_values({k: float(v) for k, v in values.items()}, module=match.group(1))
+    return PcsaReadBench(tuple(units), xnor=True, kind="xnor-pcsa", **fields)

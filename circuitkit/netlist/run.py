@@ -1,46 +1,91 @@
-"""Simulate a generated netlist and measure it according to the kind of bench it is."""
+"""Netlist files: simulate and measure a netlist that only exists as text.
+
+Inside a process a caller holds the `Bench` it built and measures with it. A file on disk
+(`circuitkit netlist KIND -o FILE`, then `circuitkit simulate FILE`) has only its text, so
+this module is the one place that reads a generated netlist back: the
+`* circuitkit-bench:` header line for what to measure and, for drift, the RRAM
+`.model` card. It must not be used on a netlist whose bench is at hand.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from pathlib import Path
 from typing import Any
 
-from circuitkit.netlist import arrays, common, neuron, pcsa
+from circuitkit import CircuitkitError
+from circuitkit.device.model import ModelCard
+from circuitkit.netlist import arrays, neuron, pcsa
+from circuitkit.netlist.common import BENCH_TAG
+from circuitkit.netlist.readout import PcsaReads, measure_reads
 from circuitkit.spice.runner import SimResult, run_batch
+
+
+def bench_info(netlist: str) -> dict[str, Any]:
+    """The bench description a generator put in the netlist's header."""
+    for line in netlist.splitlines()[:10]:
+        if line.startswith(BENCH_TAG):
+            try:
+                info = json.loads(line[len(BENCH_TAG):])
+            except json.JSONDecodeError as error:
+                raise CircuitkitError(f"unreadable bench description line ({error}): {line[:120]}") from error
+            if isinstance(info, dict) and "kind" in info:
+                return info
+    raise CircuitkitError(
+        "this netlist has no '* circuitkit-bench:' line: it was not written by a circuitkit generator "
+        "(write one with `circuitkit netlist KIND -o FILE`)"
+    )
+
+
+def card_from_netlist(netlist: str) -> ModelCard:
+    """The RRAM model card written in a generated netlist's `.model rram rram_hfox` lines."""
+    match = re.search(r"^\.model rram (\w+)\n((?:\+.*\n)*)", netlist, re.MULTILINE)
+    if not match:
+        raise CircuitkitError("the netlist has no '.model rram ...' card")
+    values = dict(re.findall(r"(\w+)=(\S+)", match.group(2)))
+    return ModelCard.from_values({k: float(v) for k, v in values.items()}, module=match.group(1))
+
+
+def measure_netlist(netlist: str, result: SimResult) -> PcsaReads | arrays.ArrayRead | neuron.NeuronSpikes:
+    """What the bench a netlist file was written from measures, from its header."""
+    info = bench_info(netlist)
+    kind = info["kind"]
+    if kind == arrays.ArrayReadBench.kind:
+        return arrays.measure_array(result, info["weights"], info["vdd"], info["t_eval"])
+    if kind == neuron.NeuronBench.kind:
+        return neuron.measure_spikes(result, info["vdd"], info["c_mem"], info["v_th"], info["t_refractory"])
+    if kind not in pcsa.KINDS:
+        raise CircuitkitError(f"unknown bench kind {kind!r} in the netlist's header")
+    several = info["reads"] > 1
+    return measure_reads(result, {unit["name"]: unit["expected"] for unit in info["units"]}, info["vdd"],
+                         info["t_eval"], info["reads"],
+                         {unit["name"]: (unit["gap_bl"], unit["gap_blb"]) for unit in info["units"]},
+                         card_from_netlist(netlist) if several else None)
 
 
 @dataclasses.dataclass(frozen=True)
 class BenchOutcome:
-    """A bench's kind, its raw simulation result and what its measurement function made of it."""
+    """A netlist file's header, its raw simulation result and what its bench measured."""
 
-    kind: str
+    info: dict[str, Any]
     result: SimResult
-    measured: Any
+    measured: PcsaReads | arrays.ArrayRead | neuron.NeuronSpikes
+
+    @property
+    def kind(self) -> str:
+        return self.info["kind"]
 
 
-def measure(netlist: str, result: SimResult) -> Any:
-    """The measurement function of the bench's kind applied to `result`."""
-    info = common.bench_info(netlist)
-    if info["kind"] == "array":
-        return arrays.measure_array_reads(netlist, result)
-    if info["kind"] == "if-neuron":
-        return neuron.measure_neuron(netlist, result)
-    reads = pcsa.measure_pcsa_reads(netlist, result)
-    if info["reads"] > 1:
-        return {"first": reads, "last": pcsa.measure_pcsa_reads(netlist, result, last=True),
-                "drift": pcsa.measure_rram_drift(netlist, result)}
-    return reads
-
-
-def simulate(netlist: str, *, workdir: Path | str | None = None, name: str = "bench") -> BenchOutcome:
-    """Run `netlist` (written by a circuitkit generator) in ngspice and measure it."""
-    kind = common.bench_info(netlist)["kind"]  # fails before ngspice on a foreign netlist
+def simulate_file(netlist: str, *, workdir: Path | str | None = None, name: str = "bench") -> BenchOutcome:
+    """Run `netlist` (text written by a circuitkit generator) in ngspice and measure it."""
+    info = bench_info(netlist)  # fails before ngspice on a foreign netlist
     result = run_batch(netlist, workdir=workdir, name=name)
-    return BenchOutcome(kind, result, measure(netlist, result))
+    return BenchOutcome(info, result, measure_netlist(netlist, result))
 
 
-def _read_lines(reads: dict[str, pcsa.PcsaRead]) -> list[str]:
+def _read_lines(reads) -> list[str]:
     lines = []
     for read in reads.values():
         verdict = "ok" if read.correct else "WRONG"
@@ -52,14 +97,14 @@ def _read_lines(reads: dict[str, pcsa.PcsaRead]) -> list[str]:
     return lines
 
 
-def format_outcome(netlist: str, outcome: BenchOutcome) -> str:
+def format_outcome(outcome: BenchOutcome) -> str:
     """Human-readable summary of the measured quantities."""
-    info = common.bench_info(netlist)
+    info = outcome.info
     head = f"{outcome.kind}: {info['corner']}, {info['vdd']:g} V, {info['temp_c']:g} C"
     measured = outcome.measured
-    if outcome.kind == "array":
+    if isinstance(measured, arrays.ArrayRead):
         lines = [head, f"  read/expected, delay, margin per cell; {measured.errors} error(s)", measured.table()]
-    elif outcome.kind == "if-neuron":
+    elif isinstance(measured, neuron.NeuronSpikes):
         m = measured
         lines = [
             head,
@@ -70,12 +115,12 @@ def format_outcome(netlist: str, outcome: BenchOutcome) -> str:
             f"  first spikes (ns): {', '.join(f'{t * 1e9:.1f}' for t in (*m.positive_s, *m.negative_s)[:6])}",
             f"  largest synaptic read voltage {m.read_voltage_v * 1e3:.1f} mV",
         ]
-    elif isinstance(measured, dict) and "drift" in measured:
-        lines = [head, f"  first of {info['reads']} reads:", *_read_lines(measured["first"]),
-                 "  last read:", *_read_lines(measured["last"]), "  RRAM drift over the reads:"]
+    elif measured.last:
+        lines = [head, f"  first of {info['reads']} reads:", *_read_lines(measured.first),
+                 "  last read:", *_read_lines(measured.last), "  RRAM drift over the reads:"]
         lines += [f"  {d.unit:>8} {d.side:>3}: gap {d.gap_before_m * 1e9:.4f} -> {d.gap_after_m * 1e9:.4f} nm, "
                   f"R {d.r_before_ohm:.5g} -> {d.r_after_ohm:.5g} ohm ({d.relative_resistance_change * 100:+.3g} %)"
-                  for d in measured["drift"]]
+                  for d in measured.drift]
     else:
-        lines = [head, *_read_lines(measured)]
+        lines = [head, *_read_lines(measured.first)]
     return "\n".join(lines)

@@ -1,5 +1,9 @@
 """The flow's report: OUTDIR/report.html (static, opens in any browser, no server) and
-OUTDIR/report.md, both built from the artefacts the stages wrote."""
+OUTDIR/report.md, both built from the artefacts the stages wrote.
+
+It reads files and stage records; it runs no stage and imports no stage's machinery
+(the flow calls it, never the other way round).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,11 @@ from typing import Any
 from circuitkit import __version__
 from circuitkit.ber_table import BerTable, Condition
 from circuitkit.files import write_atomic
-from circuitkit.flow import ACCURACY_AT_BER_UPPER_BOUND
-from circuitkit.report.plots import condition_error_rates, plot_accuracy_with_campaigns
+from circuitkit.report.plots import BER_FIGURE, plot_accuracy_with_campaigns
+
+# The accuracy at each condition's BER upper bound (accuracy.csv columns), written by the
+# flow's accuracy stages beside their accuracy.csv.
+ACCURACY_AT_BER_UPPER_BOUND = "accuracy_at_ber_upper_bound.csv"
 
 # After load, the page records how many of its images actually decoded, so a headless
 # browser test can check that the report renders its pictures.
@@ -115,7 +122,7 @@ def campaign_accuracy_rows(out: Path, name: str) -> list[dict[str, str]]:
     `ber_ci_high`) and the accuracy at the BER's upper bound (`accuracy_mean_at_ber_ci_high`,
     `accuracy_low_at_ber_ci_high`, when the table had enough reads for one)."""
     table = BerTable.read(out / name.replace("accuracy_", "ber_", 1) / "ber_table.csv")
-    rates = {rate["condition"]: rate for rate in condition_error_rates(table)}
+    rates = {rate.condition: rate for rate in table.error_rates()}
     bound_path = out / name / ACCURACY_AT_BER_UPPER_BOUND
     at_bound = {}
     for row in (_read_csv(bound_path) if bound_path.exists() else []):
@@ -124,7 +131,7 @@ def campaign_accuracy_rows(out: Path, name: str) -> list[dict[str, str]]:
     for row in _read_csv(out / name / "accuracy.csv"):
         condition = Condition(row["corner"], float(row["vdd"]), float(row["temp_c"]), row["scheme"])
         rate = rates[condition]
-        row = {**row, "ber_ci_low": repr(rate["ci_low"]), "ber_ci_high": repr(rate["ci_high"])}
+        row = {**row, "ber_ci_low": repr(rate.ci_low), "ber_ci_high": repr(rate.ci_high)}
         if condition in at_bound:
             row["accuracy_mean_at_ber_ci_high"] = at_bound[condition]["accuracy_mean"]
             row["accuracy_low_at_ber_ci_high"] = at_bound[condition]["ci_low"]
@@ -205,13 +212,13 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
     for name in ("ber_binary", "ber_ternary", "ber_rare"):
         if name not in records:
             continue
-        doc.image(f"{name}/ber_vs_vdd.png", f"{name} BER vs VDD")
+        doc.image(f"{name}/{BER_FIGURE}", f"{name} BER vs VDD")
         summary = records[name].summary
         table = BerTable.read(out / name / "ber_table.csv")
-        for rate in condition_error_rates(table):
-            c = rate["condition"]
-            ber_rows.append([c.corner, f"{c.vdd:g}", f"{c.temp_c:g}", c.scheme, rate["method"], rate["samples"],
-                             _g(rate["ber"]), f"{_g(rate['ci_low'])} .. {_g(rate['ci_high'])}"])
+        for rate in table.error_rates():
+            c = rate.condition
+            ber_rows.append([c.corner, f"{c.vdd:g}", f"{c.temp_c:g}", c.scheme, rate.method, rate.samples,
+                             _g(rate.ber), f"{_g(rate.ci_low)} .. {_g(rate.ci_high)}"])
         doc.paragraph(f"{name}: {summary.get('samples_simulated')} simulated reads, "
                       f"{summary.get('failed_samples')} failed to converge (counted, not dropped), "
                       f"{_g(summary.get('simulation_time_s_total'))} s of simulation. Full table: {name}/ber_table.csv",
@@ -291,8 +298,8 @@ def _tolerance_section(doc: _Document, out: Path, directory: Path, records: dict
     rates = {}
     for name in ("ber_binary", "ber_rare", "ber_ternary"):
         if name in records:
-            for rate in condition_error_rates(BerTable.read(out / name / "ber_table.csv")):
-                c = rate["condition"]
+            for rate in BerTable.read(out / name / "ber_table.csv").error_rates():
+                c = rate.condition
                 rates[(name, c.corner, c.vdd, c.temp_c)] = rate
     conditions: dict[str, list[dict]] = {}
     for name, label in (("accuracy_binary", "BNN"), ("accuracy_rare", "BNN"), ("accuracy_ternary", "TNN")):
@@ -301,7 +308,7 @@ def _tolerance_section(doc: _Document, out: Path, directory: Path, records: dict
         for row in _read_csv(out / name / "accuracy.csv"):
             rate = rates.get((name.replace("accuracy_", "ber_"), row["corner"], float(row["vdd"]), float(row["temp_c"])))
             if rate is not None:
-                conditions.setdefault(label, []).append({**row, "ber_low": rate["ci_low"], "ber_high": rate["ci_high"],
+                conditions.setdefault(label, []).append({**row, "ber_low": rate.ci_low, "ber_high": rate.ci_high,
                                                          "label": f"{row['corner']} {float(row['vdd']):g} V"})
     plot_tolerance(curves, directory / "tolerance.png", clean=clean,
                    knees=[{**k, "network": k["network"].upper()} for k in knees], conditions=conditions)

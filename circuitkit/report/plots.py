@@ -1,4 +1,9 @@
-"""Plots of the flow's artefacts (matplotlib, files only: no display needed)."""
+"""Plots of the flow's artefacts (matplotlib, files only: no display needed).
+
+The report stage draws; the stages that compute do not (a campaign writes its table, its
+caller draws `plot_ber_vs_vdd`). Plots take the stages' objects or their CSV rows and
+compute nothing a table does not already say.
+"""
 
 from __future__ import annotations
 
@@ -10,42 +15,27 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from circuitkit.ber_table import BerTable  # noqa: E402
+from circuitkit.ber_table import BerTable, ConditionRate  # noqa: E402
 
-
-def condition_error_rates(table: BerTable) -> list[dict]:
-    """Per condition: BER (`TransitionMatrix.error_rate`: mean over stored values of
-    P(read != stored)), and the interval from the per-stored interval bounds averaged the
-    same way."""
-    rates = []
-    for condition in table.conditions():
-        rows = [row for row in table if row.condition == condition and row.read != row.stored]
-        alphabet = condition.alphabet
-        by_stored = {stored: [r for r in rows if r.stored == stored] for stored in alphabet}
-        ber = table.transition_matrix(condition).error_rate
-        low = np.mean([sum(r.ci_low for r in group) for group in by_stored.values()])
-        high = np.mean([min(1.0, sum(r.ci_high for r in group)) for group in by_stored.values()])
-        rates.append({"condition": condition, "ber": float(ber), "ci_low": float(low), "ci_high": float(high),
-                      "method": rows[0].method if rows else "", "samples": rows[0].samples if rows else 0})
-    return rates
+# A campaign's figure, drawn beside its ber_table.csv.
+BER_FIGURE = "ber_vs_vdd.png"
 
 
 def plot_ber_vs_vdd(table: BerTable, path: Path | str) -> Path:
     """BER with its 95 % interval against supply, log axis, one line per (corner, temperature,
     scheme). A BER of zero is drawn at its upper bound as a downward triangle."""
     path = Path(path)
-    rates = condition_error_rates(table)
-    groups: dict[tuple, list[dict]] = {}
-    for rate in rates:
-        c = rate["condition"]
-        groups.setdefault((c.corner, c.temp_c, c.scheme, rate["method"]), []).append(rate)
+    groups: dict[tuple, list[ConditionRate]] = {}
+    for rate in table.error_rates():
+        c = rate.condition
+        groups.setdefault((c.corner, c.temp_c, c.scheme, rate.method), []).append(rate)
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for (corner, temp, scheme, method), items in sorted(groups.items()):
-        items.sort(key=lambda r: r["condition"].vdd)
-        vdd = np.array([r["condition"].vdd for r in items])
-        ber = np.array([r["ber"] for r in items])
-        low = np.array([r["ci_low"] for r in items])
-        high = np.array([r["ci_high"] for r in items])
+        items.sort(key=lambda r: r.condition.vdd)
+        vdd = np.array([r.condition.vdd for r in items])
+        ber = np.array([r.ber for r in items])
+        low = np.array([r.ci_low for r in items])
+        high = np.array([r.ci_high for r in items])
         label = f"{corner}, {temp:g} C, {scheme}" + (f" ({method})" if method != "mc" else "")
         seen = ber > 0
         colour = None
@@ -56,7 +46,7 @@ def plot_ber_vs_vdd(table: BerTable, path: Path | str) -> Path:
             axis.fill_between(vdd[seen], low[seen], high[seen], color=colour, alpha=0.15)
         if (~seen).any():
             axis.plot(vdd[~seen], high[~seen], linestyle=":", marker="v", color=colour,
-                      label=f"{label}: no error in {items[0]['samples']} reads (95 % upper bound)")
+                      label=f"{label}: no error in {items[0].samples} reads (95 % upper bound)")
     axis.set_yscale("log")
     axis.set_xlabel("supply VDD (V)")
     axis.set_ylabel("bit-error rate (95 % interval shaded)")

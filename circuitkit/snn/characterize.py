@@ -68,8 +68,9 @@ import numpy as np
 from circuitkit import CircuitkitError, __version__
 from circuitkit.corners.spread import DeviceSpread, announce_spread, device_spread
 from circuitkit.device.model import ModelCard
-from circuitkit.netlist.common import SupplyCondition
-from circuitkit.netlist.neuron import NeuronParams, if_neuron, measure_neuron
+from circuitkit.netlist.neuron import NeuronParams, if_neuron
+from circuitkit.netlist.run import measure_netlist
+from circuitkit.operating import OperatingPoint
 from circuitkit.snn.table import CharacterizationTable, NeuronCharacteristics, SynapseCharacteristics, TableError
 from circuitkit.spice.runner import SimResult, run_batch
 from circuitkit.toolchain import toolchain
@@ -147,17 +148,17 @@ def _energy_lines(window: tuple[float, float]) -> list[str]:
 class _Bench:
     """Builds the jobs of one supply condition / neuron / RRAM card."""
 
-    supply: SupplyCondition
+    supply: OperatingPoint
     params: NeuronParams
     card: ModelCard
 
     def netlist(self, t_stop: float, r_positive: float | None, r_negative: float | None,
                 *, seed: int | None = None, mismatch: bool = False, extra: Sequence[str] = ()) -> str:
-        supply = dataclasses.replace(self.supply, mismatch=mismatch)
-        net = if_neuron(r_positive, r_negative, supply=supply, params=self.params, card=self.card, t_stop=t_stop,
+        net = if_neuron(r_positive, r_negative, point=self.supply, mismatch=mismatch, params=self.params,
+                        card=self.card, t_stop=t_stop,
                         # a tenth of the spike width, the shortest event timed here
                         t_step=min(self.params.t_spike / 10, 500e-12),
-                        options={"seed": seed} if seed is not None else None)
+                        options={"seed": seed} if seed is not None else None).to_netlist()
         lines = [*extra, *_energy_lines((START_S, t_stop))] if not mismatch else list(extra)
         return _append(net, lines) if lines else net
 
@@ -247,7 +248,7 @@ def run_jobs(jobs: Sequence[Job], workers: int | None = None) -> list[SimResult]
 
 
 def measure(job: Job, result: SimResult, vdd: float) -> Measured:
-    spikes = measure_neuron(job.netlist, result)
+    spikes = measure_netlist(job.netlist, result)
     start, stop = job.window
 
     def inside(times: Sequence[float]) -> np.ndarray:
@@ -266,7 +267,7 @@ def measure(job: Job, result: SimResult, vdd: float) -> Measured:
 
 def analyse(
     measured: Sequence[Measured],
-    supply: SupplyCondition,
+    supply: OperatingPoint,
     spread: DeviceSpread,
     params: NeuronParams,
     *,
@@ -381,7 +382,7 @@ def analyse(
 
 
 def characterize(
-    supply: SupplyCondition = SupplyCondition(),
+    supply: OperatingPoint = OperatingPoint(),
     *,
     spread: DeviceSpread | None = None,
     card: ModelCard | None = None,
@@ -429,8 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m circuitkit.snn.characterize",
                                      description="Characterize the IF neuron + RRAM synapse in ngspice for the SNN.")
     parser.add_argument("--corner", default="tt", help="sky130 corner: tt ff ss sf fs (default tt)")
-    parser.add_argument("--vdd", type=float, default=SupplyCondition.vdd)
-    parser.add_argument("--temp", type=float, default=SupplyCondition.temp_c)
+    parser.add_argument("--vdd", type=float, default=OperatingPoint.vdd)
+    parser.add_argument("--temp", type=float, default=OperatingPoint.temp_c)
     parser.add_argument("--mc-samples", type=int, default=DEFAULT_MC_SAMPLES)
     parser.add_argument("--read-noise", type=float, default=DEFAULT_READ_NOISE_REL)
     target = parser.add_mutually_exclusive_group(required=True)
@@ -447,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [(args.corner, command, args.output)]
     try:
         for corner, command, output in jobs:
-            supply = SupplyCondition(corner, args.vdd, args.temp)
+            supply = OperatingPoint(corner, args.vdd, args.temp)
             table = characterize(supply, mc_samples=args.mc_samples, read_noise_rel=args.read_noise, command=command)
             table.write(output)
             print(f"{output}: {table.label()}")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable, TransitionMatrix
-from circuitkit.corners.cli import comma_floats  # comma-separated numbers, as `circuitkit ber` takes them
+from circuitkit.argtypes import comma_floats  # comma-separated numbers, as `circuitkit ber` takes them
 from circuitkit.inject.data import DATASET_SPECS, DEFAULT_DATASET
 from circuitkit.snn.cells import MIN_THRESHOLD_SAMPLES, StuckCells, threshold_spread
 from circuitkit.snn.evaluate import (
@@ -132,11 +132,11 @@ def _stuck(args: argparse.Namespace) -> StuckCells:
 def _table(args: argparse.Namespace) -> CharacterizationTable:
     if not args.characterize:
         return load_table(args.table, corner=args.corner)
-    from circuitkit.netlist.common import SupplyCondition
+    from circuitkit.operating import OperatingPoint
     from circuitkit.snn.characterize import DEFAULT_MC_SAMPLES, characterize
 
     command = "circuitkit snn " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    table = characterize(SupplyCondition(args.corner or "tt"), command=command,
+    table = characterize(OperatingPoint(args.corner or "tt"), command=command,
                          mc_samples=args.mc_samples or DEFAULT_MC_SAMPLES)
     return CharacterizationTable.read(table.write(args.output / "snn_characterization.json"))
 

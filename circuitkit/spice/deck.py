@@ -33,8 +33,8 @@ class Deck:
 
 
 def verilog_a_modules_used(netlist: str) -> list[str]:
-    """Modules of the repository's verilog-a/ directory that `.model` lines refer to."""
-    available = {path.stem.lower() for path in tc.VERILOG_A_DIR.glob("*.va")}
+    """Modules among circuitkit's Verilog-A models that `.model` lines refer to."""
+    available = {path.stem.lower() for path in tc.verilog_a_models()}
     used = []
     for module in _MODEL_LINE.findall(netlist):
         if module.lower() in available and module.lower() not in used:

@@ -1,0 +1,89 @@
+"""What decides a campaign's numbers: `CampaignConfig` (saved as campaign_config.json).
+
+Its fields are the names of `circuitkit ber`'s options and of a flow file's [campaign]
+keys. It makes and checks the campaign's `OperatingPoint`s once (`points`); it runs
+nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from circuitkit import CircuitkitError
+from circuitkit.ber_table import SCHEME_ALPHABETS, Condition
+from circuitkit.corners.spread import DeviceSpread
+from circuitkit.operating import Corner, OperatingPoint
+
+METHODS = ("mc", "offset")
+# Points (ln of the BLb/BL resistance ratio) at which the `offset` method measures the
+# probability that the sense amplifier reads +1; symmetric, denser near zero.
+DEFAULT_OFFSET_POINTS = (-0.8, -0.4, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+@dataclasses.dataclass(frozen=True)
+class CampaignConfig:
+    """Everything that determines a campaign's numbers (saved as campaign_config.json).
+
+    The grid is `corners` x `vdd` x `temp_c` (the names of `circuitkit ber --corners
+    --vdd --temp-c` and of a flow file's [campaign] keys); each combination is one
+    `OperatingPoint`, made and checked once here (`points`).
+    """
+
+    corners: tuple[Corner, ...] = (Corner.TT,)
+    vdd: tuple[float, ...] = (1.8,)
+    temp_c: tuple[float, ...] = (27.0,)
+    scheme: str = "binary"
+    samples: int = 256                 # per condition and stored value (mc), per offset point (offset)
+    seed: int = 1
+    method: str = "mc"
+    batch_size: int = 64               # sense circuits per ngspice run
+    spread: DeviceSpread = DeviceSpread()
+    offset_points: tuple[float, ...] = DEFAULT_OFFSET_POINTS
+    mismatch: bool = True              # per-instance transistor mismatch (the PDK's own AGAUSS)
+
+    # The grid's operating points, corners outermost (the table's order); not a setting.
+    points: tuple[OperatingPoint, ...] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("corners", "vdd", "temp_c", "offset_points"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not self.corners or not self.vdd or not self.temp_c:
+            raise CircuitkitError("a campaign needs at least one corner, one supply and one temperature")
+        # The points' own check (the netlists' range), here, so a campaign never starts a job it cannot run.
+        try:
+            points = tuple(OperatingPoint(corner, vdd, temp)
+                           for corner in self.corners for vdd in self.vdd for temp in self.temp_c)
+        except CircuitkitError as error:
+            raise CircuitkitError(f"campaign: {error}") from None
+        # Normalised as the points are (a flow file's `temp_c = [27]` is 27.0 like --temp-c 27).
+        object.__setattr__(self, "corners", tuple(Corner(corner) for corner in self.corners))
+        object.__setattr__(self, "vdd", tuple(float(vdd) for vdd in self.vdd))
+        object.__setattr__(self, "temp_c", tuple(float(temp) for temp in self.temp_c))
+        object.__setattr__(self, "points", points)
+        if self.scheme not in SCHEME_ALPHABETS:
+            raise CircuitkitError(f"unknown scheme {self.scheme!r}; expected one of {', '.join(SCHEME_ALPHABETS)}")
+        if self.method not in METHODS:
+            raise CircuitkitError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
+        if self.method == "offset" and self.scheme != "binary":
+            raise CircuitkitError("the offset (rare-event) method models a binary decision; use --method mc for ternary")
+        for name in ("samples", "batch_size", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "seed" else 1):
+                raise CircuitkitError(f"campaign: {name}={value!r}: expected a whole number >= {0 if name == 'seed' else 1}")
+        if self.method == "offset" and len(self.offset_points) < 3:
+            raise CircuitkitError("the offset method needs at least 3 offset points")
+
+    def conditions(self) -> list[Condition]:
+        return [Condition.at(point, self.scheme) for point in self.points]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON values (corners as their names)."""
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.init}
+        return {**data, "corners": [corner.value for corner in self.corners], "vdd": list(self.vdd),
+                "temp_c": list(self.temp_c), "offset_points": list(self.offset_points),
+                "spread": self.spread.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CampaignConfig":
+        return cls(**{**data, "spread": DeviceSpread.from_dict(data["spread"])})

@@ -1,0 +1,95 @@
+"""The typed simulation input every netlist generator returns: a `Bench`.
+
+A bench is a frozen dataclass holding everything one simulation needs (the operating
+point, the RRAM model card, the circuit's sizing and timing, what to measure) and the
+two verbs a caller needs: `to_netlist()` writes the ngspice text, late and only at the
+edge, and `measure(result)` turns the simulator's `SimResult` into the bench's own typed
+outcome, from the bench's fields. A caller that built a bench measures with it; nothing
+in a process reads its own netlist text back. (`circuitkit simulate FILE` is the one
+exception: a file has only its text, so `circuitkit.netlist.run` measures it from the
+`* circuitkit-bench:` header line that `header()` provides.)
+
+Common fields (keyword-only, so each bench leads with its own): the `OperatingPoint`,
+`mismatch` (the PDK's per-instance transistor mismatch, a property of the simulation,
+not of the point), the model `card` (None: the Verilog-A defaults), the ngspice `seed`
+of its random functions and extra `.options`.
+
+A new bench (a programming pulse train with verify reads, a large array with wire RC)
+subclasses `Bench`, sets `kind`, writes its text with `preamble()` and the helpers of
+`circuitkit.netlist.common`, and returns its own outcome type from `measure`.
+
+This module must not run campaigns or know about statistics: a bench is one simulation.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from circuitkit import CircuitkitError
+from circuitkit.device.model import ModelCard
+from circuitkit.netlist import common as c
+from circuitkit.operating import OperatingPoint
+from circuitkit.spice.runner import SimResult, run_batch
+
+Outcome = TypeVar("Outcome")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Bench(abc.ABC, Generic[Outcome]):
+    """One simulation: its netlist text on demand and the measurement of its result."""
+
+    point: OperatingPoint = OperatingPoint()
+    mismatch: bool = False
+    card: ModelCard | None = None
+    seed: int | None = None
+    options: Mapping[str, float | str] | None = None
+
+    # Every bench has a `kind`, the name its header gives it (`circuitkit netlist KIND`): a
+    # class attribute, or a field where one class writes several kinds (PCSA reads).
+    kind = "bench"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.point, OperatingPoint):
+            raise CircuitkitError(f"{type(self).__name__}: point={self.point!r}: expected an OperatingPoint "
+                                  "(circuitkit.operating)")
+        if self.card is None:
+            object.__setattr__(self, "card", ModelCard.default())
+
+    @abc.abstractmethod
+    def header(self) -> dict[str, Any]:
+        """The description written on the netlist's `* circuitkit-bench:` line: what
+        `circuitkit simulate FILE` needs to measure the file."""
+
+    @abc.abstractmethod
+    def to_netlist(self) -> str:
+        """The ngspice netlist text."""
+
+    @abc.abstractmethod
+    def measure(self, result: SimResult) -> Outcome:
+        """The bench's typed outcome from a simulation of its netlist."""
+
+    def simulate(self, *, workdir: Path | str | None = None, name: str = "bench") -> Outcome:
+        """Run the netlist in ngspice (`run_batch`) and measure the result."""
+        return self.measure(run_batch(self.to_netlist(), workdir=workdir, name=name))
+
+    def write(self, path: Path | str) -> Path:
+        """Write the netlist text to `path` (atomically, parents created)."""
+        return c.write(self.to_netlist(), path)
+
+    def preamble(self, title: str, generator: str, params: Sequence[c.ParamEntry]) -> list[str]:
+        """Header, `.param` block (the supply, then `params`), `.options`, process corner,
+        temperature and model card: the top of every bench's netlist."""
+        lines = c.header(title, generator, self.header())
+        lines += c.section("parameters")
+        lines += c.param_lines([("vdd", self.point.vdd, "supply (V)"), *params])
+        lines += c.options_lines(self.seed, self.options)
+        lines += c.process_lines(self.point, self.mismatch, self.card)
+        return lines
+
+    def label(self) -> str:
+        """The operating point, and the mismatch if simulated ('tt, 1.8 V, 27 C, mismatch')."""
+        return self.point.label() + (", mismatch" if self.mismatch else "")

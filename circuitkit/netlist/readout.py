@@ -1,0 +1,192 @@
+"""What a PCSA read measured, and the `.meas` statements it is measured with.
+
+The writer of the measurement statements (`read_measures`, `energy_measure`) and their
+reader (`unit_read`, `measure_reads`) live together because they share the names
+(`q_<unit>`, `tq_<unit>`, `mq_<unit>`, `e_<unit>` ...); a bench (`PcsaReadBench`,
+`ArrayReadBench`) writes the one and measures with the other. Definitions of decision,
+delay, margin and energy: the `circuitkit.netlist.pcsa` docstring.
+
+This module reads simulation results; it builds no circuit and reads no netlist text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from circuitkit import CircuitkitError
+from circuitkit.device.model import ModelCard
+from circuitkit.spice.runner import SimResult
+
+# --------------------------------------------------------------------------- statements
+
+
+def read_measures(name: str, q: str, qb: str, cycle: int = 0, supply: str | None = None) -> list[str]:
+    """`.meas` statements of one read (read number `cycle`, from 0) sensed on nodes q, qb:
+    `q_<name>`, `qb_<name>` (V at the sampling time), `tq_`/`tqb_` (se -> Q/Qb falling
+    through VDD/2), `mq_`/`mqb_` (Q, Qb at the margin time) and, if a supply source is given, `e_<name>` (J, evaluation + following precharge)."""
+    start = cycle_start(cycle)
+    td = "" if cycle == 0 else f" td={{{start}}}"
+    lines = [
+        f".meas tran q_{name} find v({q}) at={{{start}+t_sample}}",
+        f".meas tran qb_{name} find v({qb}) at={{{start}+t_sample}}",
+        f".meas tran tq_{name} trig v(se) val={{vdd/2}} rise=1{td} targ v({q}) val={{vdd/2}} fall=1{td}",
+        f".meas tran tqb_{name} trig v(se) val={{vdd/2}} rise=1{td} targ v({qb}) val={{vdd/2}} fall=1{td}",
+        f".meas tran mq_{name} find v({q}) at={{{start}+t_margin}}",
+        f".meas tran mqb_{name} find v({qb}) at={{{start}+t_margin}}",
+    ]
+    if supply:
+        lines.append(energy_measure(name, supply, cycle))
+    return lines
+
+
+def cycle_start(cycle: int) -> str:
+    """Netlist expression for the time read `cycle` (from 0) begins its evaluation."""
+    return "t_pre" if cycle == 0 else f"t_pre+{cycle}*t_period"
+
+
+def energy_measure(name: str, supply: str, cycle: int = 0) -> str:
+    """`.meas` `e_<name>`: energy (J) the voltage source `supply` delivers over read `cycle`'s
+    evaluation and the following precharge."""
+    start = cycle_start(cycle)
+    return f".meas tran e_{name} integ par('-v({supply})*i({supply})') from={{{start}}} to={{{start}+t_period}}"
+
+
+def dgap_node(unit: str, side: str) -> str:
+    """Internal state node (gap change, 1 V = 1 nm) of a read unit's BL / BLb device."""
+    return f"n.xu_{unit}.xsyn.n{side}#dgap"
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+@dataclasses.dataclass(frozen=True)
+class PcsaRead:
+    """The outcome of one read of one unit (see the module docstring for definitions).
+
+    `value`: +1 (Q high, Qb low), -1 (Q low, Qb high) or 0 (both high: not resolved at
+    the sampling time; both low, which a working latch never gives, also reads 0).
+    `delay_s`: NaN when no latch node fell through VDD/2 during the evaluation.
+    `margin_v`: signed differential at the margin time (see the module docstring).
+    """
+
+    name: str
+    value: int
+    expected: int
+    q_v: float
+    qb_v: float
+    delay_s: float
+    margin_v: float
+    energy_j: float
+    vdd: float
+
+    @property
+    def correct(self) -> bool:
+        return self.value == self.expected
+
+    @property
+    def resolved(self) -> bool:
+        return self.value != 0
+
+
+def decide(q_v: float, qb_v: float, vdd: float) -> int:
+    """(Q, Qb) logic levels at the sampling time -> +1, -1 or 0 (see `PcsaRead`)."""
+    q_high, qb_high = q_v > vdd / 2, qb_v > vdd / 2
+    if q_high and not qb_high:
+        return +1
+    if qb_high and not q_high:
+        return -1
+    return 0
+
+
+def _measure(result: SimResult, name: str) -> float:
+    value = result.measures.get(name.lower(), math.nan)
+    return float(value)
+
+
+def unit_read(result: SimResult, name: str, vdd: float, t_eval: float, expected: int = 0) -> PcsaRead:
+    """Decision, delay, margin and energy of one read unit from a bench's measures."""
+    q_v, qb_v = _measure(result, f"q_{name}"), _measure(result, f"qb_{name}")
+    if not (math.isfinite(q_v) and math.isfinite(qb_v)):
+        raise CircuitkitError(f"the simulation has no Q/Qb measures for read unit {name!r}")
+    delays = {side: _measure(result, f"t{side}_{name}") for side in ("q", "qb")}
+    # Only a fall during this evaluation counts (a later read may fall on the other side).
+    delays = {side: t for side, t in delays.items() if math.isfinite(t) and 0 < t < t_eval}
+    delay = min(delays.values()) if delays else math.nan
+    differential = _measure(result, f"mq_{name}") - _measure(result, f"mqb_{name}")
+    margin = differential * expected if expected else -abs(differential) + 0.0  # never -0.0
+    return PcsaRead(name, decide(q_v, qb_v, vdd), expected, q_v, qb_v, delay, margin,
+                    _measure(result, f"e_{name}"), vdd)
+
+
+@dataclasses.dataclass(frozen=True)
+class RramDrift:
+    """State of one RRAM before and after the bench's reads."""
+
+    unit: str
+    side: str
+    gap_before_m: float
+    gap_after_m: float
+    r_before_ohm: float
+    r_after_ohm: float
+
+    @property
+    def gap_change_m(self) -> float:
+        return self.gap_after_m - self.gap_before_m
+
+    @property
+    def relative_resistance_change(self) -> float:
+        return self.r_after_ohm / self.r_before_ohm - 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PcsaReads(Mapping[str, PcsaRead]):
+    """What a PCSA-read bench measured: a mapping of unit name to its first read (so
+    `reads["w"]`, `reads.values()`); with several reads also `last` (the last read of
+    every unit) and `drift` (every device's gap and resistance before and after)."""
+
+    first: Mapping[str, PcsaRead]
+    last: Mapping[str, PcsaRead] = dataclasses.field(default_factory=dict)
+    drift: tuple[RramDrift, ...] = ()
+
+    def __getitem__(self, name: str) -> PcsaRead:
+        return self.first[name]
+
+    def __iter__(self):
+        return iter(self.first)
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+
+def measure_reads(result: SimResult, expected: Mapping[str, int], vdd: float, t_eval: float, reads: int = 1,
+                  initial_gaps: Mapping[str, tuple[float | None, float | None]] | None = None,
+                  card: ModelCard | None = None) -> PcsaReads:
+    """The reads of units named as in `expected` (unit name -> the value a correct read
+    returns); with `reads` > 1 the last read too and, from `initial_gaps` (unit ->
+    (BL, BLb) gap_init in m) and the `card`, the drift of every device."""
+    first = {name: unit_read(result, name, vdd, t_eval, value) for name, value in expected.items()}
+    if reads < 2:
+        return PcsaReads(first)
+    last = {name: dataclasses.replace(unit_read(result, f"{name}_last", vdd, t_eval, value), name=name)
+            for name, value in expected.items()}
+    return PcsaReads(first, last, tuple(rram_drift(result, initial_gaps or {}, card or ModelCard.default())))
+
+
+def rram_drift(result: SimResult, initial_gaps: Mapping[str, tuple[float | None, float | None]],
+               card: ModelCard) -> list[RramDrift]:
+    """Gap and read resistance of every RRAM at the start and at the end of the bench."""
+    drifts = []
+    for name, gaps in initial_gaps.items():
+        for side, gap0 in zip(("bl", "blb"), gaps):
+            if gap0 is None:
+                raise CircuitkitError(f"unit {name}: gap_init of the {side} device is an expression; "
+                                      "drift needs numeric initial gaps")
+            dgap = np.asarray(result[f"v({dgap_node(name, side)})"])
+            before, after = gap0 + float(dgap[0]) * 1e-9, gap0 + float(dgap[-1]) * 1e-9
+            drifts.append(RramDrift(name, side, before, after, float(card.resistance(before)),
+                                    float(card.resistance(after))))
+    return drifts
