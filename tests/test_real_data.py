@@ -25,7 +25,7 @@ def test_bundled_file_is_the_published_one(name):
     data = gzip.decompress((DATA / f"{name}.gz").read_bytes())
     assert data.count(b"\n") == ROWS[name]
     stem = name.split(".")[0]
-    digest = re.search(rf"\b{stem} ([0-9a-f]{{16}})", README).group(1)
+    digest = re.search(rf"\b{stem}\s+([0-9a-f]{{16}})", README).group(1)
     assert hashlib.sha256(data).hexdigest()[:16] == digest
 
 
