@@ -42,7 +42,7 @@ from circuitkit.measurements import (
     read_measurement,
 )
 
-KINDS = ("iv", "pulse", "distribution")
+KINDS = ("iv", "levels", "pulse", "distribution")
 Log = Callable[[str], None]
 
 
@@ -125,12 +125,15 @@ def _jsonable(value: Any) -> Any:
 
 def read_files(paths: Sequence[Path], kind: str, options: FitOptions):
     """Read every file of a fit and join them (pulse tables, distributions); one I-V file."""
-    if kind == "iv" and len(paths) != 1:
+    if kind in ("iv", "levels") and len(paths) != 1:
         raise CircuitkitError(f"an I-V fit takes one file, got {len(paths)}")
     parts = []
     for k, path in enumerate(paths):
         extra = {"sweep_rate": options.sweep_rate} if kind == "iv" else {}
-        parts.append(read_measurement(path, kind, options=options.read_options(k, len(paths)), **extra))
+        if kind == "levels":  # reads at fixed biases: the time base is irrelevant
+            extra = {"sweep_rate": options.sweep_rate or 1.0}
+        parts.append(read_measurement(path, "iv" if kind == "levels" else kind,
+                                      options=options.read_options(k, len(paths)), **extra))
     if kind == "pulse":
         return PulseTable.join(parts)
     if kind == "distribution":
@@ -169,8 +172,13 @@ def characterize(paths: Path | str | Sequence[Path | str], kind: str, outdir: Pa
     data = read_files(paths, kind, options)
     for source in _sources(data):
         log(source.summary())
-    v_read, v_read_origin = resolve_read_voltage(data, options, log) if kind != "iv" else (DEFAULT_READ_VOLTAGE,
-                                                                                          "I-V fit")
+    if kind == "iv":
+        v_read, v_read_origin = DEFAULT_READ_VOLTAGE, "I-V fit"
+    elif kind == "levels":
+        v_read = options.v_read or DEFAULT_READ_VOLTAGE
+        v_read_origin = "given (--read-voltage)" if options.v_read else f"default {v_read:g} V"
+    else:
+        v_read, v_read_origin = resolve_read_voltage(data, options, log)
     times["read"] = time.perf_counter() - began
 
     log("fitting" + (" (the Python model integrates every cycle of the sweep)" if kind == "iv" else ""))
@@ -253,6 +261,10 @@ def _fit(kind: str, data: Any, options: FitOptions, v_read: float, progress, log
     if kind == "iv":
         return fitting.fit_iv(data, options.start, loss=options.loss, temp_c=options.temp_c,
                               current_floor=options.current_floor, compliance=options.compliance, progress=progress)
+    if kind == "levels":
+        from circuitkit.device.levels import fit_levels
+
+        return fit_levels(data, options.start, v_read=v_read)
     if kind == "pulse":
         if data.has_terminals and options.transistor_in_loop:
             from circuitkit.device import pulse
@@ -297,6 +309,10 @@ def _resimulate(kind: str, data: Any, outcome: fitting.FitOutcome, options: FitO
     from circuitkit.device.resimulate import ngspice_pulses, ngspice_read, ngspice_sweep
 
     card = outcome.card
+    if kind == "levels":
+        from circuitkit.device import levels
+
+        return levels.resimulate(outcome, data, workdir)
     if kind == "iv":
         sweep: IVSweep = data
         sim = ngspice_sweep(card, sweep.time, sweep.voltage, outcome.measurement_state["gap_init"],
@@ -377,6 +393,7 @@ def _provenance(data: Any, outcome: fitting.FitOutcome, spice: dict | None, opti
         "read_voltage_V": v_read,
         "date": _now(),
         "fitted": list(outcome.parameters) if outcome.kind == "distribution" else outcome.settings["fitted"],
+        "summary": outcome.settings.get("summary", []),
         "fit_quality": {k: outcome.metrics[k] for k in quality_keys if k in outcome.metrics},
         "ngspice_status": (spice or {}).get("status", "pending"),
         "ngspice_quality": ({k: spice_metrics[k] for k in quality_keys if k in spice_metrics}
@@ -392,6 +409,10 @@ def _provenance(data: Any, outcome: fitting.FitOutcome, spice: dict | None, opti
 
 
 def _plot(kind: str, path: Path, data: Any, outcome: fitting.FitOutcome, spice: Any, name: str) -> Path:
+    if kind == "levels":
+        from circuitkit.device import levels
+
+        return levels.plot(path, data, outcome, spice, name)
     if kind == "iv":
         title = f"{name}: rram_hfox fit, rms ln-current error {outcome.metrics['rms_ln_current']:.3f}"
         return plotting.plot_iv(path, data, outcome.curves["current"], spice, outcome.settings["current_floor_A"], title)
@@ -443,8 +464,14 @@ def summary(result: CharacterizationResult) -> str:
                              f"{m['median_relative_error']:+.2%}, sigma(ln R) error {m['sigma_lnR_error']:+.4f}, KS "
                              f"distance to data {m['ks_distance_to_data']:.3f}; chosen model read back within "
                              f"{m['chosen_model_readback_max_relative_error']:.2e}")
-    for line in report.get("summary_lines", []):
+    for line in report["settings"].get("summary", []):
         lines.append(f"  {line}")
+    if spice_m and report["kind"] in ("pulse", "levels") and "rms_ln_r_after" not in fit_m:
+        lines.append("  ngspice: " + ", ".join(f"{k} {v:.4g}" for k, v in spice_m.items() if isinstance(v, float)))
+    elif spice_m and report["kind"] == "pulse" and "rms_ln_r_ngspice_vs_python" in spice_m:
+        lines.append(f"  ngspice 1T1R re-simulation of {spice_m['rows']} held-out rows (median pulse): R after differs "
+                     f"from the Python model by rms {spice_m['rms_ln_r_ngspice_vs_python']:.2e} in ln R (max "
+                     f"{spice_m['max_abs_ln_r_ngspice_vs_python']:.2e})")
     if report["ngspice"].get("status") == "failed":
         last = report["ngspice"]["attempts"][-1]
         lines.append(f"  ngspice re-simulation FAILED (card and report were written first): {last['message']}")

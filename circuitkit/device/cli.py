@@ -74,7 +74,8 @@ def add_parser(subparsers) -> None:
                     "and write the model card, a fit report and a plot.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, nargs="+", help="measurement file(s): CSV/TSV, optionally .gz")
-    parser.add_argument("--kind", required=True, choices=KINDS, help="measurement shape")
+    parser.add_argument("--kind", required=True, choices=KINDS, help="measurement shape: iv (switching I-V sweep), "
+                        "levels (low-field reads of many cells: address, voltage, current), pulse, distribution")
     parser.add_argument("-o", "--outdir", type=Path, help="output directory (default: fit-<first data file stem>)")
     parser.add_argument("--card", type=Path, help="model card JSON to start from (default: the .va defaults)")
     reading = parser.add_argument_group("reading the files")

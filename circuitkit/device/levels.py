@@ -143,7 +143,6 @@ def fit_levels(sweep: IVSweep, start: ModelCard | None = None, *, v_read: float 
         "read_resistance_at_v_read": {"v_read": v_read, "median_ohm": float(np.median(resistance_read)),
                                       "p01_ohm": float(np.quantile(resistance_read, 0.01)),
                                       "p99_ohm": float(np.quantile(resistance_read, 0.99))},
-        "rms_ln_current": None,
     }
     summary = [
         f"low-field I-V of {len(groups)} cells up to {v_max:g} V: v0 = {v0:.3g} V (95 % CI {ci[0]:.3g} .. {ci[1]:.3g}) "

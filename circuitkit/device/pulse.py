@@ -868,3 +868,92 @@ def judgement_lines(judged: Mapping[str, Any]) -> list[str]:
     lines.append(f"  predicting each row by its condition's median in the training cells: rms ln R "
                  f"{judged['condition_median_predictor_rms_ln_r']:.3f}")
     return lines
+
+
+# ---------------------------------------------------------------------------- ngspice and plot
+
+RESIMULATED_ROWS = 400  # held-out rows re-simulated in ngspice by default (a seeded draw)
+
+
+def resimulate(outcome, table: PulseTable, options: Any, workdir: Path, safer: bool):
+    """The fitted card in ngspice: a seeded subsample of held-out rows, each a 1T1R cell with
+    the real sky130 transistor and the compiled .va, pulsed at its median rate scale. Its R
+    after against the Python model's (the same physics: this checks the surrogate and the
+    quadrature) and against the data."""
+    from circuitkit.device.resimulate import ngspice_1t1r_pulses
+
+    model: PulseModel = outcome.curves["pulse_model"]
+    test = np.flatnonzero(outcome.curves["test"])
+    rng = np.random.default_rng(getattr(options, "seed", 1))
+    count = min(len(test), RESIMULATED_ROWS, getattr(options, "ngspice_cells", RESIMULATED_ROWS))
+    rows = np.sort(rng.choice(test, size=count, replace=False))
+    sub = table.rows(rows)
+    gaps = model.gap(sub.r_before)
+    clipped = gaps < 0  # the .va refuses gap_init < 0: such cells start at gap 0
+    gaps = np.maximum(gaps, 0.0)
+    r_start = model.resistance(gaps)
+    python = model.deterministic_after(r_start, PulseCondition.from_table(sub))
+    gap_after = ngspice_1t1r_pulses(model.card, model.transistor, sub.wl_voltage, sub.bl_voltage, sub.sl_voltage,
+                                    sub.width, gaps, temp_c=model.temp_c, workdir=workdir, safer=safer,
+                                    chunk=5 if safer else 20)
+    spice = model.resistance(gap_after)
+    difference = np.log(spice / python)
+    metrics = {"rows": int(count), "rows_started_at_gap_0": int(clipped.sum()),
+               "rms_ln_r_ngspice_vs_python": float(np.sqrt(np.mean(difference ** 2))),
+               "max_abs_ln_r_ngspice_vs_python": float(np.max(np.abs(difference))),
+               "rms_ln_r_after": float(np.sqrt(np.mean(np.log(spice / sub.r_after) ** 2))),
+               "rms_ln_r_after_python_median_pulse": float(np.sqrt(np.mean(np.log(python / sub.r_after) ** 2)))}
+    details = {"rows_simulated": int(count), "subsample": f"{count} rows of held-out cells (seed "
+               f"{getattr(options, 'seed', 1)}), each pulsed at the median rate scale (rate_scale = 1)"}
+    return {"rows": rows, "r_after": spice}, metrics, details
+
+
+def plot(path, table: PulseTable, outcome, spice, name: str):
+    """Held-out rows: measured R_after against the predictive median with its 10-90 % band,
+    per pulsed line; and coverage per condition against the word-line voltage."""
+    from circuitkit.device.plot import _finish, plt
+
+    judged = outcome.curves["judged"]
+    test = outcome.curves["test"]
+    held = table.rows(test)
+    q10, q50, q90 = (judged["curves"][k] for k in ("q10", "q50", "q90"))
+    is_set = held.bl_voltage > held.sl_voltage
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    for ax, pick, label in ((axes[0], is_set, "SET"), (axes[1], ~is_set, "RESET")):
+        if not pick.any():
+            ax.set_visible(False)
+            continue
+        order = np.argsort(q50[pick])
+        rank = np.arange(pick.sum())
+        ax.fill_between(rank, q10[pick][order], q90[pick][order], color="tab:blue", alpha=0.25, linewidth=0,
+                        label="predicted 10-90 %")
+        ax.plot(rank, q50[pick][order], color="tab:blue", linewidth=1.0, label="predicted median")
+        ax.plot(rank, held.r_after[pick][order], ".", color="0.25", markersize=1.5, alpha=0.5, label="measured")
+        row = judged["model"]["by_polarity"][label]
+        ax.set_yscale("log")
+        ax.set_xlabel("held-out rows, sorted by predicted median")
+        ax.set_ylabel("R after the pulse (ohm)")
+        ax.set_title(f"{label}: coverage {row['coverage_10_90']:.1%} (target 80 %), {row['rows']} rows", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(True, which="both", alpha=0.3)
+    ax = axes[2]
+    inside = (held.r_after >= q10) & (held.r_after <= q90)
+    for pick, label, color in ((is_set, "SET", "tab:red"), (~is_set, "RESET", "tab:green")):
+        if not pick.any():
+            continue
+        volts = np.unique(held.wl_voltage[pick].round(2))
+        cover = [inside[pick & (held.wl_voltage.round(2) == v)].mean() for v in volts]
+        ax.plot(volts, cover, "o-", color=color, markersize=3, label=f"{label}: model")
+    ax.axhspan(0.75, 0.85, color="0.85", label="target 80 +- 5 %")
+    if spice is not None:
+        rows = spice["rows"]
+        ax.text(0.02, 0.02, f"ngspice 1T1R re-simulation of {len(rows)} rows: see fit_report.json", fontsize=7,
+                transform=ax.transAxes)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("word-line voltage (V)")
+    ax.set_ylabel("fraction inside the predicted 10-90 % interval")
+    ax.set_title("coverage per word-line voltage (held-out cells)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    return _finish(fig, path, f"{name}: stochastic 1T1R pulse model ({outcome.card.pulse_model['transistor']['w_um']:g} "
+                              "um access transistor in the loop), held-out cells")

@@ -142,3 +142,56 @@ def ngspice_read(card: ModelCard, gap_init: Sequence[float | str], *, v_read: fl
         current = -np.array([result[f"i(vr{j})"][0] for j in range(len(part))])
         resistance.append(v_read / current)
     return np.concatenate(resistance) if resistance else np.empty(0)
+
+
+def one_t_one_r_netlist(card: ModelCard, transistor, v_wl, v_bl, v_sl, width, gap_before, temp_c: float = 27.0,
+                        edge_fraction: float = DEFAULT_EDGE_FRACTION, safer: bool = False) -> str:
+    """One 1T1R cell per row: bit line - RRAM (te -> be) - node x - access transistor (drain x,
+    source on the source line, bulk 0), word line held, the pulsed line(s) as PWL pulses."""
+    lines = ["* circuitkit fit: 1T1R pulses with the fitted card and the sky130 access transistor",
+             f".lib circuitkit_sky130_fet.lib {transistor.corner}", f".temp {_number(temp_c)}",
+             card.model_line(MODEL_NAME)]
+    if safer:
+        lines.append(".options method=gear reltol=1e-3 itl4=100")
+    end = 0.0
+    for k, (wl, bl, sl, w, g) in enumerate(zip(v_wl, v_bl, v_sl, width, gap_before)):
+        end = max(end, w * (1 + 2 * edge_fraction))
+        lines.append(f"Vwl{k} wl{k} 0 {_number(wl)}")
+        for name, value in (("bl", bl), ("sl", sl)):
+            if value == 0:
+                lines.append(f"V{name}{k} {name}{k} 0 0")
+            else:
+                t, v = pulse_waveform(value, w, edge_fraction)
+                lines.append(pwl_source(f"{name}{k}", f"{name}{k}", t, v))
+        lines.append(f"N{k} bl{k} x{k} {MODEL_NAME} {card.instance_parameters(gap_init=g)}")
+        lines.append(f"XM{k} x{k} wl{k} sl{k} 0 {transistor.device} w={transistor.w_um:g} l={transistor.l_um:g}")
+    lines += [f".tran {_number(end / 400)} {_number(end)}", ".end"]
+    return "\n".join(lines) + "\n"
+
+
+def ngspice_1t1r_pulses(card: ModelCard, transistor, v_wl, v_bl, v_sl, width, gap_before, *, temp_c: float = 27.0,
+                        chunk: int = 20, workers: int | None = None, timeout: float = 600.0,
+                        workdir: Path | str | None = None, safer: bool = False) -> np.ndarray:
+    """Gap (m) after each row's 1T1R pulse, simulated by ngspice with the real transistor
+    model (rows sorted by width into chunks, chunks run in parallel)."""
+    arrays = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (v_wl, v_bl, v_sl, width, gap_before)))
+    order = np.argsort(arrays[3], kind="stable")
+    v_wl, v_bl, v_sl, width, gap_before = (a[order] for a in arrays)
+    starts = list(range(0, len(width), chunk))
+    netlists = [one_t_one_r_netlist(card, transistor, v_wl[s:s + chunk], v_bl[s:s + chunk], v_sl[s:s + chunk],
+                                    width[s:s + chunk], gap_before[s:s + chunk], temp_c, safer=safer)
+                for s in starts]
+    deck = prepare_deck(netlists[0])
+
+    def run(item):
+        index, netlist = item
+        where = None if workdir is None else Path(workdir)
+        result = run_batch(netlist, deck=deck, name=f"one_t_one_r_{index:04d}", timeout=timeout, workdir=where)
+        n = min(chunk, len(width) - starts[index])
+        return [result[f"v(n{k}#dgap)"][-1] for k in range(n)]
+
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        moved = np.asarray([v for part in pool.map(run, enumerate(netlists)) for v in part])
+    gap_after = np.empty_like(gap_before)
+    gap_after[order] = gap_before + moved * _NM
+    return gap_after
