@@ -82,7 +82,7 @@ class FitOptions:
     criterion: str = "bic"
     # pulse model (1T1R files with word-, bit- and source-line voltages)
     holdout: float = 0.2  # fraction of cells held out of the fit to judge it
-    fet_width_um: float | None = None
+    fet_width_um: tuple[float, ...] | None = None  # one width, or several for the fit to compare
     fet_length_um: float | None = None
     fet_corner: str = "tt"
     transistor_in_loop: bool = True  # False: V_BL - V_SL lies across the cell (files without an access transistor)
@@ -271,7 +271,7 @@ def _fit(kind: str, data: Any, options: FitOptions, v_read: float, progress, log
 
             return pulse.fit_pulse_model(data, options.start, v_read=v_read, temp_c=options.temp_c,
                                          holdout=options.holdout, seed=options.seed,
-                                         transistor=pulse.transistor_from_options(options), log=log)
+                                         transistors=pulse.transistors_from_options(options), log=log)
         return fitting.fit_pulses(data, options.start, loss=options.loss, temp_c=options.temp_c,
                                   v_read=v_read, progress=progress)
     return fitting.fit_distribution(data, options.start, v_read=v_read, criterion=options.criterion,
@@ -483,3 +483,79 @@ def summary(result: CharacterizationResult) -> str:
     lines.append(f"  wrote {result.card_path}, {result.report_path}" + (f", {result.plot_path}" if result.plot_path
                                                                          else ""))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- measurement specs (FLOW.toml)
+
+SPEC_KEYS = ("files", "header", "columns", "units", "constants", "pulsed_line", "states", "read_voltage",
+             "open_circuit", "threshold", "strict")
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasurementSpec:
+    """The files of one fit and how to read them, as FLOW.toml gives them:
+
+        distribution = "cells.csv"                      # one file with a header
+        [measurements.pulse]                            # or a table with the reader options
+        files = ["set_sweep.tsv.gz", "reset_sweep.tsv.gz"]
+        header = false
+        columns = { address = 1, width = 2, wl_voltage = 3, line_voltage = 4, r_before = 5, r_after = 6 }
+        pulsed_line = ["bl", "sl"]
+        read_voltage = 0.2
+    """
+
+    files: tuple[Path, ...]
+    header: bool | None = None
+    columns: Mapping[str, Any] | None = None
+    units: Mapping[str, str] | None = None
+    constants: Mapping[str, Any] | None = None
+    pulsed_line: tuple[str, ...] | None = None
+    states: tuple[str, ...] | None = None
+    read_voltage: float | None = None
+    open_circuit: float | None = 1e9
+    threshold: tuple[float, ...] | None = None
+    strict: bool = False
+
+    @classmethod
+    def from_toml(cls, value: Any, base: Path, where: str) -> "MeasurementSpec":
+        def resolve(name: str) -> Path:
+            path = Path(name).expanduser()
+            path = path if path.is_absolute() else (base / path).resolve()
+            if not path.exists():
+                raise CircuitkitError(f"{where}: file {path} does not exist")
+            return path
+
+        if isinstance(value, str):
+            return cls(files=(resolve(value),))
+        if not isinstance(value, Mapping) or "files" not in value:
+            raise CircuitkitError(f"{where}: expected a file name or a table with 'files' and reader options "
+                                  f"({', '.join(SPEC_KEYS)})")
+        unknown = sorted(set(value) - set(SPEC_KEYS))
+        if unknown:
+            raise CircuitkitError(f"{where}: unknown key(s) {', '.join(unknown)}; expected {', '.join(SPEC_KEYS)}")
+        files = value["files"] if isinstance(value["files"], list) else [value["files"]]
+
+        def strings(key: str) -> tuple[str, ...] | None:
+            item = value.get(key)
+            return None if item is None else tuple(item if isinstance(item, list) else [item])
+
+        return cls(files=tuple(resolve(f) for f in files), header=value.get("header"),
+                   columns=value.get("columns"), units=value.get("units"), constants=value.get("constants"),
+                   pulsed_line=strings("pulsed_line"), states=strings("states"),
+                   read_voltage=value.get("read_voltage"), open_circuit=value.get("open_circuit", 1e9),
+                   threshold=tuple(float(v) for v in strings("threshold")) if value.get("threshold") else None,
+                   strict=bool(value.get("strict", False)))
+
+    def fit_options(self, **fields: Any) -> FitOptions:
+        return FitOptions(header=self.header, columns=self.columns, units=self.units, constants=self.constants,
+                          pulsed_lines=self.pulsed_line, states=self.states, v_read=self.read_voltage,
+                          open_circuit_ohm=self.open_circuit or None, threshold_ohm=self.threshold,
+                          strict=self.strict, **fields)
+
+    def key(self) -> dict[str, Any]:
+        """What a flow stage depends on: the files' contents and every reader option."""
+        import hashlib
+
+        options = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "files"}
+        return {"files": [hashlib.sha256(p.read_bytes()).hexdigest() for p in self.files],
+                "options": _jsonable({k: dict(v) if isinstance(v, Mapping) else v for k, v in options.items()})}

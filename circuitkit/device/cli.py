@@ -116,8 +116,9 @@ def add_parser(subparsers) -> None:
                          "each state's distribution model (default bic)")
     fitting.add_argument("--holdout", type=float, default=0.2, help="pulse model: fraction of cells held out of "
                          "the fit to judge it (default 0.2)")
-    fitting.add_argument("--fet-width", type=float, metavar="UM", help="pulse model: access transistor width in um "
-                         "(default: see circuitkit/device/access.py)")
+    fitting.add_argument("--fet-width", metavar="UM[,...]", help="pulse model: access transistor width in um (default "
+                         "1, see circuitkit/device/access.py); several (1,3,10): the fit keeps the one that follows "
+                         "the data best")
     fitting.add_argument("--fet-length", type=float, metavar="UM", help="pulse model: access transistor length in um")
     fitting.add_argument("--fet-corner", default="tt", help="pulse model: process corner of the access transistor")
     fitting.add_argument("--no-transistor", action="store_true", help="pulse files: V_BL - V_SL lies across the cell "
@@ -142,7 +143,7 @@ def options_from_args(args: argparse.Namespace) -> FitOptions:
         pulsed_lines=_list(args.pulsed_line), states=_list(args.states),
         threshold_ohm=_floats(args.threshold, "--threshold"), max_states=args.max_states,
         state_names=_list(args.state_names), criterion=args.criterion, holdout=args.holdout,
-        fet_width_um=args.fet_width, fet_length_um=args.fet_length, fet_corner=args.fet_corner,
+        fet_width_um=_floats(args.fet_width, "--fet-width"), fet_length_um=args.fet_length, fet_corner=args.fet_corner,
         transistor_in_loop=not args.no_transistor,
         ngspice=not args.no_ngspice, ngspice_cells=args.ngspice_cells, seed=args.seed,
     )

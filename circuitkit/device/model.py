@@ -284,12 +284,16 @@ class ModelCard:
         p = self.parameters
         return p["i0"] * i0_scale * np.exp(-np.asarray(gap) / p["g0"]) * np.sinh(np.asarray(voltage) / p["v0"])
 
-    def resistance(self, gap: np.ndarray | float, v_read: float = DEFAULT_READ_VOLTAGE) -> np.ndarray:
-        """Read resistance V/I (ohm) of a device with this gap."""
+    def resistance(self, gap: np.ndarray | float, v_read: float | None = None) -> np.ndarray:
+        """Read resistance V/I (ohm) of a device with this gap, read at v_read (default: the
+        card's read voltage, `read_voltage`)."""
+        v_read = self.read_voltage if v_read is None else v_read
         return v_read / self.current(v_read, gap)
 
-    def gap_for_resistance(self, resistance: np.ndarray | float, v_read: float = DEFAULT_READ_VOLTAGE) -> np.ndarray:
-        """Gap (m) whose read resistance at v_read is `resistance` (inverse of `resistance`)."""
+    def gap_for_resistance(self, resistance: np.ndarray | float, v_read: float | None = None) -> np.ndarray:
+        """Gap (m) whose read resistance at v_read (default: the card's read voltage) is
+        `resistance` (inverse of `resistance`)."""
+        v_read = self.read_voltage if v_read is None else v_read
         p = self.parameters
         resistance = np.asarray(resistance, dtype=float)
         if np.any(resistance <= 0):

@@ -471,7 +471,6 @@ FREE = (
 )
 CARD_KEYS = ("vel0", "gamma0", "beta", "gmin", "gmax")
 FIT_NODES = 16
-WIDTHS_UM = (1.0, 3.0, 10.0)  # access-transistor widths the fit compares (--fet-width fixes one)
 
 
 def card_for(start: ModelCard, values: Mapping[str, float]) -> ModelCard:
@@ -546,14 +545,21 @@ def held_out_cells(table: PulseTable, fraction: float, seed: int) -> np.ndarray:
     return np.isin(cells, chosen)
 
 
-def transistor_from_options(options: Any) -> AccessTransistor:
-    """The access transistor `circuitkit fit` options ask for (defaults from `device.access`)."""
-    fields = {"corner": getattr(options, "fet_corner", "tt"), "temp_c": getattr(options, "temp_c", 27.0)}
-    if getattr(options, "fet_width_um", None):
-        fields["w_um"] = options.fet_width_um
-    if getattr(options, "fet_length_um", None):
-        fields["l_um"] = options.fet_length_um
-    return AccessTransistor(**fields)
+def transistors_from_options(options: Any) -> list[AccessTransistor]:
+    """The access transistor(s) `circuitkit fit` options ask for: one (default W = 1 um,
+    L = 0.5 um, see `device.access`), or several widths (--fet-width 1,3,10) for the fit to
+    compare."""
+    widths = getattr(options, "fet_width_um", None) or (None,)
+    widths = widths if isinstance(widths, (tuple, list)) else (widths,)
+    candidates = []
+    for width in widths:
+        fields = {"corner": getattr(options, "fet_corner", "tt"), "temp_c": getattr(options, "temp_c", 27.0)}
+        if width:
+            fields["w_um"] = float(width)
+        if getattr(options, "fet_length_um", None):
+            fields["l_um"] = options.fet_length_um
+        candidates.append(AccessTransistor(**fields))
+    return candidates
 
 
 def stratified_rows(table: PulseTable, per_condition: int, seed: int) -> np.ndarray:
@@ -584,15 +590,15 @@ def _median_score(likelihood: _Likelihood, values: Mapping[str, float], keys: np
 
 
 def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read: float, temp_c: float = 27.0,
-                    holdout: float = 0.2, seed: int = 1, transistor: AccessTransistor | None = None,
-                    widths_um: Sequence[float] | None = None, log: Log | None = None,
+                    holdout: float = 0.2, seed: int = 1,
+                    transistors: Sequence[AccessTransistor] | None = None, log: Log | None = None,
                     fit_rows_per_condition: int = 4, max_iterations: int = 120):
     """Maximum-likelihood fit of the stochastic pulse model on the cells not held out, then
     judged on the held-out cells. Returns a `device.fit.FitOutcome` (kind 'pulse').
 
-    Stages: (1) for each access-transistor width of `widths_um` (unless `transistor` fixes
-    one) a coarse scan of the switching dynamics against the per-condition medians of a
-    stratified subsample; the width whose best scan point follows them best is kept;
+    Stages: (1) for each candidate access transistor (default: the one of `device.access`)
+    a coarse scan of the switching dynamics against the per-condition medians of a
+    stratified subsample; the candidate whose best scan point follows them best is kept;
     (2) L-BFGS-B on the log-likelihood of a stratified subsample (`fit_rows_per_condition`
     rows of every condition); (3) the log-likelihood and standard errors on every
     training row; (4) the judgement on the held-out cells."""
@@ -611,10 +617,7 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
     data_median = np.array([np.median(part) for part in
                             np.split(x[order], np.flatnonzero(np.diff(keys[order])) + 1)])
     initial = _start_values(start, train, v_read)
-    if transistor is not None:
-        candidates = [transistor]
-    else:
-        candidates = [AccessTransistor(w_um=w, temp_c=temp_c) for w in (widths_um or WIDTHS_UM)]
+    candidates = list(transistors or [AccessTransistor(temp_c=temp_c)])
     scan = {"log10_vel0": np.arange(-12.0, 6.0, 3.0), "gamma0": (15.0, 30.0, 45.0, 70.0),
             "beta": (0.0, 5.0), "gmin": (initial["gmin"], initial["gmin"] + 0.15e-9)}
     width_scores: dict[str, float] = {}
@@ -622,20 +625,25 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
     for candidate in candidates:
         fet = fet_table(candidate)
         quick = _Likelihood(start, fet, subsample, v_read, temp_c, nodes=1, grid_points=500)
-        best, best_score = None, math.inf
+        scored = []
         for lv in scan["log10_vel0"]:
             for gamma0 in scan["gamma0"]:
                 for beta in scan["beta"]:
                     for gmin in scan["gmin"]:
                         trial = initial | {"vel0": 10.0 ** lv, "gamma0": gamma0, "beta": beta, "gmin": gmin}
-                        score = _median_score(quick, trial, keys, data_median)
-                        if score < best_score:
-                            best, best_score = trial, score
-        width_scores[candidate.describe()] = best_score
-        log(f"pulse model: {candidate.describe()}: per-condition medians followed to rms ln R {best_score:.3f} "
+                        scored.append((_median_score(quick, trial, keys, data_median), trial))
+        scored.sort(key=lambda item: item[0])
+        width_scores[candidate.describe()] = scored[0][0]
+        log(f"pulse model: {candidate.describe()}: per-condition medians followed to rms ln R {scored[0][0]:.3f} "
             "(coarse scan)")
-        if best_overall is None or best_score < best_overall[2]:
-            best_overall = (candidate, best, best_score)
+        # the likelihood decides among the best few scan points and the spread of the rate scale
+        rough = _Likelihood(start, fet, subsample, v_read, temp_c, nodes=8, grid_points=500)
+        for _, trial in scored[:12]:
+            for sigma in (1.0, 3.0, 8.0):
+                point = trial | {"sigma_ln_rate_set": sigma, "sigma_ln_rate_reset": sigma}
+                value = float(np.mean(rough.per_row(point)))
+                if best_overall is None or value > best_overall[2]:
+                    best_overall = (candidate, point, value)
     transistor, best, _ = best_overall
     fet = fet_table(transistor)
     log(f"pulse model: access transistor {transistor.describe()}")
