@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -289,6 +290,7 @@ def _resimulate_safely(kind: str, data: Any, outcome: fitting.FitOutcome, option
     for safer in (False, True):
         try:
             curve, metrics, details = _resimulate(kind, data, outcome, options, v_read, workdir, safer)
+            shutil.rmtree(workdir, ignore_errors=True)  # the decks are kept only when a run fails
             return curve, {"status": "ok", "attempts": attempts + [{"safer": safer, "result": "ok"}],
                            "metrics": metrics, **details}
         except (CircuitkitError, OSError, KeyError, ValueError) as error:
