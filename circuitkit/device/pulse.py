@@ -707,7 +707,7 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
     log("pulse model: judging it on the held-out cells")
     judged = evaluate(model, table.rows(test), train)
     flags += judgement_flags(judged)
-    metrics = {"held_out": judged, "train_rows": len(train), "held_out_rows": int(test.sum()),
+    metrics = {"held_out": {k: v for k, v in judged.items() if k != "curves"},  # per-row quantiles: plot only "train_rows": len(train), "held_out_rows": int(test.sum()),
                "fit_rows": len(subsample), "mean_log_likelihood_train": train_ll,
                "transistor_width_scan_rms_ln_r": width_scores,
                "rms_ln_r_after": judged["model"]["rms_ln_r_after_vs_rows"]}
