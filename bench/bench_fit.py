@@ -1,7 +1,8 @@
 """Benchmarks of `circuitkit fit` (print their figures; never fail on time).
 
 1. The joint SET + RESET pulse-model fit of the bundled real sweeps (65,536 rows), end to end
-   as `circuitkit fit` runs it (read, fit, judgement on held-out cells, ngspice 1T1R
+   as `circuitkit fit` runs it from the low-field card (fits/real_1t1r/levels), as the
+   documented command does (read, fit, judgement on held-out cells, ngspice 1T1R
    re-simulation of a 400-row subsample, plot); target under 3 minutes on one core. The
    baseline measured in the same run: one likelihood evaluation with the cell voltage solved
    per row and gap step (the straightforward way) against the per-condition tables the fit
@@ -54,8 +55,11 @@ def bench_pulse() -> None:
     from circuitkit.device.access import fet_table
     from circuitkit.device.characterize import FitOptions, characterize, read_files
 
+    from circuitkit.device.model import ModelCard
+
     files = [REAL / "set_sweep.tsv.gz", REAL / "reset_sweep.tsv.gz"]
-    options = FitOptions(header=False, columns=SWEEP_COLUMNS, pulsed_lines=("bl", "sl"), v_read=0.2)
+    start_card = ModelCard.load(ROOT / "characterization" / "fits" / "real_1t1r" / "levels" / "model_card.json")
+    options = FitOptions(start=start_card, header=False, columns=SWEEP_COLUMNS, pulsed_lines=("bl", "sl"), v_read=0.2)
     fet_table(pulse.AccessTransistor())  # the transistor table is a one-time, cached extraction (~15 s)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()

@@ -602,7 +602,7 @@ def _median_score(likelihood: _Likelihood, values: Mapping[str, float], keys: np
 def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read: float, temp_c: float = 27.0,
                     holdout: float = 0.2, seed: int = 1,
                     transistors: Sequence[AccessTransistor] | None = None, log: Log | None = None,
-                    fit_rows_per_condition: int = 4, max_iterations: int = 120):
+                    fit_rows_per_condition: int = 4, max_iterations: int = 120, max_evaluations: int = 2500):
     """Maximum-likelihood fit of the stochastic pulse model on the cells not held out, then
     judged on the held-out cells. Returns a `device.fit.FitOutcome` (kind 'pulse').
 
@@ -676,7 +676,8 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
     from scipy.optimize import minimize
 
     result = minimize(objective, (free_x0 - lower) / scale, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(FREE),
-                      options={"maxiter": max_iterations, "eps": 1e-5, "ftol": 1e-10, "gtol": 1e-7})
+                      options={"maxiter": max_iterations, "maxfun": max_evaluations, "eps": 1e-5, "ftol": 1e-10,
+                               "gtol": 1e-7})
     values = values_of(result.x)
     log(f"pulse model: maximum likelihood on the subsample ({len(subsample)} rows) after {evaluations[0]} "
         f"evaluations: mean log-likelihood {-result.fun:.4f} per row ({result.message})")
