@@ -94,6 +94,15 @@ def test_two_states_found_without_a_state_column():
         D.find_states(r, threshold_ohm=[1e9])
 
 
+def test_a_handful_of_cells_is_one_state_not_a_traceback():
+    r = np.array([151240.0, 123855.0, 9726.0])
+    split = D.find_states(r)
+    assert split.names == ("ALL",) and split.components == 1
+    outcome = fit_distribution(ResistanceDistribution(r, np.full(3, "ALL"), None, UNLABELLED))
+    assert set(outcome.card.state_fit("ALL").models) == {"lognormal"}
+    assert any(flag["problem"] == "few_cells" for flag in outcome.flags)
+
+
 def test_the_issue_file_is_no_longer_one_lognormal_and_the_lognormal_is_flagged():
     r, truth = issue_cells()
     data = ResistanceDistribution(r, np.full(r.size, "ALL"), None, UNLABELLED)

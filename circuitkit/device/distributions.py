@@ -773,7 +773,7 @@ def find_states(resistance: np.ndarray, *, threshold_ohm: Sequence[float] | None
                           f"threshold at {', '.join(f'{math.exp(c):.6g}' for c in cuts)} ohm", 0,
                           tuple(float(math.exp(c)) for c in cuts), np.zeros(x.size, bool), certainty) \
             if len(present) == len(labels_all) else _threshold_error(cuts, present)
-    fits = [_em(x, k) for k in range(1, max_components + 1) if x.size >= MIN_CELLS_MIXTURE * k]
+    fits = [_em(x, k) for k in range(1, max_components + 1) if k == 1 or x.size >= MIN_CELLS_MIXTURE * k]
     best = min(fits, key=lambda fit: fit.bic(x.size))
     weights, mus, sigmas = best.weights, best.means, best.sigmas
     groups: list[list[int]] = [[0]]
