@@ -61,7 +61,9 @@ class FlowConfig:
 
     output: Path
     iv: Path | None = None
-    distribution: Path | None = None
+    distribution: "MeasurementSpec | None" = None  # a path, or files + reader options (device.characterize)
+    levels: "MeasurementSpec | None" = None        # low-field reads of many cells (address, voltage, current)
+    pulse: "MeasurementSpec | None" = None         # 1T1R pulse sweeps (SET and RESET fitted jointly)
     sweep_rate: float | None = None          # V/s, for I-V files without a time column
     fit_temp_c: float = 27.0
     pdk_models: Path | None = None
@@ -122,7 +124,7 @@ class FlowConfig:
             return dict(values)
 
         flow = section("flow", ["output", "seed", "workers"])
-        measurements = section("measurements", ["iv", "distribution", "sweep_rate", "temp_c"])
+        measurements = section("measurements", ["iv", "levels", "pulse", "distribution", "sweep_rate", "temp_c"])
         pdk = section("pdk", ["models"])
         campaign = section("campaign", [*CAMPAIGN_KEYS, "ternary", "rare"])
         network = section("network", ["bnn", "tnn", "trials", "dataset", "sweep_ber", "snn_chips"])
@@ -142,9 +144,13 @@ class FlowConfig:
         for key, target in (("seed", "seed"), ("workers", "workers")):
             if key in flow:
                 fields[target] = int(flow[key])
-        for key in ("iv", "distribution"):
+        from circuitkit.device.characterize import MeasurementSpec
+
+        if "iv" in measurements:
+            fields["iv"] = resolve(measurements["iv"])
+        for key in ("levels", "pulse", "distribution"):
             if key in measurements:
-                fields[key] = resolve(measurements[key])
+                fields[key] = MeasurementSpec.from_toml(measurements[key], base, f"{path}, [measurements] {key}")
         if "sweep_rate" in measurements:
             fields["sweep_rate"] = float(measurements["sweep_rate"])
         if "temp_c" in measurements:
@@ -173,18 +179,30 @@ class FlowConfig:
             config = cls(**fields, campaign=dataclasses.replace(FLOW_CAMPAIGN, **campaign))
         except CircuitkitError as error:
             raise CircuitkitError(f"{path}: {error}") from None
-        for name in ("iv", "distribution"):
-            value = getattr(config, name)
-            if value is not None and not value.exists():
-                raise CircuitkitError(f"{path}, [measurements] {name}: file {value} does not exist")
+        if config.iv is not None and not config.iv.exists():
+            raise CircuitkitError(f"{path}, [measurements] iv: file {config.iv} does not exist")
         return config
 
 
 def demo_flow(output: Path | str) -> FlowConfig:
-    """The flow `make demo` runs: the bundled characterization data, three corners, two
-    supplies, a ternary read at its near-threshold supply, rare-event rows, bundled BNN/TNN."""
-    return FlowConfig(output=Path(output), iv=bundled_data("iv_sweep.csv"),
-                      distribution=bundled_data("resistance_distribution.csv"))
+    """The flow `make demo` runs: real devices (the bundled 130 nm 1T1R array data: low-field
+    reads of 32 levels, the SET and RESET sweeps, the programmed LRS/HRS distributions),
+    three corners, two supplies, a ternary read at its near-threshold supply, rare-event
+    rows, bundled BNN/TNN."""
+    from circuitkit.device.characterize import MeasurementSpec
+
+    data = bundled_data("rram-1t1r-130nm")
+    sweep = {"address": 1, "width": 2, "wl_voltage": 3, "line_voltage": 4, "r_before": 5, "r_after": 6}
+    return FlowConfig(
+        output=Path(output),
+        levels=MeasurementSpec((data / "read_voltage_sweep.tsv.gz",), header=False, read_voltage=0.2,
+                               columns={"address": 1, "voltage": 2, "current": 3}),
+        pulse=MeasurementSpec((data / "set_sweep.tsv.gz", data / "reset_sweep.tsv.gz"), header=False, columns=sweep,
+                              pulsed_line=("bl", "sl"), read_voltage=0.2),
+        # LRS: the cells before the RESET sweep (all SET); HRS: the cells before the SET sweep (RESET).
+        distribution=MeasurementSpec((data / "reset_sweep.tsv.gz", data / "set_sweep.tsv.gz"), header=False,
+                                     columns={"resistance": 5, "address": 1}, states=("LRS", "HRS"), read_voltage=0.2),
+    )
 
 
 # --------------------------------------------------------------------------- stages
@@ -277,23 +295,30 @@ class Flow:
         from circuitkit.device.characterize import FitOptions, characterize
         from circuitkit.device.model import ModelCard
 
+        from circuitkit.device.characterize import MeasurementSpec
+
         config = self.config
         card_path: Path | None = None
-        for kind, data in (("iv", config.iv), ("distribution", config.distribution)):
-            if data is None:
+        stages = (("iv", MeasurementSpec((config.iv,)) if config.iv else None), ("levels", config.levels),
+                  ("pulse", config.pulse), ("distribution", config.distribution))
+        for kind, spec in stages:  # each fit starts from the card of the one before
+            if spec is None:
                 continue
             upstream = card_path
-            inputs = {"data": file_hash(data), "kind": kind, "sweep_rate": config.sweep_rate,
+            inputs = {"data": spec.key(), "kind": kind, "sweep_rate": config.sweep_rate,
                       "temp_c": config.fit_temp_c, "start_card": file_hash(upstream) if upstream else None,
                       "seed": config.seed,
                       "toolchain": {key: self.fingerprint[key] for key in ("ngspice", "verilog_a")}}  # re-simulation
 
-            def action(directory: Path, kind=kind, data=data, upstream=upstream) -> dict[str, Any]:
-                options = FitOptions(start=ModelCard.load(upstream) if upstream else None, sweep_rate=config.sweep_rate,
-                                     temp_c=config.fit_temp_c, seed=config.seed)
-                result = characterize(data, kind, directory, options, log=lambda m: self.log(f"       {m}"))
-                return {"fit_quality": result.report.get("fit_metrics"), "ngspice": result.report.get("ngspice_metrics"),
-                        "data": str(data)}
+            def action(directory: Path, kind=kind, spec=spec, upstream=upstream) -> dict[str, Any]:
+                options = spec.fit_options(start=ModelCard.load(upstream) if upstream else None,
+                                           sweep_rate=config.sweep_rate, temp_c=config.fit_temp_c, seed=config.seed)
+                result = characterize(spec.files, kind, directory, options, log=lambda m: self.log(f"       {m}"))
+                return {"fit_quality": {k: v for k, v in result.report.get("fit_metrics", {}).items()
+                                        if k != "held_out"}, "ngspice": result.report.get("ngspice_metrics"),
+                        "status": result.report["status"], "flags": [f["message"] for f in result.report["flags"]],
+                        "summary": result.report["settings"].get("summary", []),
+                        "data": [str(p) for p in spec.files]}
 
             self.stage(f"fit_{kind}", inputs, action)
             card_path = self.out / f"fit_{kind}" / "model_card.json"
@@ -520,7 +545,8 @@ def add_parser(subparsers) -> None:
     run.set_defaults(handler=_run)
     demo = subparsers.add_parser(
         "demo", help="the whole flow on the bundled data (what `make demo` runs)",
-        description="Fits the bundled I-V sweep and resistance distribution, generates the 2T2R + PCSA netlists, "
+        description="Fits real devices (the bundled 130 nm 1T1R array data: low-field reads, SET/RESET sweeps with "
+                    "the access transistor in the loop, LRS/HRS distributions), generates the 2T2R + PCSA netlists, "
                     "runs a small PVT campaign (binary, ternary, rare-event rows), injects the tables into the "
                     "bundled BNN and TNN and writes OUTDIR/report.html.",
         formatter_class=argparse.RawDescriptionHelpFormatter)

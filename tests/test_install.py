@@ -58,13 +58,13 @@ def test_a_non_editable_install_runs_doctor_and_simulates_without_the_source_tre
     work = tmp_path / "work"
     work.mkdir()
     where = _run([str(python), "-c", "import circuitkit, circuitkit.resources as r, circuitkit.flow as f; "
-                  "print(circuitkit.__file__); print(r.verilog_a_dir()); print(f.demo_flow('x').iv)"], work, env)
+                  "print(circuitkit.__file__); print(r.verilog_a_dir()); print(f.demo_flow('x').pulse.files[0])"], work, env)
     package, verilog_a, demo_data = (Path(line) for line in where.splitlines())
     print(where)
     for path in (package, verilog_a, demo_data):
         assert path.is_relative_to(fresh_site) and not path.is_symlink(), path
     assert (verilog_a / "rram_hfox.va").read_bytes() == (REPO / "verilog-a" / "rram_hfox.va").read_bytes()
-    assert demo_data.read_bytes() == (REPO / "characterization" / "iv_sweep.csv").read_bytes()
+    assert demo_data.read_bytes() == (REPO / "characterization" / "rram-1t1r-130nm" / "set_sweep.tsv.gz").read_bytes()
 
     circuitkit = str(venv / "bin" / "circuitkit")
     doctor = _run([circuitkit, "doctor"], work, env)

@@ -142,6 +142,133 @@ def test_bundled_examples_read(name, kind):
     assert len(data) > 100
 
 
+# ------------------------------------------------------------------ headerless files, positions, bad data
+
+
+REAL_SET_ROWS = """\
+0\t2e-08\t0.5\t0.5\t151240.47066190236\t115068.98689767806
+2\t2e-08\t0.5\t1.0\t123855.30221262747\t124977.56570623025
+4\t2e-08\t0.5\t1.5\t127236.98969285807\t106676.19674208992
+6\t2e-08\t0.5\t2.0\t93031.9827702343\t133852.64516643377
+"""
+
+
+def test_headerless_tab_file_with_columns_by_position(tmp_path):
+    """The real array's export: tab-separated, no header; columns named by 1-based position."""
+    path = write(tmp_path, "0\t151240.47\n2\t123855.30\n4\t9726.19\n", "cells.tsv")
+    with pytest.raises(MeasurementError, match=r"no header row and 2 columns.*--column resistance=N"):
+        read_distribution(path)
+    dist = read_distribution(path, columns={"resistance": 2, "address": "1"}, header=False)
+    np.testing.assert_allclose(dist.resistance, [151240.47, 123855.30, 9726.19])
+    assert list(dist.address) == ["0", "2", "4"]
+    assert dist.source.header is False and dist.source.columns == {"resistance": "#2", "address": "#1"}
+    assert dist.source.units == {"resistance": "ohm"}
+    auto = read_distribution(path, columns={"resistance": "2"})  # a first row of numbers only is data
+    np.testing.assert_array_equal(auto.resistance, dist.resistance)
+    with pytest.raises(MeasurementError, match="column position 3 .* outside the file's 2 columns"):
+        read_distribution(path, columns={"resistance": 3})
+
+
+def test_position_also_works_in_a_file_with_a_header(tmp_path):
+    path = write(tmp_path, "cell,R_read (kOhm)\n1,10\n2,80\n")
+    dist = read_distribution(path, columns={"resistance": 2})
+    np.testing.assert_allclose(dist.resistance, [10e3, 80e3])  # the unit still comes from the header
+    assert dist.source.columns == {"resistance": "R_read (kOhm)", "address": "cell"}
+
+
+def test_excel_error_cells_are_bad_data_counted_not_comments(tmp_path):
+    """`#N/A` first on a row used to be skipped silently as a comment line (issue 12, item 8)."""
+    path = write(tmp_path, "# instrument: PXI\nstate,resistance_kohm\nLRS,10\n#N/A,80\nHRS,#VALUE!\nHRS,81\n"
+                           "LRS,11\nHRS,#N/A\nHRS,79\n")
+    dist = read_distribution(path)
+    assert dist.source.dropped == {"excel_error": 3}
+    assert dist.source.rows_in_file == 7 and dist.source.rows_used == 4
+    assert sorted(dist.source.dropped_lines["excel_error"]) == [4, 5, 8]
+    assert dist.states == ["LRS", "HRS"]
+    assert "dropped 3 row(s): Excel error cell" in dist.source.summary()
+    assert dist.source.metadata == {"instrument": "PXI"}  # real comments still are comments
+    with pytest.raises(MeasurementError, match=r"Excel error cell .*'#VALUE!' where the resistance") as error:
+        read_distribution(path, strict=True)
+    assert error.value.line == 5 and error.value.column == "resistance_kohm"
+
+
+def test_drops_are_counted_per_reason_and_summarised(tmp_path):
+    text = ("address,pulse_width_ns,v_bl,v_sl,r_before_ohm,r_after_ohm\n"
+            "1,100,1.5,0,1e5,1e4\n2,100,1.5,0,nan,1e4\n3,0,1.5,0,1e5,1e4\n4,100,1.5,0,1e5,5e12\n"
+            "5,100,1.5,0,-3,1e4\n6,100,1.5,0,,1e4\n7,100,1.5,0,9e4,2e4\n")
+    table = read_pulse(write(tmp_path, text))
+    assert table.source.dropped == {"non_finite": 1, "empty": 1, "not_positive": 2, "open_circuit": 1}
+    assert list(table.address) == ["1", "7"]
+    summary = table.source.summary()
+    assert "2 of 7 data rows used" in summary and "above the open-circuit ceiling 1e+09 ohm" in summary
+    relaxed = read_pulse(write(tmp_path, text), open_circuit_ohm=None)
+    assert "open_circuit" not in relaxed.source.dropped and len(relaxed) == 3
+
+
+def test_real_sweep_shape_with_pulsed_line_and_constants(tmp_path):
+    """address, width, V_WL, V_line, R_before, R_after without a header (the bundled sweeps)."""
+    path = write(tmp_path, REAL_SET_ROWS, "set.tsv")
+    columns = {"address": 1, "width": 2, "wl_voltage": 3, "line_voltage": 4, "r_before": 5, "r_after": 6}
+    table = read_pulse(path, columns=columns, pulsed_line="bl", read_voltage=0.2)
+    np.testing.assert_allclose(table.bl_voltage, [0.5, 1.0, 1.5, 2.0])
+    np.testing.assert_allclose(table.sl_voltage, 0.0)
+    np.testing.assert_allclose(table.amplitude, [0.5, 1.0, 1.5, 2.0])
+    assert table.has_terminals and table.read_voltage == 0.2
+    assert table.source.constants == {"sl_voltage": 0.0}
+    reset = read_pulse(path, columns=columns, pulsed_line="sl")
+    np.testing.assert_allclose(reset.amplitude, [-0.5, -1.0, -1.5, -2.0])
+    same = read_pulse(path, columns={**{k: v for k, v in columns.items() if k != "line_voltage"}, "bl_voltage": 4},
+                      constants={"sl_voltage": 0})
+    np.testing.assert_array_equal(same.amplitude, table.amplitude)
+    with pytest.raises(MeasurementError, match="--constant sl_voltage=0"):
+        read_pulse(path, columns={**{k: v for k, v in columns.items() if k != "line_voltage"}, "bl_voltage": 4})
+    with pytest.raises(MeasurementError, match="say which line was pulsed"):
+        read_pulse(path, columns=columns)
+
+
+def test_another_labs_layout_reads_the_same_numbers(tmp_path):
+    """Different column order, a header, other units, commas, gzip: the same pulses."""
+    import gzip
+
+    reference = read_pulse(write(tmp_path, REAL_SET_ROWS, "set.tsv"), pulsed_line="bl",
+                           columns={"address": 1, "width": 2, "wl_voltage": 3, "line_voltage": 4, "r_before": 5,
+                                    "r_after": 6})
+    rows = [line.split("\t") for line in REAL_SET_ROWS.splitlines()]
+    text = "R_after (kohm),R_before (kohm),Vg/mV,VBL_V,tpulse_ns,cell\n" + "".join(
+        f"{float(r[5]) / 1e3!r},{float(r[4]) / 1e3!r},{float(r[2]) * 1e3:g},{r[3]},{float(r[1]) * 1e9:g},{r[0]}\n"
+        for r in rows)
+    path = tmp_path / "other_lab.csv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    other = read_pulse(path, columns={"wl_voltage": "Vg/mV", "bl_voltage": "VBL_V"}, constants={"sl_voltage": 0})
+    for name in ("width", "r_before", "r_after", "wl_voltage", "bl_voltage", "sl_voltage", "amplitude"):
+        np.testing.assert_allclose(getattr(other, name), getattr(reference, name), rtol=1e-12, err_msg=name)
+    assert other.source.units["wl_voltage"] == "mV"
+
+
+def test_read_voltage_from_option_or_file_comment(tmp_path):
+    text = "# read voltage: 200 mV\nresistance_ohm\n100\n200\n"
+    dist = read_distribution(write(tmp_path, text))
+    assert dist.read_voltage == pytest.approx(0.2) and "file comment" in dist.source.read_voltage_origin
+    assert read_distribution(write(tmp_path, text), read_voltage=0.1).read_voltage == 0.1
+    assert read_distribution(write(tmp_path, "resistance_ohm\n100\n200\n")).read_voltage is None
+    with pytest.raises(MeasurementError, match="not a voltage"):
+        read_distribution(write(tmp_path, "# v_read: high\nresistance_ohm\n100\n200\n"))
+
+
+def test_state_for_the_whole_file_and_joined_files(tmp_path):
+    from circuitkit.measurements import ResistanceDistribution
+
+    lrs = read_distribution(write(tmp_path, "9e3\n9.5e3\n", "a.tsv"), columns={"resistance": 1},
+                            constants={"state": "lrs"})
+    hrs = read_distribution(write(tmp_path, "9e4\n9.5e4\n8e4\n", "b.tsv"), columns={"resistance": 1},
+                            constants={"state": "HRS"})
+    both = ResistanceDistribution.join([lrs, hrs])
+    assert both.states == ["LRS", "HRS"] and len(both.of("HRS")) == 3 and len(both.sources) == 2
+    with pytest.raises(MeasurementError, match="need a state label each"):
+        ResistanceDistribution.join([lrs, read_distribution(write(tmp_path, "1\n2\n", "c.tsv"),
+                                                            columns={"resistance": 1})])
+
+
 # ------------------------------------------------------------------ clear errors
 
 
@@ -150,12 +277,13 @@ ERROR_CASES = [
     ("iv", "", "empty", None, None),
     ("iv", "# only a comment\n\n", "empty", None, None),
     ("iv", "time_s,voltage_V,current_A\n", "no data rows", 1, None),
-    ("iv", "time_s,voltage_V,current_A\n0,0.1,1e-6\n", "only 1 data row", 2, None),
+    ("iv", "time_s,voltage_V,current_A\n0,0.1,1e-6\n", "only 1 usable data row", 2, None),
     ("iv", "time_s,voltage_V\n0,0\n1,1\n", "missing column.*current", 1, None),
     ("iv", "time_s,voltage_V,current_A\n0,0,0\n1,abc,1e-6\n", "'abc' is not a number", 3, "voltage_V"),
     ("iv", "time_s,voltage_V,current_A\n0,0,0\n1,1,nan\n", "NaN", 3, "current_A"),
-    ("iv", "time_s,voltage_V,current_A\n0,0,0\n1,1,inf\n", "not finite", 3, "current_A"),
+    ("iv", "time_s,voltage_V,current_A\n0,0,0\n1,1,inf\n", "infinite", 3, "current_A"),
     ("iv", "time_s,voltage_V,current_A\n0,0,0\n1,,1e-6\n", "empty cell", 3, "voltage_V"),
+    ("iv", "time_s,voltage_V,current_A\n0,0,0\n1,#N/A,1e-6\n", "Excel error cell", 3, "voltage_V"),
     ("iv", "time_s,voltage_V,current_A\n0,0,0\n1,1\n", "expected 3 fields", 3, None),
     ("iv", "time_s,voltage_V,current_furlong\n0,0,0\n1,1,1\n", "unknown current unit 'furlong'", 1, "current_furlong"),
     ("iv", "time_s,voltage (parsec),current_A\n0,0,0\n1,1,1\n", "unknown voltage unit 'parsec'", 1,
@@ -164,7 +292,7 @@ ERROR_CASES = [
     ("iv", "time_s,voltage_V,current_A,cycle\n0,0,0,2\n1,1,1e-6,1\n", "cycle index goes back", 3, "cycle"),
     ("iv", "time_s,voltage_V,current_A,cycle\n0,0,0,1.5\n1,1,1e-6,2\n", "not a whole number", 2, "cycle"),
     ("iv", "time_s,voltage_V,current_A\n0,0.2,0\n1,0.2,1e-6\n", "never changes", 2, "voltage_V"),
-    ("iv", "0,0,0\n1,1,1\n", "looks like data", 1, None),
+    ("iv", "0,0,0\n1,1,1\n", "no header row and 3 columns", 1, None),
     ("iv", "voltage_V,v_mV,current_A\n0,0,0\n1,1,1\n", "several columns could be the voltage", 1, None),
     ("pulse", "pulse_width_us,r_before_kohm,r_after_kohm\n1,10,80\n2,10,80\n", "missing the pulse amplitude", 1, None),
     ("pulse", "amplitude_V,pulse_width_us,r_before_kohm,r_after_kohm\n1,1,10,80\n1,1,-10,80\n", "negative resistance",
@@ -179,9 +307,10 @@ ERROR_CASES = [
 
 @pytest.mark.parametrize("kind, text, message, line, column", ERROR_CASES)
 def test_malformed_files_name_file_line_and_column(tmp_path, kind, text, message, line, column):
+    """Strict reading: every bad row is an error naming file, line and column."""
     path = write(tmp_path, text)
     with pytest.raises(MeasurementError, match=message) as error:
-        read_measurement(path, kind)
+        read_measurement(path, kind, strict=True)
     assert error.value.path == path
     assert str(path) in str(error.value)
     assert error.value.line == line
@@ -238,12 +367,14 @@ def corrupted_files(draw):
     header, rows = _valid_rows(kind, draw(st.integers(4, 12)))
     numeric = [k for k, name in enumerate(header) if name not in ("state", "cycle")]
     how = draw(st.sampled_from(["junk", "nan", "empty_cell", "drop_column", "no_rows", "one_row", "extra_field",
-                                "missing_field", "negative_r", "binary", "inf"]))
+                                "missing_field", "negative_r", "binary", "inf", "excel"]))
     r = draw(st.integers(0, len(rows) - 1))
     c = draw(st.sampled_from(numeric))
     # '#' first on a line makes the row a comment, which the readers skip by design: no corruption.
     junk = JUNK.filter(lambda s: not s.startswith("#")) if c == 0 else JUNK
-    if how == "junk":
+    if how == "excel":
+        rows[r][c] = draw(st.sampled_from(["#N/A", "#VALUE!", "#DIV/0!", "#REF!", "#NUM!"]))
+    elif how == "junk":
         rows[r][c] = draw(junk)
     elif how == "nan":
         rows[r][c] = draw(st.sampled_from(["nan", "NaN", "-nan"]))
@@ -273,17 +404,36 @@ def corrupted_files(draw):
     text = _render(header, rows).encode()
     if how == "binary":
         text = text[: draw(st.integers(0, len(text)))] + b"\x00" + draw(st.binary(max_size=20))
+    if how == "negative_r" and kind == "iv":
+        how = "junk"
     return kind, text, how
+
+
+BAD_VALUES = ("nan", "inf", "empty_cell", "negative_r", "excel")  # bad data: dropped and counted, or strict errors
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=corrupted_files())
 def test_fuzz_corrupted_files_raise_measurement_error(tmp_path, case):
+    """Strict reading: every corruption is a MeasurementError naming the file. Default
+    reading: a bad value drops its row, counted under its reason; anything else is an error."""
     kind, text, how = case
     path = write(tmp_path, text)
     with pytest.raises(MeasurementError) as error:
-        READERS[kind](path)
+        READERS[kind](path, strict=True)
     assert str(path) in str(error.value), how
+    if how not in BAD_VALUES:
+        with pytest.raises(MeasurementError):
+            READERS[kind](path)
+        return
+    try:
+        data = READERS[kind](path)
+    except MeasurementError as error:  # too few rows (or a state with one cell) left after the drop
+        assert str(path) in str(error) and ("usable data row" in str(error) or "single cell" in str(error)), how
+        return
+    assert sum(data.source.dropped.values()) >= 1, how
+    assert data.source.rows_used == data.source.rows_in_file - sum(data.source.dropped.values())
+    assert len(data) == data.source.rows_used
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

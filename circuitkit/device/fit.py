@@ -18,10 +18,17 @@ What is fitted, what is fixed, and why (the rest of the card is kept as given):
   pass that card as the start). R_before is taken as exact: read noise on it moves the
   fit along the flat vel0-gamma0 valley (1 % noise: vel0 ~20 % low, gamma0 ~1 % high)
   beyond what the reported standard errors say.
-- resistance distributions (`fit_distribution`): lognormal per state by maximum
-  likelihood (closed form: mean and standard deviation of ln R, with t and chi-square
-  confidence intervals); mapped to the card's `variability` keys (see
-  `device.model.VARIABILITY_KEYS`).
+- resistance distributions (`fit_distribution`): per state, the lognormal, a lognormal
+  mixture and an empirical body with generalized Pareto tails (`device.distributions`),
+  the chosen one by an information criterion, all on the card with their goodness of fit;
+  states found by a mixture on ln R when the file has no state column. The lognormal
+  summary goes to the card's `variability` keys (see `device.model.VARIABILITY_KEYS`).
+- 1T1R pulse sweeps with word-, bit- and source-line voltages: `device.pulse` (the
+  stochastic pulse model with the access transistor in the loop).
+
+Every fit reports `flags`: what a device engineer must know before trusting the card
+(a parameter at a bound, an undetermined parameter, a non-converged optimiser, a
+distribution model a goodness-of-fit test rejects). A flagged card is still written.
 """
 
 from __future__ import annotations
@@ -39,13 +46,14 @@ from scipy import stats
 from scipy.optimize import minimize_scalar
 
 from circuitkit import CircuitkitError
+from circuitkit.device.distributions import DistributionError, StateFit, find_states, fit_state, median_interval
 from circuitkit.device.model import DEFAULT_READ_VOLTAGE, ModelCard, parameter_specs
 from circuitkit.device.simulate import simulate_pulses, simulate_sweep
 from circuitkit.measurements import IVSweep, PulseTable, ResistanceDistribution
 
 LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
 ROBUST_F_SCALE = 0.1  # residual (ln units, ~10 %) beyond which a robust loss stops growing quadratically
-_FAILED_RESIDUAL = 50.0  # residual of a parameter set the integrator cannot handle
+_FAILED_RESIDUAL = 50.0  # residual of a parameter set the model cannot evaluate: a rejected step, never the optimum
 
 
 class FitError(CircuitkitError):
@@ -115,6 +123,10 @@ class FitOutcome:
     success: bool = True
     message: str = ""
     runtime_s: float = 0.0
+    # What the user must know before trusting the card, in words: parameters at a bound,
+    # undetermined parameters, a non-converged optimiser, a rejected distribution model.
+    # Each: {"what": parameter or state, "problem": short key, "message": sentence}.
+    flags: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
 
 Progress = Callable[[int, float], None]  # (evaluations so far, current cost)
@@ -145,8 +157,12 @@ Residual = Callable[[ModelCard, Mapping[str, float]], np.ndarray]
 def _least_squares(residual: Residual, size: int, start: ModelCard, free: Sequence[FreeParameter],
                    initial: Mapping[str, float], loss: str,
                    progress: Progress | None) -> tuple[lmfit.minimizer.MinimizerResult, dict[str, float]]:
-    """lmfit least_squares (trust-region reflective, native bounds) over `free`; a parameter
-    set the integrator cannot handle gets a large constant residual (the step is rejected)."""
+    """lmfit least_squares (trust-region reflective, native bounds) over `free`.
+
+    A parameter set the model cannot evaluate gets a large constant residual, so the
+    optimiser steps back from it; it can never be the answer: the optimum is evaluated
+    once more at the end, and a failure there is a FitError naming the parameters. The
+    number of failed evaluations is kept on the result (`failed_evaluations`)."""
     if loss not in LOSSES:
         raise FitError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     params = lmfit.Parameters()
@@ -156,14 +172,22 @@ def _least_squares(residual: Residual, size: int, start: ModelCard, free: Sequen
         if p.transform:
             params.add(p.key, expr=p.expression)
     calls = [0]
+    failures: list[str] = []
+
+    def evaluate(values: Mapping[str, float]) -> tuple[np.ndarray | None, str]:
+        try:
+            r = residual(_card_with(start, values), values)
+        except CircuitkitError as error:  # ModelSimulationError, or a value the card refuses
+            return None, str(error)
+        if not np.all(np.isfinite(r)):
+            return None, "the model gave non-finite values"
+        return r, ""
 
     def objective(params: lmfit.Parameters) -> np.ndarray:
         values = {p.key: p.to_value(params[p.name].value) for p in free}
-        try:
-            r = residual(_card_with(start, values), values)
-        except CircuitkitError:  # ModelSimulationError, or a value the card refuses
-            r = None
-        if r is None or not np.all(np.isfinite(r)):
+        r, why = evaluate(values)
+        if r is None:
+            failures.append(why)
             r = np.full(size, _FAILED_RESIDUAL)
         calls[0] += 1
         if progress is not None:
@@ -175,7 +199,53 @@ def _least_squares(residual: Residual, size: int, start: ModelCard, free: Sequen
         kws["f_scale"] = ROBUST_F_SCALE
     result = lmfit.minimize(objective, params, method="least_squares", **kws)
     best = {p.key: p.to_value(result.params[p.name].value) for p in free}
+    r, why = evaluate(best)
+    if r is None:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in best.items())
+        raise FitError(f"the optimiser ended on a parameter set the model cannot evaluate ({shown}): {why}; "
+                       f"{len(failures)} of {calls[0]} evaluations failed. Start from a card closer to the data "
+                       "(--card) or check the data's units")
+    result.failed_evaluations = len(failures)
     return result, best
+
+
+def parameter_flags(rows: Mapping[str, Mapping[str, Any]], result: Any | None = None,
+                    failed_evaluations: int = 0, evaluations: int = 0) -> list[dict[str, str]]:
+    """Flags in words for fitted parameters: at a bound of the fit range, a standard error
+    larger than the value's own scale (or none at all), and a non-converged optimiser."""
+    flags = []
+    for name, row in rows.items():
+        if not row.get("vary") or "fit_space" not in row:
+            continue
+        space = row["fit_space"]
+        span = space["upper"] - space["lower"]
+        for side in ("lower", "upper"):
+            if abs(space["value"] - space[side]) <= 1e-3 * span:
+                flags.append({"what": name, "problem": f"at_{side}_bound",
+                              "message": f"{name} = {row['value']:.4g} {row.get('unit', '')} sits at the {side} end of "
+                              f"its fit range ({space['name']} in [{space['lower']:g}, {space['upper']:g}]): the data "
+                              "push it out of the range the model allows; its value and error mean nothing".replace(
+                                  "  ", " ")})
+        stderr = space.get("stderr")
+        scale = abs(space["value"]) if space["name"] == name else 1.0  # log10/nm parameters: an absolute scale
+        if stderr is None:
+            flags.append({"what": name, "problem": "undetermined",
+                          "message": f"{name}: no standard error could be computed (the data do not constrain it, or "
+                          "it is at a bound)"})
+        elif stderr > max(scale, 1e-300):
+            flags.append({"what": name, "problem": "uncertain",
+                          "message": f"{name}: standard error {stderr:.3g} in {space['name']} is larger than "
+                          + ("the value itself" if space["name"] == name else "one unit of it (a factor 10 / 1 nm)")
+                          + ": the data hardly determine it"})
+    if result is not None and not bool(getattr(result, "success", True)):
+        flags.append({"what": "optimizer", "problem": "not_converged",
+                      "message": f"the optimiser did not converge ({getattr(result, 'message', '')}): the card is the "
+                      "last point it reached, not an optimum"})
+    if failed_evaluations:
+        flags.append({"what": "optimizer", "problem": "failed_evaluations",
+                      "message": f"{failed_evaluations} of {evaluations} model evaluations failed (rejected as "
+                      "steps); the optimum itself evaluates"})
+    return flags
 
 
 def _parameter_rows(result: lmfit.minimizer.MinimizerResult, free: Sequence[FreeParameter],
@@ -386,8 +456,10 @@ def fit_iv(sweep: IVSweep, start: ModelCard | None = None, *, loss: str = "linea
     fitted_levels = dataclasses.replace(levels, v0=card.value("v0"))
     metrics = iv_metrics(sweep, sim.current, floor, fitted_levels, mask) | {"cycle_to_cycle": spread}
     fixed = [k for k in parameter_specs(card.module) if k not in {p.key for p in free}]
+    rows = _parameter_rows(result, free, initial, card)
     return FitOutcome(
-        kind="iv", card=card, parameters=_parameter_rows(result, free, initial, card), metrics=metrics,
+        kind="iv", card=card, parameters=rows, metrics=metrics,
+        flags=parameter_flags(rows, result, result.failed_evaluations, int(result.nfev)),
         settings={"loss": loss, "f_scale": ROBUST_F_SCALE if loss != "linear" else None, "temp_c": temp_c,
                   "current_floor_A": floor, "compliance_A": compliance, "excluded_points": int((~mask).sum()),
                   "residual": "ln(|I_model| + floor) - ln(|I_measured| + floor)",
@@ -472,8 +544,10 @@ def fit_pulses(table: PulseTable, start: ModelCard | None = None, *, loss: str =
     after = simulate_pulses(card, table.amplitude, table.width, before, temp_c=temp_c)
     r_after = card.resistance(after, v_read)
     fixed = [k for k in parameter_specs(card.module) if k not in {p.key for p in free}]
+    rows = _parameter_rows(result, free, initial, card)
     return FitOutcome(
-        kind="pulse", card=card, parameters=_parameter_rows(result, free, initial, card),
+        kind="pulse", card=card, parameters=rows,
+        flags=parameter_flags(rows, result, result.failed_evaluations, int(result.nfev)),
         metrics=pulse_metrics(table, r_after),
         settings={"loss": loss, "f_scale": ROBUST_F_SCALE if loss != "linear" else None, "temp_c": temp_c,
                   "v_read": v_read, "residual": "ln(R_after_model) - ln(R_after_measured)",
@@ -488,99 +562,129 @@ def fit_pulses(table: PulseTable, start: ModelCard | None = None, *, loss: str =
 # ---------------------------------------------------------------------------- distributions
 
 
-@dataclasses.dataclass(frozen=True)
-class Lognormal:
-    """Lognormal fit of one state's resistances, with 95 % confidence intervals."""
-
-    state: str
-    n: int
-    mu: float  # mean of ln R
-    sigma: float  # standard deviation of ln R (ddof=1)
-    median_ci: tuple[float, float]
-    sigma_ci: tuple[float, float]
-    ks_statistic: float
-    ks_pvalue: float
-
-    @property
-    def median(self) -> float:
-        return math.exp(self.mu)
-
-    def quantiles(self, q: np.ndarray) -> np.ndarray:
-        return np.exp(self.mu + self.sigma * stats.norm.ppf(q))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "median_ohm": self.median, "median_ci95_ohm": list(self.median_ci),
-                "sigma_lnR": self.sigma, "sigma_lnR_ci95": list(self.sigma_ci), "mu_lnR": self.mu,
-                "ks_statistic": self.ks_statistic, "ks_pvalue_approx": self.ks_pvalue,
-                "p01_ohm": float(self.quantiles(np.array([0.01]))[0]),
-                "p99_ohm": float(self.quantiles(np.array([0.99]))[0])}
-
-
-def fit_lognormal(resistance: np.ndarray, state: str) -> Lognormal:
-    ln_r = np.log(np.asarray(resistance, dtype=float))
-    n = len(ln_r)
-    mu, sigma = float(np.mean(ln_r)), float(np.std(ln_r, ddof=1))
-    half = stats.t.ppf(0.975, n - 1) * sigma / math.sqrt(n)
+def state_summary(fit: StateFit, resistance: np.ndarray) -> dict[str, Any]:
+    """Counts, medians and spreads of one state with 95 % intervals, and each model's fit."""
+    ln_r = np.log(resistance)
+    n = ln_r.size
+    sigma = float(np.std(ln_r, ddof=1))
     sigma_ci = (sigma * math.sqrt((n - 1) / stats.chi2.ppf(0.975, n - 1)),
                 sigma * math.sqrt((n - 1) / stats.chi2.ppf(0.025, n - 1)))
-    ks = stats.kstest(ln_r, "norm", args=(mu, sigma)) if sigma > 0 else None
-    return Lognormal(state, n, mu, sigma, (math.exp(mu - half), math.exp(mu + half)), sigma_ci,
-                     float(ks.statistic) if ks else 1.0, float(ks.pvalue) if ks else 0.0)
+    lognormal = fit.models["lognormal"]
+    return {
+        "n": n, "median_ohm": float(np.median(resistance)), "median_ci95_ohm": list(median_interval(resistance)),
+        "sigma_lnR": sigma, "sigma_lnR_ci95": list(sigma_ci), "sigma_lnR_robust": fit.model.sigma_ln,
+        "data_range_ohm": list(fit.model.data_range),
+        "p01_ohm": float(np.quantile(resistance, 0.01)), "p99_ohm": float(np.quantile(resistance, 0.99)),
+        "chosen_model": fit.chosen, "criterion": fit.criterion,
+        "lognormal_median_ohm": lognormal.median,
+        "models": {kind: {"goodness_of_fit": gof.as_dict(), "median_ohm": fit.models[kind].median,
+                          "sigma_lnR_robust": fit.models[kind].sigma_ln}
+                   for kind, gof in fit.fits.items()},
+        "not_fitted": dict(fit.not_fitted),
+        # Kept under their old names for readers of earlier reports:
+        "ks_statistic": fit.fits["lognormal"].ks_statistic, "ks_pvalue_approx": fit.fits["lognormal"].ks_pvalue,
+    }
 
 
-def variability_for(card: ModelCard, fits: Sequence[Lognormal], v_read: float) -> dict[str, float]:
-    """Card variability keys for each state (see `device.model.VARIABILITY_KEYS`)."""
+def variability_for(card: ModelCard, fits: Sequence[StateFit], v_read: float) -> dict[str, float]:
+    """Card variability keys for each state (see `device.model.VARIABILITY_KEYS`): the
+    lognormal summary (exp(mean ln R), std of ln R) that the corners stage draws from."""
     g0 = card.value("g0")
     keys: dict[str, float] = {"v_read": v_read}
     for fit in fits:
         state = fit.state.lower()
-        keys[f"median_r_{state}"] = fit.median
-        keys[f"sigma_lnR_{state}"] = fit.sigma
-        keys[f"gap_nom_{state}"] = float(card.gap_for_resistance(fit.median, v_read))
-        keys[f"sigma_gap_{state}"] = fit.sigma * g0
+        median = fit.models["lognormal"].median
+        keys[f"median_r_{state}"] = median
+        keys[f"sigma_lnR_{state}"] = fit.sigma_ln_sample
+        keys[f"gap_nom_{state}"] = float(card.gap_for_resistance(median, v_read))
+        keys[f"sigma_gap_{state}"] = fit.sigma_ln_sample * g0
     return keys
 
 
-def distribution_metrics(data: ResistanceDistribution, fits: Sequence[Lognormal],
-                         simulated: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """Compare resistances a simulator drew from the card with the fitted lognormals and the data."""
-    out: dict[str, Any] = {}
+def distribution_flags(fits: Sequence[StateFit], split: dict[str, Any] | None) -> list[dict[str, str]]:
+    """What a device engineer must know before trusting the distributions, in words."""
+    flags = []
     for fit in fits:
-        r = np.asarray(simulated[fit.state])
-        ln_r = np.log(r)
-        out[fit.state] = {
-            "n": int(len(r)), "median_ohm": float(np.exp(np.median(ln_r))),
-            "median_relative_error": float(np.exp(np.median(ln_r)) / fit.median - 1.0),
-            "sigma_lnR": float(np.std(ln_r, ddof=1)), "sigma_lnR_error": float(np.std(ln_r, ddof=1) - fit.sigma),
-            "ks_distance_to_data": float(stats.ks_2samp(ln_r, np.log(data.of(fit.state))).statistic),
-        }
-    return out
+        chosen = fit.fits[fit.chosen]
+        if chosen.ks_rejects:
+            flags.append({"what": f"{fit.state}: {fit.chosen}", "problem": "ks_rejects",
+                          "message": f"{fit.state}: even the best model ({fit.chosen}) is rejected by the "
+                          f"Kolmogorov-Smirnov test (largest CDF gap {chosen.ks_statistic:.3g}, p = {chosen.ks_pvalue:.2g} "
+                          f"with {chosen.cells} cells): the data have structure none of the models follow"})
+        lognormal = fit.fits["lognormal"]
+        if lognormal.ks_rejects or lognormal.ad_rejects:
+            flags.append({"what": f"{fit.state}: lognormal", "problem": "ks_rejects" if lognormal.ks_rejects
+                          else "ad_rejects",
+                          "message": f"{fit.state}: the lognormal is rejected (KS gap {lognormal.ks_statistic:.3g}, "
+                          f"p = {lognormal.ks_pvalue:.2g}; Anderson-Darling A2 {lognormal.anderson_darling:.3g}). The "
+                          f"card's lognormal summary (median_r_{fit.state.lower()}, sigma_lnR_{fit.state.lower()}) "
+                          f"misdescribes this state's tails; use the chosen model ({fit.chosen}) on the card"})
+        if fit.samples < 30:
+            flags.append({"what": fit.state, "problem": "few_cells",
+                          "message": f"{fit.state}: only {fit.samples} cells; its spread is poorly known"})
+    if split and split.get("components") and len(split.get("states", {})) == 1:
+        flags.append({"what": "states", "problem": "one_state",
+                      "message": "no second population was found: the file holds one state (give --threshold or "
+                      "state labels if it should hold more)"})
+    return flags
 
 
 def fit_distribution(data: ResistanceDistribution, start: ModelCard | None = None, *,
-                     v_read: float = DEFAULT_READ_VOLTAGE) -> FitOutcome:
+                     v_read: float = DEFAULT_READ_VOLTAGE, criterion: str = "bic",
+                     threshold_ohm: Sequence[float] | None = None, max_states: int = 4,
+                     state_names: Sequence[str] | None = None) -> FitOutcome:
+    """Resistance distribution per state: lognormal, lognormal mixture and empirical body
+    with GPD tails, the chosen one by `criterion`. Without state labels the populations are
+    found first (`device.distributions.find_states`, or split at `threshold_ohm`)."""
     began = _time.perf_counter()
     start = start or ModelCard.default()
-    fits = [fit_lognormal(data.of(state), state) for state in data.states]
+    split_summary: dict[str, Any] | None = None
+    if data.labelled:
+        labels, names = data.state, data.states
+        how = "state column" if "state" in data.source.columns else "one state label per file"
+    else:
+        try:
+            split = find_states(data.resistance, threshold_ohm=threshold_ohm, max_components=max_states,
+                                names=state_names)
+        except DistributionError as error:
+            raise FitError(f"{data.source.path}: {error}") from None
+        labels, names = split.labels, list(split.names)
+        split_summary = split.summary(data.resistance)
+        how = split.method
+    fits = []
+    for state in names:
+        try:
+            fits.append(fit_state(data.resistance[labels == state], state, criterion))
+        except DistributionError as error:
+            raise FitError(f"{data.source.path}, state {state}: {error}") from None
     variability = dict(start.variability) | variability_for(start, fits, v_read)
-    card = start.with_values(variability=variability)
+    card = start.with_values(variability=variability, distributions={fit.state: fit.to_dict() for fit in fits})
     g0 = card.value("g0")
     parameters: dict[str, dict[str, Any]] = {}
     for fit in fits:
         s = fit.state.lower()
-        se_mu = fit.sigma / math.sqrt(fit.n)
-        se_sigma = fit.sigma / math.sqrt(2 * (fit.n - 1))
-        parameters[f"median_r_{s}"] = {"value": fit.median, "stderr": fit.median * se_mu, "unit": "ohm", "vary": True}
-        parameters[f"sigma_lnR_{s}"] = {"value": fit.sigma, "stderr": se_sigma, "unit": "", "vary": True}
+        n = fit.samples
+        se_mu = fit.sigma_ln_sample / math.sqrt(n)
+        se_sigma = fit.sigma_ln_sample / math.sqrt(2 * (n - 1))
+        median = variability[f"median_r_{s}"]
+        parameters[f"median_r_{s}"] = {"value": median, "stderr": median * se_mu, "unit": "ohm", "vary": True}
+        parameters[f"sigma_lnR_{s}"] = {"value": fit.sigma_ln_sample, "stderr": se_sigma, "unit": "", "vary": True}
         parameters[f"gap_nom_{s}"] = {"value": variability[f"gap_nom_{s}"], "stderr": g0 * se_mu, "unit": "m",
                                       "vary": True}
-        parameters[f"sigma_gap_{s}"] = {"value": fit.sigma * g0, "stderr": g0 * se_sigma, "unit": "m", "vary": True}
+        parameters[f"sigma_gap_{s}"] = {"value": fit.sigma_ln_sample * g0, "stderr": g0 * se_sigma, "unit": "m",
+                                        "vary": True}
+    states = {fit.state: state_summary(fit, data.resistance[labels == fit.state]) for fit in fits}
     return FitOutcome(
         kind="distribution", card=card, parameters=parameters,
-        metrics={"states": {fit.state: fit.as_dict() for fit in fits}},
-        settings={"estimator": "lognormal maximum likelihood per state (mean and std of ln R, ddof=1)",
-                  "confidence": "95 %: t interval for the median, chi-square interval for sigma",
+        metrics={"states": states, "state_finding": split_summary or {"method": how}},
+        settings={"estimator": "per state: lognormal (maximum likelihood), lognormal mixture (EM, components by "
+                               "BIC), empirical quantile body with generalized Pareto tails (maximum likelihood on "
+                               f"the exceedances); the card's chosen model by {criterion.upper()}",
+                  "states_from": how, "criterion": criterion,
+                  "confidence": "95 %: order-statistic interval for the median, chi-square interval for sigma, "
+                                "Clopper-Pearson for fractions",
                   "v_read": v_read, "mapping": "sigma_gap = sigma_lnR * g0, gap_nom = gap_for_resistance(median)"},
-        curves={"fits": fits},
+        curves={"fits": fits, "labels": labels},
+        flags=distribution_flags(fits, split_summary),
         runtime_s=_time.perf_counter() - began,
     )

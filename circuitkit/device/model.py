@@ -116,6 +116,12 @@ class ModelCard:
     variability: Mapping[str, float] = dataclasses.field(default_factory=dict)
     provenance: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     module: str = MODULE
+    # Per state (upper case, e.g. 'LRS'): `StateFit.to_dict()` of `device.distributions`, the
+    # chosen resistance distribution model and the fitted alternatives with their goodness
+    # of fit. Empty on cards without a distribution fit (and on cards written before it existed).
+    distributions: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # `PulseModel.to_dict()` of `device.pulse`: the stochastic 1T1R pulse model (empty if none).
+    pulse_model: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def default(cls, **overrides: float) -> "ModelCard":
@@ -137,7 +143,8 @@ class ModelCard:
         """A copy with some model/instance values replaced (range-checked) and/or other
         fields (variability, provenance) replaced."""
         merged = {**self.parameters, **self.instance_defaults, **(values or {})}
-        kept = {"variability": self.variability, "provenance": self.provenance}
+        kept = {"variability": self.variability, "provenance": self.provenance, "distributions": self.distributions,
+                "pulse_model": self.pulse_model}
         return ModelCard.from_values(merged, module=self.module, **(kept | fields))
 
     def gap_init_expression(self, state: str) -> str:
@@ -203,6 +210,9 @@ class ModelCard:
             },
             "variability_info": {key: variability_meaning(key) for key in self.variability},
         }
+        for key in ("distributions", "pulse_model"):  # written only when fitted: older cards stay byte-identical
+            if not data[key]:
+                del data[key]
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     def save(self, path: Path | str) -> Path:
@@ -224,13 +234,48 @@ class ModelCard:
             if key not in specs:
                 raise CircuitkitError(f"model card {path}: unknown {module} parameter {key!r}")
             specs[key].check(value, where=f"model card {path}: ")
-        return cls(
+        card = cls(
             parameters={k: float(v) for k, v in data["parameters"].items()},
             instance_defaults={k: float(v) for k, v in data.get("instance_defaults", {}).items()},
             variability={k: float(v) for k, v in data.get("variability", {}).items()},
             provenance=data.get("provenance", {}),
             module=module,
+            distributions=data.get("distributions", {}),
+            pulse_model=data.get("pulse_model", {}),
         )
+        for state in card.distributions:  # a malformed entry fails here, naming the card
+            try:
+                card.state_fit(state)
+            except CircuitkitError as error:
+                raise CircuitkitError(f"model card {path}, distributions[{state!r}]: {error}") from None
+        return card
+
+    # ------------------------------------------------------------------ fitted distributions
+
+    @property
+    def read_voltage(self) -> float:
+        """Read voltage (V) the card's resistances refer to (the fit's, else the default)."""
+        return float(self.variability.get("v_read", DEFAULT_READ_VOLTAGE))
+
+    def state_fit(self, state: str):
+        """The fitted distribution models of `state` (`device.distributions.StateFit`)."""
+        from circuitkit.device.distributions import StateFit
+
+        key = state.upper()
+        if key not in self.distributions:
+            raise CircuitkitError(f"the model card has no fitted distribution for state {state!r}; states on the "
+                                  f"card: {', '.join(self.distributions) or 'none (fit one: circuitkit fit --kind distribution)'}")
+        return StateFit.from_dict(self.distributions[key])
+
+    def distribution(self, state: str, kind: str | None = None):
+        """The chosen distribution model of `state`, or the alternative `kind`."""
+        fit = self.state_fit(state)
+        if kind is None:
+            return fit.model
+        if kind not in fit.models:
+            raise CircuitkitError(f"state {state!r} has no {kind!r} model on the card; fitted: {', '.join(fit.models)}"
+                                  + (f"; not fitted: {fit.not_fitted}" if fit.not_fitted else ""))
+        return fit.models[kind]
 
     # ------------------------------------------------------------------ equations
 
@@ -239,12 +284,16 @@ class ModelCard:
         p = self.parameters
         return p["i0"] * i0_scale * np.exp(-np.asarray(gap) / p["g0"]) * np.sinh(np.asarray(voltage) / p["v0"])
 
-    def resistance(self, gap: np.ndarray | float, v_read: float = DEFAULT_READ_VOLTAGE) -> np.ndarray:
-        """Read resistance V/I (ohm) of a device with this gap."""
+    def resistance(self, gap: np.ndarray | float, v_read: float | None = None) -> np.ndarray:
+        """Read resistance V/I (ohm) of a device with this gap, read at v_read (default: the
+        card's read voltage, `read_voltage`)."""
+        v_read = self.read_voltage if v_read is None else v_read
         return v_read / self.current(v_read, gap)
 
-    def gap_for_resistance(self, resistance: np.ndarray | float, v_read: float = DEFAULT_READ_VOLTAGE) -> np.ndarray:
-        """Gap (m) whose read resistance at v_read is `resistance` (inverse of `resistance`)."""
+    def gap_for_resistance(self, resistance: np.ndarray | float, v_read: float | None = None) -> np.ndarray:
+        """Gap (m) whose read resistance at v_read (default: the card's read voltage) is
+        `resistance` (inverse of `resistance`)."""
+        v_read = self.read_voltage if v_read is None else v_read
         p = self.parameters
         resistance = np.asarray(resistance, dtype=float)
         if np.any(resistance <= 0):

@@ -95,24 +95,58 @@ def plot_pulses(path: Path, table: PulseTable, fit_r_after: np.ndarray, spice_r_
     return _finish(fig, path, title)
 
 
-def plot_distribution(path: Path, data: ResistanceDistribution, fits: list[Any],
+PROBIT_TICKS = (1e-6, 1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 0.999, 1 - 1e-4, 1 - 1e-6)
+MODEL_STYLES = {"lognormal": {"linestyle": "--", "linewidth": 1.0},
+                "lognormal_mixture": {"linestyle": "-.", "linewidth": 1.0},
+                "empirical_gpd": {"linestyle": ":", "linewidth": 1.4}}
+
+
+def probit_axis(ax, low: float = 1e-6, high: float = 1 - 1e-6) -> None:
+    """Label a y axis that holds norm.ppf(p) with the probabilities, as the field plots CDFs."""
+    from scipy import stats
+
+    ticks = [p for p in PROBIT_TICKS if low <= p <= high]
+    ax.set_yticks(stats.norm.ppf(ticks))
+    ax.set_yticklabels([f"{100 * p:.4g} %" for p in ticks], fontsize=7)
+    ax.set_ylim(stats.norm.ppf(low), stats.norm.ppf(high))
+    ax.set_ylabel("cumulative probability (normal-quantile axis)")
+
+
+def plot_distribution(path: Path, data: ResistanceDistribution, fits: list[Any], labels: np.ndarray,
                       spice: dict[str, np.ndarray] | None, title: str) -> Path:
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    colors = plt.cm.tab10(np.arange(len(fits)))
+    """Cumulative distribution per state on a probit axis: measured cells, every fitted
+    model (the chosen one drawn solid), the region beyond the data shaded, and the
+    card's lognormal drawn by ngspice."""
+    from scipy import stats
+
+    fig, ax = plt.subplots(figsize=(9.5, 5.6))
+    colors = plt.cm.tab10(np.arange(max(len(fits), 1)))
+    lowest = min(1.0 / (4 * max(fit.samples for fit in fits)), 1e-4)
     for fit, color in zip(fits, colors):
-        r = np.sort(data.of(fit.state))
+        r = np.sort(data.resistance[labels == fit.state])
         p = (np.arange(1, len(r) + 1) - 0.5) / len(r)
-        ax.step(r, p, where="mid", color=color, linewidth=2.2, alpha=0.45, label=f"{fit.state} measured (n={fit.n})")
-        grid = np.linspace(0.001, 0.999, 400)
-        ax.plot(fit.quantiles(grid), grid, color=color, linewidth=1.3,
-                label=f"{fit.state} lognormal fit: median {fit.median / 1e3:.3g} kohm, sigma(ln R) {fit.sigma:.3f}")
+        ax.plot(r, stats.norm.ppf(p), ".", color=color, markersize=2.5, alpha=0.5,
+                label=f"{fit.state} measured, n={len(r)} ({r[0]:.3g} .. {r[-1]:.3g} ohm)")
+        q = np.concatenate([np.geomspace(lowest, 0.5, 200), 1 - np.geomspace(0.5, lowest, 200)[1:]])
+        for kind, model in fit.models.items():
+            chosen = kind == fit.chosen
+            style = {"linestyle": "-", "linewidth": 2.0} if chosen else MODEL_STYLES.get(kind, {})
+            x = np.concatenate([model.ppf(q[q <= 0.5]), model.isf(1 - q[q > 0.5])])
+            gof = fit.fits[kind]
+            ax.plot(x, stats.norm.ppf(q), color=color, alpha=0.95 if chosen else 0.7, **style,
+                    label=f"{fit.state} {kind}{' (chosen)' if chosen else ''}: KS {gof.ks_statistic:.3f}, "
+                          f"BIC {gof.bic:.0f}")
+        for end in fit.model.data_range:
+            ax.axvline(end, color=color, linewidth=0.6, alpha=0.4)
         if spice is not None and fit.state in spice:
             s = np.sort(spice[fit.state])
-            ax.step(s, (np.arange(1, len(s) + 1) - 0.5) / len(s), where="mid", color=color, linestyle=":",
-                    linewidth=1.5, label=f"{fit.state} ngspice Monte Carlo from the card (n={len(s)})")
+            ax.plot(s, stats.norm.ppf((np.arange(1, len(s) + 1) - 0.5) / len(s)), "x", color=color, markersize=2,
+                    alpha=0.5, label=f"{fit.state} card lognormal drawn in ngspice (n={len(s)})")
     ax.set_xscale("log")
-    ax.set_xlabel("read resistance (ohm)")
-    ax.set_ylabel("cumulative probability")
+    read = f"{data.read_voltage:g} V" if data.read_voltage else "the card's read voltage"
+    ax.set_xlabel(f"read resistance (ohm), read at {read}; thin vertical lines: where the data end (beyond: "
+                  "extrapolation)")
+    probit_axis(ax, lowest, 1 - lowest)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=6, loc="lower right", ncol=1)
     return _finish(fig, path, title)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -86,7 +87,8 @@ def pulses_netlist(card: ModelCard, amplitude, width, gap_before, temp_c: float 
 def ngspice_pulses(card: ModelCard, amplitude: np.ndarray, width: np.ndarray, gap_before: np.ndarray, *,
                    temp_c: float = 27.0, edge_fraction: float = DEFAULT_EDGE_FRACTION, chunk: int = 50,
                    workers: int | None = None, timeout: float = 600.0,
-                   instance: Sequence[Mapping[str, float]] | None = None) -> np.ndarray:
+                   instance: Sequence[Mapping[str, float]] | None = None,
+                   workdir: Path | str | None = None) -> np.ndarray:
     """Gap (m) after each row's pulse, simulated by ngspice (rows in chunks, chunks in parallel).
     `instance[k]` adds instance parameters (e.g. c2c draws) to row k's device."""
     amplitude, width, gap_before = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(amplitude, width, gap_before))
@@ -98,7 +100,8 @@ def ngspice_pulses(card: ModelCard, amplitude: np.ndarray, width: np.ndarray, ga
 
     def run(start_and_netlist):
         start, netlist = start_and_netlist
-        result = run_batch(netlist, deck=deck, name="pulses", timeout=timeout)
+        where = None if workdir is None else Path(workdir)
+        result = run_batch(netlist, deck=deck, name=f"pulses_{start // chunk:04d}", timeout=timeout, workdir=where)
         n = min(chunk, len(amplitude) - start)
         return [result[f"v(n{k}#dgap)"][-1] for k in range(n)]
 
@@ -108,14 +111,14 @@ def ngspice_pulses(card: ModelCard, amplitude: np.ndarray, width: np.ndarray, ga
 
 
 def read_netlist(card: ModelCard, gap_init: Sequence[float | str], v_read: float, temp_c: float = 27.0,
-                 seed: int | None = None) -> str:
+                 seed: int | None = None, raw_name: str = "read.raw") -> str:
     lines = ["* circuitkit fit: one device per cell, read at DC", f".temp {_number(temp_c)}",
              card.model_line(MODEL_NAME), f".param vread={_number(v_read)}"]
     for k, gap in enumerate(gap_init):
         lines.append(f"Vr{k} r{k} 0 vread")
         lines.append(f"N{k} r{k} 0 {MODEL_NAME} {card.instance_parameters(gap_init=gap)}")
     if seed is not None:  # redraw agauss() under a known seed
-        lines += [".control", f"setseed {int(seed)}", "reset", "op", "set filetype=binary", "write read.raw", ".endc"]
+        lines += [".control", f"setseed {int(seed)}", "reset", "op", "set filetype=binary", f"write {raw_name}", ".endc"]
     else:
         lines.append(".op")
     lines.append(".end")
@@ -123,8 +126,72 @@ def read_netlist(card: ModelCard, gap_init: Sequence[float | str], v_read: float
 
 
 def ngspice_read(card: ModelCard, gap_init: Sequence[float | str], *, v_read: float = 0.1, temp_c: float = 27.0,
-                 seed: int | None = None, timeout: float = 600.0) -> np.ndarray:
-    """Read resistance (ohm) of one device per entry of `gap_init` (numbers in m, or expressions)."""
-    result = run_batch(read_netlist(card, gap_init, v_read, temp_c, seed), name="read", timeout=timeout)
-    current = -np.array([result[f"i(vr{k})"][0] for k in range(len(gap_init))])
-    return v_read / current
+                 seed: int | None = None, timeout: float = 600.0, chunk: int = 500,
+                 workdir: Path | str | None = None) -> np.ndarray:
+    """Read resistance (ohm) of one device per entry of `gap_init` (numbers in m, or expressions),
+    `chunk` devices per ngspice run (tens of thousands in one deck crash ngspice). Chunk k
+    draws its agauss() values under seed + k. With `workdir` every deck stays on disk there."""
+    values = list(gap_init)
+    resistance = []
+    for k, start in enumerate(range(0, len(values), chunk)):
+        part = values[start : start + chunk]
+        name = f"read_{k:03d}"
+        netlist = read_netlist(card, part, v_read, temp_c, None if seed is None else seed + k, f"{name}.raw")
+        where = None if workdir is None else Path(workdir)
+        result = run_batch(netlist, name=name, timeout=timeout, workdir=where)
+        current = -np.array([result[f"i(vr{j})"][0] for j in range(len(part))])
+        resistance.append(v_read / current)
+    return np.concatenate(resistance) if resistance else np.empty(0)
+
+
+def one_t_one_r_netlist(card: ModelCard, transistor, v_wl, v_bl, v_sl, width, gap_before, temp_c: float = 27.0,
+                        edge_fraction: float = DEFAULT_EDGE_FRACTION, safer: bool = False) -> str:
+    """One 1T1R cell per row: bit line - RRAM (te -> be) - node x - access transistor (drain x,
+    source on the source line, bulk 0), word line held, the pulsed line(s) as PWL pulses."""
+    lines = ["* circuitkit fit: 1T1R pulses with the fitted card and the sky130 access transistor",
+             f".lib circuitkit_sky130_fet.lib {transistor.corner}", f".temp {_number(temp_c)}",
+             card.model_line(MODEL_NAME)]
+    if safer:
+        lines.append(".options method=gear reltol=1e-3 itl4=100")
+    end = 0.0
+    for k, (wl, bl, sl, w, g) in enumerate(zip(v_wl, v_bl, v_sl, width, gap_before)):
+        end = max(end, w * (1 + 2 * edge_fraction))
+        lines.append(f"Vwl{k} wl{k} 0 {_number(wl)}")
+        for name, value in (("bl", bl), ("sl", sl)):
+            if value == 0:
+                lines.append(f"V{name}{k} {name}{k} 0 0")
+            else:
+                t, v = pulse_waveform(value, w, edge_fraction)
+                lines.append(pwl_source(f"{name}{k}", f"{name}{k}", t, v))
+        lines.append(f"N{k} bl{k} x{k} {MODEL_NAME} {card.instance_parameters(gap_init=g)}")
+        lines.append(f"XM{k} x{k} wl{k} sl{k} 0 {transistor.device} w={transistor.w_um:g} l={transistor.l_um:g}")
+    lines += [f".tran {_number(end / 400)} {_number(end)}", ".end"]
+    return "\n".join(lines) + "\n"
+
+
+def ngspice_1t1r_pulses(card: ModelCard, transistor, v_wl, v_bl, v_sl, width, gap_before, *, temp_c: float = 27.0,
+                        chunk: int = 20, workers: int | None = None, timeout: float = 600.0,
+                        workdir: Path | str | None = None, safer: bool = False) -> np.ndarray:
+    """Gap (m) after each row's 1T1R pulse, simulated by ngspice with the real transistor
+    model (rows sorted by width into chunks, chunks run in parallel)."""
+    arrays = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (v_wl, v_bl, v_sl, width, gap_before)))
+    order = np.argsort(arrays[3], kind="stable")
+    v_wl, v_bl, v_sl, width, gap_before = (a[order] for a in arrays)
+    starts = list(range(0, len(width), chunk))
+    netlists = [one_t_one_r_netlist(card, transistor, v_wl[s:s + chunk], v_bl[s:s + chunk], v_sl[s:s + chunk],
+                                    width[s:s + chunk], gap_before[s:s + chunk], temp_c, safer=safer)
+                for s in starts]
+    deck = prepare_deck(netlists[0])
+
+    def run(item):
+        index, netlist = item
+        where = None if workdir is None else Path(workdir)
+        result = run_batch(netlist, deck=deck, name=f"one_t_one_r_{index:04d}", timeout=timeout, workdir=where)
+        n = min(chunk, len(width) - starts[index])
+        return [result[f"v(n{k}#dgap)"][-1] for k in range(n)]
+
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        moved = np.asarray([v for part in pool.map(run, enumerate(netlists)) for v in part])
+    gap_after = np.empty_like(gap_before)
+    gap_after[order] = gap_before + moved * _NM
+    return gap_after

@@ -173,7 +173,7 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
 
     # --- device
     doc.heading("1. Device model fitted to the measurements")
-    for name in ("fit_iv", "fit_distribution"):
+    for name in ("fit_iv", "fit_levels", "fit_pulse", "fit_distribution"):
         if name not in records:
             continue
         card = json.loads((out / name / "model_card.json").read_text())
@@ -182,7 +182,12 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
         doc.image(f"{name}/fit.png", f"{name} data against fit")
         quality = provenance.get("fit_quality", {})
         spice = provenance.get("ngspice_quality", {})
-        if name == "fit_iv":
+        if name in ("fit_levels", "fit_pulse"):  # the fit's own sentences: what was judged, how well, the flags
+            for line in provenance.get("summary", []):
+                doc.paragraph(line)
+            for flag in provenance.get("flags", []):
+                doc.paragraph(f"Flag: {flag}")
+        elif name == "fit_iv":
             doc.table(["metric", "Python fit", "ngspice re-simulation"],
                       [[key, _g(quality.get(key)), _g(spice.get(key))] for key in quality])
             fitted = provenance.get("fitted", [])
