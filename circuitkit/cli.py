@@ -21,6 +21,7 @@ STAGE_MODULES = (
     "circuitkit.flow",
     "circuitkit.inject.cli",
     "circuitkit.snn.cli",
+    "circuitkit.mlc.cli",
 )
 
 
