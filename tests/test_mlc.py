@@ -55,6 +55,31 @@ def test_the_engine_is_the_fitted_models_sampler(model):
     assert np.all(charge > 0)
 
 
+def test_pulse_charge_equals_ngspice_1t1r_transients(model):
+    """The charge (hence energy) of SET, RESET and non-switching pulses, from the engine's
+    integral along the gap trajectory, against ngspice 1T1R transients (compiled .va and
+    the sky130 access transistor), current through the pulsed line integrated over time.
+    The rate scale is held at 1 (no random part) so both follow the same trajectory."""
+    from circuitkit.device.resimulate import one_t_one_r_netlist
+    from circuitkit.spice.runner import run_batch
+
+    fixed = dataclasses.replace(model, sigma_ln_rate=(1e-9, 1e-9), sigma_ln_program=(0.0, 0.0))
+    triples = np.array([[1.2, 1.5, 0.0], [1.6, 1.5, 0.0], [0.8, 1.5, 0.0], [3.0, 0.0, 2.0], [2.5, 0.0, 2.5]])
+    r0 = np.array([90e3, 90e3, 90e3, 8e3, 8e3])
+    width = np.array([1e-6, 2e-7, 1e-6, 1e-6, 1e-6])
+    menu = PulseMenu.of(triples)
+    after, charge = ProgrammingEngine(fixed, menu).apply(r0, menu.index(triples), width, np.random.default_rng(0))
+    gaps = model.gap(r0)
+    result = run_batch(one_t_one_r_netlist(model.card, model.transistor, *triples.T, width, gaps))
+    for k in range(r0.size):
+        line = "bl" if triples[k, 1] > 0 else "sl"
+        spice_charge = abs(np.trapezoid(result[f"i(v{line}{k})"], result["time"]))
+        spice_after = model.resistance(gaps[k] + result[f"v(n{k}#dgap)"][-1] * 1e-9)
+        assert charge[k] == pytest.approx(spice_charge, rel=0.02), k
+        assert after[k] == pytest.approx(spice_after, rel=0.03), k
+    assert charge[2] < 0.1 * charge[0]  # a pulse that does not switch the cell moves little charge
+
+
 def test_pulse_charge_quadrature_converges(model, monkeypatch):
     """48 nodes along the gap path against 2,000: the charge per pulse within 5 %, the
     total within 0.5 % (the integrand spans many decades where the cell switches)."""
