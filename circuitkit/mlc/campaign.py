@@ -43,7 +43,7 @@ from circuitkit.device.model import ModelCard
 from circuitkit.device.pulse import PulseModel
 from circuitkit.files import write_atomic, write_json, write_rows_csv
 from circuitkit.mlc import analysis
-from circuitkit.mlc.engine import ProgrammingEngine
+from circuitkit.mlc.engine import ProgrammingEngine, with_read_noise_scale
 from circuitkit.mlc.levels import MEASURED_RANGE_S, LevelMap
 from circuitkit.mlc.schemes import SCHEMES, scheme_by_name
 from circuitkit.mlc.writeverify import DEFAULT_READ_TIME_S, DriftModel, ProgrammingResult, write_verify
@@ -73,6 +73,7 @@ class MlcConfig:
     batch_size: int = 2048
     seed: int = 1
     read_time_s: float = DEFAULT_READ_TIME_S
+    read_noise_scale: float = 1.0  # what-if knob on the fitted read noise (see mlc.engine)
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
@@ -154,7 +155,7 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
     default_pulse, default_start = default_cards() if pulse_card is None or start_card is None else (None, None)
     pulse_card = pulse_card or default_pulse
     start_card = start_card or default_start
-    model = PulseModel.from_card(pulse_card)
+    model = with_read_noise_scale(PulseModel.from_card(pulse_card), config.read_noise_scale)
     levels = config.level_map
     scheme = scheme_by_name(config.scheme, model, levels, max_pulses=config.max_pulses)
     engine = ProgrammingEngine.for_scheme(model, scheme)
@@ -208,7 +209,8 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
         "pulses_mean": float(result.pulses.mean()), "pulse_energy_j_mean": float(result.pulse_energy_j.mean()),
         "read_energy_j_mean": float(result.read_energy_j.mean()),
         "distinguishable": distinct.to_dict(), "drift": DRIFT_OFF if drift is None else key["drift"],
-        "energy_method": ENERGY_METHOD, "read_noise": "fitted read-to-read noise of the pulse card on every read",
+        "energy_method": ENERGY_METHOD,
+        "read_noise": f"fitted read-to-read noise of the pulse card on every read, x {config.read_noise_scale:g}",
         "batches_run_now": ran, "wall_time_s_this_run": elapsed,
         "cells_per_second": cells_run / elapsed if cells_run and elapsed > 0 else None,
     }

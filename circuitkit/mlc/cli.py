@@ -43,6 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cells-per-level", type=int, default=MlcConfig.cells_per_level)
     parser.add_argument("--batch-size", type=int, default=MlcConfig.batch_size, help="cells per checkpoint")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--read-noise-scale", type=float, default=1.0,
+                        help="multiply the fitted read noise on every read (what-if; default 1)")
     parser.add_argument("--pulse-card", type=Path, help="model card with a fitted pulse model (default: the "
                         "bundled real-device card)")
     parser.add_argument("--start-card", type=Path, help="model card with a fitted HRS distribution the cells "
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     config = MlcConfig(levels=args.levels, g_low=args.g_low_us * 1e-6, g_high=args.g_high_us * 1e-6,
                        scheme=args.scheme, tolerance=None if args.tolerance_us is None else args.tolerance_us * 1e-6,
                        max_pulses=args.max_pulses, cells_per_level=args.cells_per_level, batch_size=args.batch_size,
-                       seed=args.seed)
+                       seed=args.seed, read_noise_scale=args.read_noise_scale)
     pulse_default, start_default = default_cards()
     pulse = ModelCard.load(args.pulse_card) if args.pulse_card else pulse_default
     start = ModelCard.load(args.start_card) if args.start_card else start_default

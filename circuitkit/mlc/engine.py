@@ -71,6 +71,21 @@ class PulseMenu:
         return rows
 
 
+def with_read_noise_scale(model: PulseModel, scale: float) -> PulseModel:
+    """`model` with its read-to-read noise multiplied by `scale` (0: noiseless reads), for
+    every read the model makes (verify reads, crossbar reads). A knob for what-if runs:
+    the fitted noise of the bundled card comes from reads minutes apart in a sweep; one
+    low-resistance cell read 10,000 times within 8 minutes (`ret1` of the bundled data)
+    shows about a quarter of it."""
+    if scale < 0:
+        raise CircuitkitError(f"read_noise_scale={scale!r}: expected >= 0")
+    if scale == 1:
+        return model
+    noise = model.read_noise
+    return dataclasses.replace(model, read_noise=dataclasses.replace(
+        noise, sigma=noise.sigma * scale, sigma_max=noise.sigma_max * scale))
+
+
 class ProgrammingEngine:
     """`model` (a fitted `PulseModel`) for pulses from `menu`: outcome and charge per pulse."""
 

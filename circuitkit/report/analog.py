@@ -81,3 +81,62 @@ def plot_level_confusion(groups: Sequence, levels, path: Path | str) -> Path:
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def plot_hybrid(result: dict, path: Path | str) -> Path:
+    """Accuracy after transfer and after hybrid retraining against the level count, with
+    the intervals over chips, the software network and the published 96.19 %."""
+    rows = result["rows"]
+    levels = np.array([r["levels"] for r in rows])
+    figure, axis = plt.subplots(figsize=(6.4, 4.4))
+    for key, label, marker in (("after_transfer", "after transfer", "v"), ("after_retraining", "after hybrid retraining", "o")):
+        mean = np.array([r[key] for r in rows]) * 100
+        low = np.array([r[f"{key}_ci_low"] for r in rows]) * 100
+        high = np.array([r[f"{key}_ci_high"] for r in rows]) * 100
+        axis.errorbar(levels, mean, yerr=[mean - low, high - mean], marker=marker, capsize=4,
+                      label=f"{label} (95 % CI over {rows[0]['chips']} chips)")
+    software = result["software"]
+    axis.axhline(software["accuracy"] * 100, color="0.3", linestyle="--",
+                 label=f"software {software['accuracy'] * 100:.1f} % ({software['test_images']} test images)")
+    axis.axhline(result["published"]["accuracy"] * 100, color="tab:red", linestyle=":",
+                 label="Yao et al., Nature 2020: 96.19 % (hybrid, 32 levels)")
+    axis.set_xscale("log", base=2)
+    axis.set_xticks(levels, [str(n) for n in levels])
+    axis.set_xlabel("conductance levels per cell")
+    axis.set_ylabel("MNIST test accuracy (%)")
+    axis.set_title("CNN on simulated multi-level crossbars", fontsize=10)
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=7, loc="lower right")
+    return _save(figure, path)
+
+
+def plot_stellar(rows: Sequence[dict], path: Path | str) -> Path:
+    """Accuracy against SET/RESET asymmetry per rule (intervals over runs), and pulses
+    per weight."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for rule in dict.fromkeys(r["rule"] for r in rows):
+        items = sorted((r for r in rows if r["rule"] == rule and r.get("nonlinearity", 0) == 0),
+                       key=lambda r: r["asymmetry"] or 0)
+        if rule == "ideal":
+            for r in items:
+                left.axhspan(r["ci_low"] * 100, r["ci_high"] * 100, color="0.8", alpha=0.6,
+                             label=f"ideal-device SGD {r['accuracy'] * 100:.1f} %")
+            continue
+        x = np.array([r["asymmetry"] for r in items])
+        mean = np.array([r["accuracy"] for r in items]) * 100
+        low = np.array([r["ci_low"] for r in items]) * 100
+        high = np.array([r["ci_high"] for r in items]) * 100
+        left.errorbar(x, mean, yerr=[mean - low, high - mean], marker="o", capsize=3,
+                      label=f"{rule} ({items[0]['runs']} runs, 95 % CI)")
+        right.plot(x, [r["pulses_per_weight"] for r in items], marker="o", label=rule)
+    left.axhline(10, color="tab:red", linestyle=":", label="chance")
+    for axis in (left, right):
+        axis.set_xscale("log")
+        axis.set_xlabel("asymmetry: mean |RESET step| / mean |SET step| (ln G)")
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=7)
+    left.set_ylabel("MNIST test accuracy (%)")
+    right.set_ylabel("pulses per weight")
+    right.set_yscale("log")
+    figure.suptitle("on-chip learning with identical pulses on the fitted devices", fontsize=10)
+    return _save(figure, path)
