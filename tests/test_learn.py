@@ -59,8 +59,8 @@ def test_hybrid_retraining_recovers_accuracy_lost_in_transfer(tmp_path):
     Run through the command line, which writes the CSV/JSON/PNG."""
     from circuitkit.cli import main
 
-    assert main(["learn", "hybrid", "--levels", "32", "--chips", "3", "--epochs", "1", "--train-images", "800",
-                 "--test-images", "300", "-o", str(tmp_path)]) == 0
+    assert main(["learn", "hybrid", "--levels", "32", "--chips", "3", "--epochs", "1", "--train-images", "600",
+                 "--test-images", "250", "-o", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "hybrid.json").read_text())
     chips = result["chips"]
     n = result["software"]["test_images"]
