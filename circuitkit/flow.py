@@ -47,6 +47,8 @@ TERNARY_OVERRIDES = {"vdd": (0.9,), "samples": 64}
 RARE_OVERRIDES = {"samples": 32}
 # What a flow file's [campaign] may set: the CampaignConfig fields the flow does not decide itself.
 FLOW_DECIDES = ("scheme", "method", "seed", "spread")
+# What a FLOW.toml's [mlc] table may set (the seed is the flow's).
+MLC_KEYS = ("levels", "scheme", "tolerance", "max_pulses", "cells_per_level")
 CAMPAIGN_KEYS = tuple(f.name for f in dataclasses.fields(CampaignConfig) if f.init and f.name not in FLOW_DECIDES)
 
 
@@ -78,11 +80,26 @@ class FlowConfig:
     dataset: str = "mnist5k"
     sweep_ber: tuple[float, float] = (1e-5, 0.2)   # the tolerance curves' BER grid (4 points per decade)
     snn_chips: int = 10                            # SPIRIT comparison: chips per case (0: no SNN stage)
+    # Multi-level write-verify beside the real 32-level runs: `mlc.campaign.MlcConfig` fields
+    # (levels, scheme, tolerance, max_pulses, cells_per_level); None: no MLC stage.
+    mlc: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Every campaign checked (operating points included) before the fits spend minutes
         # on a flow that cannot run.
         self.campaigns()
+        self.mlc_config()
+
+    def mlc_config(self):
+        """The MLC stage's campaign (None: no such stage), with the flow's seed."""
+        if self.mlc is None:
+            return None
+        from circuitkit.mlc.campaign import MlcConfig
+
+        unknown = sorted(set(self.mlc) - set(MLC_KEYS))
+        if unknown:
+            raise CircuitkitError(f"flow [mlc]: unknown setting(s) {', '.join(unknown)}; expected {', '.join(MLC_KEYS)}")
+        return MlcConfig(**self.mlc, seed=self.seed)
 
     def campaigns(self, spread=None) -> dict[str, CampaignConfig]:
         """Stage name -> campaign, each with the flow's seed and (when given) `spread`."""
@@ -111,7 +128,7 @@ class FlowConfig:
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise CircuitkitError(f"cannot read flow file {path}: {error}") from error
         base = path.parent
-        sections = {"flow", "measurements", "pdk", "campaign", "network"}
+        sections = {"flow", "measurements", "pdk", "campaign", "network", "mlc"}
         unknown = sorted(set(data) - sections)
         if unknown:
             raise CircuitkitError(f"{path}: unknown section(s) {', '.join(unknown)}; expected {', '.join(sorted(sections))}")
@@ -175,6 +192,8 @@ class FlowConfig:
             fields["dataset"] = network["dataset"]
         if "sweep_ber" in network:
             fields["sweep_ber"] = tuple(float(v) for v in network["sweep_ber"])
+        if "mlc" in data:
+            fields["mlc"] = section("mlc", MLC_KEYS)
         try:
             config = cls(**fields, campaign=dataclasses.replace(FLOW_CAMPAIGN, **campaign))
         except CircuitkitError as error:
@@ -202,6 +221,7 @@ def demo_flow(output: Path | str) -> FlowConfig:
         # LRS: the cells before the RESET sweep (all SET); HRS: the cells before the SET sweep (RESET).
         distribution=MeasurementSpec((data / "reset_sweep.tsv.gz", data / "set_sweep.tsv.gz"), header=False,
                                      columns={"resistance": 5, "address": 1}, states=("LRS", "HRS"), read_voltage=0.2),
+        mlc={"cells_per_level": 64},  # 2,048 cells beside the real 32-level runs, a few seconds
     )
 
 
@@ -288,6 +308,7 @@ class Flow:
         self._inject_stages(tables)
         self._tolerance_stage()
         self._snn_stage()
+        self._mlc_stage(card_path)
         self._report_stage(versions)
         return self.records
 
@@ -467,6 +488,42 @@ class Flow:
             return {"dataset": dataset.name, "test_images": int(len(dataset.y_test))}
 
         self.stage("snn", inputs, action)
+
+    def _mlc_stage(self, card_path: Path | None) -> None:
+        """Multi-level write-verify with the flow's fitted pulse model and HRS distribution
+        (the bundled real-device cards where the flow fitted none, announced), compared with
+        the real 32-level runs when the levels are theirs."""
+        from circuitkit.device.model import ModelCard
+        from circuitkit.mlc.campaign import card_digest, default_cards, run_mlc_campaign
+
+        mlc = self.config.mlc_config()
+        if mlc is None:
+            return
+        card = ModelCard.load(card_path) if card_path else None
+        bundled_pulse, bundled_start = default_cards()
+        pulse = card if card is not None and card.pulse_model else bundled_pulse
+        start = card if card is not None and self.config.distribution is not None else bundled_start
+        inputs = {"config": dataclasses.asdict(mlc), "pulse_card": card_digest(pulse), "start_card": card_digest(start)}
+
+        def action(directory: Path) -> dict[str, Any]:
+            from circuitkit.mlc.compare import compare
+            from circuitkit.mlc.levels import LevelMap
+            from circuitkit.mlc.measured import LEVELS
+
+            fallbacks = [f"{what}: the flow fitted none, using the bundled real-device card ({path})"
+                         for what, used, path in (("pulse model", pulse is bundled_pulse, "fits/real_1t1r/pulse"),
+                                                  ("HRS start distribution", start is bundled_start,
+                                                   "fits/real_1t1r/distribution")) if used]
+            for line in fallbacks:
+                self.log(f"       fallback: {line}")
+            campaign = run_mlc_campaign(mlc, directory, pulse_card=pulse, start_card=start,
+                                        log=lambda m: self.log(f"       {m}"))
+            compared = mlc.level_map == LevelMap(LEVELS)
+            if compared:
+                compare(campaign, directory)
+            return {"cells": int(campaign.summary["cells"]), "fallbacks": fallbacks, "compared_with_measured": compared}
+
+        self.stage("mlc", inputs, action)
 
     def _report_stage(self, versions: dict[str, str]) -> None:
         from circuitkit.report.html import write_report
