@@ -9,13 +9,22 @@ import numpy as np
 import pytest
 
 from circuitkit.inject.data import load_mnist5k
-from circuitkit.learn.cnn import Cnn, CnnConfig, load_bundled, train_cnn
+from circuitkit.learn.cnn import Cnn, CnnConfig, class_interleaved, load_bundled, train_cnn
 from circuitkit.stats import binomial_interval, mean_interval
 
 
 @pytest.fixture(scope="module")
 def mnist():
     return load_mnist5k()
+
+
+def test_image_subsets_are_balanced_over_the_classes(mnist):
+    """The bundled split stores its images sorted by class: a subset of n images must hold
+    n / 10 of each digit, or a quick run trains and tests on the first few digits only."""
+    assert np.all(np.bincount(mnist.y_train[class_interleaved(mnist.y_train, 50)], minlength=10) == 5)
+    assert np.all(np.bincount(mnist.y_test[class_interleaved(mnist.y_test, 400)], minlength=10) == 40)
+    every = class_interleaved(mnist.y_train)
+    assert np.array_equal(np.sort(every), np.arange(mnist.y_train.size))
 
 
 def test_cnn_gradients_match_finite_differences(mnist):
@@ -52,14 +61,14 @@ def test_the_bundled_cnn_is_reproduced_by_its_command(mnist):
 @pytest.mark.spice
 @pytest.mark.slow
 def test_hybrid_retraining_recovers_accuracy_lost_in_transfer(tmp_path):
-    """32-level chips (write-verify, wires, read noise, ADC): transfer loses accuracy
+    """32-level chips, 4 of them (write-verify, wires, read noise, ADC): transfer loses accuracy
     (all chips' test images pooled, Clopper-Pearson: below the software network) and
     retraining the last layer in situ wins it back, strictly: the mean gain over chips
     has a Student-t interval above zero and the pooled accuracies' intervals are disjoint.
     Run through the command line, which writes the CSV/JSON/PNG."""
     from circuitkit.cli import main
 
-    assert main(["learn", "hybrid", "--levels", "32", "--chips", "3", "--epochs", "1", "--train-images", "600",
+    assert main(["learn", "hybrid", "--levels", "32", "--chips", "4", "--epochs", "1", "--train-images", "600",
                  "--test-images", "250", "-o", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "hybrid.json").read_text())
     chips = result["chips"]
@@ -118,7 +127,8 @@ def test_the_pulse_response_is_the_fitted_models_and_its_knobs_act(device):
 @pytest.mark.spice
 def test_stellar_learns_with_asymmetric_devices_where_plain_sign_updates_degrade_more(device, mnist):
     """RESET steps 4x the model's own (asymmetry ~6): the sign/threshold rule stays far
-    above chance (10 %), and beats plain sign-SGD on the same devices, image orders and
+    above chance (its interval above 40 %, four times the 10 % of ten balanced classes: the
+    training and test images are taken class by class), and beats plain sign-SGD on the same devices, image orders and
     device draws (paired differences over runs, Student-t interval above zero); both
     fall short of ideal-device SGD, sign-SGD by more."""
     from circuitkit.learn.stellar import StellarConfig, train_layer
@@ -132,7 +142,7 @@ def test_stellar_learns_with_asymmetric_devices_where_plain_sign_updates_degrade
     ideal = train_layer(mnist, StellarConfig(rule="ideal", seed=0, **base), None, None)["accuracy"]
     stellar = mean_interval([r["accuracy"] for r in runs["stellar"]])
     sign = mean_interval([r["accuracy"] for r in runs["sign"]])
-    assert stellar.low > 0.5, stellar
+    assert stellar.low > 0.4, stellar
     difference = mean_interval([a["accuracy"] - b["accuracy"] for a, b in zip(runs["stellar"], runs["sign"])])
     assert difference.low > 0, difference
     assert ideal - sign.mean > ideal - stellar.mean > 0

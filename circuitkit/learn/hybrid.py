@@ -35,7 +35,7 @@ from circuitkit import CircuitkitError
 from circuitkit.crossbar.layer import AnalogLinear, CrossbarConfig, Programmer
 from circuitkit.inject.data import Dataset
 from circuitkit.inject.train import Adam
-from circuitkit.learn.cnn import Cnn, _softmax
+from circuitkit.learn.cnn import Cnn, _softmax, class_interleaved
 from circuitkit.stats import binomial_interval, mean_interval
 
 PUBLISHED = {"accuracy": 0.9619, "source": "Yao et al., Nature 2020: five-layer CNN on 8 x 128 x 16 1T1R arrays, "
@@ -146,8 +146,10 @@ def run_hybrid(cnn: Cnn, dataset: Dataset, config: HybridConfig, *, pulse_card=N
                log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Software accuracy, then per level count and chip: accuracy after transfer and after
     hybrid retraining (all through the chip), with intervals over chips."""
-    x_train, y_train = dataset.x_train[:config.train_images], dataset.y_train[:config.train_images]
-    x_test, y_test = dataset.x_test[:config.test_images], dataset.y_test[:config.test_images]
+    train = class_interleaved(dataset.y_train, config.train_images)
+    test = class_interleaved(dataset.y_test, config.test_images)
+    x_train, y_train = dataset.x_train[train], dataset.y_train[train]
+    x_test, y_test = dataset.x_test[test], dataset.y_test[test]
     calibration = x_train[:config.calibration_images]
     software_correct = int(np.sum(cnn.predict(x_test) == y_test))
     software = binomial_interval(software_correct, y_test.size)

@@ -42,6 +42,7 @@ import numpy as np
 from circuitkit import CircuitkitError
 from circuitkit.device.pulse import PulseModel
 from circuitkit.inject.data import Dataset
+from circuitkit.learn.cnn import class_interleaved
 from circuitkit.mlc.engine import ProgrammingEngine, PulseMenu
 from circuitkit.mlc.schemes import PulseStep
 from circuitkit.stats import mean_interval
@@ -209,9 +210,10 @@ def train_layer(dataset: Dataset, config: StellarConfig, response: PulseResponse
                 start=None) -> dict[str, Any]:
     """Train the classifier with one rule; returns test accuracy, pulses and energy."""
     rng = np.random.default_rng(config.seed)
-    x = _inputs(dataset.x_train[:config.train_images])
-    y = dataset.y_train[:config.train_images]
-    x_test, y_test = _inputs(dataset.x_test[:config.test_images]), dataset.y_test[:config.test_images]
+    train = class_interleaved(dataset.y_train, config.train_images)
+    test = class_interleaved(dataset.y_test, config.test_images)
+    x, y = _inputs(dataset.x_train[train]), dataset.y_train[train]
+    x_test, y_test = _inputs(dataset.x_test[test]), dataset.y_test[test]
     targets = np.eye(10)[y]
     scale = config.gain / float(np.mean(x.sum(axis=1)))  # pre-activation per weight unit and input
     pulses = energy = 0.0
