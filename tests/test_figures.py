@@ -26,7 +26,7 @@ from circuitkit.flow import FlowConfig, demo_flow
 from circuitkit.inject.accuracy import evaluate_table, sweep_table, trial_accuracies
 from circuitkit.inject.data import load_dataset
 from circuitkit.inject.networks import load_network
-from circuitkit.inject.sampler import child_seed
+from circuitkit.seeding import child_seed
 from circuitkit.stats import mean_interval
 from circuitkit.toolchain import toolchain
 

@@ -151,7 +151,8 @@ def test_stuck_cells_take_the_other_states_current(weights, table):
     states = cell_states(weights)
     rate = 0.01
     stuck = StuckCells(rate, 0.0)
-    from circuitkit.inject.sampler import ErrorInjector, child_seed
+    from circuitkit.inject.sampler import ErrorInjector
+    from circuitkit.seeding import child_seed
 
     flipped = [ErrorInjector(states, (-1, 1), stuck.transition().matrix).corrupted(1, child_seed(3, 4), first_trial=c)[0]
                for c in range(2)]

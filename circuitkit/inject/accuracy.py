@@ -26,7 +26,8 @@ from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable, Bound, Condition, TransitionMatrix
 from circuitkit.inject.networks import IncrementalForward, QuantizedNetwork
 from circuitkit.inject.placement import ColumnOffsetErrors, HardwareErrors, HardwareInjector
-from circuitkit.inject.sampler import DEFAULT_CHUNK_BYTES, ErrorInjector, Method, value_seed
+from circuitkit.inject.sampler import DEFAULT_CHUNK_BYTES, ErrorInjector, Method
+from circuitkit.seeding import value_seed
 from circuitkit.stats import MeanInterval, mean_interval
 
 ACCURACY_COLUMNS: tuple[str, ...] = (

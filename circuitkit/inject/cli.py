@@ -35,7 +35,7 @@ from circuitkit.inject.accuracy import (
 from circuitkit.inject.data import DATASET_SPECS, DEFAULT_DATASET, load_dataset
 from circuitkit.inject.networks import ALIASES, PRETRAINED, load_network
 from circuitkit.inject.placement import ArrayGeometry, HardwareErrors, IndependentErrors, offset_models
-from circuitkit.inject.sampler import value_seed
+from circuitkit.seeding import value_seed
 from circuitkit.inject.tolerance import ToleranceConfig, plot_tolerance, read_rows, tolerance_curve, write_knees_csv
 from circuitkit.stats import mean_interval
 

@@ -46,7 +46,8 @@ from circuitkit.ber_table import Condition, TransitionMatrix
 from circuitkit.corners.rare import OffsetFit, conditional_error_probabilities, error_probabilities
 from circuitkit.corners.spread import DeviceSpread, StateDistribution
 from circuitkit.inject.networks import QuantizedNetwork
-from circuitkit.inject.sampler import ErrorInjector, Seed, trial_generator
+from circuitkit.inject.sampler import ErrorInjector
+from circuitkit.seeding import Seed, trial_generator
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable
 from circuitkit.inject.accuracy import trial_correct
 from circuitkit.inject.networks import QuantizedNetwork
-from circuitkit.inject.sampler import DEFAULT_CHUNK_BYTES, value_seed
+from circuitkit.inject.sampler import DEFAULT_CHUNK_BYTES
+from circuitkit.seeding import value_seed
 from circuitkit.stats import binomial_interval, mean_interval
 
 PUBLISHED: tuple[dict, ...] = (

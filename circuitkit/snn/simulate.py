@@ -56,7 +56,8 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import TransitionMatrix
-from circuitkit.inject.sampler import ErrorInjector, child_seed, trial_generator
+from circuitkit.inject.sampler import ErrorInjector
+from circuitkit.seeding import child_seed, trial_generator
 from circuitkit.snn.cells import StuckCells
 from circuitkit.snn.table import CharacterizationTable, NeuronCharacteristics
 from circuitkit.snn.train import WEIGHT_MAX, check_weights
