@@ -41,12 +41,12 @@ Log = Callable[[str], None]
 
 # The campaigns of a flow: a binary Monte Carlo campaign (`campaign`), and, derived from
 # it by the overrides `ternary` and `rare`, a ternary one and a rare-event (offset method)
-# one. Their seed and device spread are the flow's.
+# one. Their seed and device are the flow's.
 FLOW_CAMPAIGN = CampaignConfig(corners=("tt", "ss", "ff"), vdd=(1.2, 1.8), samples=128)
 TERNARY_OVERRIDES = {"vdd": (0.9,), "samples": 64}
 RARE_OVERRIDES = {"samples": 32}
 # What a flow file's [campaign] may set: the CampaignConfig fields the flow does not decide itself.
-FLOW_DECIDES = ("scheme", "method", "seed", "spread")
+FLOW_DECIDES = ("scheme", "method", "seed", "device")
 CAMPAIGN_KEYS = tuple(f.name for f in dataclasses.fields(CampaignConfig) if f.init and f.name not in FLOW_DECIDES)
 
 
@@ -84,9 +84,9 @@ class FlowConfig:
         # on a flow that cannot run.
         self.campaigns()
 
-    def campaigns(self, spread=None) -> dict[str, CampaignConfig]:
-        """Stage name -> campaign, each with the flow's seed and (when given) `spread`."""
-        base = {"seed": self.seed, **({"spread": spread} if spread is not None else {})}
+    def campaigns(self, device=None) -> dict[str, CampaignConfig]:
+        """Stage name -> campaign, each with the flow's seed and (when given) `device`."""
+        base = {"seed": self.seed, **({"device": device} if device is not None else {})}
         derived = {"ber_binary": {}, "ber_ternary": self.ternary, "ber_rare": self.rare}
         fixed = {"ber_binary": {}, "ber_ternary": {"scheme": "ternary"}, "ber_rare": {"method": "offset"}}
         campaigns = {}
@@ -352,14 +352,14 @@ class Flow:
     def _campaign_stages(self, card_path: Path | None) -> dict[str, Path]:
         from circuitkit.corners.campaign import run_campaign
         from circuitkit.corners.reads import PcsaReadSimulator
-        from circuitkit.corners.spread import device_spread
+        from circuitkit.device.nonideality import device_nonideality
         from circuitkit.report.plots import BER_FIGURE, plot_ber_vs_vdd
 
         config = self.config
         card = self._card(card_path)
-        spread = device_spread(card)   # announced by each campaign that runs, recorded by each
+        device = device_nonideality(card)   # announced by each campaign that runs, recorded by each
         tables = {}
-        for name, campaign in config.campaigns(spread).items():
+        for name, campaign in config.campaigns(device).items():
             inputs = {"campaign": campaign.to_dict(), "card": file_hash(card_path) if card_path else "defaults",
                       "toolchain": self.fingerprint}
 
@@ -441,7 +441,7 @@ class Flow:
 
     def _snn_stage(self) -> None:
         """The SPIRIT comparison: the SNN on 12x12 MNIST, both input codings."""
-        from circuitkit.snn.cells import StuckCells
+        from circuitkit.device.nonideality import StuckCells
         from circuitkit.snn.evaluate import spirit_comparison, write_cases_csv
         from circuitkit.snn.simulate import CODINGS, RateCoding
         from circuitkit.snn.table import bundled_table_path, load_table
@@ -456,11 +456,12 @@ class Flow:
         def action(directory: Path) -> dict[str, Any]:
             dataset = load_snn_dataset(config.dataset)
             trained = train_snn_weights(dataset, TanhConfig(seed=config.seed))
-            stuck = StuckCells.dataset_default()
-            self.log(f"       stuck cells: {stuck.source}")
+            table = load_table(corner="tt")
+            device = dataclasses.replace(table.device(), stuck=StuckCells.dataset_default())
+            device.announce(lambda message: self.log(f"       {message}"))
             cases, _, summary = spirit_comparison(
-                trained.weights, load_table(corner="tt"), dataset, chips=config.snn_chips,
-                codings=[RateCoding(kind) for kind in CODINGS], stuck=stuck, seed=config.seed,
+                trained.weights, table, dataset, chips=config.snn_chips,
+                codings=[RateCoding(kind) for kind in CODINGS], device=device, seed=config.seed,
                 weights_origin="trained here (tanh single layer, quantized -4..+4)")
             write_cases_csv(cases, directory / "snn_accuracy.csv")
             (directory / "snn_summary.json").write_text(json.dumps(summary, indent=1) + "\n")

@@ -99,7 +99,7 @@ def _campaign_settings() -> set[str]:
 
 def test_the_ber_command_names_its_options_after_the_campaign_fields():
     """`circuitkit ber --vdd` fills `CampaignConfig.vdd`, `--temp-c` fills `temp_c`...: every
-    campaign setting but the spread (from --model-card and the --lrs-/--hrs- options) has
+    campaign setting but the device (from --model-card and the --lrs-/--hrs-/--stuck- options) has
     the option of its own name, and the options build the config field by field."""
     from circuitkit.cli import build_parser
     from circuitkit.corners.cli import config_from_args
@@ -107,7 +107,7 @@ def test_the_ber_command_names_its_options_after_the_campaign_fields():
     parser = build_parser()
     ber = parser._subparsers._group_actions[0].choices["ber"]
     destinations = {action.dest for action in ber._actions if not isinstance(action, argparse._HelpAction)}
-    assert _campaign_settings() - {"spread"} <= destinations
+    assert _campaign_settings() - {"device"} <= destinations
     args = parser.parse_args(["ber", "--corners", "ss,ff", "--vdd", "0.9,1.2", "--temp-c=-40,125", "--samples", "7",
                               "--batch-size", "3", "--seed", "9", "--method", "offset", "--offset-points=-0.1,0,0.1",
                               "--no-mismatch", "-o", "unused"])
@@ -123,7 +123,7 @@ def test_a_flow_file_takes_the_campaign_fields_by_their_names(tmp_path):
     say how those campaigns differ; `ternary = false` drops one."""
     from circuitkit.flow import CAMPAIGN_KEYS, FlowConfig
 
-    assert set(CAMPAIGN_KEYS) == _campaign_settings() - {"scheme", "method", "seed", "spread"}
+    assert set(CAMPAIGN_KEYS) == _campaign_settings() - {"scheme", "method", "seed", "device"}
     flow = tmp_path / "FLOW.toml"
     flow.write_text("[flow]\nseed = 5\n[campaign]\ncorners = ['ss']\nvdd = [1.1, 1.5]\ntemp_c = [85]\nsamples = 12\n"
                     "batch_size = 6\nmismatch = false\nrare = false\n[campaign.ternary]\nvdd = [0.95]\n")

