@@ -24,19 +24,13 @@ from pathlib import Path
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BOUNDS, SCHEME_ALPHABETS, BerTable, Condition
-from circuitkit.inject.accuracy import (
-    evaluate_table,
-    placement_comparison,
-    plot_accuracy_vs_ber,
-    sweep_table,
-    trial_accuracies,
-    write_accuracy_csv,
-)
+from circuitkit.inject.accuracy import evaluate_table, placement_comparison, sweep_table, trial_accuracies, write_accuracy_csv
 from circuitkit.inject.data import DATASET_SPECS, DEFAULT_DATASET, load_dataset
 from circuitkit.inject.networks import ALIASES, PRETRAINED, load_network
 from circuitkit.inject.placement import ArrayGeometry, HardwareErrors, IndependentErrors, offset_models
 from circuitkit.seeding import value_seed
-from circuitkit.inject.tolerance import ToleranceConfig, plot_tolerance, read_rows, tolerance_curve, write_knees_csv
+from circuitkit.inject.tolerance import PUBLISHED, ToleranceConfig, read_rows, tolerance_curve, write_knees_csv
+from circuitkit.report.plots import plot_accuracy_vs_ber, plot_tolerance
 from circuitkit.stats import mean_interval
 
 PLACEMENT_COLUMNS = ("corner", "vdd", "temp_c", "placement", "mean_ber", "accuracy_mean", "accuracy_std", "ci_low",
@@ -153,7 +147,7 @@ def _tolerance(args: argparse.Namespace, dataset) -> int:
     knees_path = write_knees_csv(curves, args.output / "knees.csv")
     plot_tolerance({c.name: read_rows(args.output / f"tolerance_{Path(c.name).stem}.csv") for c in curves},
                    args.output / "tolerance.png", clean={c.name: c.clean_accuracy for c in curves},
-                   knees=read_rows(knees_path))
+                   knees=read_rows(knees_path), published=PUBLISHED)
     print(f"knees ({dataset.name}, {len(dataset.y_test)} test images, {args.trials} trials per BER, "
           f"{args.bootstrap} bootstrap resamples; 95 % intervals):")
     for curve in curves:

@@ -17,7 +17,7 @@ from typing import Any
 from circuitkit import __version__
 from circuitkit.ber_table import BerTable, Condition
 from circuitkit.files import write_atomic
-from circuitkit.report.plots import BER_FIGURE, plot_accuracy_with_campaigns
+from circuitkit.report.plots import BER_FIGURE, plot_accuracy_with_campaigns, plot_tolerance
 
 # The accuracy at each condition's BER upper bound (accuracy.csv columns), written by the
 # flow's accuracy stages beside their accuracy.csv.
@@ -296,7 +296,7 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
 def _tolerance_section(doc: _Document, out: Path, directory: Path, records: dict, curves: dict, clean: dict) -> None:
     """Tolerance figure (both networks, knees, published points, the campaign's conditions
     with their BER intervals) and the knee table."""
-    from circuitkit.inject.tolerance import PUBLISHED, plot_tolerance
+    from circuitkit.inject.tolerance import PUBLISHED
 
     doc.heading("Tolerance knees: where each network starts to lose accuracy", 3)
     knees = _read_csv(out / "tolerance" / "knees.csv")
@@ -316,7 +316,8 @@ def _tolerance_section(doc: _Document, out: Path, directory: Path, records: dict
                 conditions.setdefault(label, []).append({**row, "ber_low": rate.ci_low, "ber_high": rate.ci_high,
                                                          "label": f"{row['corner']} {float(row['vdd']):g} V"})
     plot_tolerance(curves, directory / "tolerance.png", clean=clean,
-                   knees=[{**k, "network": k["network"].upper()} for k in knees], conditions=conditions)
+                   knees=[{**k, "network": k["network"].upper()} for k in knees], conditions=conditions,
+                   published=PUBLISHED)
     doc.image("report/tolerance.png", "tolerance curves with knees, published points and campaign conditions")
     rows = []
     for k in knees:
