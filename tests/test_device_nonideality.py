@@ -187,8 +187,15 @@ def test_stuck_cells_keep_the_other_state_in_the_draws():
     assert np.allclose(plain, [100e3, 10e3], rtol=1e-12)
 
 
-def test_one_weight_state_map_for_netlists_and_campaigns():
+def test_one_weight_state_map_and_one_lrs_hrs_default_for_netlists_and_campaigns():
     from circuitkit.netlist import common
 
     assert common.WEIGHT_STATES is CELL_STATES
     assert CELL_STATES == {+1: ("lrs", "hrs"), -1: ("hrs", "lrs"), 0: ("hrs", "hrs")}
+    # A generated netlist's nominal LRS/HRS are the medians campaigns draw around.
+    device = DeviceNonideality()
+    assert common.RramStates() == common.RramStates.of(device) == common.RramStates(10.5e3, 85.8e3)
+    from circuitkit.cli import build_parser
+
+    netlist = build_parser().parse_args(["netlist", "2t2r-pcsa", "-o", "unused.cir"])
+    assert (netlist.lrs, netlist.hrs) == (device.state("lrs").median, device.state("hrs").median)

@@ -90,8 +90,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_operating_point_options(net)
     net.add_argument("--mismatch", action="store_true", help="per-instance transistor mismatch (<corner>_mm)")
     net.add_argument("--model-card", help="RRAM model card JSON (default: the .va defaults)")
-    net.add_argument("--lrs", type=float, default=10e3, help="LRS read resistance in ohm at 0.1 V (default 10k)")
-    net.add_argument("--hrs", type=float, default=100e3, help="HRS read resistance in ohm at 0.1 V (default 100k)")
+    net.add_argument("--lrs", type=float, default=common.RramStates.lrs,
+                     help="LRS read resistance in ohm at the card's read voltage (default %(default)g: the median of "
+                          "the default device states)")
+    net.add_argument("--hrs", type=float, default=common.RramStates.hrs,
+                     help="HRS read resistance in ohm at the card's read voltage (default %(default)g)")
     reads = net.add_argument_group("2t2r-pcsa, ternary-pcsa, xnor-pcsa, array")
     reads.add_argument("--weight", type=weight, default=+1, help="2t2r-pcsa stored weight +1 or -1 (default +1)")
     reads.add_argument("--weights", type=comma_separated(weight, "weights"), help="ternary-pcsa weights, e.g. 1,0,-1")

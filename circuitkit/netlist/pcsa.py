@@ -245,7 +245,7 @@ def read_preamble(bench: Bench, title: str, generator: str, *, timing: ReadTimin
 
 
 def nominal_delay_bench(vdd: float, t_evaluate: float = 2e-9) -> PcsaReadBench:
-    """The bench behind `nominal_delay_s`: weights +1 and -1 (10 k / 100 k devices, the
+    """The bench behind `nominal_delay_s`: weights +1 and -1 (the default `RramStates`, the
     default card), default sizing, tt, 27 C, no mismatch."""
     return PcsaReadBench((ReadUnit("p", +1), ReadUnit("n", -1)), point=OperatingPoint(Corner.TT, vdd, 27.0),
                          timing=ReadTiming(t_evaluate=t_evaluate), title=f"nominal sensing delay at {vdd:g} V")
