@@ -3,7 +3,7 @@ accuracy and energy, on 12x12 MNIST by default (the reference's set-up).
 
     circuitkit snn [--dataset mnist5k|digits|mnist:DIR] [--coding both|poisson|regular]
                    [--corner tt --vdd 1.8 --temp-c 27] [--table FILE | --characterize] [--weights FILE.csv]
-                   [--trials T] [--stuck-lrs P --stuck-hrs P] [--ber P | --ber-table FILE] -o OUTDIR
+                   [--chips C] [--stuck-lrs P --stuck-hrs P] [--ber P | --ber-table FILE] -o OUTDIR
 
 The operating point options are those of every command (`argtypes.add_operating_point_options`):
 they choose the characterization (a table made elsewhere is refused). The device is the
@@ -43,6 +43,7 @@ from circuitkit.inject.data import DATASET_SPECS, DEFAULT_DATASET
 from circuitkit.snn.cells import MIN_THRESHOLD_SAMPLES, threshold_spread
 from circuitkit.snn.evaluate import REFERENCE, energy_summary, leakage_sweep, raster, spirit_comparison, write_cases_csv
 from circuitkit.report.snn_plots import plot_leakage, plot_raster, plot_transfer
+from circuitkit.snn.config import SnnConfig
 from circuitkit.snn.simulate import CODINGS, RateCoding
 from circuitkit.snn.table import CharacterizationTable, load_table
 from circuitkit.snn.train import TanhConfig, WeightError, load_snn_dataset, read_weights, train_snn_weights, write_weights
@@ -69,7 +70,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mc-samples", type=int, default=None, help="mismatch samples of --characterize")
     parser.add_argument("--weights", type=Path, metavar="FILE.csv",
                         help="integer weights -4..4, one row per input, one column per class (default: train)")
-    parser.add_argument("--trials", type=int, default=20, metavar="T", help="chips per SNN case (default 20)")
+    parser.add_argument("--chips", "--trials", dest="chips", type=int, default=SnnConfig.chips, metavar="C",
+                        help="simulated chips per SNN case (default %(default)s; --trials is the older spelling)")
     parser.add_argument("--coding", choices=CODING_CHOICES, default="both",
                         help="input spike code: random (poisson) or evenly spaced (regular) spikes, or both "
                              "(default both: the coding moves the accuracy more than the devices do)")
@@ -139,8 +141,8 @@ def _table(args: argparse.Namespace) -> CharacterizationTable:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.trials < 2:
-        raise CircuitkitError(f"--trials must be >= 2 (an interval over chips needs two), got {args.trials}")
+    if args.chips < 2:
+        raise CircuitkitError(f"--chips must be >= 2 (an interval over chips needs two), got {args.chips}")
     codings = [RateCoding(kind, args.max_spikes, args.window) for kind in (CODINGS if args.coding == "both"
                                                                             else (args.coding,))]
     dataset = load_snn_dataset(args.dataset)
@@ -171,14 +173,14 @@ def run(args: argparse.Namespace) -> int:
     write_weights(weights, args.output / "snn_weights.csv")
     x, y = dataset.x_test, dataset.y_test
 
-    cases, evaluations, summary = spirit_comparison(weights, table, dataset, chips=args.trials, codings=codings,
+    cases, evaluations, summary = spirit_comparison(weights, table, dataset, chips=args.chips, codings=codings,
                                                     device=device, flips=flips, flips_label=flips_label,
                                                     seed=args.seed, weights_origin=origin)
     accuracy_csv = write_cases_csv(cases, args.output / "snn_accuracy.csv")
     first = codings[0]
     nominal = table.synapse.on_off_ratio
     ratios = tuple(sorted({nominal, *args.ratios}, reverse=True))
-    sweep = leakage_sweep(weights, table, x, y, ratios, chips=args.trials, coding=first, seed=args.seed)
+    sweep = leakage_sweep(weights, table, x, y, ratios, chips=args.chips, coding=first, seed=args.seed)
     write_cases_csv(sweep, args.output / "snn_leakage.csv", extra=[("hrs_lrs_ratio", ratios)])
     plot_leakage(sweep, ratios, args.output / "snn_accuracy_vs_leakage.png", nominal_ratio=nominal,
                  quantized=cases[0].mean, title=f"{dataset.name}, {table.label()}, {first.kind} coding")
@@ -191,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     plot_transfer(table, args.output / "snn_neuron_transfer.png")
 
     print(f"{dataset.name}: {x.shape[1]} inputs x {weights.shape[1]} IF neurons, {len(y)} test images, "
-          f"{table.label()} ({table.source}), {args.trials} chips per case")
+          f"{table.label()} ({table.source}), {args.chips} chips per case")
     print(f"neuron threshold spread {spread.sigma_rel:.3g} (95 % CI {spread.low:.3g}-{spread.high:.3g}, "
           f"{spread.samples} Monte Carlo samples); stuck cells LRS {device.stuck.stuck_lrs:.3g}, "
           f"HRS {device.stuck.stuck_hrs:.3g}")
