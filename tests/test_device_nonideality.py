@@ -199,3 +199,15 @@ def test_one_weight_state_map_and_one_lrs_hrs_default_for_netlists_and_campaigns
 
     netlist = build_parser().parse_args(["netlist", "2t2r-pcsa", "-o", "unused.cir"])
     assert (netlist.lrs, netlist.hrs) == (device.state("lrs").median, device.state("hrs").median)
+
+
+def test_the_read_timing_reference_cell_stays_put_when_the_device_default_moves():
+    """Campaigns time their reads from the nominal sensing delay of a reference cell (10 k /
+    100 k, as calibrated); the device default (10.5 k / 85.8 k) is not that cell, so the
+    campaigns' timing and tables did not move with the default."""
+    from circuitkit.netlist import common
+    from circuitkit.netlist.pcsa import TIMING_REFERENCE_STATES, nominal_delay_bench
+
+    bench = nominal_delay_bench(1.8)
+    assert bench.states == TIMING_REFERENCE_STATES == common.RramStates(10e3, 100e3)
+    assert bench.states != common.RramStates()
