@@ -134,7 +134,11 @@ def test_monte_carlo_bench_draws_per_unit_and_is_reproducible():
 
 
 def _nominal_read_delays(point: OperatingPoint, t_evaluate: float) -> dict:
-    bench = PcsaReadBench([ReadUnit("p", +1), ReadUnit("n", -1)], point=point, timing=ReadTiming(t_evaluate=t_evaluate))
+    # The timing reference cell (10 k / 100 k) that `nominal_delay_s` reads, not the device default.
+    from circuitkit.netlist.pcsa import TIMING_REFERENCE_STATES
+
+    bench = PcsaReadBench([ReadUnit("p", +1), ReadUnit("n", -1)], point=point, timing=ReadTiming(t_evaluate=t_evaluate),
+                          states=TIMING_REFERENCE_STATES)
     return {name: read.delay_s for name, read in bench.simulate().items()}
 
 
