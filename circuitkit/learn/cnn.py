@@ -8,7 +8,7 @@ a few 128 x 16-pair arrays. Trained with softmax cross-entropy and Adam on the 4
 training images of the bundled real MNIST subset (`inject.data.load_mnist5k`),
 deterministic for a seed (one BLAS thread). The convolutions reuse the binarized
 networks' im2col (`inject.networks.patches`) and the trainer's convolution and pooling
-gradients (`inject.train`).
+gradients (`inject.train`; Adam from `circuitkit.training`).
 
 `Cnn.forward(x, linear)` runs the network with every weight layer's product supplied by
 `linear(index, columns)`: software by default, a crossbar (`crossbar.layer.AnalogLinear`)
@@ -34,15 +34,9 @@ import numpy as np
 from circuitkit import CircuitkitError
 from circuitkit.inject.data import Dataset, load_dataset
 from circuitkit.inject.networks import patches
-from circuitkit.inject.train import (
-    Adam,
-    _pool_backward,
-    _pool_forward,
-    conv_input_gradient,
-    cosine_learning_rate,
-    single_blas_thread,
-)
+from circuitkit.inject.train import _pool_backward, _pool_forward, conv_input_gradient
 from circuitkit.resources import package_path
+from circuitkit.training import Adam, cosine_learning_rate, single_blas_thread
 
 FORMAT = "circuitkit-cnn-v1"
 IMAGE = (28, 28)

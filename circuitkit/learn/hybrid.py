@@ -34,9 +34,9 @@ import numpy as np
 from circuitkit import CircuitkitError
 from circuitkit.crossbar.layer import AnalogLinear, CrossbarConfig, Programmer
 from circuitkit.inject.data import Dataset
-from circuitkit.inject.train import Adam
 from circuitkit.learn.cnn import Cnn, _softmax, class_interleaved
 from circuitkit.stats import binomial_interval, mean_interval
+from circuitkit.training import Adam
 
 PUBLISHED = {"accuracy": 0.9619, "source": "Yao et al., Nature 2020: five-layer CNN on 8 x 128 x 16 1T1R arrays, "
                                           "32 levels, hybrid training, 10,000 MNIST test images"}

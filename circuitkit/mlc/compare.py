@@ -83,5 +83,6 @@ def compare(campaign: MlcCampaign, outdir: Path | str, *, measured: list[Measure
     from circuitkit.report.analog import plot_level_confusion, plot_level_distributions
 
     plot_level_distributions(groups, levels, outdir / "mlc_levels.png")
-    plot_level_confusion(groups, levels, outdir / "mlc_confusion.png")
+    plot_level_confusion(groups, [analysis.confusion_counts(levels, g.target, g.conductance) for g in groups],
+                         outdir / "mlc_confusion.png")
     return summary

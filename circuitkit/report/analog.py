@@ -59,14 +59,13 @@ def plot_level_distributions(groups: Sequence, levels, path: Path | str) -> Path
     return _save(figure, path)
 
 
-def plot_level_confusion(groups: Sequence, levels, path: Path | str) -> Path:
-    """P(read level | programmed level) per population, log colour scale."""
-    from circuitkit.mlc.analysis import confusion_counts
-
+def plot_level_confusion(groups: Sequence, confusion: Sequence[np.ndarray], path: Path | str) -> Path:
+    """P(read level | programmed level) per population (`confusion`: its counts,
+    programmed x read, from `mlc.analysis.confusion_counts`), log colour scale."""
     figure, axes = _grid(len(groups), 4.6, 4.2)
     image = None
-    for axis, group in zip(axes, groups):
-        counts = confusion_counts(levels, group.target, group.conductance).astype(float)
+    for axis, group, counts in zip(axes, groups, confusion):
+        counts = np.asarray(counts, dtype=float)
         probability = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         image = axis.imshow(np.where(probability > 0, probability, np.nan), origin="lower", cmap="magma_r",
                             norm=LogNorm(vmin=1e-3, vmax=1.0))

@@ -1,22 +1,18 @@
-"""The whole flow from a configuration file: measurements -> model card -> netlists ->
-PVT bit-error tables -> network accuracy -> report.
+"""The flow's stages and the machinery that skips what is up to date.
 
 Each stage writes into its own directory under the output directory, with a
 `stage.json` recording a hash of everything it depends on (its settings, the content of
-its input files, and the outputs of the stages it reads). A stage whose hash is
-unchanged and whose outputs are all present is skipped, so a user can change one stage
-(a CSV, a corner list) and rerun cheaply: only what depends on the change runs again.
-A stage interrupted half-way (a long campaign) resumes where it stopped when its inputs
-are unchanged.
+its input files, the toolchain it simulates with, and the outputs of the stages it
+reads). A stage whose hash is unchanged and whose outputs are all present is skipped, so
+a user can change one stage (a CSV, a corner list) and rerun cheaply: only what depends
+on the change runs again. A stage interrupted half-way (a long campaign) resumes where
+it stopped when its inputs are unchanged.
 
-The flow's configuration reuses the stages' own: its campaigns are `CampaignConfig`s
-(a flow file's [campaign] keys are that dataclass's field names, as are `circuitkit ber`'s
-options), so a setting has one name from the command line to the flow file to Python.
-
-`circuitkit demo` is this flow on the bundled data (`demo_flow`).
-
-The flow orchestrates: it calls the stages and records what they did; it computes no
-result of its own and draws through `circuitkit.report`.
+The stages, in order: fit_iv / fit_levels / fit_pulse / fit_distribution (each from the
+card of the one before), netlists, ber_binary / ber_ternary / ber_rare (campaigns with
+the fitted device), accuracy_* (each table injected into its network), tolerance, snn,
+report. `Flow` orchestrates: it calls the stages and records what they did; it computes
+no result of its own and draws through `circuitkit.report`.
 """
 
 from __future__ import annotations
@@ -27,205 +23,15 @@ import json
 import os
 import shutil
 import time
-import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from circuitkit import CircuitkitError, __version__
-from circuitkit.corners.config import CampaignConfig
+from circuitkit import __version__
 from circuitkit.files import file_hash, write_atomic
-from circuitkit.resources import bundled_data
+from circuitkit.flow.config import FlowConfig
 
 Log = Callable[[str], None]
-
-# The campaigns of a flow: a binary Monte Carlo campaign (`campaign`), and, derived from
-# it by the overrides `ternary` and `rare`, a ternary one and a rare-event (offset method)
-# one. Their seed and device spread are the flow's.
-FLOW_CAMPAIGN = CampaignConfig(corners=("tt", "ss", "ff"), vdd=(1.2, 1.8), samples=128)
-TERNARY_OVERRIDES = {"vdd": (0.9,), "samples": 64}
-RARE_OVERRIDES = {"samples": 32}
-# What a flow file's [campaign] may set: the CampaignConfig fields the flow does not decide itself.
-FLOW_DECIDES = ("scheme", "method", "seed", "spread")
-# What a FLOW.toml's [mlc] table may set (the seed is the flow's).
-MLC_KEYS = ("levels", "scheme", "tolerance", "max_pulses", "cells_per_level")
-CAMPAIGN_KEYS = tuple(f.name for f in dataclasses.fields(CampaignConfig) if f.init and f.name not in FLOW_DECIDES)
-
-
-@dataclasses.dataclass(frozen=True)
-class FlowConfig:
-    """A flow: the user's measurements, PDK, campaigns and networks (see the README's FLOW.toml).
-
-    `campaign` is the binary Monte Carlo campaign; `ternary` and `rare` are the fields in
-    which the ternary and the rare-event campaigns differ from it (None: no such
-    campaign). `campaigns()` gives all of them, with the flow's seed.
-    """
-
-    output: Path
-    iv: Path | None = None
-    distribution: "MeasurementSpec | None" = None  # a path, or files + reader options (device.characterize)
-    levels: "MeasurementSpec | None" = None        # low-field reads of many cells (address, voltage, current)
-    pulse: "MeasurementSpec | None" = None         # 1T1R pulse sweeps (SET and RESET fitted jointly)
-    sweep_rate: float | None = None          # V/s, for I-V files without a time column
-    fit_temp_c: float = 27.0
-    pdk_models: Path | None = None
-    campaign: CampaignConfig = FLOW_CAMPAIGN
-    ternary: Mapping[str, Any] | None = dataclasses.field(default_factory=lambda: dict(TERNARY_OVERRIDES))
-    rare: Mapping[str, Any] | None = dataclasses.field(default_factory=lambda: dict(RARE_OVERRIDES))
-    workers: int = 2
-    seed: int = 1
-    bnn: str = "bnn"
-    tnn: str = "tnn"
-    trials: int = 50
-    dataset: str = "mnist5k"
-    sweep_ber: tuple[float, float] = (1e-5, 0.2)   # the tolerance curves' BER grid (4 points per decade)
-    snn_chips: int = 10                            # SPIRIT comparison: chips per case (0: no SNN stage)
-    # Multi-level write-verify beside the real 32-level runs: `mlc.campaign.MlcConfig` fields
-    # (levels, scheme, tolerance, max_pulses, cells_per_level); None: no MLC stage.
-    mlc: Mapping[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        # Every campaign checked (operating points included) before the fits spend minutes
-        # on a flow that cannot run.
-        self.campaigns()
-        self.mlc_config()
-
-    def mlc_config(self):
-        """The MLC stage's campaign (None: no such stage), with the flow's seed."""
-        if self.mlc is None:
-            return None
-        from circuitkit.mlc.campaign import MlcConfig
-
-        unknown = sorted(set(self.mlc) - set(MLC_KEYS))
-        if unknown:
-            raise CircuitkitError(f"flow [mlc]: unknown setting(s) {', '.join(unknown)}; expected {', '.join(MLC_KEYS)}")
-        return MlcConfig(**self.mlc, seed=self.seed)
-
-    def campaigns(self, spread=None) -> dict[str, CampaignConfig]:
-        """Stage name -> campaign, each with the flow's seed and (when given) `spread`."""
-        base = {"seed": self.seed, **({"spread": spread} if spread is not None else {})}
-        derived = {"ber_binary": {}, "ber_ternary": self.ternary, "ber_rare": self.rare}
-        fixed = {"ber_binary": {}, "ber_ternary": {"scheme": "ternary"}, "ber_rare": {"method": "offset"}}
-        campaigns = {}
-        for name, overrides in derived.items():
-            if overrides is None:
-                continue
-            unknown = sorted(set(overrides) - set(CAMPAIGN_KEYS))
-            if unknown:
-                raise CircuitkitError(f"flow campaign {name}: unknown setting(s) {', '.join(unknown)}; "
-                                      f"expected {', '.join(CAMPAIGN_KEYS)}")
-            try:
-                campaigns[name] = dataclasses.replace(self.campaign, **overrides, **fixed[name], **base)
-            except CircuitkitError as error:
-                raise CircuitkitError(f"flow campaign {name}: {error}") from None
-        return campaigns
-
-    @classmethod
-    def from_toml(cls, path: Path | str) -> "FlowConfig":
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise CircuitkitError(f"cannot read flow file {path}: {error}") from error
-        base = path.parent
-        sections = {"flow", "measurements", "pdk", "campaign", "network", "mlc"}
-        unknown = sorted(set(data) - sections)
-        if unknown:
-            raise CircuitkitError(f"{path}: unknown section(s) {', '.join(unknown)}; expected {', '.join(sorted(sections))}")
-
-        def section(name: str, allowed: Sequence[str], values: Mapping[str, Any] | None = None) -> dict[str, Any]:
-            values = data.get(name, {}) if values is None else values
-            extra = sorted(set(values) - set(allowed))
-            if extra:
-                raise CircuitkitError(f"{path}, [{name}]: unknown key(s) {', '.join(extra)}; expected {', '.join(allowed)}")
-            return dict(values)
-
-        flow = section("flow", ["output", "seed", "workers"])
-        measurements = section("measurements", ["iv", "levels", "pulse", "distribution", "sweep_rate", "temp_c"])
-        pdk = section("pdk", ["models"])
-        campaign = section("campaign", [*CAMPAIGN_KEYS, "ternary", "rare"])
-        network = section("network", ["bnn", "tnn", "trials", "dataset", "sweep_ber", "snn_chips"])
-
-        def resolve(value: str | None) -> Path | None:
-            if value is None:
-                return None
-            candidate = Path(value).expanduser()
-            return candidate if candidate.is_absolute() else (base / candidate).resolve()
-
-        def network_spec(value: str) -> str:
-            from circuitkit.inject.networks import is_bundled
-
-            return value if is_bundled(value) else str(resolve(value))
-
-        fields: dict[str, Any] = {"output": resolve(flow.get("output", "flow-output"))}
-        for key, target in (("seed", "seed"), ("workers", "workers")):
-            if key in flow:
-                fields[target] = int(flow[key])
-        from circuitkit.device.characterize import MeasurementSpec
-
-        if "iv" in measurements:
-            fields["iv"] = resolve(measurements["iv"])
-        for key in ("levels", "pulse", "distribution"):
-            if key in measurements:
-                fields[key] = MeasurementSpec.from_toml(measurements[key], base, f"{path}, [measurements] {key}")
-        if "sweep_rate" in measurements:
-            fields["sweep_rate"] = float(measurements["sweep_rate"])
-        if "temp_c" in measurements:
-            fields["fit_temp_c"] = float(measurements["temp_c"])
-        if "models" in pdk:
-            fields["pdk_models"] = resolve(pdk["models"])
-        # [campaign] holds CampaignConfig fields by their names; `ternary` / `rare` are false
-        # (no such campaign) or a [campaign.ternary] / [campaign.rare] table of what differs.
-        for name in ("ternary", "rare"):
-            if name in campaign:
-                value = campaign.pop(name)
-                if value is not False and not isinstance(value, dict):
-                    raise CircuitkitError(f"{path}, [campaign] {name}: expected false or a [campaign.{name}] table")
-                fields[name] = None if value is False else section(f"campaign.{name}", CAMPAIGN_KEYS, value)
-        for key in ("bnn", "tnn"):
-            if key in network:
-                fields[key] = network_spec(network[key])
-        for key in ("trials", "snn_chips"):
-            if key in network:
-                fields[key] = int(network[key])
-        if "dataset" in network:
-            fields["dataset"] = network["dataset"]
-        if "sweep_ber" in network:
-            fields["sweep_ber"] = tuple(float(v) for v in network["sweep_ber"])
-        if "mlc" in data:
-            fields["mlc"] = section("mlc", MLC_KEYS)
-        try:
-            config = cls(**fields, campaign=dataclasses.replace(FLOW_CAMPAIGN, **campaign))
-        except CircuitkitError as error:
-            raise CircuitkitError(f"{path}: {error}") from None
-        if config.iv is not None and not config.iv.exists():
-            raise CircuitkitError(f"{path}, [measurements] iv: file {config.iv} does not exist")
-        return config
-
-
-def demo_flow(output: Path | str) -> FlowConfig:
-    """The flow `make demo` runs: real devices (the bundled 130 nm 1T1R array data: low-field
-    reads of 32 levels, the SET and RESET sweeps, the programmed LRS/HRS distributions),
-    three corners, two supplies, a ternary read at its near-threshold supply, rare-event
-    rows, bundled BNN/TNN."""
-    from circuitkit.device.characterize import MeasurementSpec
-
-    data = bundled_data("rram-1t1r-130nm")
-    sweep = {"address": 1, "width": 2, "wl_voltage": 3, "line_voltage": 4, "r_before": 5, "r_after": 6}
-    return FlowConfig(
-        output=Path(output),
-        levels=MeasurementSpec((data / "read_voltage_sweep.tsv.gz",), header=False, read_voltage=0.2,
-                               columns={"address": 1, "voltage": 2, "current": 3}),
-        pulse=MeasurementSpec((data / "set_sweep.tsv.gz", data / "reset_sweep.tsv.gz"), header=False, columns=sweep,
-                              pulsed_line=("bl", "sl"), read_voltage=0.2),
-        # LRS: the cells before the RESET sweep (all SET); HRS: the cells before the SET sweep (RESET).
-        distribution=MeasurementSpec((data / "reset_sweep.tsv.gz", data / "set_sweep.tsv.gz"), header=False,
-                                     columns={"resistance": 5, "address": 1}, states=("LRS", "HRS"), read_voltage=0.2),
-        mlc={"cells_per_level": 64},  # 2,048 cells beside the real 32-level runs, a few seconds
-    )
-
-
-# --------------------------------------------------------------------------- stages
 
 
 @dataclasses.dataclass
@@ -313,10 +119,8 @@ class Flow:
         return self.records
 
     def _fit_stages(self) -> Path | None:
-        from circuitkit.device.characterize import FitOptions, characterize
+        from circuitkit.device.characterize import MeasurementSpec, characterize
         from circuitkit.device.model import ModelCard
-
-        from circuitkit.device.characterize import MeasurementSpec
 
         config = self.config
         card_path: Path | None = None
@@ -373,14 +177,14 @@ class Flow:
     def _campaign_stages(self, card_path: Path | None) -> dict[str, Path]:
         from circuitkit.corners.campaign import run_campaign
         from circuitkit.corners.reads import PcsaReadSimulator
-        from circuitkit.corners.spread import device_spread
+        from circuitkit.device.nonideality import device_nonideality
         from circuitkit.report.plots import BER_FIGURE, plot_ber_vs_vdd
 
         config = self.config
         card = self._card(card_path)
-        spread = device_spread(card)   # announced by each campaign that runs, recorded by each
+        device = device_nonideality(card)   # announced by each campaign that runs, recorded by each
         tables = {}
-        for name, campaign in config.campaigns(spread).items():
+        for name, campaign in config.campaigns(device).items():
             inputs = {"campaign": campaign.to_dict(), "card": file_hash(card_path) if card_path else "defaults",
                       "toolchain": self.fingerprint}
 
@@ -405,17 +209,18 @@ class Flow:
 
         config = self.config
         # The symmetric sweeps are the tolerance stage's curves.
-        jobs = [(f"accuracy_{name.removeprefix('ber_')}", config.tnn if "ternary" in name else config.bnn, path)
+        network = config.network
+        jobs = [(f"accuracy_{name.removeprefix('ber_')}", network.tnn if "ternary" in name else network.bnn, path)
                 for name, path in tables.items()]
         for name, network_spec, table_path in jobs:
-            inputs = {**self._network_inputs(network_spec), "trials": config.trials,
-                      "dataset": config.dataset, "seed": config.seed, "table": file_hash(table_path)}
+            inputs = {**self._network_inputs(network_spec), "trials": network.trials,
+                      "dataset": network.dataset, "seed": config.seed, "table": file_hash(table_path)}
 
             def action(directory: Path, network_spec=network_spec, table_path=table_path) -> dict[str, Any]:
                 network = load_network(network_spec)
-                dataset = load_dataset(config.dataset)
+                dataset = load_dataset(config.network.dataset)
                 table = BerTable.read(table_path)
-                results = evaluate_table(network, dataset.x_test, dataset.y_test, table, trials=config.trials,
+                results = evaluate_table(network, dataset.x_test, dataset.y_test, table, trials=config.network.trials,
                                          seed=config.seed)
                 write_accuracy_csv(results, directory / "accuracy.csv")
                 clean = float(network.accuracy(dataset.x_test, dataset.y_test))
@@ -438,17 +243,16 @@ class Flow:
         """Tolerance curves of both networks with their 1- and 5-point knees."""
         from circuitkit.inject.data import load_dataset
         from circuitkit.inject.networks import load_network
-        from circuitkit.inject.tolerance import ToleranceConfig, tolerance_curve, write_knees_csv
+        from circuitkit.inject.tolerance import tolerance_curve, write_knees_csv
 
         config = self.config
-        tolerance = ToleranceConfig(ber_start=config.sweep_ber[0], ber_stop=config.sweep_ber[1], trials=config.trials,
-                                    seed=config.seed)
-        networks = {"bnn": config.bnn, "tnn": config.tnn}
-        inputs = {"tolerance": dataclasses.asdict(tolerance), "dataset": config.dataset,
+        tolerance = config.tolerance()
+        networks = {"bnn": config.network.bnn, "tnn": config.network.tnn}
+        inputs = {"tolerance": dataclasses.asdict(tolerance), "dataset": config.network.dataset,
                   **{label: self._network_inputs(spec) for label, spec in networks.items()}}
 
         def action(directory: Path) -> dict[str, Any]:
-            dataset = load_dataset(config.dataset)
+            dataset = load_dataset(config.network.dataset)
             curves = []
             for label, spec in networks.items():
                 curve = tolerance_curve(label, load_network(spec), dataset.x_test, dataset.y_test, tolerance)
@@ -462,26 +266,27 @@ class Flow:
 
     def _snn_stage(self) -> None:
         """The SPIRIT comparison: the SNN on 12x12 MNIST, both input codings."""
-        from circuitkit.snn.cells import StuckCells
+        from circuitkit.device.nonideality import StuckCells
         from circuitkit.snn.evaluate import spirit_comparison, write_cases_csv
         from circuitkit.snn.simulate import CODINGS, RateCoding
         from circuitkit.snn.table import bundled_table_path, load_table
         from circuitkit.snn.train import TanhConfig, load_snn_dataset, train_snn_weights
 
         config = self.config
-        if config.snn_chips < 2:
+        if config.snn.chips < 2:
             return
-        inputs = {"chips": config.snn_chips, "dataset": config.dataset, "seed": config.seed,
+        inputs = {"chips": config.snn.chips, "dataset": config.network.dataset, "seed": config.seed,
                   "table": file_hash(bundled_table_path("tt"))}
 
         def action(directory: Path) -> dict[str, Any]:
-            dataset = load_snn_dataset(config.dataset)
+            dataset = load_snn_dataset(config.network.dataset)
             trained = train_snn_weights(dataset, TanhConfig(seed=config.seed))
-            stuck = StuckCells.dataset_default()
-            self.log(f"       stuck cells: {stuck.source}")
+            table = load_table(corner="tt")
+            device = dataclasses.replace(table.device(), stuck=StuckCells.dataset_default())
+            device.announce(lambda message: self.log(f"       {message}"))
             cases, _, summary = spirit_comparison(
-                trained.weights, load_table(corner="tt"), dataset, chips=config.snn_chips,
-                codings=[RateCoding(kind) for kind in CODINGS], stuck=stuck, seed=config.seed,
+                trained.weights, table, dataset, chips=config.snn.chips,
+                codings=[RateCoding(kind) for kind in CODINGS], device=device, seed=config.seed,
                 weights_origin="trained here (tanh single layer, quantized -4..+4)")
             write_cases_csv(cases, directory / "snn_accuracy.csv")
             (directory / "snn_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -526,13 +331,15 @@ class Flow:
         self.stage("mlc", inputs, action)
 
     def _report_stage(self, versions: dict[str, str]) -> None:
+        from circuitkit.inject.tolerance import PUBLISHED
         from circuitkit.report.html import write_report
 
         inputs = {name: record.digest for name, record in self.records.items()}
         inputs["versions"] = versions
         inputs["toolchain_fingerprint"] = self.fingerprint
         records = dict(self.records)
-        self.stage("report", inputs, lambda directory: write_report(self.out, directory, records, self.config, versions),
+        self.stage("report", inputs, lambda directory: write_report(self.out, directory, records, self.config, versions,
+                                                                  published_points=PUBLISHED),
                    published=("report.html", "report.md"))
 
 
@@ -549,7 +356,7 @@ def _accuracy_at_ber_upper_bound(network, dataset, table, path: Path, config: Fl
     results, unbounded = [], []
     for condition in table.conditions():
         try:
-            results += evaluate_table(network, dataset.x_test, dataset.y_test, table, trials=config.trials,
+            results += evaluate_table(network, dataset.x_test, dataset.y_test, table, trials=config.network.trials,
                                       seed=config.seed, bound="ci_high", conditions=[condition])
         except BerTableError as error:
             unbounded.append(str(error))
@@ -559,54 +366,3 @@ def _accuracy_at_ber_upper_bound(network, dataset, table, path: Path, config: Fl
 
 def run_flow(config: FlowConfig, log: Log = print) -> dict[str, StageRecord]:
     return Flow(config, log).run()
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def _run(args) -> int:
-    config = FlowConfig.from_toml(args.flow)
-    if args.output is not None:
-        config = dataclasses.replace(config, output=args.output)
-    if args.workers is not None:
-        config = dataclasses.replace(config, workers=args.workers)
-    return _execute(config)
-
-
-def _demo(args) -> int:
-    config = demo_flow(args.output)
-    if args.workers is not None:
-        config = dataclasses.replace(config, workers=args.workers)
-    return _execute(config)
-
-
-def _execute(config: FlowConfig) -> int:
-    started = time.perf_counter()
-    records = run_flow(config)
-    ran = [name for name, record in records.items() if record.ran]
-    print(f"flow finished in {time.perf_counter() - started:.1f} s: {len(ran)} of {len(records)} stages ran "
-          f"({', '.join(ran) or 'none: everything was up to date'}); report: {Path(config.output) / 'report.html'}")
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    import argparse
-
-    run = subparsers.add_parser(
-        "run", help="run the whole flow from a FLOW.toml (stages skipped when up to date)",
-        description="Fit, netlists, PVT campaigns, network accuracy and the report, from a configuration file; "
-                    "a stage whose inputs (content hashes) are unchanged is skipped.")
-    run.add_argument("flow", type=Path, help="FLOW.toml (see the README)")
-    run.add_argument("-o", "--output", type=Path, help="output directory (overrides [flow] output)")
-    run.add_argument("--workers", type=int, help="worker processes (overrides [flow] workers)")
-    run.set_defaults(handler=_run)
-    demo = subparsers.add_parser(
-        "demo", help="the whole flow on the bundled data (what `make demo` runs)",
-        description="Fits real devices (the bundled 130 nm 1T1R array data: low-field reads, SET/RESET sweeps with "
-                    "the access transistor in the loop, LRS/HRS distributions), generates the 2T2R + PCSA netlists, "
-                    "runs a small PVT campaign (binary, ternary, rare-event rows), injects the tables into the "
-                    "bundled BNN and TNN and writes OUTDIR/report.html.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    demo.add_argument("-o", "--output", type=Path, default=Path("out/demo"), help="output directory")
-    demo.add_argument("--workers", type=int, help="worker processes (default 2)")
-    demo.set_defaults(handler=_demo)
