@@ -6,7 +6,9 @@ reads them to corrupt network weights. One row per (condition, stored, read):
     corner,vdd,temp_c,scheme,stored,read,samples,count,probability,ci_low,ci_high,method
 
 A condition is (corner, vdd, temp_c, scheme). `scheme` fixes the alphabet of weight
-values: binary -1/+1, ternary -1/0/+1. For each condition and stored value the rows
+values: binary -1/+1, ternary -1/0/+1, `mlc<N>` the N conductance levels 0 .. N-1 of a
+multi-level cell (N from 2 to 64; `circuitkit.mlc` writes its level-confusion matrices
+as these tables: stored = the level programmed, read = the level read back). For each condition and stored value the rows
 hold one probability per read value of the alphabet (a row of the transition matrix)
 and must sum to 1. `samples` is how many reads of that stored value were simulated,
 `count` how many returned `read`; `probability` is the estimate (count / samples for
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
@@ -47,6 +50,8 @@ BER_TABLE_COLUMNS: tuple[str, ...] = (
     "samples", "count", "probability", "ci_low", "ci_high", "method",
 )
 SCHEME_ALPHABETS: dict[str, tuple[int, ...]] = {"binary": (-1, 1), "ternary": (-1, 0, 1)}
+MLC_SCHEME = re.compile(r"mlc([0-9]+)")
+MLC_LEVELS = (2, 64)  # the level counts an `mlc<N>` scheme may have
 # CSV floats written by this module round-trip exactly; the tolerance is for tables
 # produced by other tools that print probabilities with a few significant digits.
 PROBABILITY_SUM_TOLERANCE = 1e-6
@@ -62,6 +67,25 @@ BOUNDS: tuple[str, ...] = ("estimate", "ci_high")
 
 class BerTableError(CircuitkitError):
     """A bit-error table is malformed or inconsistent."""
+
+
+def mlc_scheme(levels: int) -> str:
+    """The scheme name of an `levels`-level cell's confusion table (`mlc32`)."""
+    return f"mlc{int(levels)}"
+
+
+def scheme_alphabet(scheme: str) -> tuple[int, ...] | None:
+    """The alphabet of a scheme (binary, ternary, mlc<N>), None if the name is unknown."""
+    if scheme in SCHEME_ALPHABETS:
+        return SCHEME_ALPHABETS[scheme]
+    match = MLC_SCHEME.fullmatch(scheme)
+    if match and MLC_LEVELS[0] <= int(match.group(1)) <= MLC_LEVELS[1] and match.group(1) == str(int(match.group(1))):
+        return tuple(range(int(match.group(1))))
+    return None
+
+
+def _known_schemes() -> str:
+    return ", ".join(SCHEME_ALPHABETS) + f", mlc<N> (N = {MLC_LEVELS[0]} .. {MLC_LEVELS[1]})"
 
 
 @dataclass(frozen=True)
@@ -85,7 +109,10 @@ class Condition:
 
     @property
     def alphabet(self) -> tuple[int, ...]:
-        return SCHEME_ALPHABETS[self.scheme]
+        alphabet = scheme_alphabet(self.scheme)
+        if alphabet is None:
+            raise BerTableError(f"unknown scheme {self.scheme!r}; expected one of {_known_schemes()}")
+        return alphabet
 
     def label(self) -> str:
         return f"{self.corner} vdd={self.vdd:g} V T={self.temp_c:g} C {self.scheme}"
@@ -283,8 +310,6 @@ class BerTable:
 
     @staticmethod
     def _alphabet_of(condition: Condition) -> tuple[int, ...]:
-        if condition.scheme not in SCHEME_ALPHABETS:
-            raise BerTableError(f"unknown scheme {condition.scheme!r}; expected one of {tuple(SCHEME_ALPHABETS)}")
         return condition.alphabet
 
     def merged(self, *others: BerTable) -> BerTable:
@@ -378,9 +403,9 @@ class BerTable:
         groups: dict[Condition, dict[int, dict[int, tuple[int, BerRow]]]] = {}
         for index, row in enumerate(self.rows):
             where = f"{self._row_label(index)} ({row.condition.label()}, stored {row.stored}, read {row.read})"
-            if row.scheme not in SCHEME_ALPHABETS:
-                raise BerTableError(f"{where}, column scheme: unknown scheme {row.scheme!r}; expected one of {tuple(SCHEME_ALPHABETS)}")
-            alphabet = SCHEME_ALPHABETS[row.scheme]
+            alphabet = scheme_alphabet(row.scheme)
+            if alphabet is None:
+                raise BerTableError(f"{where}, column scheme: unknown scheme {row.scheme!r}; expected one of {_known_schemes()}")
             for column in ("stored", "read"):
                 if getattr(row, column) not in alphabet:
                     raise BerTableError(f"{where}, column {column}: value {getattr(row, column)} is not a {row.scheme} state; expected one of {alphabet}")

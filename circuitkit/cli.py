@@ -21,6 +21,8 @@ STAGE_MODULES = (
     "circuitkit.flow",
     "circuitkit.inject.cli",
     "circuitkit.snn.cli",
+    "circuitkit.mlc.cli",
+    "circuitkit.learn.cli",
 )
 
 

@@ -38,3 +38,31 @@ def hash_file(digest, path: Path | str):
 def file_hash(path: Path | str) -> str:
     """sha256 (hex) of a file's content."""
     return hash_file(hashlib.sha256(), path).hexdigest()
+
+
+def write_rows_csv(path: Path | str, rows: list[dict]) -> Path:
+    """Write dict rows as CSV (columns from the first row, floats with repr: exact round
+    trip), atomically."""
+    import csv
+    import io
+
+    if not rows:
+        raise ValueError(f"{path}: no rows to write")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: repr(float(value)) if isinstance(value, float) else value for key, value in row.items()})
+    return write_atomic(path, buffer.getvalue())
+
+
+def write_json(path: Path | str, data) -> Path:
+    """Write `data` as indented JSON (numpy scalars and arrays as plain numbers), atomically."""
+    import json
+
+    def plain(value):
+        if hasattr(value, "tolist"):  # numpy scalars and arrays
+            return value.tolist()
+        raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+    return write_atomic(path, json.dumps(data, indent=2, default=plain) + "\n")

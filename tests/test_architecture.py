@@ -110,7 +110,12 @@ LAYERS: dict[str, frozenset[str]] = {
     # The SNN reads the networks' data sets and error sampler (`inject.data`,
     # `inject.sampler`) and simulates its neuron; it never imports the PVT campaigns.
     "snn": NEUTRAL | {"spice", "device", "netlist", "inject", "report"},
-    "flow": NEUTRAL | {"spice", "device", "netlist", "corners", "inject", "snn", "report"},
+    # Multi-level programming sits on the device models; the crossbar on the cells it
+    # programs and the array wires; learning on the crossbar and the networks' data sets.
+    "mlc": NEUTRAL | {"device", "report"},
+    "crossbar": NEUTRAL | {"device", "netlist", "mlc", "report"},
+    "learn": NEUTRAL | {"device", "inject", "mlc", "crossbar", "report"},
+    "flow": NEUTRAL | {"spice", "device", "netlist", "corners", "inject", "snn", "mlc", "report"},
     "toolchain_cli": NEUTRAL,
     "cli": NEUTRAL | {"spice", "device", "netlist", "corners", "inject", "snn", "report", "flow", "toolchain_cli"},
 }

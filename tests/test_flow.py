@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.spice, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 STAGES = ["fit_iv", "fit_distribution", "netlists", "ber_binary", "ber_ternary", "ber_rare", "accuracy_binary",
-          "accuracy_ternary", "accuracy_rare", "tolerance", "snn", "report"]
+          "accuracy_ternary", "accuracy_rare", "tolerance", "snn", "mlc", "report"]
 
 SMALL_FLOW = """
 [flow]
@@ -55,6 +55,9 @@ ber_range = [1e-4, 1e-1]
 
 [snn]
 chips = 2
+
+[mlc]
+cells_per_level = 8
 """
 
 
@@ -87,6 +90,7 @@ def test_second_run_skips_every_stage_without_fitting_simulating_or_injecting(fl
     import circuitkit.corners.campaign
     import circuitkit.device.characterize
     import circuitkit.inject.accuracy
+    import circuitkit.netlist.bench  # noqa: F401  bound to the real run_batch before the patch (later tests simulate)
     import circuitkit.report.html
     import circuitkit.spice.runner
     from circuitkit.flow import run_flow
@@ -151,7 +155,7 @@ def test_report_renders_every_image_in_headless_chromium(flow_dir, tmp_path):
     print(f"{rendered} of {total} images rendered")
     assert total >= 6 and rendered == total
     for section in ("Device model fitted", "Bit-error tables", "Network accuracy", "Tolerance knees",
-                    "Spiking system beside SPIRIT", "Toolchain, seeds"):
+                    "Spiking system beside SPIRIT", "Multi-level cells", "Toolchain, seeds"):
         assert section in dom.stdout
     screenshot = tmp_path / "report.png"
     subprocess.run([chromium, *flags, "--window-size=1200,4000", f"--screenshot={screenshot}", report.as_uri()],
@@ -167,6 +171,12 @@ def test_flow_file_errors_name_the_file_and_key(tmp_path):
     flow = tmp_path / "FLOW.toml"
     flow.write_text("[campaign]\ncorner = ['tt']\n")
     with pytest.raises(CircuitkitError, match=r"FLOW.toml, \[campaign\]: unknown key\(s\) corner"):
+        FlowConfig.from_toml(flow)
+    flow.write_text("[mlc]\ncells_per_level = 8\nlevel = 16\n")
+    with pytest.raises(CircuitkitError, match=r"FLOW.toml, \[mlc\]: unknown key\(s\) level"):
+        FlowConfig.from_toml(flow)
+    flow.write_text("[mlc]\nscheme = 'random'\n")
+    with pytest.raises(CircuitkitError, match=r"FLOW.toml: unknown write-verify scheme 'random'"):
         FlowConfig.from_toml(flow)
     flow.write_text("[measurements]\niv = 'missing.csv'\n")
     with pytest.raises(CircuitkitError, match="missing.csv does not exist"):

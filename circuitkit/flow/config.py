@@ -8,6 +8,8 @@ the flow file to Python:
                           `ternary = false` / `rare = false` drops that campaign
     [network]             NetworkConfig fields    (`circuitkit inject --trials` -> trials ...)
     [snn]                 SnnConfig fields        (`circuitkit snn --chips` -> chips)
+    [mlc]                 MlcConfig fields        (`circuitkit mlc --cells-per-level` -> cells_per_level ...);
+                          no [mlc] table: no multi-level stage
     [measurements]        the fit stages' files and reader options (`MeasurementSpec`)
     [flow], [pdk]         output, seed, workers; the user's PDK
 
@@ -30,6 +32,7 @@ from circuitkit.snn.config import SnnConfig
 
 if TYPE_CHECKING:
     from circuitkit.device.characterize import MeasurementSpec
+    from circuitkit.mlc.campaign import MlcConfig
 
 # The campaigns of a flow: a binary Monte Carlo campaign (`campaign`), and, derived from
 # it by the overrides `ternary` and `rare`, a ternary one and a rare-event (offset method)
@@ -44,6 +47,9 @@ FLOW_DECIDES = ("scheme", "method", "seed", "device")
 CAMPAIGN_KEYS = tuple(f.name for f in dataclasses.fields(CampaignConfig) if f.init and f.name not in FLOW_DECIDES)
 NETWORK_KEYS = tuple(f.name for f in dataclasses.fields(NetworkConfig))
 SNN_KEYS = tuple(f.name for f in dataclasses.fields(SnnConfig))
+# What a flow file's [mlc] may set (`mlc.campaign.MlcConfig`; the seed is the flow's).
+MLC_KEYS = ("levels", "g_low", "g_high", "scheme", "tolerance", "max_pulses", "cells_per_level", "batch_size",
+            "read_noise_scale")
 # Keys an earlier circuitkit read, and where they live now (named in the error).
 MOVED_KEYS = {("network", "sweep_ber"): "[network] ber_range", ("network", "snn_chips"): "[snn] chips"}
 
@@ -70,6 +76,7 @@ class FlowConfig:
     rare: Mapping[str, Any] | None = dataclasses.field(default_factory=lambda: dict(RARE_OVERRIDES))
     network: NetworkConfig = FLOW_NETWORK
     snn: SnnConfig = FLOW_SNN
+    mlc: MlcConfig | None = None                   # multi-level write-verify stage (None: none)
     workers: int = 2
     seed: int = 1
 
@@ -97,6 +104,10 @@ class FlowConfig:
                 raise CircuitkitError(f"flow campaign {name}: {error}") from None
         return campaigns
 
+    def mlc_config(self) -> "MlcConfig | None":
+        """The multi-level stage's campaign with the flow's seed (None: no such stage)."""
+        return None if self.mlc is None else dataclasses.replace(self.mlc, seed=self.seed)
+
     def tolerance(self):
         """The tolerance stage's curves: the network settings with the flow's seed."""
         return self.network.tolerance(self.seed)
@@ -109,7 +120,7 @@ class FlowConfig:
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise CircuitkitError(f"cannot read flow file {path}: {error}") from error
         base = path.parent
-        sections = {"flow", "measurements", "pdk", "campaign", "network", "snn"}
+        sections = {"flow", "measurements", "pdk", "campaign", "network", "snn", "mlc"}
         unknown = sorted(set(data) - sections)
         if unknown:
             raise CircuitkitError(f"{path}: unknown section(s) {', '.join(unknown)}; expected {', '.join(sorted(sections))}")
@@ -129,6 +140,7 @@ class FlowConfig:
         campaign = section("campaign", [*CAMPAIGN_KEYS, "ternary", "rare"])
         network = section("network", NETWORK_KEYS)
         snn = section("snn", SNN_KEYS)
+        mlc = section("mlc", MLC_KEYS)
 
         def resolve(value: str | None) -> Path | None:
             if value is None:
@@ -170,6 +182,10 @@ class FlowConfig:
             if key in network:
                 network[key] = network_spec(network[key])
         try:
+            if "mlc" in data:
+                from circuitkit.mlc.campaign import MlcConfig
+
+                fields["mlc"] = MlcConfig(**mlc)
             config = cls(**fields, campaign=dataclasses.replace(FLOW_CAMPAIGN, **campaign),
                          network=dataclasses.replace(FLOW_NETWORK, **network), snn=dataclasses.replace(FLOW_SNN, **snn))
         except (CircuitkitError, TypeError, ValueError) as error:

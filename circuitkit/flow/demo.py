@@ -18,6 +18,7 @@ def demo_flow(output: Path | str) -> FlowConfig:
     three corners, two supplies, a ternary read at its near-threshold supply, rare-event
     rows, bundled BNN/TNN."""
     from circuitkit.device.characterize import MeasurementSpec
+    from circuitkit.mlc.campaign import MlcConfig
 
     data = bundled_data("rram-1t1r-130nm")
     sweep = {"address": 1, "width": 2, "wl_voltage": 3, "line_voltage": 4, "r_before": 5, "r_after": 6}
@@ -30,4 +31,5 @@ def demo_flow(output: Path | str) -> FlowConfig:
         # LRS: the cells before the RESET sweep (all SET); HRS: the cells before the SET sweep (RESET).
         distribution=MeasurementSpec((data / "reset_sweep.tsv.gz", data / "set_sweep.tsv.gz"), header=False,
                                      columns={"resistance": 5, "address": 1}, states=("LRS", "HRS"), read_voltage=0.2),
+        mlc=MlcConfig(cells_per_level=64),  # 2,048 cells beside the real 32-level runs, a few seconds
     )

@@ -114,6 +114,7 @@ class Flow:
         self._inject_stages(tables)
         self._tolerance_stage()
         self._snn_stage()
+        self._mlc_stage(card_path)
         self._report_stage(versions)
         return self.records
 
@@ -292,6 +293,42 @@ class Flow:
             return {"dataset": dataset.name, "test_images": int(len(dataset.y_test))}
 
         self.stage("snn", inputs, action)
+
+    def _mlc_stage(self, card_path: Path | None) -> None:
+        """Multi-level write-verify with the flow's fitted pulse model and HRS distribution
+        (the bundled real-device cards where the flow fitted none, announced), compared with
+        the real 32-level runs when the levels are theirs."""
+        from circuitkit.device.model import ModelCard
+        from circuitkit.mlc.campaign import card_digest, default_cards, run_mlc_campaign
+
+        mlc = self.config.mlc_config()
+        if mlc is None:
+            return
+        card = ModelCard.load(card_path) if card_path else None
+        bundled_pulse, bundled_start = default_cards()
+        pulse = card if card is not None and card.pulse_model else bundled_pulse
+        start = card if card is not None and self.config.distribution is not None else bundled_start
+        inputs = {"config": dataclasses.asdict(mlc), "pulse_card": card_digest(pulse), "start_card": card_digest(start)}
+
+        def action(directory: Path) -> dict[str, Any]:
+            from circuitkit.mlc.compare import compare
+            from circuitkit.mlc.levels import LevelMap
+            from circuitkit.mlc.measured import LEVELS
+
+            fallbacks = [f"{what}: the flow fitted none, using the bundled real-device card ({path})"
+                         for what, used, path in (("pulse model", pulse is bundled_pulse, "fits/real_1t1r/pulse"),
+                                                  ("HRS start distribution", start is bundled_start,
+                                                   "fits/real_1t1r/distribution")) if used]
+            for line in fallbacks:
+                self.log(f"       fallback: {line}")
+            campaign = run_mlc_campaign(mlc, directory, pulse_card=pulse, start_card=start,
+                                        log=lambda m: self.log(f"       {m}"))
+            compared = mlc.level_map == LevelMap(LEVELS)
+            if compared:
+                compare(campaign, directory)
+            return {"cells": int(campaign.summary["cells"]), "fallbacks": fallbacks, "compared_with_measured": compared}
+
+        self.stage("mlc", inputs, action)
 
     def _report_stage(self, versions: dict[str, str]) -> None:
         from circuitkit.inject.tolerance import PUBLISHED

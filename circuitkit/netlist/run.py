@@ -17,7 +17,7 @@ from typing import Any
 
 from circuitkit import CircuitkitError
 from circuitkit.device.model import ModelCard
-from circuitkit.netlist import arrays, neuron, pcsa
+from circuitkit.netlist import arrays, crossbar, neuron, pcsa
 from circuitkit.netlist.common import BENCH_TAG
 from circuitkit.netlist.readout import PcsaReads, measure_reads
 from circuitkit.spice.runner import SimResult, run_batch
@@ -48,12 +48,15 @@ def card_from_netlist(netlist: str) -> ModelCard:
     return ModelCard.from_values({k: float(v) for k, v in values.items()}, module=match.group(1))
 
 
-def measure_netlist(netlist: str, result: SimResult) -> PcsaReads | arrays.ArrayRead | neuron.NeuronSpikes:
+def measure_netlist(netlist: str, result: SimResult
+                    ) -> PcsaReads | arrays.ArrayRead | neuron.NeuronSpikes | crossbar.CrossbarRead:
     """What the bench a netlist file was written from measures, from its header."""
     info = bench_info(netlist)
     kind = info["kind"]
     if kind == arrays.ArrayReadBench.kind:
         return arrays.measure_array(result, info["weights"], info["vdd"], info["t_eval"])
+    if kind == crossbar.CrossbarReadBench.kind:
+        return crossbar.measure_crossbar(result, info["inputs"], info["cols"])
     if kind == neuron.NeuronBench.kind:
         return neuron.measure_spikes(result, info["vdd"], info["c_mem"], info["v_th"], info["t_refractory"])
     if kind not in pcsa.KINDS:
@@ -104,6 +107,9 @@ def format_outcome(outcome: BenchOutcome) -> str:
     measured = outcome.measured
     if isinstance(measured, arrays.ArrayRead):
         lines = [head, f"  read/expected, delay, margin per cell; {measured.errors} error(s)", measured.table()]
+    elif isinstance(measured, crossbar.CrossbarRead):
+        lines = [head, "  column currents (uA) per input vector:"]
+        lines += [f"  vector {v}: " + " ".join(f"{i * 1e6:.4f}" for i in row) for v, row in enumerate(measured.currents)]
     elif isinstance(measured, neuron.NeuronSpikes):
         m = measured
         lines = [

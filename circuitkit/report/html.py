@@ -275,9 +275,11 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
         _tolerance_section(doc, out, directory, records, curves, clean, published_points)
     if "snn" in records:
         _snn_section(doc, out)
+    if "mlc" in records:
+        _mlc_section(doc, out, records["mlc"].summary)
 
     # --- provenance
-    doc.heading("6. Toolchain, seeds and run times")
+    doc.heading("7. Toolchain, seeds and run times")
     doc.table(["tool", "version"], [[key, value] for key, value in versions.items()])
     doc.paragraph(f"Seed {config.seed}; {config.workers} worker processes; Monte Carlo seeds per job derive from it "
                   "(identical results for any number of workers).")
@@ -359,3 +361,34 @@ def _snn_section(doc: _Document, out: Path) -> None:
                   f"{spread['samples']} Monte Carlo samples. Stuck cells: LRS {_g(stuck['stuck_lrs'])}, HRS "
                   f"{_g(stuck['stuck_hrs'])} ({stuck['source']}). Poisson input spikes are random, regular ones evenly "
                   "spaced: the coding is an input the comparison must state.", note=True)
+
+
+def _mlc_section(doc: _Document, out: Path, stage: dict) -> None:
+    """Multi-level write-verify (the fitted pulse model) beside the real 32-level runs."""
+    summary = json.loads((out / "mlc" / "summary.json").read_text())
+    settings = summary["settings"]
+    doc.heading(f"6. Multi-level cells: {settings['levels']}-level {settings['scheme']} write-verify")
+    for line in stage.get("fallbacks", []):
+        doc.paragraph(f"Fallback: {line}", note=True)
+    success, errors = summary["success"], summary["level_error_rate"]
+    doc.table(["cells", "in band at the last verify (%)", "95 % interval (%)", "later read outside its band (%)",
+               "95 % interval (%)", "pulses per cell", "pulse energy per cell (pJ)"],
+              [[summary["cells"], f"{success['fraction'] * 100:.1f}",
+                f"{success['ci_low'] * 100:.1f} .. {success['ci_high'] * 100:.1f}", f"{errors['fraction'] * 100:.1f}",
+                f"{errors['ci_low'] * 100:.1f} .. {errors['ci_high'] * 100:.1f}", f"{summary['pulses_mean']:.1f}",
+                f"{summary['pulse_energy_j_mean'] * 1e12:.0f}"]])
+    comparison_path = out / "mlc" / "comparison.json"
+    if comparison_path.exists():
+        comparison = json.loads(comparison_path.read_text())
+        doc.image("mlc/mlc_levels.png", "read conductance per programmed level, simulated and measured (probit)")
+        doc.image("mlc/mlc_confusion.png", "level confusion, simulated and measured")
+        doc.table(["population", "cells", "read in its band (%)", "mean adjacent-level confusion",
+                   "distinguishable levels", "what it is"],
+                  [[name, entry["cells"], f"{entry['in_band_fraction'] * 100:.1f}",
+                    f"{entry['mean_adjacent_confusion']:.3f}", entry["distinguishable_levels"], entry["note"]]
+                   for name, entry in comparison["populations"].items()])
+        doc.paragraph(f"Measured: {comparison['measured_source']}.", note=True)
+    doc.paragraph(f"Distinguishable levels: {summary['distinguishable']['definition']} (threshold "
+                  f"{summary['distinguishable']['threshold']:g}). Energy: {summary['energy_method']}. Drift: "
+                  f"{summary['drift']}. Read noise: {summary['read_noise']}. The confusion table is "
+                  "mlc/ber_table.csv (scheme mlc<N>).", note=True)

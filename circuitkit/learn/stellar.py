@@ -1,0 +1,271 @@
+"""STELLAR-style on-chip learning (Zhang et al., Science 2023): the update of weight w_ij
+is an identical SET or RESET pulse whose direction is
+
+    sign(x_i) * sign(f'(a_j)) * ternarise(e_j),   ternarise(e) = sign(e) if |e| > theta else 0
+
+(x the input, a the output's pre-activation, f its activation, e the output error);
+errors below the threshold theta cause no pulse at all. Compared here, on the same
+devices and data, with plain sign-SGD (theta = 0: every error sends a pulse) and with
+ideal-device SGD (real-valued weights, the exact gradient).
+
+The layer: a fully connected classifier (28 x 28 real MNIST, plus a bias input, 10
+sigmoid outputs, one-hot targets), one device per weight read against a reference
+conductance (a reference column: w = (G - G_ref) / (G_high - G_low)), read with the
+fitted read noise on every forward pass (wires ideal, no ADC: the subject is the update
+rule). Online learning, one image at a time.
+
+The devices. A pulse's effect comes from the fitted stochastic pulse model
+(`device.pulse`, via `mlc.engine`): for the chosen identical SET pulse and RESET pulse,
+`PulseResponse` tabulates, on a grid of starting conductances, many draws of
+ln(G_after / G_before) and the mean energy of the pulse. A device takes a draw at its
+present conductance (nearest grid point), so every update has the model's spread, its
+state dependence (steps shrink near the bounds the compliance and the RESET set) and its
+SET/RESET asymmetry. Two knobs deform the drawn step d for sweeps:
+
+    d' = scale_polarity * d * bound_factor ** nonlinearity
+
+with `reset_scale` (the RESET step relative to the SET step: the asymmetry; 1 is the
+model's own) and `nonlinearity` (0: the model's own state dependence; > 0 shrinks steps
+further towards the bound the pulse drives to, with bound_factor the distance to that
+bound in ln G, normalised to the device's range). `PulseResponse.asymmetry` reports the
+resulting mean |RESET step| / mean |SET step| at the middle of the range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from circuitkit import CircuitkitError
+from circuitkit.device.pulse import PulseModel
+from circuitkit.inject.data import Dataset
+from circuitkit.learn.cnn import class_interleaved
+from circuitkit.mlc.engine import ProgrammingEngine, PulseMenu
+from circuitkit.mlc.schemes import PulseStep
+from circuitkit.stats import mean_interval
+
+# Weak identical pulses inside the bundled sweeps' grid, where one pulse changes a cell by
+# a fraction of its range on average (the model's switching is stochastic).
+SET_PULSE = PulseStep(1.0, 1.5, 0.0, 20e-9)
+RESET_PULSE = PulseStep(2.0, 0.0, 2.0, 20e-9)
+RULES = ("stellar", "sign", "ideal")
+
+
+@dataclasses.dataclass
+class PulseResponse:
+    """Tabulated per-pulse response of a device to one SET and one RESET pulse."""
+
+    ln_g: np.ndarray           # (K,) grid of ln conductance (S)
+    steps: dict[int, np.ndarray]   # polarity (+1 SET, -1 RESET) -> (K, M) draws of ln(G_after / G_before)
+    energy: dict[int, np.ndarray]  # polarity -> (K,) mean energy per pulse (J)
+    pulses: dict[int, PulseStep]
+    reset_scale: float = 1.0
+    nonlinearity: float = 0.0
+
+    @classmethod
+    def from_model(cls, model: PulseModel, set_pulse: PulseStep = SET_PULSE, reset_pulse: PulseStep = RESET_PULSE,
+                   *, g_range: tuple[float, float] = (1e-6, 200e-6), points: int = 48, draws: int = 256,
+                   seed: int = 0) -> "PulseResponse":
+        if set_pulse.polarity != 1 or reset_pulse.polarity != -1:
+            raise CircuitkitError("STELLAR devices need one SET pulse and one RESET pulse")
+        menu = PulseMenu.of([set_pulse.triple(), reset_pulse.triple()])
+        engine = ProgrammingEngine(model, menu)
+        ln_g = np.linspace(np.log(g_range[0]), np.log(g_range[1]), points)
+        r_before = np.repeat(np.exp(-ln_g), draws)
+        rng = np.random.default_rng(seed)
+        steps, energy = {}, {}
+        for polarity, pulse in ((1, set_pulse), (-1, reset_pulse)):
+            row = menu.index([pulse.triple()])[0]
+            r_after, charge = engine.apply(r_before, np.full(r_before.size, row), pulse.width, rng)
+            steps[polarity] = np.log(r_before / r_after).reshape(points, draws)
+            energy[polarity] = engine.energy(charge, np.full(charge.size, row)).reshape(points, draws).mean(axis=1)
+        return cls(ln_g, steps, energy, {1: set_pulse, -1: reset_pulse})
+
+    def deformed(self, reset_scale: float = 1.0, nonlinearity: float = 0.0) -> "PulseResponse":
+        if reset_scale <= 0 or nonlinearity < 0:
+            raise CircuitkitError(f"reset_scale={reset_scale!r} must be > 0 and nonlinearity={nonlinearity!r} >= 0")
+        return dataclasses.replace(self, reset_scale=float(reset_scale), nonlinearity=float(nonlinearity))
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """ln G where repeated pulses leave a device: the median after 50 RESET (SET)
+        pulses of the model's own response from the middle of the grid (the knobs do not
+        move the bounds)."""
+        if not hasattr(self, "_bounds"):
+            rng = np.random.default_rng(1)
+            plain = dataclasses.replace(self, reset_scale=1.0, nonlinearity=0.0)
+            ends = []
+            for polarity in (-1, 1):
+                g = np.full(1024, np.exp(self.ln_g[self.ln_g.size // 2]))
+                for _ in range(50):
+                    g = plain._step(g, np.full(g.size, polarity), rng)[0]
+                ends.append(float(np.median(np.log(g))))
+            self._bounds = (ends[0], ends[1])
+        return self._bounds
+
+    def _factor(self, ln_g: np.ndarray, polarity: np.ndarray) -> np.ndarray:
+        if self.nonlinearity == 0:
+            return np.ones_like(ln_g)
+        low, high = self.bounds
+        distance = np.where(polarity > 0, high - ln_g, ln_g - low) / (high - low)
+        return np.clip(distance, 0.0, 1.0) ** self.nonlinearity
+
+    def apply(self, g: np.ndarray, polarity: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Conductance after one pulse per device (polarity +1 SET, -1 RESET) and its energy (J)."""
+        return self._step(g, polarity, rng)
+
+    def _step(self, g: np.ndarray, polarity: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        ln_g = np.log(g)
+        k = np.clip(np.rint((ln_g - self.ln_g[0]) / (self.ln_g[1] - self.ln_g[0])).astype(int), 0, self.ln_g.size - 1)
+        draw = rng.integers(0, self.steps[1].shape[1], size=g.shape)
+        step = np.where(polarity > 0, self.steps[1][k, draw], self.steps[-1][k, draw])
+        if self.reset_scale != 1.0 or self.nonlinearity != 0.0:
+            step = step * np.where(polarity > 0, 1.0, self.reset_scale) * self._factor(ln_g, polarity)
+        energy = np.where(polarity > 0, self.energy[1][k], self.energy[-1][k])
+        return np.exp(ln_g + step), energy
+
+    def asymmetry(self) -> float:
+        """Mean |RESET step| / mean |SET step| in ln G at the middle of the bounds."""
+        low, high = self.bounds
+        middle = np.full(4096, 0.5 * (low + high))
+        rng = np.random.default_rng(0)
+        up = np.log(self.apply(np.exp(middle), np.ones(middle.size), rng)[0]) - middle
+        down = middle - np.log(self.apply(np.exp(middle), -np.ones(middle.size), rng)[0])
+        return float(np.mean(np.abs(down)) / max(np.mean(np.abs(up)), 1e-12))
+
+    def describe(self) -> dict[str, Any]:
+        low, high = self.bounds
+        return {"set_pulse": dataclasses.asdict(self.pulses[1]), "reset_pulse": dataclasses.asdict(self.pulses[-1]),
+                "reset_scale": self.reset_scale, "nonlinearity": self.nonlinearity,
+                "asymmetry_reset_over_set": self.asymmetry(),
+                "range_us": [float(np.exp(low) * 1e6), float(np.exp(high) * 1e6)],
+                "draws_per_state": int(self.steps[1].shape[1]), "states": int(self.ln_g.size)}
+
+
+@dataclasses.dataclass(frozen=True)
+class StellarConfig:
+    rule: str = "stellar"
+    threshold: float = 0.5     # |error| a STELLAR update needs (sign-SGD: 0)
+    epochs: int = 1
+    gain: float = 8.0          # pre-activation per unit of mean weighted input
+    learning_rate: float = 3.0   # ideal-device SGD only (the best of 0.3, 1, 3, 10, 30 for one epoch)
+    seed: int = 0
+    train_images: int | None = None
+    test_images: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise CircuitkitError(f"unknown learning rule {self.rule!r}; expected one of {', '.join(RULES)}")
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+
+class DeviceLayer:
+    """A fully connected layer of single devices against a reference conductance."""
+
+    def __init__(self, inputs: int, outputs: int, response: PulseResponse, model: PulseModel,
+                 rng: np.random.Generator, start):
+        self.response, self.model = response, model
+        low, high = response.bounds
+        self.g_low, self.g_high = float(np.exp(low)), float(np.exp(high))
+        self.g_ref = 0.5 * (self.g_low + self.g_high)
+        # As fabricated and reset (the fitted HRS distribution), then one pulse of random
+        # polarity: weights start spread on both sides of the reference.
+        g = 1.0 / start.distribution("HRS").sample(rng, inputs * outputs)
+        g, _ = response.apply(g, rng.choice([-1, 1], size=g.size), rng)
+        self.g = g.reshape(inputs, outputs)
+
+    @property
+    def weights(self) -> np.ndarray:
+        return (self.g - self.g_ref) / (self.g_high - self.g_low)
+
+    def read_weights(self, rng: np.random.Generator | None) -> np.ndarray:
+        """One read of every device (fitted read noise), as weights."""
+        if rng is None:
+            return self.weights
+        sigma = self.model.read_noise.sigma_at(1.0 / self.g)
+        read = self.g * np.exp(sigma * rng.standard_normal(self.g.shape))
+        return (read - self.g_ref) / (self.g_high - self.g_low)
+
+    def pulse(self, polarity: np.ndarray, rng: np.random.Generator) -> float:
+        """Apply +1 (SET) / -1 (RESET) / 0 (none) per device; return the energy (J)."""
+        where = np.flatnonzero(polarity)
+        if where.size == 0:
+            return 0.0
+        flat = self.g.reshape(-1)
+        flat[where], energy = self.response.apply(flat[where], polarity.reshape(-1)[where], rng)
+        return float(energy.sum())
+
+
+def _inputs(x: np.ndarray) -> np.ndarray:
+    return np.hstack([x, np.ones((x.shape[0], 1))])
+
+
+def train_layer(dataset: Dataset, config: StellarConfig, response: PulseResponse | None, model: PulseModel | None,
+                start=None) -> dict[str, Any]:
+    """Train the classifier with one rule; returns test accuracy, pulses and energy."""
+    rng = np.random.default_rng(config.seed)
+    train = class_interleaved(dataset.y_train, config.train_images)
+    test = class_interleaved(dataset.y_test, config.test_images)
+    x, y = _inputs(dataset.x_train[train]), dataset.y_train[train]
+    x_test, y_test = _inputs(dataset.x_test[test]), dataset.y_test[test]
+    targets = np.eye(10)[y]
+    scale = config.gain / float(np.mean(x.sum(axis=1)))  # pre-activation per weight unit and input
+    pulses = energy = 0.0
+    if config.rule == "ideal":
+        w = rng.normal(0, 0.05, (x.shape[1], 10))
+        forward: Callable[[np.ndarray, np.random.Generator | None], np.ndarray] = lambda xs, r: xs @ w * scale
+    else:
+        if response is None or model is None:
+            raise CircuitkitError("device rules need the pulse response and the pulse model")
+        layer = DeviceLayer(x.shape[1], 10, response, model, rng, start)
+        forward = lambda xs, r: xs @ layer.read_weights(r) * scale  # noqa: E731
+    threshold = config.threshold if config.rule == "stellar" else 0.0
+    for _ in range(config.epochs):
+        for i in rng.permutation(y.size):
+            xi = x[i]
+            a = forward(xi[None], rng)[0]
+            out = _sigmoid(a)
+            error = out - targets[i]
+            derivative = out * (1 - out)
+            if config.rule == "ideal":
+                # the exact gradient of the logistic loss of each output w.r.t. its weights
+                w -= config.learning_rate * np.outer(xi, error) * scale
+                continue
+            direction = np.where(np.abs(error) > threshold, -np.sign(error), 0.0) * np.sign(derivative)
+            polarity = (np.sign(xi)[:, None] * direction[None, :]).astype(np.int8)
+            pulses += np.count_nonzero(polarity)
+            energy += layer.pulse(polarity, rng)
+    correct = np.argmax(forward(x_test, rng), axis=1) == y_test
+    weights = x.shape[1] * 10
+    return {"rule": config.rule, "threshold": threshold, "accuracy": float(correct.mean()),
+            "test_images": int(y_test.size), "pulses_per_weight": pulses / weights,
+            "energy_per_weight_j": energy / weights, "energy_total_j": energy}
+
+
+def compare_rules(dataset: Dataset, response: PulseResponse, model: PulseModel, start, *, seeds: int = 3,
+                  rules=RULES, base: StellarConfig = StellarConfig(), log=print) -> list[dict[str, Any]]:
+    """Each rule over `seeds` runs (device draws and image order): accuracy with its
+    Student-t interval over runs, pulses and energy per weight."""
+    rows = []
+    for rule in rules:
+        runs = [train_layer(dataset, dataclasses.replace(base, rule=rule, seed=base.seed + s), response, model, start)
+                for s in range(seeds)]
+        accuracy = mean_interval([r["accuracy"] for r in runs])
+        row = {"rule": rule, "threshold": runs[0]["threshold"], "runs": seeds, "accuracy": accuracy.mean,
+               "ci_low": accuracy.low, "ci_high": accuracy.high, "test_images": runs[0]["test_images"],
+               "pulses_per_weight": float(np.mean([r["pulses_per_weight"] for r in runs])),
+               "energy_per_weight_j": float(np.mean([r["energy_per_weight_j"] for r in runs])),
+               "reset_scale": response.reset_scale, "nonlinearity": response.nonlinearity,
+               "asymmetry": response.asymmetry() if rule != "ideal" else None}
+        rows.append(row)
+        if log:
+            log(f"stellar: {rule:8s} reset_scale {response.reset_scale:g} nonlinearity {response.nonlinearity:g}: "
+                f"accuracy {accuracy.mean:.3f} [{accuracy.low:.3f}, {accuracy.high:.3f}], "
+                f"{row['pulses_per_weight']:.1f} pulses per weight")
+    return rows

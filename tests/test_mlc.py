@@ -1,0 +1,210 @@
+"""Multi-level write-verify (circuitkit.mlc) on the fitted real-device pulse model.
+
+The pulse model needs the access transistor's I-V table (extracted from ngspice once and
+cached), so these tests are marked `spice`."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from circuitkit import CircuitkitError
+from circuitkit.ber_table import BerTable, BerTableError, Condition, scheme_alphabet
+from circuitkit.device.pulse import PulseCondition, PulseModel, gap_grid
+from circuitkit.mlc import LevelMap, ProgrammingEngine, dual_direction, write_verify
+from circuitkit.mlc import analysis
+from circuitkit.mlc import engine as engine_module
+from circuitkit.mlc.campaign import MlcConfig, default_cards, run_mlc_campaign
+from circuitkit.mlc.engine import PulseMenu
+from circuitkit.mlc.measured import load_measured
+from circuitkit.stats import binomial_interval
+
+pytestmark = pytest.mark.spice
+
+
+@pytest.fixture(scope="module")
+def cards():
+    return default_cards()
+
+
+@pytest.fixture(scope="module")
+def model(cards) -> PulseModel:
+    return PulseModel.from_card(cards[0])
+
+
+def hrs_start(cards, n, seed):
+    return cards[1].distribution("HRS").sample(np.random.default_rng(seed), n)
+
+
+def test_the_engine_is_the_fitted_models_sampler(model):
+    """Same generator, same gap grid: the engine's pulses equal PulseModel.sample_after
+    bit for bit (rate scale, programming spread and read noise drawn the same way)."""
+    rng = np.random.default_rng(5)
+    r0 = np.exp(rng.uniform(np.log(5e3), np.log(3e5), 600))
+    triples = np.array([[1.2, 1.5, 0.0], [2.5, 0.0, 2.0], [0.9, 2.0, 0.0]])
+    which = rng.integers(0, 3, r0.size)
+    width = np.array([1e-6, 2e-7, 5e-8])[which]
+    expected = model.sample_after(r0, PulseCondition(*triples[which].T, width), np.random.default_rng(11))
+    menu = PulseMenu.of(triples)
+    engine = ProgrammingEngine(model, menu, grid=gap_grid(model.card, model.gap(r0)))
+    got, charge = engine.apply(r0, menu.index(triples[which]), width, np.random.default_rng(11), read_noise=True)
+    np.testing.assert_array_equal(got, expected)
+    assert np.all(charge > 0)
+
+
+def test_pulse_charge_equals_ngspice_1t1r_transients(model):
+    """The charge (hence energy) of SET, RESET and non-switching pulses, from the engine's
+    integral along the gap trajectory, against ngspice 1T1R transients (compiled .va and
+    the sky130 access transistor), current through the pulsed line integrated over time.
+    The rate scale is held at 1 (no random part) so both follow the same trajectory."""
+    from circuitkit.device.resimulate import one_t_one_r_netlist
+    from circuitkit.spice.runner import run_batch
+
+    fixed = dataclasses.replace(model, sigma_ln_rate=(1e-9, 1e-9), sigma_ln_program=(0.0, 0.0))
+    triples = np.array([[1.2, 1.5, 0.0], [1.6, 1.5, 0.0], [0.8, 1.5, 0.0], [3.0, 0.0, 2.0], [2.5, 0.0, 2.5]])
+    r0 = np.array([90e3, 90e3, 90e3, 8e3, 8e3])
+    width = np.array([1e-6, 2e-7, 1e-6, 1e-6, 1e-6])
+    menu = PulseMenu.of(triples)
+    after, charge = ProgrammingEngine(fixed, menu).apply(r0, menu.index(triples), width, np.random.default_rng(0))
+    gaps = model.gap(r0)
+    result = run_batch(one_t_one_r_netlist(model.card, model.transistor, *triples.T, width, gaps))
+    for k in range(r0.size):
+        line = "bl" if triples[k, 1] > 0 else "sl"
+        spice_charge = abs(np.trapezoid(result[f"i(v{line}{k})"], result["time"]))
+        spice_after = model.resistance(gaps[k] + result[f"v(n{k}#dgap)"][-1] * 1e-9)
+        assert charge[k] == pytest.approx(spice_charge, rel=0.02), k
+        assert after[k] == pytest.approx(spice_after, rel=0.03), k
+    assert charge[2] < 0.1 * charge[0]  # a pulse that does not switch the cell moves little charge
+
+
+def test_pulse_charge_quadrature_converges(model, monkeypatch):
+    """48 nodes along the gap path against 2,000: the charge per pulse within 5 %, the
+    total within 0.5 % (the integrand spans many decades where the cell switches)."""
+    rng = np.random.default_rng(7)
+    r0 = np.exp(rng.uniform(np.log(5e3), np.log(3e5), 800))
+    triples = np.array([[1.2, 1.5, 0.0], [2.5, 0.0, 2.0]])
+    which = rng.integers(0, 2, r0.size)
+    menu = PulseMenu.of(triples)
+    engine = ProgrammingEngine(model, menu)
+    charges = {}
+    for nodes in (engine_module.CHARGE_NODES, 2000):
+        monkeypatch.setattr(engine_module, "CHARGE_NODES", nodes)
+        charges[nodes] = engine.apply(r0, menu.index(triples[which]), 1e-6, np.random.default_rng(3))[1]
+    coarse, fine = charges.values()
+    assert np.max(np.abs(coarse / fine - 1)) < 0.05
+    assert abs(coarse.sum() / fine.sum() - 1) < 0.005
+
+
+def test_write_verify_reaches_a_level_one_pulse_misses_and_stops_at_its_budget(model, cards):
+    levels = LevelMap(32)
+    target = np.full(400, 12)  # 48-52 uS: far from the HRS start, inside the SET staircase's reach
+    r0 = hrs_start(cards, target.size, 1)
+    one = dual_direction(max_pulses=1)
+    many = dual_direction(max_pulses=300)
+    engine = ProgrammingEngine.for_scheme(model, many)
+    single = write_verify(engine, one, levels, target, r0, np.random.default_rng(2))
+    full = write_verify(engine, many, levels, target, r0, np.random.default_rng(2))
+    assert single.pulses.max() == 1 and full.pulses.max() <= 300
+    hit_one = binomial_interval(int(single.success.sum()), target.size)
+    hit_many = binomial_interval(int(full.success.sum()), target.size)
+    assert hit_one.high < 0.1 and hit_many.low > 0.6, (hit_one, hit_many)
+    # the cells that got there needed more than one pulse, and every failure spent its budget or gave up
+    assert np.median(full.pulses[full.success]) > 1
+    # a tight budget is never exceeded and leaves cells unverified
+    tight = write_verify(engine, dual_direction(max_pulses=5), levels, target, r0, np.random.default_rng(2))
+    assert tight.pulses.max() <= 5 and tight.success.mean() < full.success.mean()
+    assert np.all(tight.pulses[~tight.success] == 5)
+
+
+def test_the_confusion_matrix_narrows_as_the_verify_tolerance_tightens(model, cards):
+    """8 levels of 16 uS: accepting anywhere in the band vs within +-4 uS of the target:
+    later reads leave their level less often, strictly (disjoint 95 % intervals), and the
+    states left lie closer to their targets. (Much tighter stops helping: the verify reads'
+    own noise, a few uS here, sets the floor, and more cells run out of budget.)"""
+    levels = LevelMap(8)
+    target = np.tile(np.arange(1, 8), 300)
+    r0 = hrs_start(cards, target.size, 3)
+    scheme = dual_direction()
+    engine = ProgrammingEngine.for_scheme(model, scheme)
+    outcome = {}
+    for name, tolerance in (("band", None), ("tight", 4e-6)):
+        rng = np.random.default_rng(4)
+        result = write_verify(engine, scheme, levels, target, r0, rng, tolerance=tolerance)
+        later = 1.0 / result.later_read(engine, rng)
+        counts = analysis.confusion_counts(levels, target, later)
+        errors = int(counts.sum() - np.trace(counts))
+        spread = np.median(np.abs(1.0 / result.r_final - levels.targets[target]))
+        outcome[name] = (binomial_interval(errors, target.size), spread, result.pulses.mean())
+    band, tight = outcome["band"], outcome["tight"]
+    assert tight[0].high < band[0].low, (band[0], tight[0])
+    assert tight[1] < 0.8 * band[1]
+    assert tight[2] > band[2]  # tighter verify costs pulses
+
+
+def test_mlc_confusion_tables_use_the_ber_table_schema(tmp_path):
+    assert scheme_alphabet("mlc32") == tuple(range(32)) and scheme_alphabet("mlc1") is None
+    assert scheme_alphabet("mlc032") is None and scheme_alphabet("quaternary") is None
+    levels = LevelMap(4)
+    rng = np.random.default_rng(0)
+    target = np.repeat(np.arange(4), 50)
+    read = levels.targets[target] + rng.normal(0, 0.4 * levels.spacing, target.size)
+    condition = Condition("mlc-test", 0.0, 27.0, levels.scheme)
+    table = analysis.confusion_table(levels, target, read, condition)
+    path = table.write(tmp_path / "t.csv")
+    again = BerTable.read(path)
+    assert again == table and again.transition_matrix(condition).alphabet == (0, 1, 2, 3)
+    text = path.read_text().replace(",mlc4,", ",mlc65,", 1)
+    (tmp_path / "bad.csv").write_text(text)
+    with pytest.raises(BerTableError, match="unknown scheme 'mlc65'"):
+        BerTable.read(tmp_path / "bad.csv")
+
+
+def test_pair_error_is_the_bayes_error_of_two_normals():
+    rng = np.random.default_rng(1)
+    for separation in (1.0, 2.0, 3.0):
+        error = analysis.pair_error(rng.normal(0, 1, 20000), rng.normal(separation, 1, 20000))[0]
+        expected = 0.5 * math.erfc(separation / 2 / math.sqrt(2))
+        assert abs(error - expected) < 0.01, (separation, error, expected)
+
+
+def test_measured_runs_have_32_levels_of_32_cells_and_some_distinguishable_levels():
+    for name in ("read_mlc_good", "newwrite"):
+        run = load_measured(name)
+        assert len(run) == 1024 and np.all(np.bincount(run.target) == 32)
+        medians = [np.median(run.conductance[run.target == k]) for k in range(32)]
+        assert np.corrcoef(np.arange(32), medians)[0, 1] > 0.99 and 120e-6 < medians[-1] < 130e-6
+        distinct = analysis.distinguishable_levels(run.target, run.conductance, 32)
+        assert 4 <= distinct.count < 32 and distinct.adjacent_distinguishable < 31
+    with pytest.raises(CircuitkitError, match="unknown bundled"):
+        load_measured("nope")
+
+
+def test_campaign_resumes_to_the_same_outputs_and_refuses_other_settings(tmp_path, cards):
+    config = MlcConfig(levels=8, cells_per_level=24, batch_size=64, max_pulses=60)
+    whole = run_mlc_campaign(config, tmp_path / "a", pulse_card=cards[0], start_card=cards[1], log=None)
+    assert len(whole.result) == 192 and config.batches == 3
+    interrupted = tmp_path / "b"
+    run_mlc_campaign(config, interrupted, pulse_card=cards[0], start_card=cards[1], log=None)
+    (interrupted / "samples" / "batch_0001.npz").unlink()  # as if killed before that batch was written
+    resumed = run_mlc_campaign(config, interrupted, pulse_card=cards[0], start_card=cards[1], log=None)
+    assert resumed.summary["batches_run_now"] == 1
+    assert (interrupted / "ber_table.csv").read_text() == (tmp_path / "a" / "ber_table.csv").read_text()
+    assert (interrupted / "levels.csv").read_text() == (tmp_path / "a" / "levels.csv").read_text()
+    with pytest.raises(CircuitkitError, match="another config"):
+        run_mlc_campaign(dataclasses.replace(config, max_pulses=61), interrupted, pulse_card=cards[0],
+                         start_card=cards[1], log=None)
+    assert "off" in whole.summary["drift"]
+
+
+def test_mlc_command_compares_with_the_real_runs(tmp_path):
+    from circuitkit.cli import main
+
+    assert main(["mlc", "--cells-per-level", "8", "--max-pulses", "50", "-o", str(tmp_path)]) == 0
+    for name in ("ber_table.csv", "levels.csv", "summary.json", "comparison.json", "measured_ber_table.csv",
+                 "mlc_levels.png", "mlc_confusion.png"):
+        assert (tmp_path / name).exists(), name
+    measured = BerTable.read(tmp_path / "measured_ber_table.csv")
+    assert {c.corner for c in measured.conditions()} == {"measured-read_mlc_good", "measured-newwrite"}
