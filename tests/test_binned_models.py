@@ -199,6 +199,15 @@ def test_a_fresh_cache_builds_the_library_once_and_a_user_pdk_is_never_written(o
     toolchain._BINNED.clear()
     again = toolchain.binned_library(PCSA_SIZES, models)   # from the files, not generated again
     assert again == binned and again.library.stat().st_mtime_ns == stamp
+    # The same files in another place are another library: it includes them by absolute path.
+    moved = tmp_path / "pdk_moved"
+    moved.mkdir()
+    for name in toolchain.SKY130_FET_FILES:
+        (moved / name).write_bytes((user_pdk / name).read_bytes())
+    elsewhere = toolchain.binned_library(PCSA_SIZES, toolchain.Sky130Models(moved, "CIRCUITKIT_SKY130_MODELS",
+                                                                            tmp_path / "unused.lib"))
+    assert elsewhere.library != binned.library
+    assert f'"{moved / "parameters_fet_ss.spice"}"' in elsewhere.library.read_text()
     # Other model files (another PDK, or an edited one) are another library.
     user_pdk.chmod(0o755)
     (user_pdk / "models_fet.spice").chmod(0o644)
