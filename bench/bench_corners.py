@@ -44,7 +44,7 @@ from circuitkit import toolchain as tc
 from circuitkit.corners.batch import ReadBatch
 from circuitkit.corners.campaign import CampaignConfig, run_campaign
 from circuitkit.corners.reads import PcsaReadSimulator, read_bench
-from circuitkit.corners.spread import DeviceSpread
+from circuitkit.device.nonideality import DeviceNonideality
 from circuitkit.netlist.common import NFET, PFET
 from circuitkit.netlist.pcsa import PcsaReadBench
 from circuitkit.operating import OperatingPoint
@@ -194,7 +194,7 @@ def check_reads(log: str, units: int) -> None:
 
 def per_run(batches: list[int], workdir: Path, repeats: int) -> dict[int, dict[str, Run]]:
     rng = np.random.default_rng(SEED)
-    spread = DeviceSpread()
+    spread = DeviceNonideality()
     results: dict[int, dict[str, Run]] = {}
     for units in batches:
         bench = read_bench(POINT, "binary", spread.draw(rng, +1, units), SEED)
@@ -282,7 +282,7 @@ def main() -> None:
             rng = np.random.default_rng(SEED)
             print("\nbatch-size sweep, binned netlist: CPU ms/sample (one core), peak MB")
             for units in sizes:
-                bench = read_bench(POINT, "binary", DeviceSpread().draw(rng, +1, units), SEED)
+                bench = read_bench(POINT, "binary", DeviceNonideality().draw(rng, +1, units), SEED)
                 runs = [run_measured(binned_netlist(bench), Path(tmp) / f"sweep_{units}_{k}") for k in range(args.repeats)]
                 best = min(runs, key=lambda run: run.cpu_s)
                 print(f"  {units:4d} units  {best.cpu_s / units * 1e3:7.2f} ms  {best.peak_mb:7.1f} MB")

@@ -198,7 +198,7 @@ def resimulate(outcome: FitOutcome, sweep: IVSweep, workdir, cells: int = 64) ->
 
 
 def plot(path, sweep: IVSweep, outcome: FitOutcome, spice, name: str):
-    from circuitkit.device.plot import _finish, plt
+    from circuitkit.report.fit_plots import finish as _finish, plt
 
     card = outcome.card
     groups, amplitude, offset = outcome.curves["groups"], outcome.curves["amplitude"], outcome.curves["offset"]

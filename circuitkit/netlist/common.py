@@ -24,6 +24,7 @@ from typing import Any
 
 from circuitkit import CircuitkitError, __version__
 from circuitkit.device.model import ModelCard, instance_parameter_names, parameter_specs
+from circuitkit.device.nonideality import CELL_STATES, LITERATURE_HRS, LITERATURE_LRS
 from circuitkit.files import write_atomic
 from circuitkit.operating import OperatingPoint
 from circuitkit.spice.binning import FET_SIZES_TAG, FetSize, FetSizes, binned_library_name
@@ -89,14 +90,23 @@ def check_weight(weight: int, *, ternary: bool = True, where: str = "weight") ->
 class RramStates:
     """What 'LRS' and 'HRS' mean for the generated cells.
 
-    Either read resistances in ohm at the model's read voltage (0.1 V; `unit="ohm"`, the
-    default: 10 kohm / 100 kohm as in the model's header) or tunnelling gaps in metres
-    (`unit="m"`). `gaps(card)` gives the `gap_init` of each state for a model card.
+    Either read resistances in ohm at the card's read voltage (`unit="ohm"`, the default:
+    the medians of the device's default programmed states,
+    `device.nonideality.LITERATURE_LRS` / `LITERATURE_HRS`, 10.5 kohm / 85.8 kohm, so a
+    netlist's nominal cell is the middle of what campaigns draw) or tunnelling gaps in
+    metres (`unit="m"`). `gaps(card)` gives the `gap_init` of each state for a model card;
+    `of(device)` the medians of a device's states.
     """
 
-    lrs: float = 10e3
-    hrs: float = 100e3
+    lrs: float = LITERATURE_LRS.median
+    hrs: float = LITERATURE_HRS.median
     unit: str = "ohm"
+
+    @classmethod
+    def of(cls, device) -> "RramStates":
+        """The medians of a `DeviceNonideality`'s (or `ProgrammedStates`') LRS and HRS."""
+        states = getattr(device, "states", device)
+        return cls(states.lrs.median, states.hrs.median)
 
     def __post_init__(self) -> None:
         if self.unit not in ("ohm", "m"):
@@ -127,8 +137,9 @@ class RramStates:
         return float(card.resistance(lrs)), float(card.resistance(hrs))
 
 
-# Weight -> programmed state of the (BL, BLb) devices of a 2T2R synapse.
-WEIGHT_STATES: Mapping[int, tuple[str, str]] = {+1: ("lrs", "hrs"), -1: ("hrs", "lrs"), 0: ("hrs", "hrs")}
+# Weight -> programmed state of the (BL, BLb) devices of a 2T2R synapse: the device's one
+# map (`device.nonideality.CELL_STATES`), so netlists program what campaigns draw.
+WEIGHT_STATES: Mapping[int, tuple[str, str]] = CELL_STATES
 
 
 def gap_params(weight: int) -> tuple[str, str]:
