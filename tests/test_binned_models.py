@@ -1,4 +1,4 @@
-"""The bin-resolved sky130 library (`circuitkit.spice.binning`, `toolchain.binned_library`)
+"""The bin-resolved sky130 library (`circuitkit.spice.binning`, `binned_library`)
 is the full library for the sizes it keeps: ngspice picks the same bin, DC and transient
 results are bit-identical, the transistor mismatch has the same distribution (other
 draws), and a size it does not hold fails loudly."""
@@ -175,7 +175,7 @@ def own_cache(tmp_path, monkeypatch):
     """A fresh circuitkit cache (the PDK as installed stays where it is)."""
     models = toolchain.find_sky130()
     monkeypatch.setenv("CIRCUITKIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(toolchain, "_BINNED", {})
+    monkeypatch.setattr(binning, "_BINNED", {})
     return models
 
 
@@ -187,7 +187,7 @@ def test_a_fresh_cache_builds_the_library_once_and_a_user_pdk_is_never_written(o
         (user_pdk / name).chmod(0o444)
     user_pdk.chmod(0o555)
     models = toolchain.Sky130Models(user_pdk, "CIRCUITKIT_SKY130_MODELS", tmp_path / "unused.lib")
-    binned = toolchain.binned_library(PCSA_SIZES, models)
+    binned = binning.binned_library(PCSA_SIZES, models)
     assert binned.library.is_file() and (tmp_path / "cache") in binned.library.parents
     assert sorted(p.name for p in user_pdk.iterdir()) == sorted(toolchain.SKY130_FET_FILES)
     text = binned.library.read_text()
@@ -196,15 +196,15 @@ def test_a_fresh_cache_builds_the_library_once_and_a_user_pdk_is_never_written(o
     assert "nshort_model.40" in (binned.library.parent / f"models_fet_{PCSA_SIZES.digest()}.spice").read_text()
     assert [b.name for b in binned.kept[PFET]] == ["pshort_model.48"]
     stamp = binned.library.stat().st_mtime_ns
-    toolchain._BINNED.clear()
-    again = toolchain.binned_library(PCSA_SIZES, models)   # from the files, not generated again
+    binning._BINNED.clear()
+    again = binning.binned_library(PCSA_SIZES, models)   # from the files, not generated again
     assert again == binned and again.library.stat().st_mtime_ns == stamp
     # The same files in another place are another library: it includes them by absolute path.
     moved = tmp_path / "pdk_moved"
     moved.mkdir()
     for name in toolchain.SKY130_FET_FILES:
         (moved / name).write_bytes((user_pdk / name).read_bytes())
-    elsewhere = toolchain.binned_library(PCSA_SIZES, toolchain.Sky130Models(moved, "CIRCUITKIT_SKY130_MODELS",
+    elsewhere = binning.binned_library(PCSA_SIZES, toolchain.Sky130Models(moved, "CIRCUITKIT_SKY130_MODELS",
                                                                             tmp_path / "unused.lib"))
     assert elsewhere.library != binned.library
     assert f'"{moved / "parameters_fet_ss.spice"}"' in elsewhere.library.read_text()
@@ -213,7 +213,7 @@ def test_a_fresh_cache_builds_the_library_once_and_a_user_pdk_is_never_written(o
     (user_pdk / "models_fet.spice").chmod(0o644)
     with open(user_pdk / "models_fet.spice", "a") as handle:
         handle.write("\n* edited\n")
-    other = toolchain.binned_library(PCSA_SIZES, models)
+    other = binning.binned_library(PCSA_SIZES, models)
     assert other.library.parent != binned.library.parent
 
 
@@ -248,7 +248,7 @@ def _bins_picked(netlist: str, instances: list[str]) -> dict[str, tuple[float, .
 
 
 def _bin_name(box: tuple[float, ...], device: str) -> str:
-    binned = toolchain.binned_library(ALL_SIZES)
+    binned = binning.binned_library(ALL_SIZES)
     return next(b.name for b in binned.kept[device] if (b.lmin, b.lmax, b.wmin, b.wmax) == box)
 
 

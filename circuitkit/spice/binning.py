@@ -23,23 +23,26 @@ from one library to the other redraws a Monte Carlo.
 
 `FetSizes` is the declaration a bench writes into its netlist (`* circuitkit-fet-sizes:`)
 and the key of the reduced library (`binned_library_name`); `reduce_models` is the pure
-text transformation. Generating, caching and finding the files is `circuitkit.toolchain`'s
-job (`binned_library`), wiring them into a run is `circuitkit.spice.deck`'s.
+text transformation; `binned_library` generates and caches the files from the toolchain's
+PDK (`circuitkit.toolchain`, which holds the reduction's version for its fingerprint), and
+`circuitkit.spice.deck` wires them into a run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 
 from circuitkit import CircuitkitError
+from circuitkit import toolchain as tc
+from circuitkit.files import write_atomic
 
-# Bump when the reduction's output changes for the same input: it is part of the cache key
-# and of the toolchain fingerprint (a campaign made with another reduction is not resumed).
-REDUCTION_VERSION = 1
+# The reduction's version (`circuitkit.toolchain` holds it: the fingerprint names it).
+REDUCTION_VERSION = tc.REDUCTION_VERSION
 # The netlist line that declares the sizes a bench's transistors use.
 FET_SIZES_TAG = "* circuitkit-fet-sizes: "
 LIBRARY_PREFIX = "circuitkit_sky130_fet_"
@@ -319,3 +322,62 @@ def reduce_models(text: str, sizes: FetSizes, *, source: str = "the model file")
                         for device, bins in kept.items()))
     return ReducedModels(header + "".join(out), sizes, kept)
 
+
+# --------------------------------------------------------------------------- the library files
+
+
+@dataclasses.dataclass(frozen=True)
+class BinnedLibrary:
+    """A bin-resolved corner library (`circuitkit.spice.binning`) for one set of transistor
+    sizes: `library` is the `.lib` file (sections as the full library's), `kept` the bins
+    each device keeps."""
+
+    library: Path
+    sizes: FetSizes
+    kept: Mapping[str, tuple[ModelBin, ...]]
+
+    def describe(self) -> str:
+        return "; ".join(f"{device}: " + ", ".join(b.describe() for b in bins) for device, bins in self.kept.items())
+
+
+_SCALE_MICRON = re.compile(r"^\s*\.options?\s+(?:parser\s+)?scale\s*=\s*1(?:\.0*)?u\b", re.IGNORECASE | re.MULTILINE)
+_BINNED: dict[tuple[str, str, str], BinnedLibrary] = {}
+
+
+def binned_library(sizes: FetSizes, models: tc.Sky130Models | None = None) -> BinnedLibrary:
+    """The bin-resolved library of `sizes` for the PDK in use (`models`: default, the
+    toolchain's), generated on first use and cached like the OSDI files: under
+    `<cache>/pdk/binned/<hash of the PDK model files>-<hash of their directory>-r<reduction
+    version>/`, named by the size set. A user's PDK is read, never written to. Raises
+    `BinningError` naming the size when a size lies in no model bin of the PDK."""
+    models = models or tc.toolchain().sky130
+    pdk_digest = tc._files_digest(models.directory, tc.SKY130_FET_FILES)
+    # The library includes the PDK's other files by absolute path: the same files in another
+    # place are another library (else a moved or deleted copy would leave it dangling).
+    place = hashlib.sha256(str(models.directory.resolve()).encode()).hexdigest()[:8]
+    key = (pdk_digest, place, sizes.declaration())
+    if key in _BINNED:
+        return _BINNED[key]
+    directory = tc.cache_dir() / "pdk" / "binned" / f"{pdk_digest}-{place}-r{REDUCTION_VERSION}"
+    library = directory / binned_library_name(sizes)
+    record = library.with_suffix(".json")  # written last: its presence marks a complete library
+    if library.exists() and record.exists():
+        kept = json.loads(record.read_text())["kept"]
+    else:
+        global_models = models.directory / "models_global.spice"
+        if not _SCALE_MICRON.search(global_models.read_text(errors="replace")):
+            raise BinningError(f"{global_models} does not set `.option scale=1.0u`: the bin-resolved library "
+                               "(and circuitkit's netlists) give transistor sizes in microns")
+        source = models.directory / "models_fet.spice"
+        reduced = reduce_models(source.read_text(errors="replace"), sizes, source=str(source))
+        fet_models = directory / f"models_fet_{sizes.digest()}.spice"
+        write_atomic(fet_models, reduced.text)
+        tc._write_corner_library(library, models.directory, fet_models,
+                              note=f"* Bin-resolved FET models (reduction v{REDUCTION_VERSION}) for the sizes "
+                                   f"{sizes.declaration()}\n")
+        kept = {device: [dataclasses.asdict(b) for b in bins] for device, bins in reduced.kept.items()}
+        write_atomic(record, json.dumps({"sizes": sizes.declaration(), "pdk": str(models.directory),
+                                         "reduction": REDUCTION_VERSION, "kept": kept}, indent=1) + "\n")
+    binned = BinnedLibrary(library, sizes, {device: tuple(ModelBin(**b) for b in bins) for device, bins in kept.items()})
+    _BINNED[key] = binned
+    return binned

@@ -5,7 +5,7 @@ Netlists stay free of machine paths: they name Verilog-A models by module
 (`.lib circuitkit_sky130_fet.lib tt`, or a bin-resolved copy for the transistor sizes the
 netlist declares: `* circuitkit-fet-sizes: ...` then `.lib circuitkit_sky130_fet_<digest>.lib
 tt`). `prepare_deck` compiles the Verilog-A modules the netlist uses, makes sure the
-bin-resolved library exists (`circuitkit.toolchain.binned_library`), and returns the
+bin-resolved library exists (`circuitkit.spice.binning.binned_library`), and returns the
 ngspice start-up commands (`.spiceinit`) that load the models and put the library
 directories on ngspice's `sourcepath`.
 """
@@ -18,7 +18,8 @@ from pathlib import Path
 
 from circuitkit import CircuitkitError
 from circuitkit import toolchain as tc
-from circuitkit.spice.binning import FET_SIZES_TAG, LIBRARY_PREFIX, FetSizes, binned_library_name
+from circuitkit.spice.binning import (FET_SIZES_TAG, LIBRARY_PREFIX, BinnedLibrary, FetSizes, binned_library,
+                                      binned_library_name)
 
 _MODEL_LINE = re.compile(r"^\s*\.model\s+\S+\s+([A-Za-z_][\w]*)", re.IGNORECASE | re.MULTILINE)
 
@@ -32,7 +33,7 @@ class Deck:
     init_commands: tuple[str, ...]
     osdi_files: tuple[Path, ...]
     ngspice: Path = Path("ngspice")
-    fet_library: tc.BinnedLibrary | None = None  # the bin-resolved library the netlist loads, if any
+    fet_library: BinnedLibrary | None = None  # the bin-resolved library the netlist loads, if any
 
     def spiceinit(self) -> str:
         return "\n".join(self.init_commands) + "\n"
@@ -52,7 +53,7 @@ _BINNED_LIB_LINE = re.compile(rf"^\s*\.lib\s+\"?({LIBRARY_PREFIX}\w+\.lib)\"?\s"
 _SIZES_LINE = re.compile(rf"^{re.escape(FET_SIZES_TAG)}(.*)$", re.MULTILINE)
 
 
-def binned_library_used(netlist: str) -> tc.BinnedLibrary | None:
+def binned_library_used(netlist: str) -> BinnedLibrary | None:
     """The bin-resolved library a netlist loads (made if missing), from the sizes it declares;
     None when it loads the full library. A `.lib` line that does not match the declared
     sizes (an edited netlist) is an error, not a run with the wrong bins."""
@@ -68,7 +69,7 @@ def binned_library_used(netlist: str) -> tc.BinnedLibrary | None:
     if names != {expected}:
         raise CircuitkitError(f"the netlist loads {', '.join(sorted(names))}, but the transistor sizes it declares "
                               f"({sizes.declaration()}) make {expected}: regenerate the netlist")
-    return tc.binned_library(sizes)
+    return binned_library(sizes)
 
 
 def prepare_deck(netlist: str) -> Deck:
