@@ -281,11 +281,15 @@ def sky130_section(corner: str | Corner, mismatch: bool = False) -> str:
     return f"{name}_mm" if mismatch else name
 
 
-def _write_corner_library(library: Path, models: Path) -> None:
+def _write_corner_library(library: Path, models: Path, fet_models: Path | None = None, note: str = "") -> None:
     """Write the per-corner `.lib` file that loads only the FET subset from `models`
-    (by relative name when the library sits beside the models, else by absolute path)."""
+    (by relative name when the library sits beside the models, else by absolute path).
+    `fet_models` replaces the PDK's `models_fet.spice` (a bin-resolved copy beside the
+    library); `note` is added to the header."""
 
     def include(name: str) -> str:
+        if name == "models_fet.spice" and fet_models is not None:
+            return fet_models.name if fet_models.parent == library.parent else f'"{fet_models}"'
         return name if library.parent == models else f'"{models / name}"'
 
     sections = []
@@ -307,7 +311,8 @@ def _write_corner_library(library: Path, models: Path) -> None:
     header = (
         "* circuitkit: sky130_fd_pr FET models only (continuous models), one section per corner.\n"
         + ("" if library.parent == models else f"* Models from {models}\n")
-        + "* Use: .lib circuitkit_sky130_fet.lib tt   (or tt_mm for per-instance mismatch)\n"
+        + note
+        + f"* Use: .lib {library.name} tt   (or tt_mm for per-instance mismatch)\n"
     )
     text = header + "\n".join(sections)
     if not (library.exists() and library.read_text() == text):
@@ -420,6 +425,15 @@ def check_sky130() -> ToolStatus:
     return ToolStatus("sky130 models", True, f"corners {','.join(SKY130_CORNERS)} [{models.source}]", str(models.directory))
 
 
+# --------------------------------------------------------------------------- bin-resolved models
+
+# The version of the bin-resolved FET library's reduction (`circuitkit.spice.binning`), kept
+# here so the fingerprint names it without this neutral module importing a stage. Bump when
+# the reduction's output changes for the same input: it is part of the cache key and of the
+# toolchain fingerprint (a campaign made with another reduction is not resumed).
+REDUCTION_VERSION = 1
+
+
 # --------------------------------------------------------------------------- all together
 
 
@@ -446,7 +460,8 @@ class Toolchain:
             "ngspice": f"ngspice {self.ngspice_version}, binary sha256 {_file_digest(self.ngspice)}",
             "verilog_a": ", ".join(f"{va.name} + {self.openvaf_version}: {osdi_digest(va, self.openvaf_version)}"
                                    for va in models),
-            "pdk": f"sky130 FET model files sha256 {_files_digest(self.sky130.directory, SKY130_FET_FILES)}",
+            "pdk": f"sky130 FET model files (bin-resolved by reduction v{REDUCTION_VERSION}) sha256 "
+                   f"{_files_digest(self.sky130.directory, SKY130_FET_FILES)}",
         }
 
     def versions(self) -> dict[str, str]:

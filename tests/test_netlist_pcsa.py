@@ -4,6 +4,7 @@ benches."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -188,3 +189,33 @@ def test_the_ternary_sampling_time_still_sits_inside_the_measured_window():
             assert delays[name] == pytest.approx(float(documented) * 1e-9, rel=0.03), (vdd, corner, name)
         if float(vdd) == TERNARY_POINT.vdd:
             assert delays["p"] < TERNARY_TIMING.t_sample < delays["z14"]
+
+
+def test_a_batch_beyond_99_units_measures_every_energy_and_saves_only_what_it_reads():
+    """The energy is -vdd times the supply's integrated current, not `integ par('-v*i')`
+    (ngspice allows 99 `par()` per deck and measures them only in a second run of the
+    analysis): the same number as the old measure, a 100-unit batch measures all of them,
+    and a batch that saves only what its measures read (waveforms=False) gives the same
+    measures bit for bit."""
+    timing = ReadTiming.for_supply(TYPICAL.vdd)
+    pair = [ReadUnit.with_resistances("a", +1, 10e3, 90e3), ReadUnit.with_resistances("b", -1, 12e3, 40e3)]
+    bench = PcsaReadBench(pair, point=TYPICAL, timing=timing)
+    everything = run_batch(bench.to_netlist())
+    lean = run_batch(dataclasses.replace(bench, waveforms=False).to_netlist())
+    assert lean.measures == everything.measures
+    assert set(lean.vectors) == {"time", "v(se)", *(f"{v}({n}_{u})" for u in "ab" for v, n in
+                                                      (("v", "q"), ("v", "qb"), ("i", "vdd")))}
+    # the old energy measure, in the old control block (no quit: ngspice measures par() in its rerun)
+    old = re.sub(r"^\.meas tran qdd_(\w+) integ i\((\w+)\) (from=\S+ to=\S+)\n\.meas tran e_\1 param='-vdd\*qdd_\1'$",
+                 r".meas tran e_\1 integ par('-v(\2)*i(\2)') \3", bench.to_netlist(), flags=re.MULTILINE)
+    old = old.replace("\n.end\n", "\n.control\nrun\n.endc\n.end\n")
+    assert old.count("par('-v(vdd_") == 2
+    before = run_batch(old)
+    for unit in "ab":
+        assert everything.measure(f"e_{unit}") == pytest.approx(before.measure(f"e_{unit}"), rel=1e-5)
+        assert everything.measure(f"e_{unit}") > 1e-15
+    many = [ReadUnit.with_resistances(f"u{k}", +1, 10e3, 90e3) for k in range(100)]
+    batch = PcsaReadBench(many, point=TYPICAL, timing=timing, waveforms=False)
+    reads = batch.measure(run_batch(batch.to_netlist()))
+    energies = [reads[f"u{k}"].energy_j for k in range(100)]
+    assert all(math.isfinite(e) and e > 1e-15 for e in energies) and reads["u0"].value == +1

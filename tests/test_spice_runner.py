@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -83,3 +85,10 @@ def test_runs_use_the_ngspice_binary_the_toolchain_resolved(tmp_path, monkeypatc
         toolchain.toolchain.cache_clear()   # the next test resolves the default again
     assert result.measure("vend") == pytest.approx(1 - np.exp(-5), rel=1e-3)
     assert "-b through_wrapper.cir" in calls.read_text().splitlines()
+
+
+def test_a_batch_runs_its_analysis_once(tmp_path):
+    """The control block ends with `quit`: without it `ngspice -b` runs the transient a
+    second time after the block (the deck has `.meas` lines) and prints every measure twice."""
+    result = run_batch(RC, workdir=tmp_path, name="rc")
+    assert len(re.findall(r"^vend\s+=", result.log, re.MULTILINE)) == 1, result.log[-2000:]

@@ -86,7 +86,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (local executor)")
     parser.add_argument("--executor", choices=EXECUTORS, default="process")
     parser.add_argument("--scheduler", help="Dask scheduler address for --executor dask")
-    parser.add_argument("--batch-size", type=int, default=64, help="sense circuits simulated per ngspice run")
+    parser.add_argument("--batch-size", type=int, default=CampaignConfig.batch_size,
+                        help="sense circuits simulated per ngspice run")
     parser.add_argument("--model-card", type=Path,
                         help="fitted model_card.json (its resistance-distribution fit sets the spread; without one, "
                              "literature defaults are used and announced)")

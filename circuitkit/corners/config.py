@@ -38,7 +38,12 @@ class CampaignConfig:
     samples: int = 256                 # per condition and stored value (mc), per offset point (offset)
     seed: int = 1
     method: str = "mc"
-    batch_size: int = 64               # sense circuits per ngspice run
+    # Sense circuits per ngspice run. 32 is where a read costs least CPU (bench/bench_corners.py
+    # --sweep, bin-resolved library, tt 1.8 V with mismatch: 8 -> 12.8, 16 -> 11.8, 32 -> 11.9,
+    # 64 -> 13.6, 128 -> 18.1 ms per read on one core): below it ngspice's start-up and parsing
+    # dominate; above it every unit pays for the others, because all units of a transient share
+    # one time step and each unit's switching events shorten it. Memory grows ~0.55 MB per unit.
+    batch_size: int = 32
     device: DeviceNonideality = DeviceNonideality()   # the cells' programmed states (and stuck cells)
     offset_points: tuple[float, ...] = DEFAULT_OFFSET_POINTS
     mismatch: bool = True              # per-instance transistor mismatch (the PDK's own AGAUSS)

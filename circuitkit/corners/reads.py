@@ -45,6 +45,7 @@ def read_bench(point: OperatingPoint, scheme: str, resistances: np.ndarray, spic
     return PcsaReadBench(
         units, point=point, mismatch=mismatch, timing=read_timing(scheme, point.vdd), card=card, seed=spice_seed,
         options=TIGHTER_OPTIONS if tighter else None, kind="ternary-pcsa" if scheme == "ternary" else "2t2r-pcsa",
+        waveforms=False,  # the campaign reads measures only
         title=f"Monte Carlo batch: {len(units)} 2T2R + PCSA reads, stored {stored:+d}, "
               f"{Condition.at(point, scheme).label()}",
     )

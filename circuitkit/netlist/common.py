@@ -27,6 +27,7 @@ from circuitkit.device.model import ModelCard, instance_parameter_names, paramet
 from circuitkit.device.nonideality import CELL_STATES, LITERATURE_HRS, LITERATURE_LRS
 from circuitkit.files import write_atomic
 from circuitkit.operating import OperatingPoint
+from circuitkit.spice.binning import FET_SIZES_TAG, FetSize, FetSizes, binned_library_name
 from circuitkit.toolchain import SKY130_LIB_NAME, sky130_section
 
 # Smallest drawn sizes of sky130_fd_pr__nfet_01v8 / pfet_01v8 (microns).
@@ -224,8 +225,18 @@ def param_lines(params: Sequence[ParamEntry]) -> list[str]:
     return lines
 
 
+class FetLine(str):
+    """A transistor line (`fet_line`): the text, plus the PDK device and the names of the
+    parameters holding its width and length, so a bench can say which sizes it uses
+    (`fet_sizes`) without reading its text back."""
+
+    device: str
+    width: str
+    length: str
+
+
 def fet_line(name: str, drain: str, gate: str, source: str, body: str, kind: str, width: str,
-             length: str = "l_min", multiplier: str | None = None) -> str:
+             length: str = "l_min", multiplier: str | None = None) -> FetLine:
     """A sky130 1.8 V transistor whose width and length are netlist parameters; drain and
     source diffusions are `l_diff` long (junction area and perimeter from the width).
     `multiplier` (a parameter name) puts that many identical devices in parallel (`m=`),
@@ -236,7 +247,30 @@ def fet_line(name: str, drain: str, gate: str, source: str, body: str, kind: str
         f"X{name} {drain} {gate} {source} {body} {model} w={{{width}}} l={{{length}}} "
         f"ad={{{width}*l_diff}} as={{{width}*l_diff}} pd={{2*({width}+l_diff)}} ps={{2*({width}+l_diff)}}"
     )
-    return line + (f" m={{{multiplier}}}" if multiplier else "")
+    fet = FetLine(line + (f" m={{{multiplier}}}" if multiplier else ""))
+    fet.device, fet.width, fet.length = model, width, length
+    return fet
+
+
+def fet_sizes(lines: Iterable[str], params: Sequence[ParamEntry]) -> FetSizes:
+    """The (device, W, L) of every transistor among `lines` (those made by `fet_line`),
+    with W and L taken from the `.param` entries `params`: what a bin-resolved library
+    must hold for the netlist (`circuitkit.spice.binning`)."""
+    values = {name: value for name, value, _ in params}
+    sizes = []
+    for line in lines:
+        if not isinstance(line, FetLine):
+            continue
+        size = []
+        for role, name in (("width", line.width), ("length", line.length)):
+            value = values.get(name)
+            if isinstance(value, str) or value is None:
+                raise CircuitkitError(f"transistor line {line.split()[0]}: its {role} parameter {name!r} is "
+                                      f"{'an expression' if value else 'not among the parameters'}; a bin-resolved "
+                                      "library needs the number")
+            size.append(value)
+        sizes.append(FetSize(line.device, *size))
+    return FetSizes(tuple(sizes))
 
 
 def wrap_words(first: str, items: Sequence[str], width: int = 100) -> list[str]:
@@ -263,13 +297,23 @@ def header(title: str, generator: str, info: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def process_lines(point: OperatingPoint, mismatch: bool, card: ModelCard) -> list[str]:
+def process_lines(point: OperatingPoint, mismatch: bool, card: ModelCard,
+                  fet_sizes: FetSizes | None = None) -> list[str]:
     """The corner library section (with the PDK's per-instance mismatch if `mismatch`),
-    the temperature and the RRAM `.model` card."""
+    the temperature and the RRAM `.model` card. With `fet_sizes`, the bin-resolved copy
+    of the library that keeps only the model bins of those sizes (declared on the line
+    above it, where `circuitkit.spice.deck` finds them); else the PDK's full library."""
+    what = f"* sky130 FET models, {point.corner} corner" + (" with per-instance mismatch" if mismatch else "")
+    section_name = sky130_section(point.corner, mismatch)
+    if fet_sizes is None:
+        library = [what, f".lib {SKY130_LIB_NAME} {section_name}"]
+    else:
+        library = [what + ", only the model bins these transistor sizes select (W/L in um):",
+                   FET_SIZES_TAG + fet_sizes.declaration(),
+                   f".lib {binned_library_name(fet_sizes)} {section_name}"]
     return [
         *section("process corner, temperature, RRAM model"),
-        f"* sky130 FET models, {point.corner} corner" + (" with per-instance mismatch" if mismatch else ""),
-        f".lib {SKY130_LIB_NAME} {sky130_section(point.corner, mismatch)}",
+        *library,
         f".temp {point.temp_c:g}",
         "* HfOx RRAM (verilog-a/rram_hfox.va): te/be, V(te,be) > 0 SETs",
         card.model_line("rram"),

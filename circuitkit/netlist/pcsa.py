@@ -101,6 +101,7 @@ from circuitkit.netlist import common as c
 from circuitkit.netlist.bench import Bench
 from circuitkit.netlist.readout import PcsaReads, dgap_node, measure_reads, read_measures
 from circuitkit.operating import OPERATING_RANGE, Corner, OperatingPoint
+from circuitkit.spice.binning import FetSizes
 from circuitkit.spice.runner import SimResult
 
 
@@ -228,20 +229,28 @@ def read_header(bench: Bench, kind: str, timing: ReadTiming, **fields: Any) -> d
 
 def read_preamble(bench: Bench, title: str, generator: str, *, timing: ReadTiming,
                   sizing_params: Sequence[c.ParamEntry], states: c.RramStates,
-                  extra_params: Sequence[c.ParamEntry]) -> list[str]:
-    """Header, parameters, options, process and the PCSA + 2T2R subcircuits of a read bench."""
+                  extra_params: Sequence[c.ParamEntry], extra_subckts: Sequence[str] = ()) -> list[str]:
+    """Header, parameters, options, process and the PCSA + 2T2R subcircuits (then
+    `extra_subckts`) of a read bench; the process loads the bin-resolved library of the
+    subcircuits' transistor sizes (`sizing_params`) unless the bench asks for the full one."""
     card = bench.card
     gap_lrs, gap_hrs = states.gaps(card)
     r_lrs, r_hrs = states.resistances(card)
+    subckts = read_subckts(card, extra_subckts)
     lines = bench.preamble(title, generator, [
         *timing.params(),
         *extra_params,
         ("gap_lrs", gap_lrs, f"programmed LRS gap (m): {r_lrs:.4g} ohm at 0.1 V"),
         ("gap_hrs", gap_hrs, f"programmed HRS gap (m): {r_hrs:.4g} ohm at 0.1 V"),
         *sizing_params,
-    ])
+    ], fet_sizes=c.fet_sizes(subckts, sizing_params))
     lines += c.section("subcircuits")
-    return lines + pcsa_subckt() + [""] + synapse_subckt(card) + [""]
+    return lines + subckts
+
+
+def read_subckts(card: ModelCard, extra: Sequence[str] = ()) -> list[str]:
+    """The subcircuits every read bench defines (the PCSA, the 2T2R synapse), then `extra`."""
+    return pcsa_subckt() + [""] + synapse_subckt(card) + [""] + list(extra)
 
 
 # The timing reference cell: the model header's nominal 10 kohm / 100 kohm. It calibrates
@@ -429,7 +438,9 @@ class PcsaReadBench(Bench[PcsaReads]):
     `_<name>`, and of its last read, suffixed `_<name>_last`. The RRAM states of every
     read are in the waveforms `v(n.xu_<name>.xsyn.nbl#dgap)` / `...nblb#dgap` (gap
     change, nm). `kind` names the read scheme in the header (2t2r-pcsa, ternary-pcsa,
-    xnor-pcsa); `title` replaces the generated first line.
+    xnor-pcsa); `title` replaces the generated first line. `waveforms=False` saves only
+    what the measurements need (Q, Qb, se, each unit's supply current; the state nodes
+    when reads > 1): a Monte Carlo batch keeps a fraction of the vectors in memory.
     """
 
     units: Sequence[ReadUnit]
@@ -440,6 +451,7 @@ class PcsaReadBench(Bench[PcsaReads]):
     reads: int = 1
     kind: str = "2t2r-pcsa"
     title: str | None = None
+    waveforms: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -494,13 +506,12 @@ class PcsaReadBench(Bench[PcsaReads]):
         title = self.title or f"2T2R + precharge sense amplifier, {what} of {len(units)} synapse(s), {self.label()}"
         lines = read_preamble(self, title, f"circuitkit.netlist.pcsa, {self.kind}", timing=self.timing,
                               sizing_params=self.sizing.params(), states=self.states,
-                              extra_params=[("reads", reads, "consecutive reads simulated")])
-        if xnor:
-            lines += xnor_subckt() + [""]
+                              extra_params=[("reads", reads, "consecutive reads simulated")],
+                              extra_subckts=self._extra_subckts())
         lines += read_unit_subckt(self.card, xnor)
         lines += clock_lines()
         lines += c.section("read units (each with its own supply, for its energy)")
-        saves = ["v(preb)", "v(se)", "v(wl)"]
+        saves = ["v(preb)", "v(se)", "v(wl)"] if self.waveforms else ["v(se)"]
         for unit in units:
             n = unit.name
             gap_bl, gap_blb = c.gap_params(unit.weight)
@@ -521,8 +532,12 @@ class PcsaReadBench(Bench[PcsaReads]):
                 lines.append(f"Vin_{n} in_{n} 0 {{{'vdd' if unit.input_bit else '0'}}}")
                 lines.append(f"Vinb_{n} inb_{n} 0 {{{'0' if unit.input_bit else 'vdd'}}}")
             lines.append(f"Xu_{n} vdd_{n} preb se wl q_{n} qb_{n}{inputs} read_2t2r " + " ".join(params))
-            saves += [f"v(q_{n})", f"v(qb_{n})", f"v(vdd_{n})", f"i(vdd_{n})", f"v(xu_{n}.bl)", f"v(xu_{n}.blb)",
-                      f"v({dgap_node(n, 'bl')})", f"v({dgap_node(n, 'blb')})"]
+            if self.waveforms:
+                saves += [f"v(q_{n})", f"v(qb_{n})", f"v(vdd_{n})", f"i(vdd_{n})", f"v(xu_{n}.bl)", f"v(xu_{n}.blb)",
+                          f"v({dgap_node(n, 'bl')})", f"v({dgap_node(n, 'blb')})"]
+            else:
+                saves += [f"v(q_{n})", f"v(qb_{n})", f"i(vdd_{n})"]
+                saves += [f"v({dgap_node(n, side)})" for side in ("bl", "blb")] if reads > 1 else []
         lines += c.section("measurements: Q/Qb at the sampling time, se -> output delays, margins, energy per read")
         for unit in units:
             n = unit.name
@@ -534,6 +549,12 @@ class PcsaReadBench(Bench[PcsaReads]):
         lines += c.wrap_words(".save", saves)
         lines.append(f".tran {c.spice_number(self.timing.t_step)} {{t_pre+reads*t_period}}")
         return c.finish(lines)
+
+    def _extra_subckts(self) -> list[str]:
+        return xnor_subckt() + [""] if self.xnor else []
+
+    def fet_sizes(self) -> FetSizes:
+        return c.fet_sizes(read_subckts(self.card, self._extra_subckts()), self.sizing.params())
 
     def measure(self, result: SimResult) -> PcsaReads:
         """The first read of every unit; with reads > 1 also the last read and the drift of

@@ -39,7 +39,7 @@ def read_measures(name: str, q: str, qb: str, cycle: int = 0, supply: str | None
         f".meas tran mqb_{name} find v({qb}) at={{{start}+t_margin}}",
     ]
     if supply:
-        lines.append(energy_measure(name, supply, cycle))
+        lines += energy_measure(name, supply, cycle).splitlines()
     return lines
 
 
@@ -49,10 +49,14 @@ def cycle_start(cycle: int) -> str:
 
 
 def energy_measure(name: str, supply: str, cycle: int = 0) -> str:
-    """`.meas` `e_<name>`: energy (J) the voltage source `supply` delivers over read `cycle`'s
-    evaluation and the following precharge."""
+    """`.meas` `e_<name>`: energy (J) the voltage source `supply` (at `vdd`) delivers over
+    read `cycle`'s evaluation and the following precharge. Two statements, as one text:
+    the charge `qdd_<name>` (the integral of the source's current), then -vdd times it.
+    (Not `integ par('-v*i')`: ngspice makes a hidden source per `par()`, at most 99 per
+    deck, and measures them only in a second run of the analysis.)"""
     start = cycle_start(cycle)
-    return f".meas tran e_{name} integ par('-v({supply})*i({supply})') from={{{start}}} to={{{start}+t_period}}"
+    return (f".meas tran qdd_{name} integ i({supply}) from={{{start}}} to={{{start}+t_period}}\n"
+            f".meas tran e_{name} param='-vdd*qdd_{name}'")
 
 
 def dgap_node(unit: str, side: str) -> str:

@@ -139,19 +139,42 @@ _END_LINE = re.compile(r"^\s*\.end\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 def _with_batch_control(netlist: str, raw_name: str) -> str:
-    """Give a netlist without a .control block one that runs it and writes the raw file.
+    """Give a netlist without a .control block one that runs it, writes the raw file and
+    quits.
 
     (`ngspice -b -r` writes the raw file but then prints no .meas results; a control
-    block gets both.) A netlist with its own .control block is left as it is.
+    block gets both. Without `quit`, `ngspice -b` runs the analysis a second time after
+    the block because the deck has `.meas` lines.) A netlist with its own .control block
+    is left as it is.
     """
     if re.search(r"^\s*\.control\b", netlist, re.IGNORECASE | re.MULTILINE):
         return netlist
-    control = f".control\nset filetype=binary\nrun\nwrite {raw_name}\n.endc\n"
+    control = f".control\nset filetype=binary\nrun\nwrite {raw_name}\nquit\n.endc\n"
     ends = list(_END_LINE.finditer(netlist))
     if ends:
         cut = ends[-1].start()
         return netlist[:cut] + control + netlist[cut:]
     return netlist.rstrip("\n") + "\n" + control + ".end\n"
+
+
+# ngspice's report of a transistor whose size no kept model bin holds: the expanded M line
+# (`... <model> l= <L> w= <W> ...`), then "could not find a valid modelname".
+_NO_BIN = re.compile(r"^\s*(m\S*)\s.*?\s(\S+)\s+l=\s*(\S+)\s+w=\s*(\S+).*\n(?:.*\n)?.*could not find a valid modelname",
+                     re.IGNORECASE | re.MULTILINE)
+
+
+def _binning_hint(log: str, deck: Deck) -> str:
+    """What to tell a user whose netlist failed with a bin-resolved library: which
+    transistor size has no kept bin, and which bins the library keeps."""
+    if deck.fet_library is None or "could not find a valid modelname" not in log.lower():
+        return ""
+    sizes = [f"{m.group(1)} (model {m.group(2)}, W = {float(m.group(4)):g} um, L = {float(m.group(3)):g} um)"
+             for m in _NO_BIN.finditer(log)]
+    library = deck.fet_library
+    return (f" | no model bin for {'; '.join(sizes) or 'a transistor'} in the bin-resolved library "
+            f"{library.library.name}, made for the declared sizes {library.sizes.declaration()}; it keeps "
+            f"{library.describe()}. Declare every transistor size the netlist uses (the generator's fet_sizes) "
+            "or load the full library (circuitkit_sky130_fet.lib)")
 
 
 def run_batch(
@@ -193,7 +216,7 @@ def run_batch(
         log = proc.stdout + proc.stderr
         failure = _failure(log, allow_transient_op)
         if failure:
-            raise SimulationError(failure[0], shown_path, failure[1])
+            raise SimulationError(failure[0], shown_path, failure[1] + _binning_hint(log, deck))
         if proc.returncode != 0:
             raise SimulationError("failed", shown_path, f"ngspice exited with {proc.returncode}: {log.strip()[-1500:]}")
         plots = {}
@@ -251,13 +274,14 @@ class SharedSession:
                     if "error" in output.lower():
                         raise SimulationError("syntax", None, output.strip())
                     self._loaded_osdi.add(path)
-            elif command not in self._init_done:
+            elif command.startswith("set sourcepath") or command not in self._init_done:
+                # sourcepath every time: another deck may have pointed it at other libraries
                 self.command(command)
                 self._init_done.add(command)
         log = self._load(_title_first(netlist))
         failure = _failure(log)
         if failure:
-            raise SimulationError(failure[0], None, failure[1])
+            raise SimulationError(failure[0], None, failure[1] + _binning_hint(log, deck))
         log += self.command("run")
         failure = _failure(log, allow_transient_op)
         if failure:
