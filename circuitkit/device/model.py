@@ -595,8 +595,8 @@ VARIABILITY_KEYS = {
     "median_r_<state>": ("ohm", "median read resistance of the cells in <state>"),
     "sigma_lnR_<state>": ("", "standard deviation of ln(R) across the cells in <state> (lognormal spread)"),
     "gap_nom_<state>": ("m", "gap_init whose read resistance is median_r_<state> (ModelCard.gap_for_resistance)"),
-    "sigma_gap_<state>": ("m", "device-to-device sigma of gap_init in <state> = sigma_lnR_<state> * g0 "
-                               "(ln R is linear in the gap with slope 1/g0)"),
+    "sigma_gap_<state>": ("m", "device-to-device sigma of gap_init in <state> = sigma_lnR_<state> * dg/d(ln R) "
+                               "at the median (g0 at low field, where ln R is linear in the gap with slope 1/g0)"),
 }
 
 
