@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from circuitkit import CircuitkitError, __version__
-from circuitkit.device.model import ModelCard, instance_parameter_names, parameter_specs
+from circuitkit.device.model import ModelCard, instance_parameter_names
 from circuitkit.files import write_atomic
 from circuitkit.operating import OperatingPoint
 from circuitkit.toolchain import SKY130_LIB_NAME, sky130_section
@@ -115,9 +115,8 @@ class RramStates:
             pair = (float(self.lrs), float(self.hrs))
         else:
             pair = (float(card.gap_for_resistance(self.lrs)), float(card.gap_for_resistance(self.hrs)))
-        spec = parameter_specs(card.module)["gap_init"]
         for state, gap in zip(("LRS", "HRS"), pair):
-            spec.check(gap, where=f"RramStates {state}: ")
+            card.check_initial_state(gap, where=f"RramStates {state}")
         return pair
 
     def resistances(self, card: ModelCard) -> tuple[float, float]:

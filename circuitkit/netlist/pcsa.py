@@ -42,7 +42,7 @@ the first node at VDD/2, nominal devices):
     0.9 V   ff      0.43 ns   1.22 ns                  0.84 ns
     0.9 V   tt      0.56 ns   1.52 ns                  1.05 ns
     0.9 V   ss      0.78 ns   2.02 ns                  1.37 ns
-    1.8 V   tt      0.064 ns  0.18 ns                  0.13 ns
+    1.8 V   tt      0.078 ns  0.23 ns                  0.17 ns
 
 The ratio of the two times (about 2.5-3x for a 1.4x imbalance) hardly depends on the
 supply; what the low supply buys is time: at 0.9 V the window is about 0.5-1 ns wide,
@@ -326,9 +326,10 @@ class ReadUnit:
                          **fields: Any) -> "ReadUnit":
         """A unit whose devices read `r_bl` / `r_blb` ohm at 0.1 V (e.g. Monte Carlo draws)."""
         card = card or ModelCard.default()
-        gaps = [float(card.gap_for_resistance(c.check_positive(f"ReadUnit {name}", side, r, "ohm")))
-                for side, r in (("r_bl", r_bl), ("r_blb", r_blb))]
-        return cls(name, weight, rram_bl={"gap_init": gaps[0]}, rram_blb={"gap_init": gaps[1]}, **fields)
+        # each device's gap, with its own bound where the draw lies beyond the card's (rram_hfox.va's check)
+        states = [card.programmed_instance(c.check_positive(f"ReadUnit {name}", side, r, "ohm"),
+                                           where=f"ReadUnit {name} {side}") for side, r in (("r_bl", r_bl), ("r_blb", r_blb))]
+        return cls(name, weight, rram_bl=states[0], rram_blb=states[1], **fields)
 
     @property
     def expected(self) -> int:
