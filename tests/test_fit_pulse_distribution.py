@@ -15,7 +15,7 @@ from circuitkit.measurements import MeasurementFile, PulseTable, ResistanceDistr
 
 SOURCE = MeasurementFile(Path("synthetic.csv"), "", {}, {"state": "state"}, {})
 CURRENT = {"i0": 6e-5, "v0": 0.35}  # the current equation, known (e.g. from an I-V fit)
-DYNAMICS = {"vel0": 2e-2, "gamma0": 13.0, "beta": 4.0, "gmax": 0.8e-9}
+DYNAMICS = {"vel0": 2e3, "gamma0": 13.0, "beta": 4.0, "gmax": 0.8e-9}
 
 
 def synthetic_table(card: ModelCard, seed: int, rows: int = 240, read_noise: float = 0.01) -> PulseTable:
