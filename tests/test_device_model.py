@@ -196,3 +196,30 @@ def test_python_integration_fails_cleanly_on_runaway_or_costly_parameters():
         simulate_sweep(card, time, voltage, gap_init=-1e-6)  # exp(+4000): the state is unphysical
     with pytest.raises(ModelSimulationError, match="more than 1000 evaluations"):
         simulate_sweep(card.with_values({"vel0": 1e6}), time, voltage, 0.7e-9, max_evaluations=1000)
+
+
+def test_an_initial_state_outside_its_bounds_is_refused_before_any_netlist():
+    """The generators' check (rram_hfox.va refuses the same state in ngspice): the error
+    names the instance, the gap, the bounds and their resistances."""
+    card = ModelCard.default()
+    gmax = card.value("gmax")
+    with pytest.raises(CircuitkitError, match=r"device N3: gap_init = 1\.9e-09 m .* lies above gmax: .*"
+                                              r"\[gmin, gmax\] = \[2e-10, 1\.7e-09\] m"):
+        card.instance_parameters(where="device N3", gap_init=1.9e-9)
+    with pytest.raises(CircuitkitError, match=r"lies below gmin"):
+        card.instance_parameters(where="device N3", gap_init=0.1e-9)
+    assert "gap_init=1.9e-09" in card.instance_parameters(gap_init=1.9e-9, gmax=2e-9)  # its own bound holds it
+    assert "gap_init=" in card.instance_parameters(gap_init=gmax)
+
+
+def test_a_bench_refuses_a_device_state_outside_its_bounds_naming_the_unit():
+    from circuitkit.netlist.pcsa import PcsaReadBench, ReadUnit
+
+    card = ModelCard.default()
+    with pytest.raises(CircuitkitError, match=r"ReadUnit w7 rram_blb: gap_init = 2\.5e-09 m"):
+        PcsaReadBench([ReadUnit("w7", +1, rram_blb={"gap_init": 2.5e-9})], card=card)
+    # a Monte Carlo draw beyond the card's bound is a device with its own bound, not an error
+    far = float(card.resistance(card.value("gmax"))) * 1.5
+    unit = ReadUnit.with_resistances("w8", +1, 10e3, far, card=card)
+    assert unit.rram_blb["gmax"] == unit.rram_blb["gap_init"] > card.value("gmax")
+    PcsaReadBench([unit], card=card)

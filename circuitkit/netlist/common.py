@@ -159,10 +159,11 @@ def rram_instance_line(instance: str, te: str, be: str, side: str, card: ModelCa
     return f"{instance} {te} {be} {model} {params}"
 
 
-def instance_overrides(side: str, values: Mapping[str, float | str], card: ModelCard) -> list[str]:
+def instance_overrides(side: str, values: Mapping[str, float | str], card: ModelCard, where: str = "") -> list[str]:
     """`<name>_<side>=value` pairs for an X line, checked against the model's instance
-    parameters (numbers are range-checked; strings such as '{agauss(1, 0.1, 1)}' pass)."""
-    card.instance_parameters(**values)  # raises CircuitkitError on unknown names / bad numbers
+    parameters (numbers are range-checked, a numeric gap_init against its bounds, naming
+    `where`; strings such as '{agauss(1, 0.1, 1)}' pass)."""
+    card.instance_parameters(where=where, **values)  # CircuitkitError on unknown names / bad numbers / states
     return [f"{name}_{side}={value if isinstance(value, str) else spice_number(value)}" for name, value in values.items()]
 
 

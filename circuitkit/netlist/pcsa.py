@@ -457,7 +457,8 @@ class PcsaReadBench(Bench[PcsaReads]):
         self.states.gaps(self.card)
 
     def _overrides(self) -> dict[str, tuple[list[str], list[str]]]:
-        return {u.name: (c.instance_overrides("bl", u.rram_bl, self.card), c.instance_overrides("blb", u.rram_blb, self.card))
+        return {u.name: tuple(c.instance_overrides(side, values, self.card, where=f"ReadUnit {u.name} rram_{side}")
+                              for side, values in (("bl", u.rram_bl), ("blb", u.rram_blb)))
                 for u in self.units}
 
     def initial_gaps(self) -> dict[str, tuple[float | None, float | None]]:
