@@ -83,4 +83,6 @@ def test_the_complete_real_card_carries_everything_downstream_needs(regenerated)
     card = ModelCard.load(regenerated / "real_1t1r" / "distribution" / "model_card.json")
     assert set(card.distributions) == {"LRS", "HRS"} and card.pulse_model
     assert card.variability["median_r_lrs"] < card.variability["median_r_hrs"]
+    for state in ("lrs", "hrs"):  # a nominal state lies inside the card's bounds (rram_hfox.va refuses it otherwise)
+        card.check_initial_state(card.variability[f"gap_nom_{state}"], where=f"gap_nom_{state}")
     assert card.value("v0") == pytest.approx(ModelCard.load(FITS / "real_1t1r" / "levels" / "model_card.json").value("v0"))
