@@ -317,10 +317,8 @@ def _resimulate(kind: str, data: Any, outcome: fitting.FitOutcome, options: FitO
         return levels.resimulate(outcome, data, workdir)
     if kind == "iv":
         sweep: IVSweep = data
-        # the fitted start state may lie past the card's bound (a cycle's saturation draw): that
-        # device gets its own bound there, which rram_hfox.va requires of an initial state
-        state = card.instance_for_gap(outcome.measurement_state["gap_init"], where="the sweep's device")
-        sim = ngspice_sweep(card, sweep.time, sweep.voltage, state.pop("gap_init"), temp_c=options.temp_c, **state)
+        sim = ngspice_sweep(card, sweep.time, sweep.voltage, outcome.measurement_state["gap_init"],
+                            temp_c=options.temp_c)
         floor = outcome.settings["current_floor_A"]
         metrics = fitting.iv_metrics(sweep, sim.current, floor, outcome.curves["levels"], outcome.curves["mask"])
         return sim.current, metrics, {"rows_simulated": len(sweep)}

@@ -453,7 +453,11 @@ def fit_iv(sweep: IVSweep, start: ModelCard | None = None, *, loss: str = "linea
     spread = cycle_spread(sweep, levels, card.value("g0"))
     if spread["c2c_sigma"] is not None:
         card = card.with_values({"c2c_sigma": spread["c2c_sigma"]})
-    sim = simulate_sweep(card, sweep.time, sweep.voltage, best["gap_init"], temp_c=temp_c)
+    # The measurement's start state as the card can hold it: inside [gmin, gmax] (rram_hfox.va
+    # refuses a start outside; a cycle's saturation draw can leave the fitted one just past the
+    # fitted bound). The metrics, curves and ngspice re-simulation all start there.
+    start_gap = float(np.clip(best["gap_init"], card.value("gmin"), card.value("gmax")))
+    sim = simulate_sweep(card, sweep.time, sweep.voltage, start_gap, temp_c=temp_c)
     fitted_levels = dataclasses.replace(levels, v0=card.value("v0"))
     metrics = iv_metrics(sweep, sim.current, floor, fitted_levels, mask) | {"cycle_to_cycle": spread}
     fixed = [k for k in parameter_specs(card.module) if k not in {p.key for p in free}]
@@ -468,7 +472,7 @@ def fit_iv(sweep: IVSweep, start: ModelCard | None = None, *, loss: str = "linea
                   "levels": {"v0_from_levels": levels.v0, "lrs_level": levels.lrs_level, "hrs_level": levels.hrs_level}},
         curves={"time": sweep.time, "voltage": sweep.voltage, "current": sim.current, "gap": sim.gap,
                 "mask": mask, "levels": fitted_levels},
-        measurement_state={"gap_init": best["gap_init"]},
+        measurement_state={"gap_init": start_gap, "gap_init_fitted": best["gap_init"]},
         nfev=int(result.nfev), success=bool(result.success), message=str(result.message),
         runtime_s=_time.perf_counter() - began,
     )
