@@ -484,10 +484,10 @@ _SCALES = {"nm": _NM, "GV/m": 1e9}
 
 FREE = (
     _Free("vel0", "vel0", "log10", -12.0, 14.0, "m/s"),
-    # field enhancement: published HfOx values are 16-18; above ~40 the motion at a pulse's
+    # field enhancement: published HfOx values are 16-18; above ~25 the motion at a pulse's
     # full amplitude (before the access transistor's node has charged) becomes instantaneous,
     # which the quasi-static cell voltage of this model cannot represent
-    _Free("gamma0", "gamma0", "", 1.0, 40.0),
+    _Free("gamma0", "gamma0", "", 1.0, 25.0),
     _Free("beta", "beta", "", 0.0, 120.0),
     # field thresholds of SET and RESET (the SET/RESET asymmetry the bundled array shows)
     _Free("fmin_set", "fmin_set", "GV/m", 0.0, 20.0, "V/m"),
@@ -563,6 +563,9 @@ def _start_values(start: ModelCard, table: PulseTable, v_read: float) -> dict[st
             "fmin_set": start.value("fmin_set"), "fmin_reset": start.value("fmin_reset"), "gmin": gmin, "gmax_span": gmax - gmin, "sigma_ln_rate_set": 2.0, "sigma_ln_rate_reset": 2.0,
             "sigma_ln_program_set": 0.3, "sigma_ln_program_reset": 0.3, "read_sigma": 0.03, "read_exponent": 1.0,
             "read_sigma_max": 0.4}
+
+
+_GMIN_ABOVE_DATA = 0.06e-9  # m: how far the fitted gmin may sit above the start value read off the data
 
 
 def _clip(free: _Free, value: float) -> float:
@@ -655,9 +658,11 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
                             np.split(x[order], np.flatnonzero(np.diff(keys[order])) + 1)])
     initial = _start_values(start, train, v_read)
     candidates = list(transistors or [AccessTransistor(temp_c=temp_c)])
-    scan = {"log10_vel0": np.arange(-6.0, 13.0, 3.0), "gamma0": (12.0, 18.0, 25.0, 35.0),
-            "beta": (0.0, 5.0), "gmin": (initial["gmin"], initial["gmin"] + 0.15e-9),
-            "fmin_reset": (initial["fmin_reset"], 2.0 * initial["fmin_reset"] + 1e9)}
+    # (fmin_reset starts where RESET still moves: a threshold above every reachable field
+    # leaves the likelihood flat in it, and L-BFGS-B stuck there)
+    scan = {"log10_vel0": np.arange(-6.0, 13.0, 3.0), "gamma0": (12.0, 16.0, 20.0, 24.0),
+            "beta": (0.0, 5.0), "gmin": (initial["gmin"], initial["gmin"] + 0.5 * _GMIN_ABOVE_DATA),
+            "fmin_reset": (0.7 * initial["fmin_reset"], initial["fmin_reset"])}
     width_scores: dict[str, float] = {}
     best_overall = None
     for candidate in candidates:
@@ -693,6 +698,11 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
     free_x0 = np.array([_clip(free, best[free.key]) for free in FREE])
     lower = np.array([free.lower for free in FREE])
     upper = np.array([free.upper for free in FREE])
+    # gmin (the SET saturation) no higher than just above the most conductive cells seen: a
+    # bound above the programmed LRS cells would put them outside [gmin, gmax]
+    k_gmin = next(k for k, free in enumerate(FREE) if free.key == "gmin")
+    upper[k_gmin] = min(upper[k_gmin], FREE[k_gmin].fit(initial["gmin"] + _GMIN_ABOVE_DATA))
+    free_x0 = np.minimum(free_x0, upper)
     scale = upper - lower
 
     def values_of(u: np.ndarray) -> dict[str, float]:
