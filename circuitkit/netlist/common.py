@@ -109,6 +109,15 @@ class RramStates:
                 f"({self.hrs:g} {self.unit})"
             )
 
+    @classmethod
+    def of_card(cls, card: ModelCard) -> "RramStates":
+        """The card's nominal programmed states (`gap_nom_lrs` / `gap_nom_hrs` of a fitted
+        distribution, inside its bounds), else the default 10 / 100 kohm."""
+        v = card.variability
+        if "gap_nom_lrs" in v and "gap_nom_hrs" in v:
+            return cls(float(v["gap_nom_lrs"]), float(v["gap_nom_hrs"]), unit="m")
+        return cls()
+
     def gaps(self, card: ModelCard, check: bool = True) -> tuple[float, float]:
         """(LRS gap, HRS gap) in metres for this model card, each checked to lie inside the
         card's bounds (`check=False` where a bench has checked the states it uses)."""
