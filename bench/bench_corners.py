@@ -19,7 +19,7 @@ import numpy as np
 
 from circuitkit.corners.campaign import CampaignConfig, run_campaign
 from circuitkit.corners.reads import PcsaReadSimulator, read_bench
-from circuitkit.corners.spread import DeviceSpread
+from circuitkit.device.nonideality import DeviceNonideality
 from circuitkit.operating import OperatingPoint
 from circuitkit.spice.runner import SharedSession
 
@@ -29,7 +29,7 @@ def naive(samples: int) -> float:
     session = SharedSession.get()
     rng = np.random.default_rng(0)
     point = OperatingPoint("tt", 1.8, 27.0)
-    spread = DeviceSpread()
+    spread = DeviceNonideality()
     started = time.perf_counter()
     for index in range(samples):
         resistances = spread.draw(rng, +1, 1)

@@ -33,7 +33,8 @@ from circuitkit.inject.accuracy import trial_accuracies, trial_correct
 from circuitkit.inject.data import load_mnist5k
 from circuitkit.inject.networks import PRETRAINED, load_network, patches
 from circuitkit.inject.sampler import SPARSE_MAX_ERROR_RATE, ErrorInjector
-from circuitkit.inject.train import BUNDLED, TrainingConfig, single_blas_thread, train, train_bundled
+from circuitkit.inject.train import BUNDLED, TrainingConfig, train, train_bundled
+from circuitkit.training import single_blas_thread
 
 N_WEIGHTS = 1_000_000
 TRIALS = 50

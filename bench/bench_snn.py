@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from circuitkit.snn.simulate import Nonidealities, RateCoding, build_chips, scalar_reference, simulate
+from circuitkit.snn.simulate import RateCoding, build_chips, scalar_reference, simulate
 from circuitkit.snn.table import load_table
 from circuitkit.snn.train import load_snn_dataset, train_snn_weights
 
@@ -45,13 +45,13 @@ def main() -> None:
     print(f"{mnist.name} test set: {x.shape[0]} images, {x.shape[1]} inputs x {n_out} neurons, {coding.kind} coding "
           f"(about {coding.max_spikes * x.sum(axis=1).mean():.0f} input spikes per image)")
     for chips_count in (1, 20):
-        chips = build_chips(weights, table, chips_count, seed=0, nonidealities=Nonidealities(spread=True))
+        chips = build_chips(weights, table, chips_count, seed=0, device=table.device())
         seconds, run = best_of(3, lambda: simulate(chips, x, coding, table.neuron, seed=0))
         rate = run.input_spikes.sum() * n_out / seconds  # the 20-chip rate is the one compared below
         print(f"vectorized, {chips_count:>2} chips: {seconds:7.3f} s, {rate:12.3g} synaptic events/s, "
               f"{seconds / (chips_count * x.shape[0]) * 1e6:8.1f} us per image and chip")
     subset = x[:40]
-    chips = build_chips(weights, table, 1, seed=0, nonidealities=Nonidealities(spread=True))
+    chips = build_chips(weights, table, 1, seed=0, device=table.device())
     naive_seconds, (positive, negative) = best_of(1, lambda: scalar_reference(chips, subset, coding, table.neuron))
     fast_seconds, run = best_of(3, lambda: simulate(chips, subset, coding, table.neuron, seed=0))
     same = np.array_equal(run.positive[0], positive) and np.array_equal(run.negative[0], negative)

@@ -47,14 +47,34 @@ def repository_path(path) -> str:
     return str(Path(path).resolve().relative_to(REPO_ROOT))
 
 
+MEASUREMENTS = ("iv", "levels", "pulse", "distribution")
+
+
+def input_files(config) -> list[Path]:
+    """Every measurement file the demo fits (a path, or a `MeasurementSpec`'s files)."""
+    files = []
+    for key in MEASUREMENTS:
+        value = getattr(config, key)
+        files += [] if value is None else list(getattr(value, "files", (value,)))
+    return files
+
+
 def demo_settings(config) -> dict:
     """The demo flow's settings that decide its numbers (not where it writes, nor the
-    device spread, which the fit decides and campaign_settings records)."""
+    device, which the fit decides and campaign_settings records)."""
     settings = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)
                 if field.name not in ("output", "workers", "campaign", "ternary", "rare")}
-    for key in ("iv", "distribution"):
-        settings[key] = repository_path(settings[key]) if settings[key] else None
-    settings["campaigns"] = {name: {key: value for key, value in campaign.to_dict().items() if key != "spread"}
+    for key in MEASUREMENTS:
+        value = settings[key]
+        if value is None:
+            continue
+        if dataclasses.is_dataclass(value):   # a MeasurementSpec: its files relative to the repository
+            settings[key] = {**dataclasses.asdict(value), "files": [repository_path(p) for p in value.files]}
+        else:
+            settings[key] = repository_path(value)
+    for key in ("network", "snn"):
+        settings[key] = dataclasses.asdict(settings[key])
+    settings["campaigns"] = {name: {key: value for key, value in campaign.to_dict().items() if key != "device"}
                              for name, campaign in config.campaigns().items()}
     return json.loads(json.dumps(settings, default=str))
 
@@ -72,8 +92,7 @@ def figure_data(out: Path, records: dict, config) -> dict:
             "command": COMMAND,
             "circuitkit": __version__,
             "demo_settings": demo_settings(config),
-            "inputs_sha256": {repository_path(p): file_hash(Path(p))
-                              for p in (config.iv, config.distribution) if p},
+            "inputs_sha256": {repository_path(p): file_hash(Path(p)) for p in input_files(config)},
             "model_card": json.loads(card_path.read_text()),
             "campaign_settings": {name: json.loads((out / name / "campaign_config.json").read_text())
                                   for name in ("ber_binary", "ber_ternary", "ber_rare")},

@@ -4,7 +4,7 @@ field they fill (`--vdd` -> `vdd`, `--temp-c` -> `temp_c`, `--batch-size` ->
 `batch_size`), and a list is comma-separated (`--vdd 0.9,1.2,1.8`).
 
 Neutral ground: no stage imports here except through these small parsers, and this
-module imports no stage.
+module imports no stage (only the neutral `OperatingPoint`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from typing import TypeVar
+
+from circuitkit.operating import OperatingPoint
 
 T = TypeVar("T")
 
@@ -49,3 +51,21 @@ def add_operating_point_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corner", help="process corner tt ff ss sf fs (default tt)")
     parser.add_argument("--vdd", type=float, help="supply in V (default 1.8; ternary 0.9)")
     parser.add_argument("--temp-c", "--temp", dest="temp_c", type=float, help="temperature in C (default 27)")
+
+
+def operating_point(args: argparse.Namespace, default: OperatingPoint = OperatingPoint()) -> OperatingPoint:
+    """The point `add_operating_point_options` asked for; what they leave out comes from `default`."""
+    return OperatingPoint(
+        args.corner or default.corner,
+        default.vdd if args.vdd is None else args.vdd,
+        default.temp_c if args.temp_c is None else args.temp_c,
+    )
+
+
+def add_stuck_cell_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """`--stuck-lrs P`, `--stuck-hrs P`: the stuck-cell part of a device nonideality
+    (`default` says what leaving both out means for this command)."""
+    parser.add_argument("--stuck-lrs", type=float, default=None, metavar="P",
+                        help=f"probability that a cell programmed to HRS stays in LRS ({default})")
+    parser.add_argument("--stuck-hrs", type=float, default=None, metavar="P",
+                        help=f"probability that a cell programmed to LRS stays in HRS ({default})")

@@ -14,14 +14,14 @@ import pytest
 from circuitkit.ber_table import BER_TABLE_COLUMNS, BerTable
 from circuitkit.corners.campaign import CampaignConfig, run_campaign
 from circuitkit.corners.reads import PcsaReadSimulator
-from circuitkit.corners.spread import DeviceSpread, StateDistribution
+from circuitkit.device.nonideality import DeviceNonideality
 from circuitkit.stats import binomial_interval
 
 pytestmark = [pytest.mark.spice, pytest.mark.slow]
 
 # LRS and HRS that overlap, so errors are frequent enough to count in a test.
-OVERLAPPING = DeviceSpread(StateDistribution(20e3, 0.3), StateDistribution(40e3, 0.3))
-CLOSER = DeviceSpread(StateDistribution(20e3, 0.3), StateDistribution(28e3, 0.3))
+OVERLAPPING = DeviceNonideality.given(20e3, 0.3, 40e3, 0.3)
+CLOSER = DeviceNonideality.given(20e3, 0.3, 28e3, 0.3)
 
 
 PCSA = PcsaReadSimulator()
@@ -33,8 +33,8 @@ def _rates(table: BerTable) -> dict[tuple, object]:
 
 @pytest.fixture(scope="module")
 def trend_campaigns(tmp_path_factory):
-    base = CampaignConfig(corners=("tt",), vdd=(1.8, 1.0), samples=96, batch_size=48, seed=3, spread=OVERLAPPING)
-    closer = CampaignConfig(corners=("tt",), vdd=(1.8,), samples=96, batch_size=48, seed=3, spread=CLOSER)
+    base = CampaignConfig(corners=("tt",), vdd=(1.8, 1.0), samples=96, batch_size=48, seed=3, device=OVERLAPPING)
+    closer = CampaignConfig(corners=("tt",), vdd=(1.8,), samples=96, batch_size=48, seed=3, device=CLOSER)
     out = tmp_path_factory.mktemp("trend")
     return (run_campaign(base, out / "base", simulator=PCSA, workers=2, progress=False),
             run_campaign(closer, out / "closer", simulator=PCSA, workers=2, progress=False))
@@ -82,7 +82,7 @@ def test_reads_slow_down_when_supply_drops_and_err_more_when_states_move_closer(
 def test_a_campaign_simulates_its_own_condition_and_records_its_spread(tmp_path, monkeypatch, capsys):
     """The netlist a campaign job actually hands to ngspice carries the job's corner
     (with mismatch), supply and temperature; campaign.json says where the spread came from."""
-    from circuitkit.corners.spread import LITERATURE_SOURCE
+    from circuitkit.device.nonideality import LITERATURE_SOURCE
     from circuitkit.netlist import bench
 
     simulated, real_run_batch = [], bench.run_batch
@@ -101,7 +101,7 @@ def test_a_campaign_simulates_its_own_condition_and_records_its_spread(tmp_path,
         assert "\n.lib circuitkit_sky130_fet.lib ss_mm\n" in netlist
         assert "\n.temp 125\n" in netlist
     assert result.summary["device_spread"].startswith(LITERATURE_SOURCE)
-    assert result.summary["settings"]["spread"]["source"] == LITERATURE_SOURCE
+    assert result.summary["settings"]["device"]["states"]["source"] == LITERATURE_SOURCE
     assert f"device spread: {LITERATURE_SOURCE}" in capsys.readouterr().err
 
 
@@ -157,7 +157,7 @@ def test_killed_campaign_resumes_to_the_same_table_with_any_worker_count(tmp_pat
 
 def test_dask_cluster_gives_the_same_table(tmp_path):
     distributed = pytest.importorskip("distributed")
-    config = CampaignConfig(corners=("ff",), samples=16, batch_size=8, seed=9, spread=OVERLAPPING)
+    config = CampaignConfig(corners=("ff",), samples=16, batch_size=8, seed=9, device=OVERLAPPING)
     local = run_campaign(config, tmp_path / "local", workers=1, simulator=PCSA, progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         remote = run_campaign(config, tmp_path / "dask", executor="dask", scheduler=cluster.scheduler_address,
@@ -167,7 +167,7 @@ def test_dask_cluster_gives_the_same_table(tmp_path):
 
 
 def test_rare_event_estimate_agrees_with_brute_force_where_both_can_measure(tmp_path):
-    common = dict(corners=("tt",), vdd=(1.8,), seed=11, spread=OVERLAPPING, batch_size=48)
+    common = dict(corners=("tt",), vdd=(1.8,), seed=11, device=OVERLAPPING, batch_size=48)
     brute = run_campaign(CampaignConfig(samples=288, **common), tmp_path / "mc", workers=2, simulator=PCSA, progress=False)
     offset = run_campaign(CampaignConfig(samples=32, method="offset", **common), tmp_path / "offset", workers=2,
                           simulator=PCSA, progress=False)
@@ -200,7 +200,7 @@ def test_non_converging_jobs_are_retried_once_then_counted_and_reported(tmp_path
                 raise SimulationError("convergence", None, "timestep too small (injected by the test)")
             return super().__call__(point, scheme, resistances, spice_seed, stored=stored, tighter=tighter, **kwargs)
 
-    config = CampaignConfig(samples=16, batch_size=8, seed=2, spread=OVERLAPPING)
+    config = CampaignConfig(samples=16, batch_size=8, seed=2, device=OVERLAPPING)
     result = run_campaign(config, tmp_path, workers=1, simulator=Flaky(), progress=False)
     summary = result.summary
     failed = {entry["stored"]: entry["failed"] for entry in summary["failed_samples_by_condition"]}

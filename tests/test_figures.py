@@ -23,10 +23,9 @@ from circuitkit.corners.reads import PcsaReadSimulator
 from circuitkit.device.model import ModelCard
 from circuitkit.files import file_hash
 from circuitkit.flow import FlowConfig, demo_flow
-from circuitkit.inject.accuracy import evaluate_table, sweep_table, trial_accuracies
+from circuitkit.inject.accuracy import condition_seed, evaluate_table, sweep_table, trial_accuracies
 from circuitkit.inject.data import load_dataset
 from circuitkit.inject.networks import load_network
-from circuitkit.inject.sampler import child_seed
 from circuitkit.stats import mean_interval
 from circuitkit.toolchain import toolchain
 
@@ -64,19 +63,19 @@ def test_the_recorded_data_comes_from_todays_demo_inputs_and_toolchain(data):
     demo = demo_flow(REPO_ROOT / "out" / "demo")
     assert provenance["demo_settings"] == figures.demo_settings(demo), REGENERATE
     assert provenance["inputs_sha256"] == {figures.repository_path(p): file_hash(p)
-                                           for p in (demo.iv, demo.distribution)}, REGENERATE
+                                           for p in figures.input_files(demo)}, REGENERATE
     assert provenance["toolchain_fingerprint"] == toolchain().fingerprint(), REGENERATE
 
 
 def test_todays_code_reproduces_the_tolerance_curves(data):
     config: FlowConfig = demo_flow(REPO_ROOT / "out" / "demo")
-    dataset = load_dataset(config.dataset)
+    dataset = load_dataset(config.network.dataset)
     for name in ("BNN", "TNN"):
         network = load_network(name.lower())
-        table = sweep_table(config.sweep_ber[0], config.sweep_ber[1], 11, network.scheme)
+        table = sweep_table(config.network.ber_range[0], config.network.ber_range[1], 11, network.scheme)
         conditions = table.conditions()
         for index in (5, 10):            # 1e-3.5 and 1e-1: on the plateau and past the knee
-            [result] = evaluate_table(network, dataset.x_test, dataset.y_test, table, trials=config.trials,
+            [result] = evaluate_table(network, dataset.x_test, dataset.y_test, table, trials=config.network.trials,
                                       seed=config.seed, conditions=[conditions[index]])
             recorded = data["curves"][name][index]
             assert float(recorded["ber"]) == result.ber
@@ -99,16 +98,16 @@ def test_todays_code_reproduces_a_campaign_point(data, tmp_path):
                          progress=False).table
     [rate] = table.error_rates()
     rows = data["points"]["TNN, ternary table (mc)"]
-    index, recorded = next((i, row) for i, row in enumerate(rows) if (row["corner"], float(row["vdd"])) == ("tt", 0.9))
+    recorded = next(row for row in rows if (row["corner"], float(row["vdd"])) == ("tt", 0.9))
     print(f"tt 0.9 V ternary: BER {rate.ber:.4f} [{rate.ci_low:.4f}, {rate.ci_high:.4f}] "
           f"(recorded {float(recorded['ber']):.4f})")
     assert rate.ber > 0
     assert [float(recorded[key]) for key in ("ber", "ber_ci_low", "ber_ci_high")] == \
         [rate.ber, rate.ci_low, rate.ci_high], REGENERATE
     demo = demo_flow(REPO_ROOT / "out" / "demo")
-    network, dataset = load_network(demo.tnn), load_dataset(demo.dataset)
+    network, dataset = load_network(demo.network.tnn), load_dataset(demo.network.dataset)
     for bound, key in (("estimate", "accuracy_mean"), ("ci_high", "accuracy_mean_at_ber_ci_high")):
         accuracies = trial_accuracies(network, dataset.x_test, dataset.y_test, table.transition_matrix(condition, bound),
-                                      demo.trials, child_seed(demo.seed, index))
+                                      demo.network.trials, condition_seed(demo.seed, condition))
         print(f"  BER {bound}: TNN accuracy {np.mean(accuracies):.4f} (recorded {float(recorded[key]):.4f})")
         assert float(recorded[key]) == pytest.approx(mean_interval(accuracies).mean, abs=1e-12), REGENERATE

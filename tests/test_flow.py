@@ -17,6 +17,7 @@ import pytest
 from circuitkit import CircuitkitError
 from circuitkit.corners.config import CampaignConfig
 from circuitkit.flow import FlowConfig
+from circuitkit.inject.config import NetworkConfig
 
 pytestmark = [pytest.mark.spice, pytest.mark.slow]
 
@@ -50,8 +51,10 @@ samples = 4
 
 [network]
 trials = 4
-sweep_ber = [1e-4, 1e-1]
-snn_chips = 2
+ber_range = [1e-4, 1e-1]
+
+[snn]
+chips = 2
 """
 
 
@@ -191,8 +194,8 @@ def test_a_pdk_change_reruns_the_campaigns_and_the_report_names_each_stages_tool
         extra = "* revised by the foundry\n" if name == "models_fet.spice" else ""
         (revised / name).write_text((cached.directory / name).read_text() + extra)
     campaign = CampaignConfig(corners=("sf",), vdd=(1.8,), samples=8, batch_size=8)
-    config = FlowConfig(output=tmp_path / "out", campaign=campaign, ternary=None, rare=None, trials=2, workers=1,
-                        sweep_ber=(1e-3, 1e-1))
+    config = FlowConfig(output=tmp_path / "out", campaign=campaign, ternary=None, rare=None, workers=1,
+                        network=NetworkConfig(trials=2, ber_range=(1e-3, 1e-1)))
     # The flow sets CIRCUITKIT_SKY130_MODELS for its [pdk] models: undo that after the test.
     monkeypatch.setenv("CIRCUITKIT_SKY130_MODELS", "")
     monkeypatch.delenv("CIRCUITKIT_SKY130_MODELS")

@@ -12,7 +12,7 @@ from scipy import stats as scipy_stats
 from circuitkit import cli
 from circuitkit.ber_table import TransitionMatrix
 from circuitkit.corners.rare import OffsetFit, conditional_error_probabilities, error_probabilities
-from circuitkit.corners.spread import DeviceSpread, StateDistribution
+from circuitkit.device.nonideality import DeviceNonideality
 from circuitkit.inject.accuracy import placement_comparison
 from circuitkit.inject.data import load_mnist5k
 from circuitkit.inject.networks import load_network
@@ -27,7 +27,7 @@ from circuitkit.inject.placement import (
 
 # A weak read: 4x resistance window, amplifier offsets wide against the state spread,
 # so the mean BER is about 1e-2 and a few columns carry most of the errors.
-SPREAD = DeviceSpread(StateDistribution(10e3, 0.1), StateDistribution(40e3, 0.3))
+SPREAD = DeviceNonideality.given(10e3, 0.1, 40e3, 0.3)
 
 
 def offset_fit(x0=0.0, sigma=0.55):
@@ -55,7 +55,7 @@ def test_conditional_error_probability_averages_to_the_campaign_ber():
     p = conditional_error_probabilities(fit, SPREAD, grid)
     assert np.all(np.diff(p[+1]) > 0) and np.all(np.diff(p[-1]) < 0)
     # No device spread: an amplifier fails always or never.
-    exact = DeviceSpread(StateDistribution(10e3, 0.0), StateDistribution(40e3, 0.0))
+    exact = DeviceNonideality.given(10e3, 0.0, 40e3, 0.0)
     step = conditional_error_probabilities(fit, exact, np.array([-2.0, 0.0, 2.0]))
     np.testing.assert_array_equal(step[+1], [0.0, 0.0, 1.0])
 

@@ -28,7 +28,7 @@ def ternary_weights(per_value: int) -> np.ndarray:
 
 def transition_counts(injector: ErrorInjector, trials: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Transition counts summed over trials, and the per-trial error count per stored value."""
-    from circuitkit.inject.sampler import trial_generator
+    from circuitkit.seeding import trial_generator
 
     clean = injector.clean.ravel()
     codes = np.searchsorted(TERNARY, clean)

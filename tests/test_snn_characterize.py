@@ -94,12 +94,12 @@ def test_every_bundled_table_is_what_its_documented_command_makes_today():
     """All five bundled tables (tt in full above): made by the recorded command, with the
     current default spread and toolchain, from the netlists today's generator writes,
     and the read currents reproduce in ngspice (two runs per corner)."""
-    from circuitkit.corners.spread import DeviceSpread
     from circuitkit.device.model import ModelCard
+    from circuitkit.device.nonideality import ProgrammedStates
     from circuitkit.snn.characterize import BUNDLED_CORNERS, _Bench, bundled_command, measure, run_jobs, stage1
     from circuitkit.toolchain import toolchain
 
-    spread, fingerprint = DeviceSpread(), toolchain().fingerprint()
+    spread, fingerprint = ProgrammedStates(), toolchain().fingerprint()
     reruns = []
     for corner in BUNDLED_CORNERS:
         bundled = load_table(corner=corner)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from circuitkit.ber_table import TransitionMatrix
-from circuitkit.snn.cells import StuckCells, threshold_spread
+from circuitkit.device.nonideality import StuckCells
+from circuitkit.snn.cells import threshold_spread
 from circuitkit.snn.simulate import (
-    Nonidealities,
     RateCoding,
     SnnError,
     build_chips,
@@ -78,7 +78,7 @@ def test_vectorized_simulation_matches_a_scalar_loop(digits, weights, table, res
     case = dataclasses.replace(table, neuron=neuron, synapse=synapse)
     coding = RateCoding("poisson", 10, 4e-6)
     x = digits.x_test[:25]
-    chips = build_chips(weights, case, 2, seed=3, nonidealities=Nonidealities(spread=True))
+    chips = build_chips(weights, case, 2, seed=3, device=case.device())
     run = simulate(chips, x, coding, neuron, seed=3)
     for chip in range(2):
         positive, negative = scalar_reference(chips, x, coding, neuron, seed=3, chip=chip)
@@ -90,8 +90,7 @@ def test_vectorized_simulation_matches_a_scalar_loop(digits, weights, table, res
 def test_accuracy_falls_as_the_hrs_lrs_ratio_shrinks(digits, weights, table):
     means, lows, highs = [], [], []
     for ratio in (table.synapse.on_off_ratio, 2.0, 1.5):
-        run = run_case(weights, table.with_on_off_ratio(ratio), digits.x_test, chips=6,
-                       nonidealities=Nonidealities(spread=True))
+        run = run_case(weights, table.with_on_off_ratio(ratio), digits.x_test, chips=6, device=table.device())
         accuracy = run.accuracies(digits.y_test)
         half = 2.571 * accuracy.std(ddof=1) / math.sqrt(accuracy.size)  # Student t, 5 dof
         means.append(accuracy.mean())
@@ -104,7 +103,7 @@ def test_accuracy_falls_as_the_hrs_lrs_ratio_shrinks(digits, weights, table):
 def test_device_spread_follows_the_table(weights, table):
     # All-zero weights: every synapse is 4 positive HRS cells minus 4 negative HRS cells.
     zero = np.zeros_like(weights)
-    chips = build_chips(zero, table, 20, seed=1, nonidealities=Nonidealities(spread=True))
+    chips = build_chips(zero, table, 20, seed=1, device=table.device())
     syn = table.synapse
     variance = np.exp(syn.hrs_sigma_ln**2) - 1  # relative variance of a lognormal current
     median = 4 * (syn.hrs_current_a - syn.hrs_current_neg_a) * syn.t_read_s
@@ -125,24 +124,28 @@ def test_device_spread_follows_the_table(weights, table):
 def test_bit_errors_flip_cell_states(weights, table):
     # Every LRS cell reads as HRS: all synapses look like weight 0 whatever they store.
     all_off = TransitionMatrix((-1, 1), np.array([[1.0, 0.0], [1.0, 0.0]]))
-    chips = build_chips(weights, table, 2, nonidealities=Nonidealities(transition=all_off))
+    chips = build_chips(weights, table, 2, flips=all_off)
     zero = build_chips(np.zeros_like(weights), table, 1)
     np.testing.assert_allclose(chips.charge_mean, np.broadcast_to(zero.charge_mean, chips.charge_mean.shape))
     # A symmetric 10 % error rate changes about 10 % of cells, differently per chip.
     flip = TransitionMatrix((-1, 1), np.array([[0.9, 0.1], [0.1, 0.9]]))
-    noisy = build_chips(weights, table, 2, seed=5, nonidealities=Nonidealities(transition=flip))
+    noisy = build_chips(weights, table, 2, seed=5, flips=flip)
     clean = build_chips(weights, table, 1)
     changed = ~np.isclose(noisy.charge_mean, clean.charge_mean, rtol=1e-9, atol=0.0)
     assert 0.3 < changed[:, :-1].mean() < 0.8  # a synapse changes when any of its 8 cells does
     assert not np.array_equal(noisy.charge_mean[0], noisy.charge_mean[1])
     with pytest.raises(SnnError, match="binary transition matrix"):
-        Nonidealities(transition=TransitionMatrix((-1, 0, 1), np.eye(3)))
+        build_chips(weights, table, 1, flips=TransitionMatrix((-1, 0, 1), np.eye(3)))
 
 
 def test_stuck_cells_take_the_other_states_current(weights, table):
     # Every cell programmed to HRS stuck in LRS: each synapse has all 4 + 4 cells in LRS,
-    # so the net charge is what an all-LRS pattern gives, whatever the weight.
-    all_lrs = build_chips(weights, table, 2, nonidealities=Nonidealities(stuck=StuckCells(1.0, 0.0)))
+    # so the net charge is what an all-LRS pattern gives, whatever the weight (a table
+    # without device spread and read noise, nominal neurons: only the stuck cells act).
+    flat = dataclasses.replace(table, synapse=dataclasses.replace(table.synapse, lrs_sigma_ln=0.0, hrs_sigma_ln=0.0,
+                                                                  read_noise_rel=0.0))
+    stuck_device = dataclasses.replace(flat.device(), stuck=StuckCells(1.0, 0.0))
+    all_lrs = build_chips(weights, flat, 2, device=stuck_device, mismatch=False)
     syn = table.synapse
     expected = 4 * (syn.lrs_current_a - syn.lrs_current_neg_a) * syn.t_read_s
     np.testing.assert_allclose(all_lrs.charge_mean[:, :-1], expected, rtol=1e-12)
@@ -151,7 +154,8 @@ def test_stuck_cells_take_the_other_states_current(weights, table):
     states = cell_states(weights)
     rate = 0.01
     stuck = StuckCells(rate, 0.0)
-    from circuitkit.inject.sampler import ErrorInjector, child_seed
+    from circuitkit.inject.sampler import ErrorInjector
+    from circuitkit.seeding import child_seed
 
     flipped = [ErrorInjector(states, (-1, 1), stuck.transition().matrix).corrupted(1, child_seed(3, 4), first_trial=c)[0]
                for c in range(2)]
@@ -160,9 +164,18 @@ def test_stuck_cells_take_the_other_states_current(weights, table):
         share = np.mean(chip[states < 0] > 0)
         assert abs(share - rate) < 4 * np.sqrt(rate * (1 - rate) / np.sum(states < 0))
     assert not np.array_equal(flipped[0], flipped[1])
-    chips = build_chips(weights, table, 2, seed=3, nonidealities=Nonidealities(stuck=stuck))
+    chips = build_chips(weights, flat, 2, seed=3, device=dataclasses.replace(flat.device(), stuck=stuck),
+                        mismatch=False)
     clean = build_chips(weights, table, 1)
     assert not np.allclose(chips.charge_mean, clean.charge_mean, rtol=1e-9, atol=0.0)
+    # The chips hold exactly the stuck-cell draws above: the same charges as those states read ideally.
+    for chip, states_of_chip in enumerate(flipped):
+        positive = (states_of_chip[:, :, 0] > 0).sum(axis=-1)
+        negative = (states_of_chip[:, :, 1] > 0).sum(axis=-1)
+        syn = flat.synapse
+        expected = (positive * syn.lrs_current_a + (4 - positive) * syn.hrs_current_a
+                    - negative * syn.lrs_current_neg_a - (4 - negative) * syn.hrs_current_neg_a) * syn.t_read_s
+        np.testing.assert_allclose(chips.charge_mean[chip, :-1], expected, rtol=1e-9)
 
 
 def test_stuck_cell_defaults_and_threshold_spread_carry_their_evidence(table):
@@ -190,16 +203,16 @@ def test_cell_states_encode_the_weights():
 
 def test_chips_and_runs_are_reproducible_and_independent_of_grouping(digits, weights, table):
     x = digits.x_test[:60]
-    spread = Nonidealities(spread=True)
-    five = simulate(build_chips(weights, table, 5, seed=9, nonidealities=spread), x, RateCoding(), table.neuron, seed=9)
-    again = simulate(build_chips(weights, table, 5, seed=9, nonidealities=spread), x, RateCoding(), table.neuron,
+    spread = table.device()
+    five = simulate(build_chips(weights, table, 5, seed=9, device=spread), x, RateCoding(), table.neuron, seed=9)
+    again = simulate(build_chips(weights, table, 5, seed=9, device=spread), x, RateCoding(), table.neuron,
                      seed=9, max_bytes=1)  # one chip per group
     np.testing.assert_array_equal(five.net_counts, again.net_counts)
     np.testing.assert_array_equal(five.predictions, again.predictions)
-    later = build_chips(weights, table, 2, seed=9, nonidealities=spread, first_chip=3)
+    later = build_chips(weights, table, 2, seed=9, device=spread, first_chip=3)
     run = simulate(later, x, RateCoding(), table.neuron, seed=9, first_chip=3)
     np.testing.assert_array_equal(run.net_counts, five.net_counts[3:])
-    other = simulate(build_chips(weights, table, 5, seed=10, nonidealities=spread), x, RateCoding(), table.neuron,
+    other = simulate(build_chips(weights, table, 5, seed=10, device=spread), x, RateCoding(), table.neuron,
                      seed=10)
     assert not np.array_equal(other.net_counts, five.net_counts)
 

@@ -94,11 +94,11 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
     """Run (or resume) a campaign into `outdir`: ber_table.csv and campaign.json; every
     read through `simulator`.
 
-    A spread with literature defaults is announced through `log` (default: stderr)."""
+    A device with default numbers (literature spread) is announced through `log`
+    (default: stderr)."""
     from circuitkit import toolchain
-    from circuitkit.corners.spread import announce_spread
 
-    announce_spread(config.spread, log)
+    config.device.announce(log)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     tools = toolchain.toolchain()
@@ -130,7 +130,7 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
     summary = {
         "settings": config.to_dict(),
         "model_card": dict(card.provenance) if card is not None else "defaults of verilog-a/rram_hfox.va",
-        "device_spread": config.spread.describe(),
+        "device_spread": config.device.describe(),
         "toolchain": tools.versions(),
         "simulated_with": simulated_with,
         "read_timing_by_vdd": timings,

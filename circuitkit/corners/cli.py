@@ -2,8 +2,10 @@
 
 The command line's front end to the corners stage: options named as the `CampaignConfig`
 fields they fill (`--vdd` -> `vdd`, `--temp-c` -> `temp_c`, `--batch-size` ->
-`batch_size`, `--no-mismatch` -> `mismatch`), the 2T2R + PCSA read simulator handed to
-the campaign, then the campaign's figure and a text table.
+`batch_size`, `--no-mismatch` -> `mismatch`; the `device` from `--model-card` and the
+`--lrs-*`/`--hrs-*`/`--stuck-*` options, through `device_nonideality`), the 2T2R + PCSA
+read simulator handed to the campaign, then the campaign's figure (drawn by
+`circuitkit.report`) and a text table.
 """
 
 from __future__ import annotations
@@ -12,23 +14,29 @@ import argparse
 from pathlib import Path
 
 from circuitkit import CircuitkitError
-from circuitkit.argtypes import comma_floats, comma_names
+from circuitkit.argtypes import add_stuck_cell_options, comma_floats, comma_names
 from circuitkit.corners.campaign import run_campaign
 from circuitkit.corners.config import DEFAULT_OFFSET_POINTS, METHODS, CampaignConfig
 from circuitkit.corners.executors import EXECUTORS
-from circuitkit.corners.spread import DeviceSpread, device_spread
+from circuitkit.device.nonideality import DeviceNonideality, StuckCells, device_nonideality
 
-def _spread(args: argparse.Namespace, card) -> DeviceSpread:
-    """The card's fitted spread (or the literature defaults), each given option replacing one field."""
-    return device_spread(card, {"lrs_median_ohm": args.lrs_median, "lrs_sigma_ln": args.lrs_sigma,
-                                "hrs_median_ohm": args.hrs_median, "hrs_sigma_ln": args.hrs_sigma})
+
+def _device(args: argparse.Namespace, card) -> DeviceNonideality:
+    """The card's fitted spread (or the literature defaults), each given option replacing
+    one field; stuck cells only when given."""
+    stuck = None
+    if args.stuck_lrs is not None or args.stuck_hrs is not None:
+        stuck = StuckCells(args.stuck_lrs or 0.0, args.stuck_hrs or 0.0, "given on the command line")
+    return device_nonideality(card, {"lrs_median_ohm": args.lrs_median, "lrs_sigma_ln": args.lrs_sigma,
+                                     "hrs_median_ohm": args.hrs_median, "hrs_sigma_ln": args.hrs_sigma},
+                              stuck=stuck)
 
 
 def config_from_args(args: argparse.Namespace, card) -> CampaignConfig:
     """The campaign the options describe (checked before anything runs)."""
     return CampaignConfig(
         corners=args.corners, vdd=args.vdd, temp_c=args.temp_c, scheme=args.scheme, samples=args.samples,
-        seed=args.seed, method=args.method, batch_size=args.batch_size, spread=_spread(args, card),
+        seed=args.seed, method=args.method, batch_size=args.batch_size, device=_device(args, card),
         offset_points=args.offset_points, mismatch=args.mismatch,
     )
 
@@ -86,6 +94,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lrs-sigma", type=float, help="LRS sigma of ln R (replaces that field only)")
     parser.add_argument("--hrs-median", type=float, help="HRS median resistance, ohm (replaces that field only)")
     parser.add_argument("--hrs-sigma", type=float, help="HRS sigma of ln R (replaces that field only)")
+    add_stuck_cell_options(parser, "default: none simulated")
     parser.add_argument("--no-mismatch", dest="mismatch", action="store_false", help="switch off transistor mismatch")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output directory (resumable)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,8 +1,9 @@
 """What decides a campaign's numbers: `CampaignConfig` (saved as campaign_config.json).
 
 Its fields are the names of `circuitkit ber`'s options and of a flow file's [campaign]
-keys. It makes and checks the campaign's `OperatingPoint`s once (`points`); it runs
-nothing.
+keys (but `device`, the `DeviceNonideality` the cells are drawn from, which the model
+card and the `--lrs-*`/`--hrs-*`/`--stuck-*` options fill). It makes and checks the
+campaign's `OperatingPoint`s once (`points`); it runs nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import SCHEME_ALPHABETS, Condition
-from circuitkit.corners.spread import DeviceSpread
+from circuitkit.device.nonideality import DeviceNonideality
 from circuitkit.operating import Corner, OperatingPoint
 
 METHODS = ("mc", "offset")
@@ -38,7 +39,7 @@ class CampaignConfig:
     seed: int = 1
     method: str = "mc"
     batch_size: int = 64               # sense circuits per ngspice run
-    spread: DeviceSpread = DeviceSpread()
+    device: DeviceNonideality = DeviceNonideality()   # the cells' programmed states (and stuck cells)
     offset_points: tuple[float, ...] = DEFAULT_OFFSET_POINTS
     mismatch: bool = True              # per-instance transistor mismatch (the PDK's own AGAUSS)
 
@@ -73,6 +74,16 @@ class CampaignConfig:
                 raise CircuitkitError(f"campaign: {name}={value!r}: expected a whole number >= {0 if name == 'seed' else 1}")
         if self.method == "offset" and len(self.offset_points) < 3:
             raise CircuitkitError("the offset method needs at least 3 offset points")
+        if not isinstance(self.device, DeviceNonideality):
+            raise CircuitkitError(f"campaign: device={self.device!r}: expected a DeviceNonideality "
+                                  "(circuitkit.device.nonideality)")
+        # Say what the read simulation cannot do rather than ignore it.
+        if self.device.read_noise is not None:
+            raise CircuitkitError("campaign: the 2T2R read draws programmed states once per read; read noise "
+                                  "is not simulated by campaigns (leave DeviceNonideality.read_noise None)")
+        if self.method == "offset" and self.device.stuck is not None:
+            raise CircuitkitError("campaign: the offset method's integral does not include stuck cells; "
+                                  "use --method mc with stuck cells")
 
     def conditions(self) -> list[Condition]:
         return [Condition.at(point, self.scheme) for point in self.points]
@@ -82,8 +93,12 @@ class CampaignConfig:
         data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.init}
         return {**data, "corners": [corner.value for corner in self.corners], "vdd": list(self.vdd),
                 "temp_c": list(self.temp_c), "offset_points": list(self.offset_points),
-                "spread": self.spread.to_dict()}
+                "device": self.device.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CampaignConfig":
-        return cls(**{**data, "spread": DeviceSpread.from_dict(data["spread"])})
+        """Inverse of `to_dict`; also reads the `spread` (programmed states only) that
+        earlier campaign_config.json files hold."""
+        data = dict(data)
+        device = data.pop("device", None) or data.pop("spread")
+        return cls(**data, device=DeviceNonideality.from_dict(device))

@@ -25,7 +25,6 @@ campaign does).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import time
@@ -44,6 +43,7 @@ from circuitkit.corners.rare import design_point_resistances
 from circuitkit.device.model import ModelCard
 from circuitkit.files import write_atomic
 from circuitkit.operating import OperatingPoint
+from circuitkit.seeding import keyed_seed
 from circuitkit.spice.runner import SimulationError
 
 
@@ -83,10 +83,8 @@ class Job:
         return f"{self.scheme}_{self.kind}_{what}_b{self.batch:04d}"
 
     def seed_sequence(self) -> np.random.SeedSequence:
-        # A hash of the job's values (not its index) keys the stream: see the module doc.
-        digest = hashlib.sha256(self.random_stream_key.encode()).digest()
-        words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
-        return np.random.SeedSequence(self.campaign_seed, spawn_key=tuple(words))
+        # The job's values (not its index) name the stream: see the module doc.
+        return keyed_seed(self.campaign_seed, self.random_stream_key)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,8 +118,8 @@ def plan_jobs(config: CampaignConfig) -> list[Job]:
 def job_resistances(job: Job, config: CampaignConfig, rng: np.random.Generator) -> np.ndarray:
     """The (BL, BLb) resistances of the job's cells."""
     if job.kind == "mc":
-        return config.spread.draw(rng, job.stored, job.count)
-    pair = design_point_resistances(config.spread, job.offset_point)
+        return config.device.draw(rng, job.stored, job.count)
+    pair = design_point_resistances(config.device.states, job.offset_point)
     return np.tile(pair, (job.count, 1))
 
 

@@ -9,13 +9,16 @@ two things that vary:
    many mismatch samples read cells with fixed ratios exp(x_k) around zero, and a probit
    maximum-likelihood fit of P(read +1 | x) = Phi((x - x0) / sigma) gives x0 and sigma
    with their covariance.
-2. The programmed resistances are lognormal (`DeviceSpread`), so for a cell storing +1
-   x ~ N(D, s^2) with D = ln(HRS median / LRS median), s^2 = s_LRS^2 + s_HRS^2, and
+2. The programmed resistances are lognormal (the campaign's
+   `device.nonideality.ProgrammedStates`), so for a cell storing +1 x ~ N(D, s^2) with
+   D = ln(HRS median / LRS median), s^2 = s_LRS^2 + s_HRS^2, and
 
        P(read -1 | stored +1) = Phi((x0 - D) / sqrt(s^2 + sigma^2))
        P(read +1 | stored -1) = Phi((-D - x0) / sqrt(s^2 + sigma^2))
 
-   exactly, however small.
+   exactly, however small. That integral, with `OffsetFit`, lives in
+   `circuitkit.sense_offset` (the inject stage places errors with it too); its names
+   are importable from here as before.
 
 The fixed-ratio cells are placed at the most probable failure point: the pair (R_BL,
 R_BLb) of highest joint density on the line ln R_BLb - ln R_BL = x, so the absolute
@@ -38,16 +41,22 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from circuitkit.ber_table import BerRow, BerTable, Condition
-from circuitkit.corners.spread import DeviceSpread
+from circuitkit.device.nonideality import ProgrammedStates
+from circuitkit.sense_offset import Z95, OffsetFit, conditional_error_probabilities, error_probabilities
+
+__all__ = ["METHOD_NAME", "OffsetFit", "conditional_error_probabilities", "design_point_resistances",
+           "error_probabilities", "fit_offset", "offset_table"]
 
 METHOD_NAME = "offset"
-Z95 = stats.norm.ppf(0.975)
 
 
-def design_point_resistances(spread: DeviceSpread, point: float) -> np.ndarray:
-    """(R_BL, R_BLb) with ln(R_BLb/R_BL) = point at the most probable failure point."""
-    mu_l, mu_h = spread.lrs.mu_ln, spread.hrs.mu_ln
-    var_l, var_h = spread.lrs.sigma_ln ** 2, spread.hrs.sigma_ln ** 2
+def design_point_resistances(states: ProgrammedStates, point: float) -> np.ndarray:
+    """(R_BL, R_BLb) with ln(R_BLb/R_BL) = point at the most probable failure point of
+    the lognormal `states` (a `ProgrammedStates`, or a `DeviceNonideality`'s)."""
+    states = getattr(states, "states", states)
+    lrs, hrs = states.lognormal("lrs"), states.lognormal("hrs")
+    mu_l, mu_h = lrs.mu, hrs.mu
+    var_l, var_h = lrs.sigma ** 2, hrs.sigma ** 2
     total = var_l + var_h
     gap = mu_h - mu_l
     if total == 0:
@@ -58,31 +67,6 @@ def design_point_resistances(spread: DeviceSpread, point: float) -> np.ndarray:
         ln_hrs = mu_h - var_h * (gap - point) / total
         middle = 0.5 * (ln_lrs + ln_hrs)
     return np.exp([middle - point / 2, middle + point / 2])
-
-
-@dataclasses.dataclass(frozen=True)
-class OffsetFit:
-    """Probit fit of P(read +1 | x): threshold x0, spread sigma (log-ratio units)."""
-
-    x0: float
-    sigma: float
-    covariance: np.ndarray   # of (x0, sigma)
-    points: np.ndarray
-    trials: np.ndarray
-    read_plus: np.ndarray
-    separated: bool          # no point with mixed outcomes: sigma is an upper bound
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"x0": self.x0, "sigma": self.sigma, "covariance": self.covariance.tolist(),
-                "points": self.points.tolist(), "trials": self.trials.tolist(),
-                "read_plus": self.read_plus.tolist(), "separated": self.separated}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "OffsetFit":
-        """Inverse of `to_dict` (extra keys, such as a campaign's condition, are ignored)."""
-        return cls(float(data["x0"]), float(data["sigma"]), np.asarray(data["covariance"], dtype=float),
-                   np.asarray(data["points"], dtype=float), np.asarray(data["trials"], dtype=float),
-                   np.asarray(data["read_plus"], dtype=float), bool(data["separated"]))
 
 
 def fit_offset(points: np.ndarray, trials: np.ndarray, read_plus: np.ndarray) -> OffsetFit:
@@ -123,67 +107,6 @@ def fit_offset(points: np.ndarray, trials: np.ndarray, read_plus: np.ndarray) ->
     return OffsetFit(x0, sigma, covariance, points, trials, read_plus, False)
 
 
-def error_probabilities(fit: OffsetFit, spread: DeviceSpread) -> dict[int, tuple[float, float, float]]:
-    """P(misread | stored) for stored +1 and -1: (estimate, ci_low, ci_high)."""
-    # Parameters and their variances: x0, sigma from the fit; medians and sigmas of the
-    # lognormal states from their sample counts (zero variance when given, not fitted).
-    def variance_of(state) -> tuple[float, float]:
-        if not state.samples:
-            return 0.0, 0.0
-        return state.sigma_ln ** 2 / state.samples, state.sigma_ln ** 2 / (2 * state.samples)
-
-    var_mu_l, var_s_l = variance_of(spread.lrs)
-    var_mu_h, var_s_h = variance_of(spread.hrs)
-    theta = np.array([fit.x0, fit.sigma, spread.lrs.mu_ln, spread.hrs.mu_ln, spread.lrs.sigma_ln, spread.hrs.sigma_ln])
-    covariance = np.zeros((6, 6))
-    covariance[:2, :2] = fit.covariance
-    covariance[2:, 2:] = np.diag([var_mu_l, var_mu_h, var_s_l, var_s_h])
-
-    def argument(parameters: np.ndarray, stored: int) -> float:
-        x0, sigma, mu_l, mu_h, s_l, s_h = parameters
-        spread_total = math.sqrt(s_l ** 2 + s_h ** 2 + sigma ** 2)
-        difference = mu_h - mu_l
-        return ((x0 - difference) if stored == +1 else (-difference - x0)) / spread_total
-
-    results = {}
-    for stored in (+1, -1):
-        centre = argument(theta, stored)
-        gradient = np.zeros(6)
-        for index in range(6):
-            step = 1e-6 * max(1.0, abs(theta[index]))
-            shifted = theta.copy()
-            shifted[index] += step
-            gradient[index] = (argument(shifted, stored) - centre) / step
-        standard_error = math.sqrt(max(float(gradient @ covariance @ gradient), 0.0))
-        results[stored] = (float(special.ndtr(centre)), float(special.ndtr(centre - Z95 * standard_error)),
-                           float(special.ndtr(centre + Z95 * standard_error)))
-    return results
-
-
-def conditional_error_probabilities(fit: OffsetFit, spread: DeviceSpread,
-                                     offsets: np.ndarray) -> dict[int, np.ndarray]:
-    """P(misread | stored, o) for sense amplifiers whose own input-referred offset is o
-    (log-ratio units; across amplifiers o ~ N(0, fit.sigma^2) around the threshold fit.x0).
-
-    One amplifier decides +1 when x > x0 + o, and over the cells it reads x ~ N(+-D, s^2)
-    (s^2 = s_LRS^2 + s_HRS^2), so
-
-        P(read -1 | stored +1, o) = Phi((x0 + o - D) / s)
-        P(read +1 | stored -1, o) = Phi((-D - x0 - o) / s)
-
-    Averaged over o these are the estimates of `error_probabilities` (the same integral
-    taken the other way round); a whole column read by a weak amplifier fails together.
-    With s = 0 (no device spread) an amplifier fails always or never.
-    """
-    offsets = np.asarray(offsets, dtype=np.float64)
-    difference = spread.hrs.mu_ln - spread.lrs.mu_ln
-    s = math.hypot(spread.lrs.sigma_ln, spread.hrs.sigma_ln)
-    margin = {+1: fit.x0 + offsets - difference, -1: -difference - fit.x0 - offsets}
-    if s == 0:
-        return {stored: (value > 0).astype(np.float64) for stored, value in margin.items()}
-    return {stored: special.ndtr(value / s) for stored, value in margin.items()}
-
-
 def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
     """The binary BER table of a campaign run with the offset method (failed jobs add no
     simulations; the campaign summary counts them)."""
@@ -201,7 +124,7 @@ def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
         trials = np.array([tallies[p][0] for p in points])
         read_plus = np.array([tallies[p][1] for p in points])
         fit = fit_offset(points, trials, read_plus)
-        probabilities = error_probabilities(fit, config.spread)
+        probabilities = error_probabilities(fit, config.device.states)
         simulations = int(trials.sum())
         fits.append({**dataclasses.asdict(condition), **fit.to_dict(),
                      "ber": {str(stored): list(values) for stored, values in probabilities.items()}})

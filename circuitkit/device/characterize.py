@@ -32,7 +32,7 @@ import numpy as np
 
 from circuitkit import CircuitkitError, __version__
 from circuitkit.device import fit as fitting
-from circuitkit.device import plot as plotting
+from circuitkit.report import fit_plots as plotting
 from circuitkit.device.model import DEFAULT_READ_VOLTAGE, ModelCard
 from circuitkit.files import write_atomic
 from circuitkit.measurements import (

@@ -115,7 +115,8 @@ class _LnRModel:
 
     def to_dict(self) -> dict[str, Any]:
         parameters = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
-                      if f.name not in ("samples", "data_range")}
+                      if f.name not in ("samples", "data_range")
+                      and not (f.metadata.get("omitted_when_none") and getattr(self, f.name) is None)}
         return {"kind": self.kind, "samples": int(self.samples), "data_range_ohm": list(self.data_range),
                 "parameters": parameters}
 
@@ -154,20 +155,44 @@ def _tuple(value: Any) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class Lognormal(_LnRModel):
-    """ln R ~ N(mu, sigma^2)."""
+    """ln R ~ N(mu, sigma^2). sigma = 0 is a point mass at exp(mu) (a state given without
+    spread). `median_ohm` keeps a median given as a number (`from_median`) exactly, since
+    exp(log(m)) need not give m back in floating point; a fitted lognormal has None."""
 
     kind: ClassVar[str] = "lognormal"
     mu: float
     sigma: float
     samples: int = 0
     data_range: tuple[float, float] = (math.nan, math.nan)
+    median_ohm: float | None = dataclasses.field(default=None, metadata={"omitted_when_none": True})
 
     def __post_init__(self):
-        if not (self.sigma > 0 and math.isfinite(self.sigma) and math.isfinite(self.mu)):
-            raise DistributionError(f"lognormal needs a finite mu and sigma > 0, got mu={self.mu!r}, sigma={self.sigma!r}")
+        if not (self.sigma >= 0 and math.isfinite(self.sigma) and math.isfinite(self.mu)):
+            raise DistributionError(f"lognormal needs a finite mu and sigma >= 0, got mu={self.mu!r}, sigma={self.sigma!r}")
+
+    @classmethod
+    def from_median(cls, median_ohm: float, sigma: float, samples: int = 0) -> "Lognormal":
+        """The lognormal of a median resistance (ohm) and sigma of ln R, e.g. a state given
+        by its numbers; `samples`: the cells behind them (0: given, taken as exact)."""
+        median = float(median_ohm)
+        if not (median > 0 and math.isfinite(median)):
+            raise DistributionError(f"median resistance must be a positive number of ohms, got {median_ohm!r}")
+        return cls(math.log(median), float(sigma), int(samples), median_ohm=median)
+
+    @property
+    def median(self) -> float:
+        return float(np.exp(self.mu)) if self.median_ohm is None else self.median_ohm
+
+    @property
+    def sigma_ln(self) -> float:
+        # The robust width of the protocol is sigma itself for a lognormal: give it exactly.
+        return float(self.sigma)
 
     def _z(self, x):
-        return (x - self.mu) / self.sigma
+        if self.sigma > 0:
+            return (x - self.mu) / self.sigma
+        # Point mass: every resistance at or above it is "above" (P(R <= median) = 1).
+        return np.where(x >= self.mu, np.inf, -np.inf)
 
     def _cdf(self, x):
         return special.ndtr(self._z(x))
@@ -182,14 +207,16 @@ class Lognormal(_LnRModel):
         return special.log_ndtr(-self._z(x))
 
     def _logpdf(self, x):
+        if self.sigma == 0:
+            return np.where(x == self.mu, np.inf, -np.inf)
         z = self._z(x)
         return -0.5 * z * z - math.log(self.sigma) - 0.5 * math.log(2 * math.pi)
 
     def _ppf(self, q):
-        return self.mu + self.sigma * special.ndtri(q)
+        return self.mu + self.sigma * special.ndtri(q) if self.sigma > 0 else np.full(np.shape(q), self.mu)
 
     def _isf(self, q):
-        return self.mu - self.sigma * special.ndtri(q)
+        return self.mu - self.sigma * special.ndtri(q) if self.sigma > 0 else np.full(np.shape(q), self.mu)
 
     @property
     def parameter_count(self) -> int:

@@ -349,7 +349,7 @@ def resimulate(outcome: FitOutcome, sweep: IVSweep, workdir, cells: int = 64) ->
 def plot(path, sweep: IVSweep, outcome: FitOutcome, spice, name: str):
     """Six cells' reads with the fitted and the state-independent shape; G(V_max)/G(0.1 V)
     against resistance, measured and modelled."""
-    from circuitkit.device.plot import _finish, plt
+    from circuitkit.report.fit_plots import finish as _finish, plt
 
     card = outcome.card
     groups, gaps, offset = outcome.curves["groups"], outcome.curves["gaps"], outcome.curves["offset"]

@@ -995,7 +995,7 @@ def resimulate(outcome, table: PulseTable, options: Any, workdir: Path, safer: b
 def plot(path, table: PulseTable, outcome, spice, name: str):
     """Held-out rows: measured R_after against the predictive median with its 10-90 % band,
     per pulsed line; and coverage per condition against the word-line voltage."""
-    from circuitkit.device.plot import _finish, plt
+    from circuitkit.report.fit_plots import finish as _finish, plt
 
     judged = outcome.curves["judged"]
     test = outcome.curves["test"]

@@ -1,5 +1,6 @@
 """Network accuracy under bit errors: T trials of corrupted weights per condition of a
-bit-error table, with mean, standard deviation and a 95 % interval of the mean.
+bit-error table, with mean, standard deviation and a 95 % interval of the mean (its
+figure is `report.plots.plot_accuracy_vs_ber`).
 
 The interval is over the weight-corruption randomness with the test set held fixed
 (it says how well T trials pin down the expected accuracy of this network on this test
@@ -26,7 +27,8 @@ from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable, Bound, Condition, TransitionMatrix
 from circuitkit.inject.networks import IncrementalForward, QuantizedNetwork
 from circuitkit.inject.placement import ColumnOffsetErrors, HardwareErrors, HardwareInjector
-from circuitkit.inject.sampler import DEFAULT_CHUNK_BYTES, ErrorInjector, Method, value_seed
+from circuitkit.inject.sampler import DEFAULT_CHUNK_BYTES, ErrorInjector, Method
+from circuitkit.seeding import value_seed
 from circuitkit.stats import MeanInterval, mean_interval
 
 ACCURACY_COLUMNS: tuple[str, ...] = (
@@ -179,54 +181,6 @@ def write_accuracy_csv(results: Sequence[AccuracyUnderErrors], path: str | Path)
             c, a = r.condition, r.accuracy
             writer.writerow([c.corner, repr(c.vdd), repr(c.temp_c), c.scheme, repr(r.ber),
                              repr(a.mean), repr(a.std), repr(a.low), repr(a.high), a.samples])
-    return path
-
-
-def plot_accuracy_vs_ber(
-    results: Sequence[AccuracyUnderErrors],
-    path: str | Path,
-    *,
-    clean_accuracy: float | None = None,
-    title: str = "",
-    label_points: bool = True,
-) -> Path:
-    """Accuracy (mean and 95 % interval) against injected BER, log scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ber = np.array([r.ber for r in results])
-    mean = np.array([r.accuracy.mean for r in results]) * 100
-    low = np.array([r.accuracy.low for r in results]) * 100
-    high = np.array([r.accuracy.high for r in results]) * 100
-    # Single-trial runs have no interval; draw the point without a bar.
-    error = np.nan_to_num(np.vstack([mean - low, high - mean]), nan=0.0)
-    figure, axis = plt.subplots(figsize=(6.4, 4.2))
-    axis.errorbar(ber, mean, yerr=error, fmt="o-" if not label_points else "o", capsize=3,
-                  label=f"with errors (mean, 95 % CI, {results[0].accuracy.samples} trials)" if results else None)
-    if clean_accuracy is not None:
-        axis.axhline(clean_accuracy * 100, color="grey", linestyle="--", label=f"no errors ({clean_accuracy:.2%})")
-    positive = ber[ber > 0]
-    if positive.size and positive.size == ber.size:
-        axis.set_xscale("log")
-        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labels overlap on short spans
-    elif positive.size:
-        axis.set_xscale("symlog", linthresh=float(positive.min()))
-    if label_points and len(results) <= 16:
-        for r, xb, yb in zip(results, ber, mean):
-            axis.annotate(r.condition.label(), (xb, yb), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    axis.set_xlabel("bit-error rate (mean misread probability per weight)")
-    axis.set_ylabel("test accuracy (%)")
-    axis.set_title(title)
-    axis.grid(True, which="both", alpha=0.3)
-    axis.legend(loc="lower left", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
     return path
 
 

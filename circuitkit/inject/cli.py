@@ -24,19 +24,14 @@ from pathlib import Path
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BOUNDS, SCHEME_ALPHABETS, BerTable, Condition
-from circuitkit.inject.accuracy import (
-    evaluate_table,
-    placement_comparison,
-    plot_accuracy_vs_ber,
-    sweep_table,
-    trial_accuracies,
-    write_accuracy_csv,
-)
+from circuitkit.inject.accuracy import evaluate_table, placement_comparison, sweep_table, trial_accuracies, write_accuracy_csv
+from circuitkit.inject.config import NetworkConfig
 from circuitkit.inject.data import DATASET_SPECS, DEFAULT_DATASET, load_dataset
 from circuitkit.inject.networks import ALIASES, PRETRAINED, load_network
 from circuitkit.inject.placement import ArrayGeometry, HardwareErrors, IndependentErrors, offset_models
-from circuitkit.inject.sampler import value_seed
-from circuitkit.inject.tolerance import ToleranceConfig, plot_tolerance, read_rows, tolerance_curve, write_knees_csv
+from circuitkit.seeding import value_seed
+from circuitkit.inject.tolerance import PUBLISHED, read_rows, tolerance_curve, write_knees_csv
+from circuitkit.report.plots import plot_accuracy_vs_ber, plot_tolerance
 from circuitkit.stats import mean_interval
 
 PLACEMENT_COLUMNS = ("corner", "vdd", "temp_c", "placement", "mean_ber", "accuracy_mean", "accuracy_std", "ci_low",
@@ -78,7 +73,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="networks of --tolerance (default bnn,tnn)")
     parser.add_argument("--dataset", default=DEFAULT_DATASET, metavar="SPEC",
                         help=f"test data: {DATASET_SPECS}")
-    parser.add_argument("--trials", type=int, default=100, metavar="T", help="corrupted copies per condition (default 100)")
+    parser.add_argument("--trials", type=int, default=NetworkConfig.trials, metavar="T",
+                        help="corrupted copies per condition (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the injection draws (default 0)")
     parser.add_argument("--bound", choices=BOUNDS, default="estimate",
                         help="inject at the point estimate or at ci_high (pessimistic); default estimate")
@@ -87,10 +83,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--layer-conditions", metavar="C1;C2;...",
                         help="with --ber-table: one condition per weight layer, each 'corner,vdd,temp_c' "
                              "(per-condition tables per layer)")
-    parser.add_argument("--ber-range", type=_ber_range, default=(1e-5, 0.2), metavar="START:STOP",
+    parser.add_argument("--ber-range", type=_ber_range, default=NetworkConfig.ber_range, metavar="START:STOP",
                         help="BER grid of --tolerance (default 1e-5:0.2)")
-    parser.add_argument("--points-per-decade", type=int, default=4, help="grid density of --tolerance (default 4)")
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the knees (default 1000)")
+    parser.add_argument("--points-per-decade", type=int, default=NetworkConfig.points_per_decade,
+                        help="grid density of --tolerance (default %(default)s)")
+    parser.add_argument("--bootstrap", type=int, default=NetworkConfig.bootstrap,
+                        help="bootstrap resamples of the knees (default %(default)s)")
     parser.add_argument("--rows", type=int, default=ArrayGeometry.rows,
                         help=f"rows per array, i.e. weights per sense amplifier (default {ArrayGeometry.rows})")
     parser.add_argument("--columns", type=int, default=ArrayGeometry.columns,
@@ -139,10 +137,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def network_config(args: argparse.Namespace) -> NetworkConfig:
+    """The `NetworkConfig` the options describe, field by field (`--network` fills bnn)."""
+    return NetworkConfig(bnn=args.network, dataset=args.dataset, trials=args.trials, ber_range=args.ber_range,
+                         points_per_decade=args.points_per_decade, bootstrap=args.bootstrap)
+
+
 def _tolerance(args: argparse.Namespace, dataset) -> int:
-    start, stop = args.ber_range
-    config = ToleranceConfig(ber_start=start, ber_stop=stop, points_per_decade=args.points_per_decade,
-                             trials=args.trials, bootstrap=args.bootstrap, seed=args.seed)
+    config = network_config(args).tolerance(args.seed)
     curves = []
     for name in [n for n in args.networks.split(",") if n]:
         network = load_network(name)
@@ -153,7 +155,7 @@ def _tolerance(args: argparse.Namespace, dataset) -> int:
     knees_path = write_knees_csv(curves, args.output / "knees.csv")
     plot_tolerance({c.name: read_rows(args.output / f"tolerance_{Path(c.name).stem}.csv") for c in curves},
                    args.output / "tolerance.png", clean={c.name: c.clean_accuracy for c in curves},
-                   knees=read_rows(knees_path))
+                   knees=read_rows(knees_path), published=PUBLISHED)
     print(f"knees ({dataset.name}, {len(dataset.y_test)} test images, {args.trials} trials per BER, "
           f"{args.bootstrap} bootstrap resamples; 95 % intervals):")
     for curve in curves:

@@ -15,14 +15,14 @@ Error models (small frozen configs, one per weight layer, in a `HardwareErrors`)
 
 - `IndependentErrors(transition)`: every weight read independently with the transition
   matrix P(read | stored) of one condition (`ErrorInjector`, exact and fast).
-- `ColumnOffsetErrors(fit, spread, geometry)`: the rare-event campaign's fit of the sense
-  amplifier's input-referred offset (`corners.rare.OffsetFit`: threshold x0, spread sigma
-  in log-resistance-ratio units) and the programmed LRS/HRS distributions. For every
-  chip (trial) each amplifier draws its own offset o ~ N(0, sigma^2); every weight it
-  reads is then misread independently with P(misread | stored, o)
-  (`corners.rare.conditional_error_probabilities`). Averaged over amplifiers this is the
-  campaign's BER (`error_probabilities`), so it can be compared with `IndependentErrors`
-  at the same mean BER: only the placement differs.
+- `ColumnOffsetErrors(fit, device, geometry)`: the rare-event campaign's fit of the sense
+  amplifier's input-referred offset (`sense_offset.OffsetFit`: threshold x0, spread sigma
+  in log-resistance-ratio units) and the device's programmed LRS/HRS distributions
+  (`device.nonideality.DeviceNonideality`). For every chip (trial) each amplifier draws
+  its own offset o ~ N(0, sigma^2); every weight it reads is then misread independently
+  with P(misread | stored, o) (`sense_offset.conditional_error_probabilities`). Averaged
+  over amplifiers this is the campaign's BER (`error_probabilities`), so it can be
+  compared with `IndependentErrors` at the same mean BER: only the placement differs.
 
 Per-condition tables per layer: give each layer the `IndependentErrors` of its own
 condition (e.g. the first layer at a weak corner): `HardwareErrors.per_layer(...)`.
@@ -43,10 +43,11 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import Condition, TransitionMatrix
-from circuitkit.corners.rare import OffsetFit, conditional_error_probabilities, error_probabilities
-from circuitkit.corners.spread import DeviceSpread, StateDistribution
+from circuitkit.device.nonideality import DeviceNonideality
 from circuitkit.inject.networks import QuantizedNetwork
-from circuitkit.inject.sampler import ErrorInjector, Seed, trial_generator
+from circuitkit.inject.sampler import ErrorInjector
+from circuitkit.seeding import Seed, trial_generator
+from circuitkit.sense_offset import OffsetFit, conditional_error_probabilities, error_probabilities
 
 
 @dataclass(frozen=True)
@@ -94,18 +95,18 @@ class ColumnOffsetErrors:
     """Each sense amplifier draws an offset per chip; its column fails together (binary)."""
 
     fit: OffsetFit
-    spread: DeviceSpread
+    device: DeviceNonideality
     geometry: ArrayGeometry = ArrayGeometry()
     label: str = ""
 
     @property
     def mean_error_rate(self) -> float:
         """The campaign's BER: P(misread) averaged over stored values and offsets."""
-        return float(np.mean([error_probabilities(self.fit, self.spread)[s][0] for s in (+1, -1)]))
+        return float(np.mean([error_probabilities(self.fit, self.device.states)[s][0] for s in (+1, -1)]))
 
     def marginal(self) -> IndependentErrors:
         """The same mean error probabilities placed independently on every weight."""
-        probabilities = error_probabilities(self.fit, self.spread)
+        probabilities = error_probabilities(self.fit, self.device.states)
         p_plus, p_minus = probabilities[+1][0], probabilities[-1][0]
         matrix = np.array([[1 - p_minus, p_minus], [p_plus, 1 - p_plus]])
         return IndependentErrors(TransitionMatrix((-1, 1), matrix), f"{self.label} (independent, same mean BER)")
@@ -116,7 +117,8 @@ ErrorModel = Union[IndependentErrors, ColumnOffsetErrors]
 
 def offset_models(campaign_json: str | Path, geometry: ArrayGeometry = ArrayGeometry()) -> dict[Condition, ColumnOffsetErrors]:
     """The column models of every condition of a campaign run with `--method offset`:
-    its `offset_fits` and the device spread of its settings (`campaign.json`)."""
+    its `offset_fits` and the device of its settings (`campaign.json`; `spread` in files
+    of earlier campaigns)."""
     path = Path(campaign_json)
     try:
         summary = json.loads(path.read_text())
@@ -126,14 +128,13 @@ def offset_models(campaign_json: str | Path, geometry: ArrayGeometry = ArrayGeom
     if not fits:
         raise CircuitkitError(f"{path}: no offset_fits; run the campaign with `circuitkit ber --method offset`")
     try:
-        spread_values = summary["settings"]["spread"]
-        spread = DeviceSpread(*(StateDistribution(spread_values[f"{state}_median_ohm"], spread_values[f"{state}_sigma_ln"],
-                                                  spread_values.get(f"{state}_samples")) for state in ("lrs", "hrs")))
+        settings = summary["settings"]
+        device = DeviceNonideality.from_dict(settings["device"] if "device" in settings else settings["spread"])
         models = {}
         for entry in fits:
             condition = Condition(entry["corner"], float(entry["vdd"]), float(entry["temp_c"]), entry["scheme"])
-            models[condition] = ColumnOffsetErrors(OffsetFit.from_dict(entry), spread, geometry, condition.label())
-    except (KeyError, TypeError, ValueError) as error:
+            models[condition] = ColumnOffsetErrors(OffsetFit.from_dict(entry), device, geometry, condition.label())
+    except (KeyError, TypeError, ValueError, CircuitkitError) as error:
         raise CircuitkitError(f"{path}: malformed offset fit or device spread ({error!r})") from None
     return models
 
@@ -207,7 +208,7 @@ class _ColumnSampler:
 
     def trial_errors(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         offsets = rng.normal(0.0, self.model.fit.sigma, size=self.n_amplifiers)
-        p = conditional_error_probabilities(self.model.fit, self.model.spread, offsets)
+        p = conditional_error_probabilities(self.model.fit, self.model.device.states, offsets)
         per_weight = np.where(self.plus, p[+1][self.amplifier], p[-1][self.amplifier])
         wrong = np.flatnonzero(rng.random(self.weights.size) < per_weight)
         return wrong, -self.weights[wrong]

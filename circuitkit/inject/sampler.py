@@ -16,19 +16,15 @@ probability matrix[i, j]. Two exact ways to draw that, chosen per stored value:
 Both give the same joint distribution (independent categorical reads); only the random
 numbers consumed differ. `method="auto"` takes sparse for p_i <= `SPARSE_MAX_ERROR_RATE`.
 
-Reproducibility: trial t draws from its own generator, seeded by the child
-`SeedSequence(seed).spawn` would give it (spawn key (t,)). So trial t's corrupted
-weights depend only on (seed, t, weights, matrix, method choice), never on how the
-trials are chunked or which worker evaluates them, and the first T trials of a longer
-run are the T trials of a shorter one. `value_seed` derives a seed from values (a
-condition, a BER) rather than from a position in a list, so a condition's draws do not
-depend on which other conditions a table holds or in which order.
+Reproducibility (`circuitkit.seeding`): trial t draws from its own generator,
+`trial_generator(seed, t)`. So trial t's corrupted weights depend only on (seed, t,
+weights, matrix, method choice), never on how the trials are chunked or which worker
+evaluates them, and the first T trials of a longer run are the T trials of a shorter
+one. Callers name the seed of a condition or a BER by its values (`value_seed`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -37,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from circuitkit import CircuitkitError
+from circuitkit.seeding import Seed, trial_generator
 
 Method = Literal["auto", "sparse", "dense"]
 METHODS: tuple[str, ...] = ("auto", "sparse", "dense")
@@ -49,8 +46,6 @@ SPARSE_MAX_ERROR_RATE = 0.5
 # Memory for one chunk of corrupted copies: 10M int8 weights -> 25 trials per chunk.
 DEFAULT_CHUNK_BYTES = 256 * 2**20
 _ROW_SUM_TOLERANCE = 1e-9
-
-Seed = int | np.random.SeedSequence
 
 
 class InjectionError(CircuitkitError):
@@ -66,28 +61,6 @@ class _StoredValuePlan:
     candidates: np.ndarray  # values a misread can return (sparse) or the whole alphabet (dense)
     edges: np.ndarray  # cumulative probabilities over `candidates`, last edge exactly 1
     own_bin: tuple[float, float]  # dense: [low, high) of the uniform that reads correctly
-
-
-def child_seed(seed: Seed, index: int) -> np.random.SeedSequence:
-    """Child `index` of the seed's SeedSequence (the one `spawn` would give it), built
-    directly so that it does not depend on how many children were spawned before."""
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, index), pool_size=root.pool_size)
-
-
-def value_seed(seed: Seed, *key: object) -> np.random.SeedSequence:
-    """A child of the seed's SeedSequence named by values (JSON of `key`, e.g. a
-    condition's corner, supply, temperature and scheme), not by a position: the same
-    values give the same draws wherever they sit in a table."""
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=repr).encode()).digest()
-    words = tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4))
-    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, *words), pool_size=root.pool_size)
-
-
-def trial_generator(seed: Seed, trial: int) -> np.random.Generator:
-    """The generator of one trial: child `trial` of the seed's SeedSequence."""
-    return np.random.Generator(np.random.PCG64(child_seed(seed, trial)))
 
 
 def _cumulative(probabilities: np.ndarray) -> np.ndarray:

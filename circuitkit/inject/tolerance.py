@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +45,8 @@ from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable
 from circuitkit.inject.accuracy import trial_correct
 from circuitkit.inject.networks import QuantizedNetwork
-from circuitkit.inject.sampler import DEFAULT_CHUNK_BYTES, value_seed
+from circuitkit.inject.sampler import DEFAULT_CHUNK_BYTES
+from circuitkit.seeding import value_seed
 from circuitkit.stats import binomial_interval, mean_interval
 
 PUBLISHED: tuple[dict, ...] = (
@@ -226,89 +227,6 @@ def write_knees_csv(curves: Sequence[ToleranceCurve], path: str | Path) -> Path:
         writer.writerow(KNEE_COLUMNS)
         for curve in curves:
             writer.writerows(curve.knee_rows())
-    return path
-
-
-def plot_tolerance(
-    curves: Mapping[str, Sequence[Mapping[str, str]]],
-    path: str | Path,
-    *,
-    clean: Mapping[str, float] | None = None,
-    knees: Sequence[Mapping[str, str]] = (),
-    conditions: Mapping[str, Sequence[Mapping[str, object]]] | None = None,
-    title: str = "Accuracy vs bit-error rate; | = knee at -1 and -5 points with its 95 % interval",
-) -> Path:
-    """The tolerance figure from the artefacts: curves (rows of a curve CSV per network,
-    mean and 95 % band), each network's 1- and 5-point knees with their intervals (rows
-    of a knee CSV), the published points, and campaign conditions placed on the curves
-    (`conditions`: network -> rows with `ber`, `ber_low`, `ber_high`, `accuracy_mean`,
-    `ci_low`, `ci_high`, `label`; a condition whose BER is only bounded above is drawn at
-    its bound with a left arrow)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    figure, axis = plt.subplots(figsize=(8.0, 5.0))
-    colours = {}
-    for name, rows in curves.items():
-        rows = sorted(rows, key=lambda r: float(r["ber"]))
-        ber = np.array([float(r["ber"]) for r in rows])
-        mean = np.array([float(r["accuracy_mean"]) for r in rows]) * 100
-        low = np.array([float(r["ci_low"]) for r in rows]) * 100
-        high = np.array([float(r["ci_high"]) for r in rows]) * 100
-        line, = axis.plot(ber, mean, marker=".", label=f"{name} ({rows[0]['trials']} trials per point)")
-        colours[name] = line.get_color()
-        axis.fill_between(ber, low, high, color=line.get_color(), alpha=0.15)
-        if clean and name in clean:
-            axis.axhline(clean[name] * 100, color=line.get_color(), linestyle=":", linewidth=1)
-    for row in knees:
-        name = str(row["network"])
-        if name not in colours or row["bound"]:
-            continue
-        ber, low, high = float(row["knee_ber"]), float(row["ci_low"]), float(row["ci_high"])
-        level = (float(row["clean_accuracy"]) - float(row["loss_points"]) / 100) * 100
-        left = ber - low if math.isfinite(low) and low > 0 else 0.0
-        right = high - ber if math.isfinite(high) else 0.0
-        axis.errorbar([ber], [level], xerr=[[left], [right]], marker="|", markersize=12, capsize=4,
-                      color=colours[name], linestyle="none")
-    for index, published in enumerate(PUBLISHED):
-        if published["ber_low"] < published["ber_high"]:
-            axis.axvspan(published["ber_low"], published["ber_high"], color="grey", alpha=0.15,
-                         label=f"{published['label']} ({published['source']})")
-        else:
-            axis.axvline(published["ber_low"], color="grey", linestyle="--", linewidth=1,
-                         label=f"{published['label']} ({published['source']})")
-    markers = iter("osD^vP*X")
-    for name, rows in (conditions or {}).items():
-        marker = next(markers, "o")
-        colour = colours.get(name)
-        for row in rows:
-            ber, ber_low, ber_high = (float(row[k]) for k in ("ber", "ber_low", "ber_high"))
-            mean = float(row["accuracy_mean"]) * 100
-            yerr = [[mean - float(row["ci_low"]) * 100], [float(row["ci_high"]) * 100 - mean]]
-            if ber > 0:
-                axis.errorbar([ber], [mean], xerr=[[ber - ber_low], [ber_high - ber]], yerr=yerr, marker=marker,
-                              color=colour, markeredgecolor="black", linestyle="none", capsize=2,
-                              label=f"{name}: campaign conditions (BER and accuracy 95 % intervals)")
-            else:  # nothing seen: only an upper bound on the BER
-                axis.errorbar([ber_high], [mean], yerr=yerr, marker="<", color=colour, markeredgecolor="black",
-                              linestyle="none", label=f"{name}: no error seen (drawn at the 95 % upper bound)")
-            axis.annotate(str(row.get("label", "")), (ber if ber > 0 else ber_high, mean), fontsize=6,
-                          xytext=(3, 3), textcoords="offset points")
-    handles, labels = axis.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    axis.legend(unique.values(), unique.keys(), fontsize=6.5, loc="lower left")
-    axis.set_xscale("log")
-    axis.set_xlabel("bit-error rate injected into the weights (symmetric)")
-    axis.set_ylabel("test accuracy (%): mean and 95 % band")
-    axis.set_title(title, fontsize=10)
-    axis.grid(True, which="both", alpha=0.3)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
     return path
 
 

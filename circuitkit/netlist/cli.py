@@ -10,28 +10,18 @@ import sys
 from pathlib import Path
 
 from circuitkit import CircuitkitError
-from circuitkit.argtypes import add_operating_point_options, comma_separated, weight
+from circuitkit.argtypes import add_operating_point_options, comma_separated, operating_point, weight
 from circuitkit.device.model import ModelCard
 from circuitkit.netlist import arrays as array_mod
 from circuitkit.netlist import common, neuron, pcsa
 from circuitkit.netlist.bench import Bench
 from circuitkit.netlist.run import format_outcome, simulate_file
-from circuitkit.operating import OperatingPoint
 
 KINDS = (*pcsa.KINDS, array_mod.ArrayReadBench.kind, neuron.NeuronBench.kind)
 
 
 def _card(args: argparse.Namespace) -> ModelCard | None:
     return ModelCard.load(args.model_card) if args.model_card else None
-
-
-def _point(args: argparse.Namespace, default: OperatingPoint = OperatingPoint()) -> OperatingPoint:
-    """The operating point the options ask for; what they leave out comes from `default`."""
-    return OperatingPoint(
-        args.corner or default.corner,
-        default.vdd if args.vdd is None else args.vdd,
-        default.temp_c if args.temp_c is None else args.temp_c,
-    )
 
 
 def _timing(args: argparse.Namespace, default: pcsa.ReadTiming) -> pcsa.ReadTiming:
@@ -45,23 +35,25 @@ def build(args: argparse.Namespace) -> Bench:
     common_fields = {"card": _card(args), "mismatch": args.mismatch}
     states = common.RramStates(args.lrs, args.hrs)
     if args.kind == "2t2r-pcsa":
-        return pcsa.two_t_two_r_pcsa(args.weight, point=_point(args), timing=_timing(args, pcsa.ReadTiming()),
+        return pcsa.two_t_two_r_pcsa(args.weight, point=operating_point(args),
+                                     timing=_timing(args, pcsa.ReadTiming()),
                                      states=states, reads=args.reads, **common_fields)
     if args.kind == "ternary-pcsa":
-        return pcsa.ternary_pcsa(args.weights or (+1, 0, -1), point=_point(args, pcsa.TERNARY_POINT),
+        return pcsa.ternary_pcsa(args.weights or (+1, 0, -1), point=operating_point(args, pcsa.TERNARY_POINT),
                                  timing=_timing(args, pcsa.TERNARY_TIMING), states=states, **common_fields)
     if args.kind == "xnor-pcsa":
-        return pcsa.xnor_pcsa(point=_point(args), timing=_timing(args, pcsa.ReadTiming()), states=states,
+        return pcsa.xnor_pcsa(point=operating_point(args), timing=_timing(args, pcsa.ReadTiming()), states=states,
                               **common_fields)
     if args.kind == "array":
         weights = array_mod.weight_pattern(args.rows, args.cols, args.pattern, seed=args.seed,
                                            ternary=args.ternary)
         wires = array_mod.WireParasitics(args.r_bitline, args.c_bitline, args.r_wordline, args.c_wordline)
-        return array_mod.ArrayReadBench(weights, point=_point(args), timing=_timing(args, pcsa.ReadTiming()),
+        return array_mod.ArrayReadBench(weights, point=operating_point(args),
+                                        timing=_timing(args, pcsa.ReadTiming()),
                                         states=states, wires=wires, **common_fields)
     params = neuron.NeuronParams(c_mem=args.c_mem, v_th=args.v_th, t_refractory=args.t_refractory)
-    return neuron.if_neuron(args.r_positive, args.r_negative, point=_point(args), params=params, t_stop=args.t_stop,
-                            **common_fields)
+    return neuron.if_neuron(args.r_positive, args.r_negative, point=operating_point(args), params=params,
+                            t_stop=args.t_stop, **common_fields)
 
 
 def _netlist(args: argparse.Namespace) -> int:
@@ -98,8 +90,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_operating_point_options(net)
     net.add_argument("--mismatch", action="store_true", help="per-instance transistor mismatch (<corner>_mm)")
     net.add_argument("--model-card", help="RRAM model card JSON (default: the .va defaults)")
-    net.add_argument("--lrs", type=float, default=10e3, help="LRS read resistance in ohm at 0.1 V (default 10k)")
-    net.add_argument("--hrs", type=float, default=100e3, help="HRS read resistance in ohm at 0.1 V (default 100k)")
+    net.add_argument("--lrs", type=float, default=common.RramStates.lrs,
+                     help="LRS read resistance in ohm at the card's read voltage (default %(default)g: the median of "
+                          "the default device states)")
+    net.add_argument("--hrs", type=float, default=common.RramStates.hrs,
+                     help="HRS read resistance in ohm at the card's read voltage (default %(default)g)")
     reads = net.add_argument_group("2t2r-pcsa, ternary-pcsa, xnor-pcsa, array")
     reads.add_argument("--weight", type=weight, default=+1, help="2t2r-pcsa stored weight +1 or -1 (default +1)")
     reads.add_argument("--weights", type=comma_separated(weight, "weights"), help="ternary-pcsa weights, e.g. 1,0,-1")

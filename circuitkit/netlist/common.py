@@ -24,6 +24,7 @@ from typing import Any
 
 from circuitkit import CircuitkitError, __version__
 from circuitkit.device.model import ModelCard, instance_parameter_names
+from circuitkit.device.nonideality import CELL_STATES, LITERATURE_HRS, LITERATURE_LRS
 from circuitkit.files import write_atomic
 from circuitkit.operating import OperatingPoint
 from circuitkit.toolchain import SKY130_LIB_NAME, sky130_section
@@ -88,14 +89,23 @@ def check_weight(weight: int, *, ternary: bool = True, where: str = "weight") ->
 class RramStates:
     """What 'LRS' and 'HRS' mean for the generated cells.
 
-    Either read resistances in ohm at the model's read voltage (0.1 V; `unit="ohm"`, the
-    default: 10 kohm / 100 kohm as in the model's header) or tunnelling gaps in metres
-    (`unit="m"`). `gaps(card)` gives the `gap_init` of each state for a model card.
+    Either read resistances in ohm at the card's read voltage (`unit="ohm"`, the default:
+    the medians of the device's default programmed states,
+    `device.nonideality.LITERATURE_LRS` / `LITERATURE_HRS`, 10.5 kohm / 85.8 kohm, so a
+    netlist's nominal cell is the middle of what campaigns draw) or tunnelling gaps in
+    metres (`unit="m"`). `gaps(card)` gives the `gap_init` of each state for a model card;
+    `of(device)` the medians of a device's states.
     """
 
-    lrs: float = 10e3
-    hrs: float = 100e3
+    lrs: float = LITERATURE_LRS.median
+    hrs: float = LITERATURE_HRS.median
     unit: str = "ohm"
+
+    @classmethod
+    def of(cls, device) -> "RramStates":
+        """The medians of a `DeviceNonideality`'s (or `ProgrammedStates`') LRS and HRS."""
+        states = getattr(device, "states", device)
+        return cls(states.lrs.median, states.hrs.median)
 
     def __post_init__(self) -> None:
         if self.unit not in ("ohm", "m"):
@@ -112,7 +122,7 @@ class RramStates:
     @classmethod
     def of_card(cls, card: ModelCard) -> "RramStates":
         """The card's nominal programmed states (`gap_nom_lrs` / `gap_nom_hrs` of a fitted
-        distribution, inside its bounds), else the default 10 / 100 kohm."""
+        distribution, inside its bounds), else the default states."""
         v = card.variability
         if "gap_nom_lrs" in v and "gap_nom_hrs" in v:
             return cls(float(v["gap_nom_lrs"]), float(v["gap_nom_hrs"]), unit="m")
@@ -135,8 +145,9 @@ class RramStates:
         return float(card.resistance(lrs)), float(card.resistance(hrs))
 
 
-# Weight -> programmed state of the (BL, BLb) devices of a 2T2R synapse.
-WEIGHT_STATES: Mapping[int, tuple[str, str]] = {+1: ("lrs", "hrs"), -1: ("hrs", "lrs"), 0: ("hrs", "hrs")}
+# Weight -> programmed state of the (BL, BLb) devices of a 2T2R synapse: the device's one
+# map (`device.nonideality.CELL_STATES`), so netlists program what campaigns draw.
+WEIGHT_STATES: Mapping[int, tuple[str, str]] = CELL_STATES
 
 
 def gap_params(weight: int) -> tuple[str, str]:

@@ -216,6 +216,11 @@ class NeuronBench(Bench["NeuronSpikes"]):
     Saved waveforms: v(vmem), v(spk_p), v(spk_n), v(ref), i(vi_p), i(vi_n) (synaptic
     currents into / out of the membrane). Measures: `t_p1`, `t_p2`, `t_n1`, `t_n2` (first
     spike times), `i_p`, `i_n` (mean synaptic currents, A).
+
+    `additions`: netlist lines a caller needs beyond these (a stimulus such as a charge
+    packet source on `vmem`, more `.save`/`.meas` statements), written after the analysis
+    under a comment naming `added_by`; their measures arrive in the result's `measures`
+    beside the bench's own.
     """
 
     kind = "if-neuron"
@@ -226,9 +231,12 @@ class NeuronBench(Bench["NeuronSpikes"]):
     sizing: NeuronSizing = NeuronSizing()
     t_stop: float = 2e-6
     t_step: float = 1e-9
+    additions: tuple[str, ...] = ()
+    added_by: str = "caller"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        object.__setattr__(self, "additions", tuple(self.additions))
         if self.r_positive is None and self.r_negative is None:
             raise CircuitkitError("if_neuron needs at least one synapse: give r_positive and/or r_negative")
         self.params.check_supply(self.point.vdd)
@@ -266,6 +274,8 @@ class NeuronBench(Bench["NeuronSpikes"]):
         lines += c.section("subcircuits")
         lines += _subcircuits(self.card)
         lines += self._circuit(gaps)
+        if self.additions:
+            lines += [f"* ---- {self.added_by}: added measurements ----", *self.additions]
         return c.finish(lines)
 
     def measure(self, result: SimResult) -> NeuronSpikes:

@@ -244,11 +244,18 @@ def read_preamble(bench: Bench, title: str, generator: str, *, timing: ReadTimin
     return lines + pcsa_subckt() + [""] + synapse_subckt(card) + [""]
 
 
+# The timing reference cell: the model header's nominal 10 kohm / 100 kohm. It calibrates
+# every campaign's read timing (and so their tables); a reference read, not the default
+# device (`RramStates()`), so the timing stays as calibrated when the device defaults move.
+TIMING_REFERENCE_STATES = c.RramStates(10e3, 100e3)
+
+
 def nominal_delay_bench(vdd: float, t_evaluate: float = 2e-9) -> PcsaReadBench:
-    """The bench behind `nominal_delay_s`: weights +1 and -1 (10 k / 100 k devices, the
+    """The bench behind `nominal_delay_s`: weights +1 and -1 (`TIMING_REFERENCE_STATES`, the
     default card), default sizing, tt, 27 C, no mismatch."""
     return PcsaReadBench((ReadUnit("p", +1), ReadUnit("n", -1)), point=OperatingPoint(Corner.TT, vdd, 27.0),
-                         timing=ReadTiming(t_evaluate=t_evaluate), title=f"nominal sensing delay at {vdd:g} V")
+                         timing=ReadTiming(t_evaluate=t_evaluate), states=TIMING_REFERENCE_STATES,
+                         title=f"nominal sensing delay at {vdd:g} V")
 
 
 _NOMINAL_DELAYS: dict[str, float] = {}

@@ -11,13 +11,14 @@ import csv
 import datetime
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from circuitkit import __version__
 from circuitkit.ber_table import BerTable, Condition
 from circuitkit.files import write_atomic
-from circuitkit.report.plots import BER_FIGURE, plot_accuracy_with_campaigns
+from circuitkit.report.plots import BER_FIGURE, plot_accuracy_with_campaigns, plot_tolerance
 
 # The accuracy at each condition's BER upper bound (accuracy.csv columns), written by the
 # flow's accuracy stages beside their accuracy.csv.
@@ -162,9 +163,12 @@ def spread_lines(records: dict) -> list[str]:
             for spread in sorted(s for s in spreads if s)]
 
 
-def write_report(out: Path, directory: Path, records: dict, config, versions: dict[str, str]) -> dict[str, Any]:
+def write_report(out: Path, directory: Path, records: dict, config, versions: dict[str, str],
+                 published_points: Sequence[dict] = ()) -> dict[str, Any]:
     """Write report.html and report.md into `out` (their images refer to the stages'
-    directories there); the report's own plot goes into `directory`."""
+    directories there); the report's own plot goes into `directory`. `published_points`:
+    literature knees shown beside the tolerance curves (the flow passes
+    `inject.tolerance.PUBLISHED`; the report imports no stage)."""
     doc = _Document()
     doc.heading("circuitkit report: from RRAM measurements to network accuracy", 1)
     doc.paragraph(f"Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} by circuitkit "
@@ -268,7 +272,7 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
                   "bound to the high end at the estimate): a condition with no error seen in N reads is only known "
                   "to have a BER below that bound, and is drawn there on the plot.", note=True)
     if "tolerance" in records:
-        _tolerance_section(doc, out, directory, records, curves, clean)
+        _tolerance_section(doc, out, directory, records, curves, clean, published_points)
     if "snn" in records:
         _snn_section(doc, out)
 
@@ -293,11 +297,10 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
     return {"report": str(out / "report.html")}
 
 
-def _tolerance_section(doc: _Document, out: Path, directory: Path, records: dict, curves: dict, clean: dict) -> None:
+def _tolerance_section(doc: _Document, out: Path, directory: Path, records: dict, curves: dict, clean: dict,
+                       published_points: Sequence[dict]) -> None:
     """Tolerance figure (both networks, knees, published points, the campaign's conditions
     with their BER intervals) and the knee table."""
-    from circuitkit.inject.tolerance import PUBLISHED, plot_tolerance
-
     doc.heading("Tolerance knees: where each network starts to lose accuracy", 3)
     knees = _read_csv(out / "tolerance" / "knees.csv")
     rates = {}
@@ -316,7 +319,8 @@ def _tolerance_section(doc: _Document, out: Path, directory: Path, records: dict
                 conditions.setdefault(label, []).append({**row, "ber_low": rate.ci_low, "ber_high": rate.ci_high,
                                                          "label": f"{row['corner']} {float(row['vdd']):g} V"})
     plot_tolerance(curves, directory / "tolerance.png", clean=clean,
-                   knees=[{**k, "network": k["network"].upper()} for k in knees], conditions=conditions)
+                   knees=[{**k, "network": k["network"].upper()} for k in knees], conditions=conditions,
+                   published=published_points)
     doc.image("report/tolerance.png", "tolerance curves with knees, published points and campaign conditions")
     rows = []
     for k in knees:
@@ -325,7 +329,7 @@ def _tolerance_section(doc: _Document, out: Path, directory: Path, records: dict
         rows.append([k["network"].upper(), k["description"], f"{float(k['clean_accuracy']) * 100:.1f}",
                      f"-{float(k['loss_points']):g}", ("< " if k["bound"] == "below" else "> " if k["bound"] == "above" else "")
                      + _g(k["knee_ber"]), interval, k["trials"], k["test_images"]])
-    for published in PUBLISHED:
+    for published in published_points:
         span = _g(published["ber_low"]) + ("" if published["ber_low"] == published["ber_high"] else f" .. {_g(published['ber_high'])}")
         rows.append(["published", f"{published['label']} ({published['source']})", "", "", span, "", "", ""])
     doc.table(["network", "architecture", "clean (%)", "loss (points)", "knee BER", "95 % interval", "trials",

@@ -1,21 +1,28 @@
-"""Plots of the flow's artefacts (matplotlib, files only: no display needed).
+"""Plots of bit-error tables and network accuracy (matplotlib, files only: no display needed).
 
 The report stage draws; the stages that compute do not (a campaign writes its table, its
-caller draws `plot_ber_vs_vdd`). Plots take the stages' objects or their CSV rows and
-compute nothing a table does not already say.
+caller draws `plot_ber_vs_vdd`; `circuitkit inject` computes accuracies and tolerance
+curves, then draws them here). Plots take the stages' objects or their CSV rows and
+compute nothing a table does not already say; they import no stage (published points,
+for instance, are passed in).
+
+- `plot_ber_vs_vdd`: a campaign's BER with its interval against supply.
+- `plot_accuracy_vs_ber`: accuracy per condition of a table, against its BER.
+- `plot_accuracy_with_campaigns`: symmetric-BER curves with the campaign conditions placed on them.
+- `plot_tolerance`: tolerance curves with their knees, published points and campaign conditions.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
+import matplotlib.ticker
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from circuitkit.ber_table import BerTable, ConditionRate  # noqa: E402
+from circuitkit.ber_table import BerTable, ConditionRate
+from circuitkit.report.figures import plt, save_figure
 
 # A campaign's figure, drawn beside its ber_table.csv.
 BER_FIGURE = "ber_vs_vdd.png"
@@ -24,7 +31,6 @@ BER_FIGURE = "ber_vs_vdd.png"
 def plot_ber_vs_vdd(table: BerTable, path: Path | str) -> Path:
     """BER with its 95 % interval against supply, log axis, one line per (corner, temperature,
     scheme). A BER of zero is drawn at its upper bound as a downward triangle."""
-    path = Path(path)
     groups: dict[tuple, list[ConditionRate]] = {}
     for rate in table.error_rates():
         c = rate.condition
@@ -53,11 +59,34 @@ def plot_ber_vs_vdd(table: BerTable, path: Path | str) -> Path:
     axis.set_title("2T2R + PCSA read errors vs supply (\u25bd: none seen, upper bound)")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
+
+
+def _curves(axis, curves: Mapping[str, Sequence[Mapping]], clean: Mapping[str, float] | None,
+            label: Callable[[str, Sequence[Mapping]], str], **style) -> dict[str, str]:
+    """Accuracy curves (accuracy.csv-like rows: `ber`, `accuracy_mean`, `ci_low`,
+    `ci_high`) with their 95 % band and, when known, the clean accuracy as a dotted line;
+    returns each curve's colour."""
+    colours = {}
+    for name, rows in curves.items():
+        rows = sorted(rows, key=lambda r: float(r["ber"]))
+        ber = np.array([float(r["ber"]) for r in rows])
+        mean = np.array([float(r["accuracy_mean"]) for r in rows]) * 100
+        low = np.array([float(r["ci_low"]) for r in rows]) * 100
+        high = np.array([float(r["ci_high"]) for r in rows]) * 100
+        line, = axis.plot(ber, mean, label=label(name, rows), **style)
+        colours[name] = line.get_color()
+        axis.fill_between(ber, low, high, color=line.get_color(), alpha=0.15)
+        if clean and name in clean:
+            axis.axhline(clean[name] * 100, color=line.get_color(), linestyle=":", linewidth=1)
+    return colours
+
+
+def _legend_once(axis, **options) -> None:
+    """A legend with each label once (points drawn one by one repeat theirs)."""
+    handles, labels = axis.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    axis.legend(unique.values(), unique.keys(), **options)
 
 
 def campaign_point(row: dict) -> dict:
@@ -89,20 +118,9 @@ def plot_accuracy_with_campaigns(curves: dict[str, list[dict]], points: dict[str
     each campaign condition placed on them (`campaign_point`). Curve rows are accuracy.csv
     records (`ber`, `accuracy_mean`, `ci_low`, `ci_high`); point rows add the BER interval
     and the accuracy at its upper bound."""
-    path = Path(path)
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
-    colours = {}
-    for label, rows in curves.items():
-        rows = sorted(rows, key=lambda r: float(r["ber"]))
-        ber = np.array([float(r["ber"]) for r in rows])
-        mean = np.array([float(r["accuracy_mean"]) for r in rows]) * 100
-        low = np.array([float(r["ci_low"]) for r in rows]) * 100
-        high = np.array([float(r["ci_high"]) for r in rows]) * 100
-        line, = axis.plot(ber, mean, label=f"{label}: symmetric BER sweep")
-        colours[label.split()[0]] = line.get_color()
-        axis.fill_between(ber, low, high, color=line.get_color(), alpha=0.15)
-        if clean and label in clean:
-            axis.axhline(clean[label] * 100, color=line.get_color(), linestyle=":", linewidth=1)
+    drawn = _curves(axis, curves, clean, lambda name, rows: f"{name}: symmetric BER sweep")
+    colours = {name.split()[0]: colour for name, colour in drawn.items()}
     markers = iter("osD^vP*X")
     names: dict[tuple[str, int], list[tuple[str, str]]] = {}   # conditions drawn at one place share one note
     for label, rows in points.items():
@@ -122,17 +140,112 @@ def plot_accuracy_with_campaigns(curves: dict[str, list[dict]], points: dict[str
     for (x, y), conditions in names.items():
         corners, supplies = ("/".join(dict.fromkeys(part)) for part in zip(*conditions))
         axis.annotate(f"{corners} {supplies} V", (float(x), y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    handles, labels = axis.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    axis.legend(unique.values(), unique.keys(), fontsize=7, loc="lower left")
+    _legend_once(axis, fontsize=7, loc="lower left")
     axis.set_xscale("log")
     axis.set_xlabel("bit-error rate injected into the weights")
     axis.set_ylabel("test accuracy (%), mean and 95 % interval")
     axis.set_title("Network accuracy vs BER; campaign conditions placed on the curves\n"
                    "(bars: BER 95 % interval; accuracy from the BER's upper bound to its estimate)", fontsize=10)
     axis.grid(True, which="both", alpha=0.3)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
+
+
+def plot_accuracy_vs_ber(
+    results: Sequence,
+    path: str | Path,
+    *,
+    clean_accuracy: float | None = None,
+    title: str = "",
+    label_points: bool = True,
+) -> Path:
+    """Accuracy (mean and 95 % interval) against injected BER, log scale: one point per
+    `inject.accuracy.AccuracyUnderErrors`."""
+    ber = np.array([r.ber for r in results])
+    mean = np.array([r.accuracy.mean for r in results]) * 100
+    low = np.array([r.accuracy.low for r in results]) * 100
+    high = np.array([r.accuracy.high for r in results]) * 100
+    # Single-trial runs have no interval; draw the point without a bar.
+    error = np.nan_to_num(np.vstack([mean - low, high - mean]), nan=0.0)
+    figure, axis = plt.subplots(figsize=(6.4, 4.2))
+    axis.errorbar(ber, mean, yerr=error, fmt="o-" if not label_points else "o", capsize=3,
+                  label=f"with errors (mean, 95 % CI, {results[0].accuracy.samples} trials)" if results else None)
+    if clean_accuracy is not None:
+        axis.axhline(clean_accuracy * 100, color="grey", linestyle="--", label=f"no errors ({clean_accuracy:.2%})")
+    positive = ber[ber > 0]
+    if positive.size and positive.size == ber.size:
+        axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labels overlap on short spans
+    elif positive.size:
+        axis.set_xscale("symlog", linthresh=float(positive.min()))
+    if label_points and len(results) <= 16:
+        for r, xb, yb in zip(results, ber, mean):
+            axis.annotate(r.condition.label(), (xb, yb), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    axis.set_xlabel("bit-error rate (mean misread probability per weight)")
+    axis.set_ylabel("test accuracy (%)")
+    axis.set_title(title)
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(loc="lower left", fontsize=8)
+    return save_figure(figure, path)
+
+
+def plot_tolerance(
+    curves: Mapping[str, Sequence[Mapping[str, str]]],
+    path: str | Path,
+    *,
+    clean: Mapping[str, float] | None = None,
+    knees: Sequence[Mapping[str, str]] = (),
+    conditions: Mapping[str, Sequence[Mapping[str, object]]] | None = None,
+    published: Sequence[Mapping[str, object]] = (),
+    title: str = "Accuracy vs bit-error rate; | = knee at -1 and -5 points with its 95 % interval",
+) -> Path:
+    """The tolerance figure from the artefacts: curves (rows of a curve CSV per network,
+    mean and 95 % band), each network's 1- and 5-point knees with their intervals (rows
+    of a knee CSV), the `published` points (`inject.tolerance.PUBLISHED`: label, source,
+    ber_low, ber_high), and campaign conditions placed on the curves
+    (`conditions`: network -> rows with `ber`, `ber_low`, `ber_high`, `accuracy_mean`,
+    `ci_low`, `ci_high`, `label`; a condition whose BER is only bounded above is drawn at
+    its bound with a left arrow)."""
+    figure, axis = plt.subplots(figsize=(8.0, 5.0))
+    colours = _curves(axis, curves, clean, lambda name, rows: f"{name} ({rows[0]['trials']} trials per point)",
+                      marker=".")
+    for row in knees:
+        name = str(row["network"])
+        if name not in colours or row["bound"]:
+            continue
+        ber, low, high = float(row["knee_ber"]), float(row["ci_low"]), float(row["ci_high"])
+        level = (float(row["clean_accuracy"]) - float(row["loss_points"]) / 100) * 100
+        left = ber - low if math.isfinite(low) and low > 0 else 0.0
+        right = high - ber if math.isfinite(high) else 0.0
+        axis.errorbar([ber], [level], xerr=[[left], [right]], marker="|", markersize=12, capsize=4,
+                      color=colours[name], linestyle="none")
+    for point in published:
+        if point["ber_low"] < point["ber_high"]:
+            axis.axvspan(point["ber_low"], point["ber_high"], color="grey", alpha=0.15,
+                         label=f"{point['label']} ({point['source']})")
+        else:
+            axis.axvline(point["ber_low"], color="grey", linestyle="--", linewidth=1,
+                         label=f"{point['label']} ({point['source']})")
+    markers = iter("osD^vP*X")
+    for name, rows in (conditions or {}).items():
+        marker = next(markers, "o")
+        colour = colours.get(name)
+        for row in rows:
+            ber, ber_low, ber_high = (float(row[k]) for k in ("ber", "ber_low", "ber_high"))
+            mean = float(row["accuracy_mean"]) * 100
+            yerr = [[mean - float(row["ci_low"]) * 100], [float(row["ci_high"]) * 100 - mean]]
+            if ber > 0:
+                axis.errorbar([ber], [mean], xerr=[[ber - ber_low], [ber_high - ber]], yerr=yerr, marker=marker,
+                              color=colour, markeredgecolor="black", linestyle="none", capsize=2,
+                              label=f"{name}: campaign conditions (BER and accuracy 95 % intervals)")
+            else:  # nothing seen: only an upper bound on the BER
+                axis.errorbar([ber_high], [mean], yerr=yerr, marker="<", color=colour, markeredgecolor="black",
+                              linestyle="none", label=f"{name}: no error seen (drawn at the 95 % upper bound)")
+            axis.annotate(str(row.get("label", "")), (ber if ber > 0 else ber_high, mean), fontsize=6,
+                          xytext=(3, 3), textcoords="offset points")
+    _legend_once(axis, fontsize=6.5, loc="lower left")
+    axis.set_xscale("log")
+    axis.set_xlabel("bit-error rate injected into the weights (symmetric)")
+    axis.set_ylabel("test accuracy (%): mean and 95 % band")
+    axis.set_title(title, fontsize=10)
+    axis.grid(True, which="both", alpha=0.3)
+    return save_figure(figure, path)

@@ -3,9 +3,9 @@ SNN simulator reads (`circuitkit.snn.table`).
 
 The circuit is the IF neuron of `circuitkit.netlist.neuron.if_neuron` (regulated RRAM read
 at <= 100 mV, current mirrors into / out of a 200 fF membrane, two comparators, spike
-and refractory timers). This module only adds measurement lines to its netlists
-(supply-charge integrals, an ideal charge-packet source on the membrane) and runs two
-stages of transients:
+and refractory timers). Every run is a `NeuronBench`; this module only hands it
+additional lines (supply-charge integrals, an ideal charge-packet source on the
+membrane), measures with `bench.measure`, and runs two stages of transients:
 
     stage 1         synapses (ohm at 0.1 V)        what it gives
     bal_lrs/hrs     positive R = negative R        copied read current of one cell per state and
@@ -28,10 +28,11 @@ Derived numbers (every one SI, stored with the toolchain versions):
 - threshold spread: relative standard deviation of I (T - t0) over the mismatch samples,
   the larger of the two polarities;
 - read current per cell state and polarity: the copied current at the LRS and HRS medians
-  of the RRAM distribution (the model card's fitted variability, or the literature
-  defaults of `circuitkit.corners.spread`, announced and recorded as such);
-  its log-sigma is the resistance log-sigma times the measured sensitivity
-  |d ln I / d ln R| between LRS and HRS;
+  of the device's programmed states (`device.nonideality.DeviceNonideality`: the model
+  card's fitted variability, or the literature defaults, announced and recorded as
+  such); its log-sigma is the resistance log-sigma times the measured sensitivity
+  |d ln I / d ln R| between LRS and HRS; the read noise is the device's (default: an
+  assumed 2 %, recorded as an assumption);
 - read pulse t_read: the design choice that a nominal weight of +-4 (4 LRS cells against
   4 HRS cells) delivers `WEIGHT4_MARGIN` (1.1) times the threshold charge, so it makes
   one spike per input spike (the reference's rule) with 10 % margin for spread;
@@ -66,22 +67,21 @@ from typing import Any
 import numpy as np
 
 from circuitkit import CircuitkitError, __version__
-from circuitkit.corners.spread import DeviceSpread, announce_spread, device_spread
+from circuitkit.argtypes import add_operating_point_options, operating_point
 from circuitkit.device.model import ModelCard
-from circuitkit.netlist.neuron import NeuronParams, if_neuron
-from circuitkit.netlist.run import measure_netlist
+from circuitkit.device.nonideality import DeviceNonideality, ProgrammedStates, ReadNoise, device_nonideality
+from circuitkit.netlist.neuron import NeuronBench, NeuronParams, if_neuron
 from circuitkit.operating import OperatingPoint
-from circuitkit.snn.table import CharacterizationTable, NeuronCharacteristics, SynapseCharacteristics, TableError
+from circuitkit.snn.table import CharacterizationTable, NeuronCharacteristics, SynapseCharacteristics
 from circuitkit.spice.runner import SimResult, run_batch
 from circuitkit.toolchain import toolchain
 
 # Mismatch samples per polarity for the threshold spread: >= 100 so that the spread the
 # SNN draws is known to about +-13 % (chi-square 95 % interval), not a factor of 2.
 DEFAULT_MC_SAMPLES = 128
-# Cycle-to-cycle read noise of a cell (relative, 1 sigma). The compact model has no read
-# noise (its cycle-to-cycle noise acts on switching), so this is an assumption, stored
-# in the table and overridable, not a simulated figure.
-DEFAULT_READ_NOISE_REL = 0.02
+# Cycle-to-cycle read noise of a cell (relative, 1 sigma): the device's; by default the
+# assumed `ReadNoise.assumed()` (the compact model has none), stored in the table.
+DEFAULT_READ_NOISE_REL = ReadNoise.ASSUMED
 WEIGHT4_MARGIN = 1.1
 IDLE_OHM = 3e6  # "no cell": about 33 nA at 0.1 V, inside the default card's bounds (gmax reads 3.8 Mohm)
 START_S = 20e-9  # spikes and energy are counted from here on (start-up transients before)
@@ -93,16 +93,20 @@ class CharacterizationError(CircuitkitError):
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One transient and what it is for."""
+    """One transient (its bench) and what it is for."""
 
     name: str
-    netlist: str
+    bench: NeuronBench
     role: str  # balanced, idle, transfer, packet, mc
     polarity: int = 1
     resistance: float = math.nan
     window: tuple[float, float] = (START_S, math.nan)  # where spikes and supply energy are counted
     charge: float = math.nan  # packet runs: charge per input spike (C)
     packets: int = 0
+
+    @property
+    def netlist(self) -> str:
+        return self.bench.to_netlist()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,48 +136,40 @@ class Measured:
         return self.job.window[1] - self.job.window[0]
 
 
-def _append(netlist: str, lines: Sequence[str]) -> str:
-    """The netlist with measurement lines inserted before its final `.end`."""
-    body, end, rest = netlist.rstrip().rpartition("\n.end")
-    if not end or rest.strip():
-        raise CircuitkitError("cannot add measurements: the neuron netlist does not end with '.end'")
-    return body + "\n* ---- circuitkit.snn.characterize: added measurements ----\n" + "\n".join(lines) + "\n.end\n"
-
-
 def _energy_lines(window: tuple[float, float]) -> list[str]:
     return [".save i(vdd)", f".meas tran q_vdd integ i(vdd) from={window[0]:.6g} to={window[1]:.6g}"]
 
 
 @dataclasses.dataclass(frozen=True)
 class _Bench:
-    """Builds the jobs of one supply condition / neuron / RRAM card."""
+    """Builds the jobs of one operating point / neuron / RRAM card."""
 
     supply: OperatingPoint
     params: NeuronParams
     card: ModelCard
 
-    def netlist(self, t_stop: float, r_positive: float | None, r_negative: float | None,
-                *, seed: int | None = None, mismatch: bool = False, extra: Sequence[str] = ()) -> str:
-        net = if_neuron(r_positive, r_negative, point=self.supply, mismatch=mismatch, params=self.params,
-                        card=self.card, t_stop=t_stop,
-                        # a tenth of the spike width, the shortest event timed here
-                        t_step=min(self.params.t_spike / 10, 500e-12),
-                        options={"seed": seed} if seed is not None else None).to_netlist()
-        lines = [*extra, *_energy_lines((START_S, t_stop))] if not mismatch else list(extra)
-        return _append(net, lines) if lines else net
+    def bench(self, t_stop: float, r_positive: float | None, r_negative: float | None,
+              *, seed: int | None = None, mismatch: bool = False, extra: Sequence[str] = ()) -> NeuronBench:
+        additions = [*extra, *_energy_lines((START_S, t_stop))] if not mismatch else list(extra)
+        return if_neuron(r_positive, r_negative, point=self.supply, mismatch=mismatch, params=self.params,
+                         card=self.card, t_stop=t_stop,
+                         # a tenth of the spike width, the shortest event timed here
+                         t_step=min(self.params.t_spike / 10, 500e-12),
+                         options={"seed": seed} if seed is not None else None,
+                         additions=tuple(additions), added_by="circuitkit.snn.characterize")
 
     def job(self, name: str, role: str, t_stop: float, r_positive: float | None, r_negative: float | None,
             **fields: Any) -> Job:
         mismatch, seed, extra = fields.pop("mismatch", False), fields.pop("seed", None), fields.pop("extra", ())
         t_stop = max(t_stop, 2.05 * self.params.t_refractory)
-        return Job(name, self.netlist(t_stop, r_positive, r_negative, seed=seed, mismatch=mismatch, extra=extra),
+        return Job(name, self.bench(t_stop, r_positive, r_negative, seed=seed, mismatch=mismatch, extra=extra),
                    role, window=(START_S, t_stop), **fields)
 
 
-def stage1(bench: _Bench, spread: DeviceSpread) -> list[Job]:
+def stage1(bench: _Bench, states: ProgrammedStates) -> list[Job]:
     """Read currents and powers, the refractory-limited rate, charge packets."""
     p = bench.params
-    r_lrs, r_hrs = spread.lrs.median_ohm, spread.hrs.median_ohm
+    r_lrs, r_hrs = states.lrs.median, states.hrs.median
     balanced_stop = START_S + max(80e-9, 2.5 * p.t_refractory)
     jobs = [bench.job(name, "balanced" if name != "bal_idle" else "idle", balanced_stop, r, r, resistance=r, polarity=0)
             for name, r in (("bal_lrs", r_lrs), ("bal_hrs", r_hrs), ("bal_idle", IDLE_OHM))]
@@ -203,9 +199,9 @@ class _ReadPath:
         return self.r_lrs * (self.i_lrs / current) ** (1 / self.sensitivity)
 
 
-def _read_paths(measured: Sequence[Measured], spread: DeviceSpread) -> dict[int, _ReadPath]:
+def _read_paths(measured: Sequence[Measured], states: ProgrammedStates) -> dict[int, _ReadPath]:
     balanced = {m.job.resistance: m for m in measured if m.job.role == "balanced"}
-    r_lrs, r_hrs = spread.lrs.median_ohm, spread.hrs.median_ohm
+    r_lrs, r_hrs = states.lrs.median, states.hrs.median
     paths = {}
     for polarity, attribute in ((+1, "current_pos"), (-1, "current_neg")):
         i_lrs, i_hrs = (getattr(balanced[r], attribute) for r in (r_lrs, r_hrs))
@@ -248,7 +244,7 @@ def run_jobs(jobs: Sequence[Job], workers: int | None = None) -> list[SimResult]
 
 
 def measure(job: Job, result: SimResult, vdd: float) -> Measured:
-    spikes = measure_netlist(job.netlist, result)
+    spikes = job.bench.measure(result)
     start, stop = job.window
 
     def inside(times: Sequence[float]) -> np.ndarray:
@@ -268,13 +264,14 @@ def measure(job: Job, result: SimResult, vdd: float) -> Measured:
 def analyse(
     measured: Sequence[Measured],
     supply: OperatingPoint,
-    spread: DeviceSpread,
+    device: DeviceNonideality,
     params: NeuronParams,
     *,
-    read_noise_rel: float = DEFAULT_READ_NOISE_REL,
     provenance: dict[str, Any] | None = None,
 ) -> CharacterizationTable:
-    """Turn the measured runs of both stages into a characterization table."""
+    """Turn the measured runs of both stages into a characterization table of `device`
+    (its programmed states' medians and spread, its read noise)."""
+    states = device.states
     widths = [w for m in measured if m.job.role == "transfer" for w in m.refractory_widths]
     if not widths:
         raise CharacterizationError("no complete refractory pulse was measured")
@@ -331,8 +328,8 @@ def analyse(
             spikes = m.spikes_pos.size + m.spikes_neg.size
             cell_power[m.job.resistance] = (m.energy - p_idle * m.duration - spikes * e_spike) / m.duration / 2
 
-    paths = _read_paths(measured, spread)
-    r_lrs, r_hrs = spread.lrs.median_ohm, spread.hrs.median_ohm
+    paths = _read_paths(measured, states)
+    r_lrs, r_hrs = states.lrs.median, states.hrs.median
     i_lrs = {pol: path.i_lrs for pol, path in paths.items()}
     i_hrs = {pol: path.i_lrs * (r_lrs / r_hrs) ** path.sensitivity for pol, path in paths.items()}
     # Net charge of +4 (positive LRS vs negative HRS) and of -4 (negative LRS vs positive HRS).
@@ -352,8 +349,8 @@ def analyse(
         v_read_v=params.v_read, t_read_s=t_read,
         lrs_current_a=i_lrs[+1], hrs_current_a=i_hrs[+1],
         lrs_current_neg_a=i_lrs[-1], hrs_current_neg_a=i_hrs[-1],
-        lrs_sigma_ln=spread.lrs.sigma_ln * sensitivity, hrs_sigma_ln=spread.hrs.sigma_ln * sensitivity,
-        read_noise_rel=read_noise_rel,
+        lrs_sigma_ln=states.lrs.sigma_ln * sensitivity, hrs_sigma_ln=states.hrs.sigma_ln * sensitivity,
+        read_noise_rel=device.read_noise.sigma_rel if device.read_noise is not None else 0.0,
         lrs_read_energy_j=cell_power[r_lrs] * t_read, hrs_read_energy_j=cell_power[r_hrs] * t_read,
     )
     details = {
@@ -367,10 +364,12 @@ def analyse(
                                                                  if m.job.role == "mc"])),
                  "idle_power_w": p_idle, "cell_read_power_w": {"lrs": cell_power[r_lrs], "hrs": cell_power[r_hrs]}},
         "neuron_params": dataclasses.asdict(params),
-        "device_spread": spread.to_dict(),
+        "device_spread": states.to_dict(),
         "netlists_sha256": {m.job.name: hashlib.sha256(m.job.netlist.encode()).hexdigest()[:16] for m in measured},
         "assumptions": {
-            "read_noise_rel": "cycle-to-cycle read noise is not in the compact model: a stated assumption",
+            "read_noise_rel": ("cycle-to-cycle read noise is not in the compact model: a stated assumption"
+                               if device.read_noise is None or device.read_noise.is_default
+                               else f"the device's: {device.read_noise.source}"),
             "t_read_s": f"design: a nominal +-4 weight delivers {WEIGHT4_MARGIN:g} x the threshold charge",
             "threshold_sigma_rel": "the larger of the two polarities' mismatch spreads",
             "reset": "each spike switches the membrane back to rest (charge above the threshold is lost)",
@@ -384,28 +383,26 @@ def analyse(
 def characterize(
     supply: OperatingPoint = OperatingPoint(),
     *,
-    spread: DeviceSpread | None = None,
+    device: DeviceNonideality | None = None,
     card: ModelCard | None = None,
     params: NeuronParams = NeuronParams(),
     mc_samples: int = DEFAULT_MC_SAMPLES,
-    read_noise_rel: float = DEFAULT_READ_NOISE_REL,
     workers: int | None = None,
     command: str = "",
 ) -> CharacterizationTable:
-    """Run both stages in ngspice and build the table. `spread` defaults to the model
-    card's fitted LRS/HRS distributions when it has them, else the literature defaults
-    (`device_spread`: announced on stderr, and named in the table's `device_spread.source`)."""
+    """Run both stages in ngspice and build the table of `device`. The device defaults to
+    the model card's fitted LRS/HRS distributions when it has them, else the literature
+    defaults, with the assumed read noise (`device_nonideality`: every default announced
+    on stderr and named in the table: `device_spread.source`, `assumptions`)."""
     card = card or ModelCard.default()
-    spread = spread or device_spread(card)
-    announce_spread(spread)
-    if not 0 <= read_noise_rel < 1:
-        raise TableError(f"read_noise_rel must be in [0, 1), got {read_noise_rel!r}")
+    device = device or device_nonideality(card, read_noise=ReadNoise.assumed())
+    device.announce()
     if mc_samples < 2:
         raise CircuitkitError(f"mc_samples must be >= 2 to estimate a spread, got {mc_samples}")
     bench = _Bench(supply, params, card)
-    first = stage1(bench, spread)
+    first = stage1(bench, device.states)
     measured = [measure(j, r, supply.vdd) for j, r in zip(first, run_jobs(first, workers))]
-    second = stage2(bench, _read_paths(measured, spread), mc_samples)
+    second = stage2(bench, _read_paths(measured, device.states), mc_samples)
     measured += [measure(j, r, supply.vdd) for j, r in zip(second, run_jobs(second, workers))]
     provenance = {
         "generator": "circuitkit.snn.characterize",
@@ -415,7 +412,7 @@ def characterize(
         "toolchain_fingerprint": toolchain().fingerprint(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    return analyse(measured, supply, spread, params, read_noise_rel=read_noise_rel, provenance=provenance)
+    return analyse(measured, supply, device, params, provenance=provenance)
 
 
 BUNDLED_CORNERS = ("tt", "ss", "ff", "sf", "fs")
@@ -429,11 +426,10 @@ def bundled_command(corner: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m circuitkit.snn.characterize",
                                      description="Characterize the IF neuron + RRAM synapse in ngspice for the SNN.")
-    parser.add_argument("--corner", default="tt", help="sky130 corner: tt ff ss sf fs (default tt)")
-    parser.add_argument("--vdd", type=float, default=OperatingPoint.vdd)
-    parser.add_argument("--temp", type=float, default=OperatingPoint.temp_c)
+    add_operating_point_options(parser)
     parser.add_argument("--mc-samples", type=int, default=DEFAULT_MC_SAMPLES)
-    parser.add_argument("--read-noise", type=float, default=DEFAULT_READ_NOISE_REL)
+    parser.add_argument("--read-noise", type=float, default=None,
+                        help=f"relative read noise per read (default: the assumed {DEFAULT_READ_NOISE_REL:g})")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("-o", "--output")
     target.add_argument("--bundled", action="store_true",
@@ -445,11 +441,14 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [(corner, bundled_command(corner), bundled_table_path(corner)) for corner in BUNDLED_CORNERS]
     else:
         command = "python -m circuitkit.snn.characterize " + " ".join(argv if argv is not None else sys.argv[1:])
-        jobs = [(args.corner, command, args.output)]
+        jobs = [(args.corner or "tt", command, args.output)]
     try:
+        noise = ReadNoise.assumed() if args.read_noise is None else ReadNoise(args.read_noise, "given on the command line")
+        device = device_nonideality(ModelCard.default(), read_noise=noise)
         for corner, command, output in jobs:
-            supply = OperatingPoint(corner, args.vdd, args.temp)
-            table = characterize(supply, mc_samples=args.mc_samples, read_noise_rel=args.read_noise, command=command)
+            point = operating_point(args)
+            supply = OperatingPoint(corner, point.vdd, point.temp_c)
+            table = characterize(supply, device=device, mc_samples=args.mc_samples, command=command)
             table.write(output)
             print(f"{output}: {table.label()}")
     except CircuitkitError as error:

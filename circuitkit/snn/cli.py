@@ -2,8 +2,14 @@
 accuracy and energy, on 12x12 MNIST by default (the reference's set-up).
 
     circuitkit snn [--dataset mnist5k|digits|mnist:DIR] [--coding both|poisson|regular]
-                   [--corner tt] [--table FILE | --characterize] [--weights FILE.csv] [--trials T]
-                   [--stuck-lrs P --stuck-hrs P] [--ber P | --ber-table FILE] -o OUTDIR
+                   [--corner tt --vdd 1.8 --temp-c 27] [--table FILE | --characterize] [--weights FILE.csv]
+                   [--chips C] [--stuck-lrs P --stuck-hrs P] [--ber P | --ber-table FILE] -o OUTDIR
+
+The operating point options are those of every command (`argtypes.add_operating_point_options`):
+they choose the characterization (a table made elsewhere is refused). The device is the
+table's (`CharacterizationTable.device`: the programmed states it was characterized with,
+its read noise) with the stuck cells of `--stuck-lrs/--stuck-hrs` (default: the dataset
+default of `device.nonideality.StuckCells`); every default part is announced once.
 
 Writes into OUTDIR:
     snn_accuracy.csv        per input coding: the quantized network and the SNN ideal / with spread /
@@ -22,6 +28,7 @@ Writes into OUTDIR:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import shlex
@@ -30,19 +37,13 @@ from pathlib import Path
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable, TransitionMatrix
-from circuitkit.argtypes import comma_floats  # comma-separated numbers, as `circuitkit ber` takes them
+from circuitkit.argtypes import add_operating_point_options, add_stuck_cell_options, comma_floats, operating_point
+from circuitkit.device.nonideality import DeviceNonideality, StuckCells
 from circuitkit.inject.data import DATASET_SPECS, DEFAULT_DATASET
-from circuitkit.snn.cells import MIN_THRESHOLD_SAMPLES, StuckCells, threshold_spread
-from circuitkit.snn.evaluate import (
-    REFERENCE,
-    energy_summary,
-    leakage_sweep,
-    plot_leakage,
-    plot_raster,
-    plot_transfer,
-    spirit_comparison,
-    write_cases_csv,
-)
+from circuitkit.snn.cells import MIN_THRESHOLD_SAMPLES, threshold_spread
+from circuitkit.snn.evaluate import REFERENCE, energy_summary, leakage_sweep, raster, spirit_comparison, write_cases_csv
+from circuitkit.report.snn_plots import plot_leakage, plot_raster, plot_transfer
+from circuitkit.snn.config import SnnConfig
 from circuitkit.snn.simulate import CODINGS, RateCoding
 from circuitkit.snn.table import CharacterizationTable, load_table
 from circuitkit.snn.train import TanhConfig, WeightError, load_snn_dataset, read_weights, train_snn_weights, write_weights
@@ -61,8 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", default=DEFAULT_DATASET, metavar="SPEC",
                         help=f"{DATASET_SPECS}, or a directory with the MNIST IDX files; 28x28 images are "
                              "downscaled to 12x12 (default mnist5k, the 5,000 real MNIST digits)")
-    parser.add_argument("--corner", default=None, help="process corner of the characterization (default tt); "
-                        "a --table made at another corner is refused")
+    add_operating_point_options(parser)   # of the characterization; a --table made elsewhere is refused
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--table", type=Path, metavar="FILE", help="characterization table JSON (default: bundled)")
     source.add_argument("--characterize", action="store_true",
@@ -70,7 +70,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mc-samples", type=int, default=None, help="mismatch samples of --characterize")
     parser.add_argument("--weights", type=Path, metavar="FILE.csv",
                         help="integer weights -4..4, one row per input, one column per class (default: train)")
-    parser.add_argument("--trials", type=int, default=20, metavar="T", help="chips per SNN case (default 20)")
+    parser.add_argument("--chips", "--trials", dest="chips", type=int, default=SnnConfig.chips, metavar="C",
+                        help="simulated chips per SNN case (default %(default)s; --trials is the older spelling)")
     parser.add_argument("--coding", choices=CODING_CHOICES, default="both",
                         help="input spike code: random (poisson) or evenly spaced (regular) spikes, or both "
                              "(default both: the coding moves the accuracy more than the devices do)")
@@ -78,11 +79,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="mean input spikes of a full-intensity pixel per image, an input (default %(default)s: "
                              "about the reference's 136 input spikes per 12x12 MNIST image)")
     parser.add_argument("--window", type=float, default=RateCoding.window_s, help="presentation time per image in s (default %(default)g)")
-    parser.add_argument("--stuck-lrs", type=float, default=None, metavar="P",
-                        help="probability that a cell programmed to HRS stays in LRS (default: the public 1T1R "
-                             "array's cycling log, announced as a dataset default)")
-    parser.add_argument("--stuck-hrs", type=float, default=None, metavar="P",
-                        help="probability that a cell programmed to LRS stays in HRS (default as --stuck-lrs)")
+    add_stuck_cell_options(parser, "default: the public 1T1R array's cycling log, announced as a dataset default")
     errors = parser.add_mutually_exclusive_group()
     errors.add_argument("--ber", type=float, default=None,
                         help="what-if case: flip cell states (LRS<->HRS) with this symmetric probability "
@@ -98,7 +95,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _transition(args: argparse.Namespace, table: CharacterizationTable) -> tuple[TransitionMatrix | None, str]:
+def _flips(args: argparse.Namespace, table: CharacterizationTable) -> tuple[TransitionMatrix | None, str]:
     """The what-if cell-flip matrix, if asked: symmetric, or the table's condition at
     exactly the characterization's corner, supply and temperature (never another one)."""
     if args.ber_table is None:
@@ -119,31 +116,33 @@ def _transition(args: argparse.Namespace, table: CharacterizationTable) -> tuple
     return transition, f"{args.ber_table.name}: {exact[0].label()}, flip rate {transition.error_rate:.3g}"
 
 
-def _stuck(args: argparse.Namespace) -> StuckCells:
-    """Stuck-cell rates: given on the command line, else the dataset default (announced)."""
+def _device(args: argparse.Namespace, table: CharacterizationTable) -> DeviceNonideality:
+    """The table's device with the stuck cells asked for (else the dataset default),
+    every default part announced on stderr."""
     if args.stuck_lrs is None and args.stuck_hrs is None:
         stuck = StuckCells.dataset_default()
-        print(f"snn: stuck cells: {stuck.source}: LRS {stuck.stuck_lrs:.3g}, HRS {stuck.stuck_hrs:.3g} "
-              f"(95 % intervals {stuck.intervals()})", file=sys.stderr)
-        return stuck
-    return StuckCells(args.stuck_lrs or 0.0, args.stuck_hrs or 0.0, "given on the command line")
+    else:
+        stuck = StuckCells(args.stuck_lrs or 0.0, args.stuck_hrs or 0.0, "given on the command line")
+    device = dataclasses.replace(table.device(), stuck=stuck)
+    device.announce(lambda message: print(f"snn: {message}", file=sys.stderr))
+    return device
 
 
 def _table(args: argparse.Namespace) -> CharacterizationTable:
     if not args.characterize:
-        return load_table(args.table, corner=args.corner)
-    from circuitkit.operating import OperatingPoint
+        table = load_table(args.table, corner=args.corner)
+        table.check_condition(vdd=args.vdd, temp_c=args.temp_c)
+        return table
     from circuitkit.snn.characterize import DEFAULT_MC_SAMPLES, characterize
 
     command = "circuitkit snn " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    table = characterize(OperatingPoint(args.corner or "tt"), command=command,
-                         mc_samples=args.mc_samples or DEFAULT_MC_SAMPLES)
+    table = characterize(operating_point(args), command=command, mc_samples=args.mc_samples or DEFAULT_MC_SAMPLES)
     return CharacterizationTable.read(table.write(args.output / "snn_characterization.json"))
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.trials < 2:
-        raise CircuitkitError(f"--trials must be >= 2 (an interval over chips needs two), got {args.trials}")
+    if args.chips < 2:
+        raise CircuitkitError(f"--chips must be >= 2 (an interval over chips needs two), got {args.chips}")
     codings = [RateCoding(kind, args.max_spikes, args.window) for kind in (CODINGS if args.coding == "both"
                                                                             else (args.coding,))]
     dataset = load_snn_dataset(args.dataset)
@@ -153,8 +152,8 @@ def run(args: argparse.Namespace) -> int:
     table = _table(args)
     if not args.characterize:
         table.write(args.output / "snn_characterization.json")
-    transition, transition_label = _transition(args, table)
-    stuck = _stuck(args)
+    flips, flips_label = _flips(args, table)
+    device = _device(args, table)
     spread = threshold_spread(table)
     if not spread.enough:
         print(f"snn: warning: the neuron threshold spread of {table.source} comes from {spread.samples} Monte Carlo "
@@ -174,15 +173,14 @@ def run(args: argparse.Namespace) -> int:
     write_weights(weights, args.output / "snn_weights.csv")
     x, y = dataset.x_test, dataset.y_test
 
-    cases, evaluations, summary = spirit_comparison(weights, table, dataset, chips=args.trials, codings=codings,
-                                                    stuck=stuck, transition=transition,
-                                                    transition_label=transition_label, seed=args.seed,
-                                                    weights_origin=origin)
+    cases, evaluations, summary = spirit_comparison(weights, table, dataset, chips=args.chips, codings=codings,
+                                                    device=device, flips=flips, flips_label=flips_label,
+                                                    seed=args.seed, weights_origin=origin)
     accuracy_csv = write_cases_csv(cases, args.output / "snn_accuracy.csv")
     first = codings[0]
     nominal = table.synapse.on_off_ratio
     ratios = tuple(sorted({nominal, *args.ratios}, reverse=True))
-    sweep = leakage_sweep(weights, table, x, y, ratios, chips=args.trials, coding=first, seed=args.seed)
+    sweep = leakage_sweep(weights, table, x, y, ratios, chips=args.chips, coding=first, seed=args.seed)
     write_cases_csv(sweep, args.output / "snn_leakage.csv", extra=[("hrs_lrs_ratio", ratios)])
     plot_leakage(sweep, ratios, args.output / "snn_accuracy_vs_leakage.png", nominal_ratio=nominal,
                  quantized=cases[0].mean, title=f"{dataset.name}, {table.label()}, {first.kind} coding")
@@ -190,13 +188,15 @@ def run(args: argparse.Namespace) -> int:
     energy["weights"] = origin
     (args.output / "snn_energy.json").write_text(json.dumps(energy, indent=1) + "\n")
     (args.output / "snn_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    plot_raster(weights, table, x[0], int(y[0]), args.output / "snn_raster.png", coding=first, seed=args.seed)
+    plot_raster(raster(weights, table, x[0], int(y[0]), coding=first, seed=args.seed),
+                args.output / "snn_raster.png", n_out=weights.shape[1], corner=table.corner)
     plot_transfer(table, args.output / "snn_neuron_transfer.png")
 
     print(f"{dataset.name}: {x.shape[1]} inputs x {weights.shape[1]} IF neurons, {len(y)} test images, "
-          f"{table.label()} ({table.source}), {args.trials} chips per case")
+          f"{table.label()} ({table.source}), {args.chips} chips per case")
     print(f"neuron threshold spread {spread.sigma_rel:.3g} (95 % CI {spread.low:.3g}-{spread.high:.3g}, "
-          f"{spread.samples} Monte Carlo samples); stuck cells LRS {stuck.stuck_lrs:.3g}, HRS {stuck.stuck_hrs:.3g}")
+          f"{spread.samples} Monte Carlo samples); stuck cells LRS {device.stuck.stuck_lrs:.3g}, "
+          f"HRS {device.stuck.stuck_hrs:.3g}")
     print(f"{'coding':<8} {'case':<24} {'accuracy':>9}  95 % interval        agreement  ties")
     for case in cases:
         if case.case == "quantized":

@@ -9,7 +9,7 @@ trains per chip):
     snn_ideal               the SNN with every cell at its state's median current, nominal thresholds
     snn_spread              + device-to-device RRAM spread, cycle-to-cycle read noise, neuron threshold
                             spread (from the characterization's Monte Carlo)
-    snn_spread_stuck        + stuck cells at their rates (`cells.StuckCells`)
+    snn_spread_stuck        + stuck cells at their rates (the device's `StuckCells`)
     snn_spread_stuck_upper  the same with the stuck rates at their 95 % upper bounds (measured rates only)
     snn_spread_cell_flips   what-if, only when asked: cell states flipped by a given matrix
 
@@ -34,9 +34,8 @@ from typing import Any
 import numpy as np
 
 from circuitkit.ber_table import TransitionMatrix
-from circuitkit.snn.cells import StuckCells
+from circuitkit.device.nonideality import DeviceNonideality
 from circuitkit.snn.simulate import (
-    Nonidealities,
     RateCoding,
     SnnRun,
     agreement,
@@ -117,31 +116,34 @@ def evaluate_cases(
     *,
     chips: int,
     coding: RateCoding,
-    stuck: StuckCells | None,
-    transition: TransitionMatrix | None = None,
-    transition_label: str = "",
+    device: DeviceNonideality,
+    flips: TransitionMatrix | None = None,
+    flips_label: str = "",
     seed: int = 0,
 ) -> Evaluation:
-    """The SNN cases of the module docstring for one input coding."""
+    """The SNN cases of the module docstring for one input coding: ideal, the `device`
+    without and (when it has them) with its stuck cells, and the what-if `flips`."""
     reference = predict(x, weights)
-    settings = [
-        ("snn_ideal", "SNN, every cell at its median current, nominal neurons", Nonidealities()),
-        ("snn_spread", "SNN with RRAM device spread, read noise and neuron threshold spread",
-         Nonidealities(spread=True)),
+    spread = dataclasses.replace(device, stuck=None)
+    settings: list[tuple[str, str, DeviceNonideality | None, TransitionMatrix | None]] = [
+        ("snn_ideal", "SNN, every cell at its median current, nominal neurons", None, None),
+        ("snn_spread", "SNN with RRAM device spread, read noise and neuron threshold spread", spread, None),
     ]
+    stuck = device.stuck
     if stuck is not None:
         settings.append(("snn_spread_stuck", f"+ stuck cells (LRS {stuck.stuck_lrs:.3g}, HRS {stuck.stuck_hrs:.3g})",
-                         Nonidealities(spread=True, stuck=stuck)))
+                         device, None))
         upper = stuck.upper_bounds()
         if upper is not stuck:
             settings.append(("snn_spread_stuck_upper", f"+ stuck cells at their 95 % upper bounds (LRS "
-                             f"{upper.stuck_lrs:.3g}, HRS {upper.stuck_hrs:.3g})", Nonidealities(spread=True, stuck=upper)))
-    if transition is not None:
-        settings.append(("snn_spread_cell_flips", f"what-if: spread and cell-state flips ({transition_label})",
-                         Nonidealities(spread=True, transition=transition)))
+                             f"{upper.stuck_lrs:.3g}, HRS {upper.stuck_hrs:.3g})",
+                             dataclasses.replace(device, stuck=upper), None))
+    if flips is not None:
+        settings.append(("snn_spread_cell_flips", f"what-if: spread and cell-state flips ({flips_label})", spread,
+                         flips))
     cases, runs = [], {}
-    for case, description, nonidealities in settings:
-        run = run_case(weights, table, x, chips=chips, coding=coding, nonidealities=nonidealities, seed=seed)
+    for case, description, case_device, case_flips in settings:
+        run = run_case(weights, table, x, chips=chips, coding=coding, device=case_device, flips=case_flips, seed=seed)
         runs[case] = run
         cases.append(snn_result(case, description, run, y, reference, coding.kind))
     return Evaluation(cases, runs)
@@ -154,23 +156,24 @@ def spirit_comparison(
     *,
     chips: int,
     codings: Sequence[RateCoding],
-    stuck: StuckCells | None,
-    transition: TransitionMatrix | None = None,
-    transition_label: str = "",
+    device: DeviceNonideality,
+    flips: TransitionMatrix | None = None,
+    flips_label: str = "",
     seed: int = 0,
     weights_origin: str = "",
 ) -> tuple[list[CaseResult], dict[str, Evaluation], dict[str, Any]]:
     """The quantized network and every SNN case for each coding on the dataset's test
     set, and a summary (dataset, codings, chips, threshold spread with its Monte Carlo
-    samples, stuck cells with their source, the reference) for `snn_summary.json`."""
+    samples, the device with its sources, stuck cells, the reference) for
+    `snn_summary.json`."""
     from circuitkit.snn.cells import threshold_spread
 
     x, y = dataset.x_test, dataset.y_test
     cases = [quantized_result(weights, x, y)]
     evaluations = {}
     for coding in codings:
-        evaluations[coding.kind] = evaluate_cases(weights, table, x, y, chips=chips, coding=coding, stuck=stuck,
-                                                  transition=transition, transition_label=transition_label, seed=seed)
+        evaluations[coding.kind] = evaluate_cases(weights, table, x, y, chips=chips, coding=coding, device=device,
+                                                  flips=flips, flips_label=flips_label, seed=seed)
         cases += evaluations[coding.kind].cases
     summary = {
         "dataset": dataset.name, "test_images": int(len(y)), "inputs": int(x.shape[1]),
@@ -178,8 +181,9 @@ def spirit_comparison(
         "codings": [dataclasses.asdict(c) for c in codings], "weights": weights_origin,
         "characterization": {"source": table.source, "condition": table.label()},
         "threshold_spread": threshold_spread(table).to_dict(),
-        "stuck_cells": stuck.to_dict() if stuck is not None else None,
-        "cell_flips_what_if": transition_label or None,
+        "device": device.describe(),
+        "stuck_cells": device.stuck.to_dict() if device.stuck is not None else None,
+        "cell_flips_what_if": flips_label or None,
         "reference": REFERENCE,
     }
     return cases, evaluations, summary
@@ -201,8 +205,8 @@ def leakage_sweep(
     reference = predict(x, weights)
     results = []
     for ratio in ratios:
-        run = run_case(weights, table.with_on_off_ratio(ratio), x, chips=chips, coding=coding,
-                       nonidealities=Nonidealities(spread=True), seed=seed)
+        changed = table.with_on_off_ratio(ratio)
+        run = run_case(weights, changed, x, chips=chips, coding=coding, device=changed.device(), seed=seed)
         results.append(snn_result(f"hrs_lrs_ratio={ratio:g}", f"SNN with spread, HRS/LRS current ratio {ratio:g}",
                                   run, y, reference, coding.kind))
     return results
@@ -295,129 +299,24 @@ def _interval_dict(interval: Any, over: str) -> dict[str, Any]:
             "over": over}
 
 
-def _pyplot():
-    import matplotlib
+@dataclasses.dataclass(frozen=True)
+class Raster:
+    """One classification on one chip with device spread, recorded spike by spike: the
+    input events (`inputs`, the draws the simulation used) and the run (`run.spikes`)."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_leakage(results: Sequence[CaseResult], ratios: Sequence[float], path: str | Path, *,
-                 nominal_ratio: float, quantized: float, title: str = "") -> Path:
-    """Accuracy (mean, 95 % interval over chips) against the HRS/LRS current ratio."""
-    plt = _pyplot()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ratios = np.asarray(ratios, dtype=np.float64)
-    mean = np.array([r.mean for r in results]) * 100
-    error = np.nan_to_num(np.vstack([mean - np.array([r.low for r in results]) * 100,
-                                     np.array([r.high for r in results]) * 100 - mean]), nan=0.0)
-    figure, axis = plt.subplots(figsize=(6.4, 4.2))
-    axis.errorbar(ratios, mean, yerr=error, fmt="o-", capsize=3,
-                  label=f"SNN with device spread (mean, 95 % CI, {results[0].samples} chips)")
-    axis.axhline(quantized * 100, color="grey", linestyle="--", label=f"quantized network ({quantized:.1%})")
-    axis.axvline(nominal_ratio, color="tab:green", linestyle=":", label=f"characterized devices ({nominal_ratio:.3g})")
-    axis.set_xscale("log")
-    axis.set_xticks(ratios, [f"{r:.3g}" for r in ratios])
-    axis.xaxis.set_minor_formatter(plt.NullFormatter())
-    axis.set_xlabel("HRS/LRS ratio (LRS current / HRS leakage current per cell)")
-    axis.set_ylabel("test accuracy (%)")
-    axis.set_title(title or "SNN accuracy vs HRS leakage")
-    axis.grid(True, which="both", alpha=0.3)
-    axis.legend(loc="lower right", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    image: np.ndarray
+    label: int
+    chip: int
+    coding: RateCoding
+    inputs: Any
+    run: SnnRun
 
 
-def plot_raster(
-    weights: np.ndarray,
-    table: CharacterizationTable,
-    image: np.ndarray,
-    label: int,
-    path: str | Path,
-    *,
-    coding: RateCoding,
-    seed: int = 0,
-    chip: int = 0,
-) -> tuple[Path, SnnRun]:
-    """Input and output spikes of one classification on one chip (with device spread)."""
-    plt = _pyplot()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def raster(weights: np.ndarray, table: CharacterizationTable, image: np.ndarray, label: int, *,
+           coding: RateCoding, seed: int = 0, chip: int = 0) -> Raster:
+    """Input and output spikes of one classification on one chip (the table's device)."""
     x = np.asarray(image, dtype=np.float64)[None, :]
-    chips = build_chips(weights, table, 1, seed, Nonidealities(spread=True), first_chip=chip)
+    chips = build_chips(weights, table, 1, seed, table.device(), first_chip=chip)
     run = simulate(chips, x, coding, table.neuron, seed, first_chip=chip, record=True)
     inputs = encode(x, coding, input_generator(seed, chip))  # the same draws simulate used
-    real = inputs.pixels[0] < x.shape[1]
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True,
-                                         gridspec_kw={"height_ratios": [2, 1]})
-    top.plot(inputs.times[0, real] * 1e6, inputs.pixels[0, real], "|", color="black", markersize=4)
-    top.set_ylabel("input (pixel index)")
-    top.set_title(f"one classification: label {label}, predicted {int(run.predictions[0, 0])} "
-                  f"({int(real.sum())} input spikes, chip {chip}, {table.corner})")
-    n_out = weights.shape[1]
-    for polarity, marker, color, name in ((1, "^", "tab:red", "positive spike"), (-1, "v", "tab:blue", "negative spike")):
-        times = [s[3] * 1e6 for s in run.spikes if s[4] == polarity]
-        neurons = [s[2] for s in run.spikes if s[4] == polarity]
-        bottom.plot(times, neurons, marker, color=color, linestyle="none", markersize=5, label=name)
-    net = run.net_counts[0, 0]
-    bottom.set_yticks(range(n_out), [f"{j} ({net[j]:+d})" for j in range(n_out)], fontsize=7)
-    bottom.set_ylim(-0.7, n_out - 0.3)
-    bottom.set_ylabel("output neuron (net count)")
-    bottom.set_xlabel("time (us)")
-    bottom.set_xlim(0, coding.window_s * 1e6)
-    bottom.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, ncol=2, frameon=False)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path, run
-
-
-def plot_transfer(table: CharacterizationTable, path: str | Path) -> Path:
-    """The neuron's measured transfer: spike rate vs steady input current per polarity,
-    with the fitted t0 + Q_th / I period, and spikes per input spike vs charge."""
-    plt = _pyplot()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
-    fits = table.provenance.get("fits", {})
-    for polarity, tag, color in ((1, "pos", "tab:red"), (-1, "neg", "tab:blue")):
-        rows = sorted((r for r in table.transfer if r.get("quantity") == "steady_current_a"
-                       and r.get("polarity") == polarity), key=lambda r: r["input"])
-        if not rows:
-            continue
-        current = np.array([r["input"] for r in rows])
-        left.plot(current * 1e9, [r["output_rate_hz"] / 1e6 for r in rows], "o", color=color,
-                  label=f"{'positive' if polarity > 0 else 'negative'} spikes (ngspice)")
-        charge = table.neuron.charge_to_threshold_pos_c if polarity > 0 else table.neuron.charge_to_threshold_neg_c
-        if f"t0_{tag}_s" in fits:
-            grid = np.geomspace(current.min(), current.max(), 50)
-            rate = 1 / np.maximum(fits[f"t0_{tag}_s"] + charge / grid, table.neuron.refractory_s)
-            left.plot(grid * 1e9, rate / 1e6, "-", color=color, alpha=0.6,
-                      label=f"max(t0 + Q/I, t_ref), Q = {charge * 1e15:.1f} fC")
-    left.set_xlabel("steady input current (nA)")
-    left.set_ylabel("output spike rate (MHz)")
-    left.set_title(f"IF neuron, {table.label()}", fontsize=9)
-    left.grid(True, alpha=0.3)
-    left.legend(fontsize=7)
-    packets = sorted((r for r in table.transfer if r.get("quantity") == "charge_per_input_spike_c"),
-                     key=lambda r: r["input"])
-    fraction = np.linspace(0.2, 1.3, 221)
-    right.plot(fraction, 1 / np.ceil(1 / fraction), "-", color="grey", alpha=0.6,
-               label="ideal IF, reset to rest: 1 / ceil(Q_th / q)")
-    right.plot([r["input"] / table.neuron.charge_to_threshold_pos_c for r in packets],
-               [r["output_spikes_per_input_spike"] for r in packets], "o", color="tab:red", label="ngspice")
-    right.legend(fontsize=7, loc="upper left")
-    right.set_xlabel("charge per input spike / charge to threshold")
-    right.set_ylabel("output spikes per input spike")
-    right.set_ylim(0, 1.2)
-    right.set_title("charge packets (reset to rest)", fontsize=9)
-    right.grid(True, alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return Raster(x[0], int(label), chip, coding, inputs, run)

@@ -14,14 +14,19 @@ pulse t_read, the net charge
     q_ij = t_read * (sum of the 4 positive cells' currents - sum of the 4 negative cells' currents)
 so the HRS leakage of "off" cells cancels between polarities only on average: with
 device spread their currents differ and the difference adds up over the many
-weight-0 synapses of an image. Each cell's current is drawn per chip from the
-characterized lognormal LRS/HRS distribution (device to device, fixed on a chip); each
-read adds Gaussian cycle-to-cycle noise of relative sigma `read_noise_rel` per cell,
+weight-0 synapses of an image.
+
+Device nonidealities: one `device.nonideality.DeviceNonideality` (None: ideal cells).
+Each cell's current is drawn per chip from the characterized lognormal LRS/HRS read
+current (device to device, fixed on a chip; the table characterized the device's
+programmed states, so the device's states must be the table's: `table.device()`); each
+read adds Gaussian cycle-to-cycle noise of relative sigma `device.read_noise` per cell,
 summed over the 8 cells into one normal draw per event and neuron (exact for
-independent Gaussian read noise). Stuck cells (`cells.StuckCells`: a cell meant to be HRS
-left in LRS, or the reverse) are drawn per chip; an optional what-if flips cell states
-(LRS <-> HRS) per chip from any transition matrix over the binary alphabet (-1 = HRS,
-+1 = LRS). Both use the shared `ErrorInjector`.
+independent Gaussian read noise). Stuck cells (`device.stuck`: a cell meant to be HRS
+left in LRS, or the reverse) are drawn per chip; an optional what-if (`flips`) flips
+cell states (LRS <-> HRS) per chip from any transition matrix over the binary alphabet
+(-1 = HRS, +1 = LRS). Both use the shared `ErrorInjector`. Neuron thresholds spread by
+the table's Monte Carlo sigma when `mismatch` (transistor mismatch) is on.
 
 Neuron. Integrate-and-fire without leak: the membrane charge V (C) adds q at each event;
 V >= Q_th+ emits a positive spike, V <= -Q_th- a negative one; after a spike the
@@ -56,8 +61,9 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import TransitionMatrix
-from circuitkit.inject.sampler import ErrorInjector, child_seed, trial_generator
-from circuitkit.snn.cells import StuckCells
+from circuitkit.device.nonideality import DeviceNonideality
+from circuitkit.inject.sampler import ErrorInjector
+from circuitkit.seeding import child_seed, trial_generator
 from circuitkit.snn.table import CharacterizationTable, NeuronCharacteristics
 from circuitkit.snn.train import WEIGHT_MAX, check_weights
 
@@ -92,23 +98,6 @@ class RateCoding:
 
 
 @dataclasses.dataclass(frozen=True)
-class Nonidealities:
-    """Which imperfections a run includes. `spread`: device-to-device RRAM spread,
-    cycle-to-cycle read noise and neuron threshold spread, all from the table.
-    `stuck`: stuck cells. `transition`: what-if cell-state flips (binary alphabet,
-    -1 HRS / +1 LRS)."""
-
-    spread: bool = False
-    transition: TransitionMatrix | None = None
-    stuck: StuckCells | None = None
-
-    def __post_init__(self) -> None:
-        if self.transition is not None and tuple(self.transition.alphabet) != CELL_ALPHABET:
-            raise SnnError(f"cell-state bit errors need a binary transition matrix over {CELL_ALPHABET} "
-                           f"(-1 HRS, +1 LRS), got alphabet {tuple(self.transition.alphabet)}")
-
-
-@dataclasses.dataclass(frozen=True)
 class Chips:
     """Per-chip synapse charges and neuron thresholds; row P of the charge arrays is the
     all-zero row that padding events read."""
@@ -134,25 +123,48 @@ def cell_states(weights: np.ndarray) -> np.ndarray:
     return np.where(np.stack([positive, negative], axis=2), 1, -1).astype(np.int8)
 
 
+def check_device(table: CharacterizationTable, device: DeviceNonideality | None,
+                 flips: TransitionMatrix | None = None) -> None:
+    """A clear error when the SNN cannot simulate `device` on `table`, or `flips` is not a
+    cell-state matrix."""
+    if flips is not None and tuple(flips.alphabet) != CELL_ALPHABET:
+        raise SnnError(f"cell-state bit errors need a binary transition matrix over {CELL_ALPHABET} "
+                       f"(-1 HRS, +1 LRS), got alphabet {tuple(flips.alphabet)}")
+    if device is None:
+        return
+    recorded = table.recorded_states()
+    if recorded is not None and (device.states.lrs, device.states.hrs) != (recorded.lrs, recorded.hrs):
+        raise SnnError(f"{table.source} characterized the read currents of {recorded.numbers()}, not of the "
+                       f"device's {device.states.numbers()}: characterize with that device "
+                       "(`snn.characterize.characterize(point, device=...)`), or use `table.device()`")
+
+
 def build_chips(
     weights: np.ndarray,
     table: CharacterizationTable,
     chips: int,
     seed: int | np.random.SeedSequence = 0,
-    nonidealities: Nonidealities = Nonidealities(),
+    device: DeviceNonideality | None = None,
     *,
+    mismatch: bool | None = None,
+    flips: TransitionMatrix | None = None,
     first_chip: int = 0,
 ) -> Chips:
     """Draw `chips` chips (numbers first_chip ..) holding `weights`: cell states (with
-    bit errors), per-cell read currents and per-neuron thresholds."""
+    stuck cells and `flips`), per-cell read currents and per-neuron thresholds.
+
+    `device` None: every cell at its state's median current, exact reads, no stuck
+    cells. `mismatch` (default: whether a device is given): neuron thresholds spread by
+    the table's relative sigma."""
     if chips < 1:
         raise SnnError(f"chips must be >= 1, got {chips}")
+    check_device(table, device, flips)
+    mismatch = device is not None if mismatch is None else mismatch
     states = cell_states(weights)
     syn, neuron = table.synapse, table.neuron
     all_states = np.broadcast_to(states, (chips, *states.shape))
-    flips = [(nonidealities.stuck.transition() if nonidealities.stuck else None, _SEED_STUCK),
-             (nonidealities.transition, _SEED_ERRORS)]
-    for transition, stream in flips:
+    stuck = device.stuck if device is not None else None
+    for transition, stream in ((stuck.transition() if stuck else None, _SEED_STUCK), (flips, _SEED_ERRORS)):
         if transition is None:
             continue
         all_states = np.stack([
@@ -169,21 +181,23 @@ def build_chips(
     lrs_median = np.reshape([syn.lrs_current_a, syn.lrs_current_neg_a], polarity_axis)
     hrs_median = np.reshape([syn.hrs_current_a, syn.hrs_current_neg_a], polarity_axis)
     for row, chip in enumerate(range(first_chip, first_chip + chips)):
-        if nonidealities.spread:
-            rng = trial_generator(child_seed(seed, _SEED_DEVICES), chip)
+        rng = trial_generator(child_seed(seed, _SEED_DEVICES), chip)
+        if device is not None:
             z = rng.standard_normal(states.shape)
             currents[row] = np.where(lrs[row], lrs_median * np.exp(syn.lrs_sigma_ln * z),
                                      hrs_median * np.exp(syn.hrs_sigma_ln * z))
+        else:
+            currents[row] = np.where(lrs[row], lrs_median, hrs_median)
+        if mismatch:
             # Threshold spread: relative Gaussian, kept positive.
             spread = np.maximum(1 + neuron.threshold_sigma_rel * rng.standard_normal((2, n_out)), 0.05)
             th_pos[row] *= spread[0]
             th_neg[row] *= spread[1]
-        else:
-            currents[row] = np.where(lrs[row], lrs_median, hrs_median)
     charges = currents * syn.t_read_s
     mean = charges[..., 0, :].sum(axis=-1) - charges[..., 1, :].sum(axis=-1)
-    if nonidealities.spread and syn.read_noise_rel > 0:
-        std = syn.read_noise_rel * np.sqrt((charges**2).sum(axis=(-1, -2)))
+    read_noise = device.read_noise.sigma_rel if device is not None and device.read_noise is not None else 0.0
+    if read_noise > 0:
+        std = read_noise * np.sqrt((charges**2).sum(axis=(-1, -2)))
     else:
         std = np.zeros_like(mean)
     pad = np.zeros((chips, 1, n_out))
@@ -401,11 +415,13 @@ def run_case(
     *,
     chips: int,
     coding: RateCoding = RateCoding(),
-    nonidealities: Nonidealities = Nonidealities(),
+    device: DeviceNonideality | None = None,
+    mismatch: bool | None = None,
+    flips: TransitionMatrix | None = None,
     seed: int = 0,
 ) -> SnnRun:
     """Build `chips` chips and classify x on all of them (the one-call form)."""
-    built = build_chips(weights, table, chips, seed, nonidealities)
+    built = build_chips(weights, table, chips, seed, device, mismatch=mismatch, flips=flips)
     return simulate(built, x, coding, table.neuron, seed)
 
 

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from circuitkit import CircuitkitError
+from circuitkit.device.nonideality import DeviceNonideality, NonidealityError, ProgrammedStates, ReadNoise
 
 TABLE_FORMAT = "circuitkit-snn-characterization-v1"
 RESETS = ("rest", "subtract")
@@ -166,6 +167,31 @@ class CharacterizationTable:
 
     def label(self) -> str:
         return f"{self.corner} vdd={self.vdd:g} V T={self.temp_c:g} C"
+
+    # ------------------------------------------------------------------ the device it was made with
+    def recorded_states(self) -> ProgrammedStates | None:
+        """The programmed states the read currents were characterized at (provenance
+        `device_spread`), or None when the table does not say."""
+        recorded = self.provenance.get("device_spread")
+        if not isinstance(recorded, Mapping):
+            return None
+        try:
+            return ProgrammedStates.from_dict(recorded)
+        except NonidealityError as error:
+            raise TableError(f"{self.source}: provenance.device_spread: {error}") from None
+
+    def device(self) -> DeviceNonideality:
+        """The device nonideality this table describes: the programmed states it was
+        characterized with (the literature defaults when it does not record them), its
+        read noise (`synapse.read_noise_rel`), no stuck cells."""
+        states = self.recorded_states() or ProgrammedStates()
+        sigma = float(self.synapse.read_noise_rel)
+        assumption = str(self.provenance.get("assumptions", {}).get("read_noise_rel", ""))
+        if "assumption" in assumption or (not assumption and sigma == ReadNoise.ASSUMED):
+            noise = ReadNoise(sigma, f"assumption, not your data ({self.source}: the compact model has no read noise)")
+        else:
+            noise = ReadNoise(sigma, f"characterization table {self.source}")
+        return DeviceNonideality(states, noise)
 
     # ------------------------------------------------------------------ files
     def to_dict(self) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.inject.data import DEFAULT_DATASET, Dataset, DatasetError, downscale, load_dataset
-from circuitkit.inject.train import Adam, cosine_learning_rate, single_blas_thread
+from circuitkit.training import Adam, cosine_learning_rate, single_blas_thread
 
 WEIGHT_MAX = 4  # cells per polarity: a weight of +w puts w of the 4 positive cells in LRS
 MNIST_SIDE = 12  # the reference downscaled MNIST to 12x12 = 144 synapses per output neuron

@@ -1,17 +1,18 @@
-"""fit.png: measured data against the fitted model (Python) and its ngspice re-simulation."""
+"""The device fit's figure, fit.png: measured data against the fitted model (Python) and
+its ngspice re-simulation (I-V sweeps, pulse tables, resistance distributions on a
+probit axis). `circuitkit.device.characterize` calls it with its results; it computes
+nothing the fit did not.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from circuitkit.measurements import IVSweep, PulseTable, ResistanceDistribution  # noqa: E402
+from circuitkit.measurements import IVSweep, PulseTable, ResistanceDistribution
+from circuitkit.report.figures import plt, probit_axis, save_figure
 
 DATA_STYLE = {"color": "0.25", "marker": "o", "markersize": 3.5, "markerfacecolor": "none", "markeredgewidth": 0.7,
               "linestyle": "none", "alpha": 0.8}
@@ -19,13 +20,9 @@ FIT_STYLE = {"color": "tab:blue", "linewidth": 1.4}
 SPICE_STYLE = {"color": "tab:orange", "linewidth": 1.0, "linestyle": (0, (3, 3))}
 
 
-def _finish(fig, path: Path, title: str) -> Path:
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+def finish(fig, path: Path, title: str) -> Path:
+    """Save a fit figure (its title above the panels, 130 dpi)."""
+    return save_figure(fig, path, title=title, dpi=130)
 
 
 def plot_iv(path: Path, sweep: IVSweep, fit_current: np.ndarray, spice_current: np.ndarray | None,
@@ -59,7 +56,7 @@ def plot_iv(path: Path, sweep: IVSweep, fit_current: np.ndarray, spice_current: 
     ax_t.set_title(f"log-current error (floor {floor:.2g} A)", fontsize=9)
     ax_t.grid(True, alpha=0.3)
     ax_t.legend(loc="upper right", fontsize=8)
-    return _finish(fig, path, title)
+    return finish(fig, path, title)
 
 
 def plot_pulses(path: Path, table: PulseTable, fit_r_after: np.ndarray, spice_r_after: np.ndarray | None,
@@ -92,24 +89,12 @@ def plot_pulses(path: Path, table: PulseTable, fit_r_after: np.ndarray, spice_r_
     ax_p.grid(True, which="both", alpha=0.3)
     ax_p.legend(fontsize=8)
     ax_p.set_title("model against measurement", fontsize=9)
-    return _finish(fig, path, title)
+    return finish(fig, path, title)
 
 
-PROBIT_TICKS = (1e-6, 1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 0.999, 1 - 1e-4, 1 - 1e-6)
 MODEL_STYLES = {"lognormal": {"linestyle": "--", "linewidth": 1.0},
                 "lognormal_mixture": {"linestyle": "-.", "linewidth": 1.0},
                 "empirical_gpd": {"linestyle": ":", "linewidth": 1.4}}
-
-
-def probit_axis(ax, low: float = 1e-6, high: float = 1 - 1e-6) -> None:
-    """Label a y axis that holds norm.ppf(p) with the probabilities, as the field plots CDFs."""
-    from scipy import stats
-
-    ticks = [p for p in PROBIT_TICKS if low <= p <= high]
-    ax.set_yticks(stats.norm.ppf(ticks))
-    ax.set_yticklabels([f"{100 * p:.4g} %" for p in ticks], fontsize=7)
-    ax.set_ylim(stats.norm.ppf(low), stats.norm.ppf(high))
-    ax.set_ylabel("cumulative probability (normal-quantile axis)")
 
 
 def plot_distribution(path: Path, data: ResistanceDistribution, fits: list[Any], labels: np.ndarray,
@@ -149,4 +134,4 @@ def plot_distribution(path: Path, data: ResistanceDistribution, fits: list[Any],
     probit_axis(ax, lowest, 1 - lowest)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=6, loc="lower right", ncol=1)
-    return _finish(fig, path, title)
+    return finish(fig, path, title)

@@ -1,0 +1,33 @@
+"""`circuitkit demo`: the flow on the bundled data, as `make demo` runs it (`demo_flow`).
+
+The bundled data ship inside the package (`circuitkit.resources.bundled_data`), so an
+installed circuitkit runs its demo without the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from circuitkit.flow.config import FlowConfig
+from circuitkit.resources import bundled_data
+
+
+def demo_flow(output: Path | str) -> FlowConfig:
+    """The flow `make demo` runs: real devices (the bundled 130 nm 1T1R array data: low-field
+    reads of 32 levels, the SET and RESET sweeps, the programmed LRS/HRS distributions),
+    three corners, two supplies, a ternary read at its near-threshold supply, rare-event
+    rows, bundled BNN/TNN."""
+    from circuitkit.device.characterize import MeasurementSpec
+
+    data = bundled_data("rram-1t1r-130nm")
+    sweep = {"address": 1, "width": 2, "wl_voltage": 3, "line_voltage": 4, "r_before": 5, "r_after": 6}
+    return FlowConfig(
+        output=Path(output),
+        levels=MeasurementSpec((data / "read_voltage_sweep.tsv.gz",), header=False, read_voltage=0.2,
+                               columns={"address": 1, "voltage": 2, "current": 3}),
+        pulse=MeasurementSpec((data / "set_sweep.tsv.gz", data / "reset_sweep.tsv.gz"), header=False, columns=sweep,
+                              pulsed_line=("bl", "sl"), read_voltage=0.2),
+        # LRS: the cells before the RESET sweep (all SET); HRS: the cells before the SET sweep (RESET).
+        distribution=MeasurementSpec((data / "reset_sweep.tsv.gz", data / "set_sweep.tsv.gz"), header=False,
+                                     columns={"resistance": 5, "address": 1}, states=("LRS", "HRS"), read_voltage=0.2),
+    )
