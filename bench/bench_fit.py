@@ -105,7 +105,7 @@ def per_row_outcome(model, rows, condition) -> np.ndarray:
     fraction = np.linspace(0.0, 1.0, 400)
     gaps = g_before[:, None] + (target - g_before)[:, None] * fraction[None, :]
     v_cell = solve_cell_voltage(card, fet, v_wl[:, None], v_bl[:, None], v_sl[:, None], gaps)
-    rate = card.rate_function(model.temp_c)(v_cell, gaps)
+    rate = card.rate_function(model.temp_c, core=True)(v_cell, gaps)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         step = np.abs(np.diff(gaps, axis=1)) * 0.5 * (1 / np.abs(rate[:, 1:]) + 1 / np.abs(rate[:, :-1]))
     elapsed = np.concatenate([np.zeros((len(rows), 1)), np.cumsum(np.nan_to_num(step, nan=np.inf), axis=1)], axis=1)

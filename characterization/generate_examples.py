@@ -29,9 +29,11 @@ DEFAULT_SEED = 20240611
 HERE = Path(__file__).resolve().parent
 
 # The synthetic device: LRS ~10.5 kohm at gmin, HRS ~86 kohm at gmax (read at 0.1 V),
-# SET near +1.0 V and RESET near -0.95 V in a 2 V/s quasi-static sweep.
+# SET near +1.2 V and RESET near -1.1 V in a 2 V/s quasi-static sweep (rram_hfox.va's
+# default field thresholds, series resistance 0 and self-heating; vel0 sits high because the
+# threshold takes exp(a0 fmin q/kT) ~ 1e6 out of the motion).
 TRUTH = {
-    "i0": 8.4e-5, "v0": 0.4, "gamma0": 14.0, "beta": 3.0, "vel0": 10 ** -2.5,
+    "i0": 8.4e-5, "v0": 0.4, "gamma0": 16.0, "beta": 3.0, "vel0": 100.0,
     "gmin": 0.2e-9, "gmax": 0.725e-9, "c2c_sigma": 0.02e-9,
 }
 TEMP_C = 27.0
@@ -74,7 +76,9 @@ def generate_iv(rng: np.random.Generator, card: ModelCard, out: Path) -> dict:
         c2c_set, c2c_reset = (float(x) for x in rng.standard_normal(2))
         sim = ngspice_sweep(card, time1, voltage1, gap, temp_c=TEMP_C, c2c_set=c2c_set, c2c_reset=c2c_reset)
         draws.append({"cycle": cycle + 1, "gap_start": gap, "c2c_set": c2c_set, "c2c_reset": c2c_reset})
-        gap = float(sim.gap[-1])
+        # the next cycle starts where this one ended, inside the nominal bounds (a cycle's c2c
+        # draw moves its saturation up to ~0.05 nm past them; rram_hfox.va refuses a start there)
+        gap = float(np.clip(sim.gap[-1], TRUTH["gmin"], TRUTH["gmax"]))
         points = slice(0, -1) if cycle < IV["cycles"] - 1 else slice(None)  # cycles share their 0 V end point
         t = time1[points] + cycle * time1[-1]
         v_meas = voltage1[points] + IV["voltage_noise"] * rng.standard_normal(len(t))

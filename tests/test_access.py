@@ -54,7 +54,7 @@ def test_cell_voltage_solve_equals_an_ngspice_operating_point(v_wl, v_bl, v_sl, 
     netlist = "\n".join([
         "* 1T1R operating point", f".lib circuitkit_sky130_fet.lib {transistor.corner}", CARD.model_line("rram"),
         f"Vwl wl 0 {v_wl}", f"Vbl bl 0 {v_bl}", f"Vsl sl 0 {v_sl}",
-        f"N1 bl x rram {CARD.instance_parameters(gap_init=gap)}",
+        f"N1 bl x rram {CARD.instance_parameters(**CARD.instance_for_gap(gap))}",  # its own bound past gmax
         f"XM1 x wl sl 0 {transistor.device} w={transistor.w_um:g} l={transistor.l_um:g}", ".op", ".end"]) + "\n"
     result = run_batch(netlist)
     spice = v_bl - float(np.asarray(result["v(x)"]).ravel()[0])

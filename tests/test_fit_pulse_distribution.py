@@ -15,7 +15,7 @@ from circuitkit.measurements import MeasurementFile, PulseTable, ResistanceDistr
 
 SOURCE = MeasurementFile(Path("synthetic.csv"), "", {}, {"state": "state"}, {})
 CURRENT = {"i0": 6e-5, "v0": 0.35}  # the current equation, known (e.g. from an I-V fit)
-DYNAMICS = {"vel0": 2e-2, "gamma0": 13.0, "beta": 4.0, "gmax": 0.8e-9}
+DYNAMICS = {"vel0": 2e3, "gamma0": 13.0, "beta": 4.0, "gmax": 0.8e-9}
 
 
 def synthetic_table(card: ModelCard, seed: int, rows: int = 240, read_noise: float = 0.01) -> PulseTable:
@@ -102,3 +102,22 @@ def test_distribution_maps_to_card_variability():
         assert float(start.resistance(v[f"gap_nom_{state}"], v["v_read"])) == pytest.approx(v[f"median_r_{state}"])
     assert outcome.card.parameters == start.parameters  # the current equation is untouched
     assert outcome.metrics["states"]["HRS"]["n"] == 1000
+
+
+def test_a_state_median_beyond_the_cards_bound_widens_it_and_is_flagged():
+    """Cells programmed to the RESET saturation read around gmax, half of them beyond it: the
+    fitted card's bound must hold the state's median gap (rram_hfox.va refuses a nominal
+    state outside its bounds), and the widening is said in a flag."""
+    rng = np.random.default_rng(10)
+    start = ModelCard.from_values(CURRENT | {"gmax": 0.5e-9})
+    r_hrs_at_gmax = float(start.resistance(0.5e-9, 0.1))
+    r_lrs_inside = 1.2 * float(start.resistance(start.value("gmin"), 0.1))
+    r = np.concatenate([r_lrs_inside * np.exp(0.05 * rng.standard_normal(500)),
+                        1.3 * r_hrs_at_gmax * np.exp(0.3 * rng.standard_normal(500))])
+    data = ResistanceDistribution(r, np.array(["LRS"] * 500 + ["HRS"] * 500), None, SOURCE)
+    outcome = fit_distribution(data, start, v_read=0.1)
+    card, v = outcome.card, outcome.card.variability
+    assert v["gap_nom_hrs"] > 0.5e-9 and card.value("gmax") == pytest.approx(v["gap_nom_hrs"])
+    for state in ("lrs", "hrs"):
+        card.check_initial_state(v[f"gap_nom_{state}"], where=state)
+    assert [f["what"] for f in outcome.flags if f["problem"] == "bound_widened"] == ["gmax"]

@@ -91,21 +91,22 @@ IV_PARAMETERS = (
     FreeParameter("i0", "log10", -8.0, 0.0),
     FreeParameter("v0", "", 0.05, 3.0),
     FreeParameter("gmax", "nm", 0.25, 3.0),
-    FreeParameter("vel0", "log10", -16.0, 8.0),
+    FreeParameter("vel0", "log10", -12.0, 14.0),
     FreeParameter("gamma0", "", 0.5, 60.0),
     FreeParameter("beta", "", 0.0, 60.0),
     FreeParameter("gap_init", "nm", 0.0, 4.0),
 )
 PULSE_PARAMETERS = (
-    FreeParameter("vel0", "log10", -16.0, 8.0),
+    FreeParameter("vel0", "log10", -12.0, 14.0),
     FreeParameter("gamma0", "", 0.5, 60.0),
     FreeParameter("beta", "", 0.0, 60.0),
     FreeParameter("gmax", "nm", 0.25, 3.0),
 )
-# Coarse start grids: vel0 over decades (m/s); for pulse tables also gamma0, which trades
-# off against vel0 and has no level to be read off the data.
-IV_SCAN = {"vel0": 10.0 ** np.arange(-12.0, 4.0, 1.0)}
-PULSE_SCAN = {"vel0": 10.0 ** np.arange(-12.0, 4.0, 1.0), "gamma0": (6.0, 9.0, 12.0, 15.0, 18.0, 22.0)}
+# Coarse start grids: vel0 over decades (m/s; the field threshold takes exp(a0 fmin q/kT),
+# about 1e6 at 300 K, out of the motion, hence the high end); for pulse tables also gamma0,
+# which trades off against vel0 and has no level to be read off the data.
+IV_SCAN = {"vel0": 10.0 ** np.arange(-8.0, 10.0, 1.0)}
+PULSE_SCAN = {"vel0": 10.0 ** np.arange(-8.0, 10.0, 1.0), "gamma0": (6.0, 9.0, 12.0, 15.0, 18.0, 22.0, 28.0)}
 
 
 @dataclasses.dataclass
@@ -452,7 +453,11 @@ def fit_iv(sweep: IVSweep, start: ModelCard | None = None, *, loss: str = "linea
     spread = cycle_spread(sweep, levels, card.value("g0"))
     if spread["c2c_sigma"] is not None:
         card = card.with_values({"c2c_sigma": spread["c2c_sigma"]})
-    sim = simulate_sweep(card, sweep.time, sweep.voltage, best["gap_init"], temp_c=temp_c)
+    # The measurement's start state as the card can hold it: inside [gmin, gmax] (rram_hfox.va
+    # refuses a start outside; a cycle's saturation draw can leave the fitted one just past the
+    # fitted bound). The metrics, curves and ngspice re-simulation all start there.
+    start_gap = float(np.clip(best["gap_init"], card.value("gmin"), card.value("gmax")))
+    sim = simulate_sweep(card, sweep.time, sweep.voltage, start_gap, temp_c=temp_c)
     fitted_levels = dataclasses.replace(levels, v0=card.value("v0"))
     metrics = iv_metrics(sweep, sim.current, floor, fitted_levels, mask) | {"cycle_to_cycle": spread}
     fixed = [k for k in parameter_specs(card.module) if k not in {p.key for p in free}]
@@ -467,7 +472,7 @@ def fit_iv(sweep: IVSweep, start: ModelCard | None = None, *, loss: str = "linea
                   "levels": {"v0_from_levels": levels.v0, "lrs_level": levels.lrs_level, "hrs_level": levels.hrs_level}},
         curves={"time": sweep.time, "voltage": sweep.voltage, "current": sim.current, "gap": sim.gap,
                 "mask": mask, "levels": fitted_levels},
-        measurement_state={"gap_init": best["gap_init"]},
+        measurement_state={"gap_init": start_gap, "gap_init_fitted": best["gap_init"]},
         nfev=int(result.nfev), success=bool(result.success), message=str(result.message),
         runtime_s=_time.perf_counter() - began,
     )
@@ -588,17 +593,42 @@ def state_summary(fit: StateFit, resistance: np.ndarray) -> dict[str, Any]:
 
 def variability_for(card: ModelCard, fits: Sequence[StateFit], v_read: float) -> dict[str, float]:
     """Card variability keys for each state (see `device.model.VARIABILITY_KEYS`): the
-    lognormal summary (exp(mean ln R), std of ln R) that the corners stage draws from."""
-    g0 = card.value("g0")
+    lognormal summary (exp(mean ln R), std of ln R) that the corners stage draws from, and
+    its gap: the median's gap, and the spread through the local slope dg/d(ln R) there
+    (g0 at low field; less where the series resistance or the read's nonlinearity matter)."""
     keys: dict[str, float] = {"v_read": v_read}
     for fit in fits:
         state = fit.state.lower()
         median = fit.models["lognormal"].median
+        step = 0.01
+        low, high = card.gap_for_resistance(median * np.exp([-step, step]), v_read)
         keys[f"median_r_{state}"] = median
         keys[f"sigma_lnR_{state}"] = fit.sigma_ln_sample
         keys[f"gap_nom_{state}"] = float(card.gap_for_resistance(median, v_read))
-        keys[f"sigma_gap_{state}"] = fit.sigma_ln_sample * g0
+        keys[f"sigma_gap_{state}"] = fit.sigma_ln_sample * float(high - low) / (2 * step)
     return keys
+
+
+def bounds_holding_states(card: ModelCard, variability: Mapping[str, float]) -> tuple[ModelCard, list[dict[str, str]]]:
+    """The card with its gap bounds widened, where needed, to hold every state's median gap
+    (a nominal state must lie inside its bounds: rram_hfox.va refuses it otherwise), and a
+    flag for each widening. Cells programmed to the RESET (SET) saturation sit around gmax
+    (gmin): half of them read beyond it, and their median may too."""
+    gmin, gmax = card.value("gmin"), card.value("gmax")
+    gaps = {key.removeprefix("gap_nom_").upper(): value for key, value in variability.items()
+            if key.startswith("gap_nom_")}
+    new_min, new_max = min([gmin, *gaps.values()]), max([gmax, *gaps.values()])
+    flags = []
+    for name, old, new in (("gmin", gmin, new_min), ("gmax", gmax, new_max)):
+        if new != old:
+            states = ", ".join(s for s, g in gaps.items() if g == new)
+            flags.append({"what": name, "problem": "bound_widened",
+                          "message": f"the {states} median reads at a gap of {new:.5g} m, beyond the card's {name} "
+                          f"{old:.5g} m: {name} widened to it (a nominal state must lie inside its bounds); the "
+                          "switching fit's bound was narrower than the programmed states"})
+    if not flags:
+        return card, flags
+    return card.with_values({"gmin": max(new_min, 0.0), "gmax": new_max}), flags
 
 
 def distribution_flags(fits: Sequence[StateFit], split: dict[str, Any] | None) -> list[dict[str, str]]:
@@ -658,7 +688,8 @@ def fit_distribution(data: ResistanceDistribution, start: ModelCard | None = Non
         except DistributionError as error:
             raise FitError(f"{data.source.path}, state {state}: {error}") from None
     variability = dict(start.variability) | variability_for(start, fits, v_read)
-    card = start.with_values(variability=variability, distributions={fit.state: fit.to_dict() for fit in fits})
+    bounded, bound_flags = bounds_holding_states(start, variability)
+    card = bounded.with_values(variability=variability, distributions={fit.state: fit.to_dict() for fit in fits})
     g0 = card.value("g0")
     parameters: dict[str, dict[str, Any]] = {}
     for fit in fits:
@@ -671,8 +702,10 @@ def fit_distribution(data: ResistanceDistribution, start: ModelCard | None = Non
         parameters[f"sigma_lnR_{s}"] = {"value": fit.sigma_ln_sample, "stderr": se_sigma, "unit": "", "vary": True}
         parameters[f"gap_nom_{s}"] = {"value": variability[f"gap_nom_{s}"], "stderr": g0 * se_mu, "unit": "m",
                                       "vary": True}
-        parameters[f"sigma_gap_{s}"] = {"value": fit.sigma_ln_sample * g0, "stderr": g0 * se_sigma, "unit": "m",
-                                        "vary": True}
+        slope = variability[f"sigma_gap_{s}"] / fit.sigma_ln_sample if fit.sigma_ln_sample > 0 else g0
+        parameters[f"gap_nom_{s}"]["stderr"] = slope * se_mu
+        parameters[f"sigma_gap_{s}"] = {"value": variability[f"sigma_gap_{s}"], "stderr": slope * se_sigma,
+                                        "unit": "m", "vary": True}
     states = {fit.state: state_summary(fit, data.resistance[labels == fit.state]) for fit in fits}
     return FitOutcome(
         kind="distribution", card=card, parameters=parameters,
@@ -683,8 +716,10 @@ def fit_distribution(data: ResistanceDistribution, start: ModelCard | None = Non
                   "states_from": how, "criterion": criterion,
                   "confidence": "95 %: order-statistic interval for the median, chi-square interval for sigma, "
                                 "Clopper-Pearson for fractions",
-                  "v_read": v_read, "mapping": "sigma_gap = sigma_lnR * g0, gap_nom = gap_for_resistance(median)"},
+                  "v_read": v_read, "mapping": "gap_nom = gap_for_resistance(median), sigma_gap = sigma_lnR * dg/d(ln R) "
+                                               "at the median (g0 at low field); gmin/gmax widened to hold every "
+                                               "median (flagged)"},
         curves={"fits": fits, "labels": labels},
-        flags=distribution_flags(fits, split_summary),
+        flags=distribution_flags(fits, split_summary) + bound_flags,
         runtime_s=_time.perf_counter() - began,
     )

@@ -20,11 +20,12 @@ What is random (the stochastic part, fitted by maximum likelihood):
 - `rate_scale` m, lognormal with sigma `sigma_ln_rate`, drawn per pulse: the switching
   speed of this cell in this cycle (a lognormal switching time). With one pulse per cell
   in a sweep, cycle-to-cycle and device-to-device spread cannot be told apart: the fitted
-  sigma is their total. The .va has no such instance parameter yet (a finding for the
-  model issue): m is a Python-side parameter here. Because the motion is autonomous, a
-  rectangular pulse of width w at rate m*f ends exactly where a pulse of width m*w at rate
-  f ends: an ngspice bench replays the draw as the pulse's plateau duration,
-  `{width*exp(agauss(0, sigma_ln_rate, 1))}` (redrawn by `reset`), with the .va unchanged.
+  sigma is their total. It is the .va's instance parameter `rate_scale` (a factor on the
+  gap velocity): an ngspice bench replays the draw as
+  `rate_scale={exp(agauss(0, sigma_ln_rate, 1))}` on the device, redrawn by `reset`.
+  Because the motion is autonomous, a rectangular pulse of width w at rate m*f ends
+  exactly where a pulse of width m*w at rate f ends (`tests/test_pulse_model.py` checks
+  both in ngspice).
 - read-to-read noise: each read of R carries a lognormal factor whose sigma grows with R
   (HRS reads are noisier: random telegraph noise, relaxation between program and read):
   sigma(R) = min(sigma_read * (R / 10 kohm) ** read_exponent, sigma_read_max). It is part
@@ -123,18 +124,23 @@ def outcome_sigma(ln_r_after: np.ndarray, ln_r_before: np.ndarray, read_noise: R
 # ---------------------------------------------------------------------------- the engine
 
 
-def solve_cell_voltage(card: ModelCard, fet: FetTable, v_wl, v_bl, v_sl, gap, iterations: int = 48) -> np.ndarray:
-    """V(te, be) across the RRAM (positive: SET) at `gap` (m) with the transistor in series:
-    KCL at the node between them, solved by bisection (the mismatch is monotone in V_x)."""
+def solve_cell_voltage(card: ModelCard, fet: FetTable, v_wl, v_bl, v_sl, gap, iterations: int = 48,
+                       temp_c: float = 27.0) -> np.ndarray:
+    """Voltage across the RRAM's switching core (positive: SET) at `gap` (m) with the
+    transistor in series: KCL at the node x between them, I_core(v) = I_fet(V_WL, V_x, V_SL)
+    with V_x = V_BL - v - rs I_core(v), solved by bisection on v (the mismatch rises with v).
+    Without a series resistance (rs = 0) this is V(te, be)."""
     v_wl, v_bl, v_sl, gap = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (v_wl, v_bl, v_sl, gap)))
-    low = np.minimum(v_bl, v_sl)
-    high = np.maximum(v_bl, v_sl)
+    rs = card.value("rs")
+    low = np.minimum(v_bl - v_sl, 0.0)
+    high = np.maximum(v_bl - v_sl, 0.0)
     for _ in range(iterations):
-        v_x = 0.5 * (low + high)
-        mismatch = card.current(v_bl - v_x, gap) - fet.drain_current(v_wl, v_x, v_sl)  # decreasing in v_x
-        low = np.where(mismatch > 0, v_x, low)
-        high = np.where(mismatch > 0, high, v_x)
-    return v_bl - 0.5 * (low + high)
+        v = 0.5 * (low + high)
+        current = card.core_current(v, gap, temp_c=temp_c)
+        mismatch = current - fet.drain_current(v_wl, v_bl - v - rs * current, v_sl)  # increasing in v
+        low = np.where(mismatch < 0, v, low)
+        high = np.where(mismatch < 0, high, v)
+    return 0.5 * (low + high)
 
 
 def gap_grid(card: ModelCard, gaps: np.ndarray, points: int = 360) -> np.ndarray:
@@ -154,17 +160,18 @@ class _Conditions:
 
     grid: np.ndarray  # gap grid (m), increasing
     voltages: np.ndarray  # (C, 3)
-    v_cell: np.ndarray  # (C, G)
+    v_cell: np.ndarray  # (C, G) voltage across the switching core
     index: np.ndarray  # condition of each row
 
     @classmethod
     def build(cls, card: ModelCard, fet: FetTable, condition: PulseCondition, gaps: np.ndarray,
-              grid: np.ndarray | None = None) -> "_Conditions":
+              grid: np.ndarray | None = None, temp_c: float = 27.0) -> "_Conditions":
         v_wl, v_bl, v_sl, _ = condition.arrays()
         triples = np.round(np.column_stack([v_wl, v_bl, v_sl]), 9)
         voltages, index = np.unique(triples, axis=0, return_inverse=True)
         grid = gap_grid(card, gaps) if grid is None else grid
-        v_cell = solve_cell_voltage(card, fet, voltages[:, :1], voltages[:, 1:2], voltages[:, 2:3], grid[None, :])
+        v_cell = solve_cell_voltage(card, fet, voltages[:, :1], voltages[:, 1:2], voltages[:, 2:3], grid[None, :],
+                                    temp_c=temp_c)
         return cls(grid, voltages, v_cell, index.ravel())
 
 
@@ -185,7 +192,7 @@ class _Tables:
 
     @classmethod
     def build(cls, card: ModelCard, conditions: _Conditions, temp_c: float) -> "_Tables":
-        rate = card.rate_function(temp_c)(conditions.v_cell, conditions.grid[None, :])
+        rate = card.rate_function(temp_c, core=True)(conditions.v_cell, conditions.grid[None, :])
         grid = conditions.grid
         C, G = rate.shape
         # equilibrium: the last grid point (from the top) where the motion still points down
@@ -305,15 +312,15 @@ class PulseModel:
 
     # -- maps
     def gap(self, resistance) -> np.ndarray:
-        return self.card.gap_for_resistance(np.asarray(resistance, dtype=float), self.v_read)
+        return self.card.gap_for_resistance(np.asarray(resistance, dtype=float), self.v_read, self.temp_c)
 
     def resistance(self, gap) -> np.ndarray:
-        return self.card.resistance(np.asarray(gap, dtype=float), self.v_read)
+        return self.card.resistance(np.asarray(gap, dtype=float), self.v_read, self.temp_c)
 
     def _engine(self, r_before, condition: PulseCondition):
         fet = fet_table(self.transistor)
         gaps = self.gap(np.atleast_1d(r_before))
-        conditions = _Conditions.build(self.card, fet, condition, gaps)
+        conditions = _Conditions.build(self.card, fet, condition, gaps, temp_c=self.temp_c)
         tables = _Tables.build(self.card, conditions, self.temp_c)
         _, _, _, width = condition.arrays()
         gaps, width = np.broadcast_arrays(gaps, width)
@@ -322,7 +329,8 @@ class PulseModel:
     def cell_voltage(self, r_before, condition: PulseCondition) -> np.ndarray:
         """Cell voltage at the start of the pulse (V; positive SET)."""
         v_wl, v_bl, v_sl, _ = condition.arrays()
-        return solve_cell_voltage(self.card, fet_table(self.transistor), v_wl, v_bl, v_sl, self.gap(r_before))
+        return solve_cell_voltage(self.card, fet_table(self.transistor), v_wl, v_bl, v_sl, self.gap(r_before),
+                                  temp_c=self.temp_c)
 
     def deterministic_after(self, r_before, condition: PulseCondition, rate_scale=1.0) -> np.ndarray:
         tables, rows, gaps, width = self._engine(r_before, condition)
@@ -381,7 +389,8 @@ class PulseModel:
 
     # -- serialization (the card carries it)
     def to_dict(self) -> dict[str, Any]:
-        dynamics = ("vel0", "gamma0", "beta", "alpha", "ea", "a0", "tox", "rth", "gwin", "i0", "g0", "v0")
+        dynamics = ("vel0", "gamma0", "beta", "alpha", "ea", "a0", "tox", "fmin_set", "fmin_reset", "rth", "gwin", "i0",
+                    "g0", "v0", "g_h", "eac", "tnom", "rs")
         return {
             "model": "circuitkit 1T1R stochastic pulse model v1 (device/pulse.py)",
             "transistor": self.transistor.to_dict(),
@@ -395,8 +404,9 @@ class PulseModel:
                                "sigma_ln": {"set": self.sigma_ln_rate[0], "reset": self.sigma_ln_rate[1]},
                                "drawn": "per pulse (cycle-to-cycle and device-to-device together: one pulse per "
                                         "cell in the fitted data cannot tell them apart)",
-                               "scope": "Python-only: rram_hfox.va has no rate multiplier yet; in ngspice draw it as "
-                                        "the plateau duration {width*exp(agauss(0, sigma_ln, 1))}"},
+                               "scope": "rram_hfox.va instance parameter rate_scale: in ngspice draw it per pulse as "
+                                        "rate_scale={exp(agauss(0, sigma_ln, 1))} (redrawn by `reset`), with the "
+                                        "sigma of the pulse's polarity"},
                 "program_spread": {"distribution": "lognormal factor on R after a pulse, sigma_ln times "
                                    "(1 - exp(-|ln R_after - ln R_before|))",
                                    "sigma_ln": {"set": self.sigma_ln_program[0], "reset": self.sigma_ln_program[1]},
@@ -442,7 +452,7 @@ class _Free:
 
     name: str  # report name
     key: str  # card key, or a stochastic parameter
-    transform: str  # '' | 'log10' | 'nm'
+    transform: str  # '' | 'log10' | 'nm' (fitted in nm) | 'GV/m' (fitted in 1e9 V/m)
     lower: float
     upper: float
     unit: str = ""
@@ -450,22 +460,38 @@ class _Free:
     def value(self, x: float) -> float:
         if self.transform == "log10":
             return 10.0 ** x
-        return x * _NM if self.transform == "nm" else x
+        return x * _SCALES.get(self.transform, 1.0)
 
     def fit(self, value: float) -> float:
         if self.transform == "log10":
             return math.log10(max(value, 1e-300))
-        return value / _NM if self.transform == "nm" else value
+        return value / _SCALES.get(self.transform, 1.0)
+
+    def stderr(self, value: float, se: float | None) -> float | None:
+        """A fit-space standard error in the value's own units."""
+        if se is None:
+            return None
+        return value * math.log(10) * se if self.transform == "log10" else se * _SCALES.get(self.transform, 1.0)
 
     @property
     def fit_name(self) -> str:
-        return {"log10": f"log10_{self.key}", "nm": f"{self.key}_nm"}.get(self.transform, self.key)
+        return {"log10": f"log10_{self.key}", "nm": f"{self.key}_nm", "GV/m": f"{self.key}_GV_per_m"}.get(
+            self.transform, self.key)
+
+
+_SCALES = {"nm": _NM, "GV/m": 1e9}
 
 
 FREE = (
-    _Free("vel0", "vel0", "log10", -14.0, 6.0, "m/s"),
-    _Free("gamma0", "gamma0", "", 1.0, 120.0),
+    _Free("vel0", "vel0", "log10", -12.0, 14.0, "m/s"),
+    # field enhancement: published HfOx values are 16-18; above ~25 the motion at a pulse's
+    # full amplitude (before the access transistor's node has charged) becomes instantaneous,
+    # which the quasi-static cell voltage of this model cannot represent
+    _Free("gamma0", "gamma0", "", 1.0, 25.0),
     _Free("beta", "beta", "", 0.0, 120.0),
+    # field thresholds of SET and RESET (the SET/RESET asymmetry the bundled array shows)
+    _Free("fmin_set", "fmin_set", "GV/m", 0.0, 20.0, "V/m"),
+    _Free("fmin_reset", "fmin_reset", "GV/m", 0.0, 20.0, "V/m"),
     _Free("gmin", "gmin", "nm", 0.0, 1.0, "m"),
     _Free("gmax", "gmax_span", "nm", 0.3, 4.0, "m"),  # gmax = gmin + span: the bounds never cross
     _Free("sigma_ln_rate_set", "sigma_ln_rate_set", "", 0.05, 25.0),
@@ -479,13 +505,14 @@ FREE = (
     _Free("read_exponent", "read_exponent", "", 0.0, 1.5),
     _Free("read_sigma_max", "read_sigma_max", "", 0.02, 0.6),
 )
-CARD_KEYS = ("vel0", "gamma0", "beta", "gmin", "gmax")
+_SPAN = next(free for free in FREE if free.key == "gmax_span")
+CARD_KEYS = ("vel0", "gamma0", "beta", "fmin_set", "fmin_reset", "gmin", "gmax")
 FIT_NODES = 16
 
 
 def card_for(start: ModelCard, values: Mapping[str, float]) -> ModelCard:
     """`start` with fitted dynamics and bounds (gmax from gmin + span)."""
-    card_values = {k: values[k] for k in ("vel0", "gamma0", "beta", "gmin") if k in values}
+    card_values = {k: values[k] for k in CARD_KEYS if k in values and k != "gmax"}
     if "gmax_span" in values:
         card_values["gmax"] = values.get("gmin", start.value("gmin")) + values["gmax_span"]
     return start.with_values(card_values)
@@ -498,11 +525,11 @@ class _Likelihood:
     def __init__(self, start: ModelCard, fet: FetTable, table: PulseTable, v_read: float, temp_c: float,
                  nodes: int = FIT_NODES, grid_points: int = 800):
         self.start, self.v_read, self.temp_c = start, v_read, temp_c
-        self.gaps = start.gap_for_resistance(table.r_before, v_read)
+        self.gaps = start.gap_for_resistance(table.r_before, v_read, temp_c)
         low = min(float(self.gaps.min()), 0.0)
-        high = max(float(self.gaps.max()), FREE[4].upper * _NM) + 0.1e-9
+        high = max(float(self.gaps.max()), _SPAN.upper * _NM) + 0.1e-9
         self.conditions = _Conditions.build(start, fet, PulseCondition.from_table(table), self.gaps,
-                                            grid=np.linspace(low, high, grid_points))
+                                            grid=np.linspace(low, high, grid_points), temp_c=temp_c)
         self.x = np.log(table.r_after)
         self.ln_before = np.log(table.r_before)
         self.is_set = table.bl_voltage >= table.sl_voltage
@@ -519,7 +546,7 @@ class _Likelihood:
         ln_t = (self.ln_width[:, None] + rate_sigma[:, None] * self.z[None, :]).ravel()
         g = gaps_after(tables, self.conditions.index, self.gaps, ln_t, repeat=len(self.z)).reshape(len(self.x),
                                                                                                   len(self.z))
-        ln_r = np.log(card.resistance(g, self.v_read))
+        ln_r = np.log(card.resistance(g, self.v_read, self.temp_c))
         noise = ReadNoise(values["read_sigma"], values["read_exponent"], values["read_sigma_max"])
         program = np.where(self.is_set, values["sigma_ln_program_set"], values["sigma_ln_program_reset"])[:, None]
         sigma = outcome_sigma(ln_r, self.ln_before[:, None], noise, program)
@@ -533,9 +560,12 @@ def _start_values(start: ModelCard, table: PulseTable, v_read: float) -> dict[st
     gmin = max(gap(float(np.quantile(np.minimum(table.r_after, table.r_before), 0.001))) - 0.02e-9, 0.0)
     gmax = max(gap(float(np.quantile(np.maximum(table.r_after, table.r_before), 0.99))), gmin + 0.4e-9)
     return {"vel0": start.value("vel0"), "gamma0": start.value("gamma0"), "beta": start.value("beta"),
-            "gmin": gmin, "gmax_span": gmax - gmin, "sigma_ln_rate_set": 2.0, "sigma_ln_rate_reset": 2.0,
+            "fmin_set": start.value("fmin_set"), "fmin_reset": start.value("fmin_reset"), "gmin": gmin, "gmax_span": gmax - gmin, "sigma_ln_rate_set": 2.0, "sigma_ln_rate_reset": 2.0,
             "sigma_ln_program_set": 0.3, "sigma_ln_program_reset": 0.3, "read_sigma": 0.03, "read_exponent": 1.0,
             "read_sigma_max": 0.4}
+
+
+_GMIN_ABOVE_DATA = 0.06e-9  # m: how far the fitted gmin may sit above the start value read off the data
 
 
 def _clip(free: _Free, value: float) -> float:
@@ -592,7 +622,7 @@ def _median_score(likelihood: _Likelihood, values: Mapping[str, float], keys: np
     card = likelihood.card(values)
     tables = _Tables.build(card, likelihood.conditions, likelihood.temp_c)
     gaps = gaps_after(tables, likelihood.conditions.index, likelihood.gaps, likelihood.ln_width)
-    ln_r = np.log(card.resistance(gaps, likelihood.v_read))
+    ln_r = np.log(card.resistance(gaps, likelihood.v_read, likelihood.temp_c))
     order = np.argsort(keys, kind="stable")
     bounds = np.flatnonzero(np.diff(keys[order])) + 1
     medians = np.array([np.median(part) for part in np.split(ln_r[order], bounds)])
@@ -628,8 +658,11 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
                             np.split(x[order], np.flatnonzero(np.diff(keys[order])) + 1)])
     initial = _start_values(start, train, v_read)
     candidates = list(transistors or [AccessTransistor(temp_c=temp_c)])
-    scan = {"log10_vel0": np.arange(-12.0, 6.0, 3.0), "gamma0": (15.0, 30.0, 45.0, 70.0),
-            "beta": (0.0, 5.0), "gmin": (initial["gmin"], initial["gmin"] + 0.15e-9)}
+    # (fmin_reset starts where RESET still moves: a threshold above every reachable field
+    # leaves the likelihood flat in it, and L-BFGS-B stuck there)
+    scan = {"log10_vel0": np.arange(-6.0, 13.0, 3.0), "gamma0": (12.0, 16.0, 20.0, 24.0),
+            "beta": (0.0, 5.0), "gmin": (initial["gmin"], initial["gmin"] + 0.5 * _GMIN_ABOVE_DATA),
+            "fmin_reset": (0.7 * initial["fmin_reset"], initial["fmin_reset"])}
     width_scores: dict[str, float] = {}
     best_overall = None
     for candidate in candidates:
@@ -640,8 +673,10 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
             for gamma0 in scan["gamma0"]:
                 for beta in scan["beta"]:
                     for gmin in scan["gmin"]:
-                        trial = initial | {"vel0": 10.0 ** lv, "gamma0": gamma0, "beta": beta, "gmin": gmin}
-                        scored.append((_median_score(quick, trial, keys, data_median), trial))
+                        for fmin_reset in scan["fmin_reset"]:
+                            trial = initial | {"vel0": 10.0 ** lv, "gamma0": gamma0, "beta": beta, "gmin": gmin,
+                                               "fmin_reset": fmin_reset}
+                            scored.append((_median_score(quick, trial, keys, data_median), trial))
         scored.sort(key=lambda item: item[0])
         width_scores[candidate.describe()] = scored[0][0]
         log(f"pulse model: {candidate.describe()}: per-condition medians followed to rms ln R {scored[0][0]:.3f} "
@@ -663,6 +698,11 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
     free_x0 = np.array([_clip(free, best[free.key]) for free in FREE])
     lower = np.array([free.lower for free in FREE])
     upper = np.array([free.upper for free in FREE])
+    # gmin (the SET saturation) no higher than just above the most conductive cells seen: a
+    # bound above the programmed LRS cells would put them outside [gmin, gmax]
+    k_gmin = next(k for k, free in enumerate(FREE) if free.key == "gmin")
+    upper[k_gmin] = min(upper[k_gmin], FREE[k_gmin].fit(initial["gmin"] + _GMIN_ABOVE_DATA))
+    free_x0 = np.minimum(free_x0, upper)
     scale = upper - lower
 
     def values_of(u: np.ndarray) -> dict[str, float]:
@@ -795,12 +835,7 @@ def _parameter_rows(values, stderr, initial, card: ModelCard, result) -> dict[st
     for free in FREE:
         x = free.fit(values[free.key])
         se = stderr.get(free.key)
-        if free.transform == "log10":
-            value_se = values[free.key] * math.log(10) * se if se is not None else None
-        elif free.transform == "nm":
-            value_se = se * _NM if se is not None else None
-        else:
-            value_se = se
+        value_se = free.stderr(values[free.key], se)
         unit = specs[free.key].unit if free.key in specs else free.unit
         rows[free.key] = {"value": values[free.key], "stderr": value_se, "unit": unit if free.key in specs else
                           free.unit, "vary": True,

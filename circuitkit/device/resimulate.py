@@ -49,7 +49,7 @@ def sweep_netlist(card: ModelCard, time: np.ndarray, voltage: np.ndarray, gap_in
         f".temp {_number(temp_c)}",
         card.model_line(MODEL_NAME),
         pwl_source("1", "te", time, voltage),
-        f"N1 te 0 {MODEL_NAME} {card.instance_parameters(gap_init=gap_init, **instance)}",
+        f"N1 te 0 {MODEL_NAME} {card.instance_parameters(where='device N1', gap_init=gap_init, **instance)}",
         f".tran {_number(float(np.median(steps)))} {_number(time[-1])} {_number(time[0])}",
         ".end",
     ]) + "\n"
@@ -79,7 +79,7 @@ def pulses_netlist(card: ModelCard, amplitude, width, gap_before, temp_c: float 
         end = max(end, t[-1])
         extra = instance[k] if instance is not None else {}
         lines.append(pwl_source(f"p{k}", f"p{k}", t, v))
-        lines.append(f"N{k} p{k} 0 {MODEL_NAME} {card.instance_parameters(gap_init=g, **extra)}")
+        lines.append(f"N{k} p{k} 0 {MODEL_NAME} {card.instance_parameters(where=f'device N{k}', **(card.instance_for_gap(g) | extra))}")
     lines += [f".tran {_number(end / 200)} {_number(end * 1.001)}", ".end"]
     return "\n".join(lines) + "\n"
 
@@ -112,11 +112,24 @@ def ngspice_pulses(card: ModelCard, amplitude: np.ndarray, width: np.ndarray, ga
 
 def read_netlist(card: ModelCard, gap_init: Sequence[float | str], v_read: float, temp_c: float = 27.0,
                  seed: int | None = None, raw_name: str = "read.raw") -> str:
+    """One device per cell at DC. A drawn gap (an expression) is the parameter of a small
+    subcircuit, evaluated once per device, so the device's bounds can follow it where it
+    falls beyond the card's: a device-to-device draw is a device whose saturation gap lies
+    there (`ModelCard.instance_for_gap`); a draw below gap 0 is held at 0."""
     lines = ["* circuitkit fit: one device per cell, read at DC", f".temp {_number(temp_c)}",
              card.model_line(MODEL_NAME), f".param vread={_number(v_read)}"]
+    if any(isinstance(gap, str) for gap in gap_init):
+        gmin, gmax = _number(card.value("gmin")), _number(card.value("gmax"))
+        drawn = {"gap_init": "{gap}", "gmin": f"{{min({gmin}, gap)}}", "gmax": f"{{max({gmax}, gap)}}"}
+        lines += [".subckt drawn_rram te be gap=0",
+                  f"N1 te be {MODEL_NAME} {card.instance_parameters(**drawn)}", ".ends drawn_rram"]
     for k, gap in enumerate(gap_init):
         lines.append(f"Vr{k} r{k} 0 vread")
-        lines.append(f"N{k} r{k} 0 {MODEL_NAME} {card.instance_parameters(gap_init=gap)}")
+        if isinstance(gap, str):
+            lines.append(f"XN{k} r{k} 0 drawn_rram gap={{max({gap.strip('{}')}, 0)}}")
+        else:
+            state = card.instance_for_gap(gap, f"device N{k}")
+            lines.append(f"N{k} r{k} 0 {MODEL_NAME} {card.instance_parameters(where=f'device N{k}', **state)}")
     if seed is not None:  # redraw agauss() under a known seed
         lines += [".control", f"setseed {int(seed)}", "reset", "op", "set filetype=binary", f"write {raw_name}", ".endc"]
     else:
@@ -163,7 +176,7 @@ def one_t_one_r_netlist(card: ModelCard, transistor, v_wl, v_bl, v_sl, width, ga
             else:
                 t, v = pulse_waveform(value, w, edge_fraction)
                 lines.append(pwl_source(f"{name}{k}", f"{name}{k}", t, v))
-        lines.append(f"N{k} bl{k} x{k} {MODEL_NAME} {card.instance_parameters(gap_init=g)}")
+        lines.append(f"N{k} bl{k} x{k} {MODEL_NAME} {card.instance_parameters(where=f'device N{k}', **card.instance_for_gap(g))}")
         lines.append(f"XM{k} x{k} wl{k} sl{k} 0 {transistor.device} w={transistor.w_um:g} l={transistor.l_um:g}")
     lines += [f".tran {_number(end / 400)} {_number(end)}", ".end"]
     return "\n".join(lines) + "\n"

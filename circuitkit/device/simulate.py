@@ -68,6 +68,9 @@ class _OverBudget(Exception):
 
 
 def _odeint(rhs, y0, times, rtol: float, atol: float, what: str, max_evaluations: int) -> np.ndarray:
+    """LSODA through the stimulus' points, at most one of their intervals per step: below the
+    field threshold the state equation is exactly zero, and a solver free to take long steps
+    there would step over a switching event between two of its evaluations."""
     calls = [0]
 
     def counted(y, t):
@@ -80,7 +83,7 @@ def _odeint(rhs, y0, times, rtol: float, atol: float, what: str, max_evaluations
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # odeint warns, then reports through `info`
             solution, info = odeint(counted, y0, times, rtol=rtol, atol=atol, mxstep=max_evaluations,
-                                    full_output=True)
+                                    hmax=float(np.min(np.diff(times))), full_output=True)
     except _OverBudget:
         raise ModelSimulationError(
             f"the Python integration of {what} needed more than {max_evaluations} evaluations of the state "
@@ -93,8 +96,8 @@ def _odeint(rhs, y0, times, rtol: float, atol: float, what: str, max_evaluations
 
 
 def simulate_sweep(card: ModelCard, time: np.ndarray, voltage: np.ndarray, gap_init: float, *,
-                   temp_c: float = 27.0, i0_scale: float = 1.0, rtol: float = 1e-8, atol_nm: float = 1e-8,
-                   max_evaluations: int = 200_000) -> SweepSimulation:
+                   temp_c: float = 27.0, i0_scale: float = 1.0, rate_scale: float = 1.0, rtol: float = 1e-8,
+                   atol_nm: float = 1e-8, max_evaluations: int = 200_000) -> SweepSimulation:
     """Integrate the gap from `gap_init` (m) through a PWL voltage; currents at `time`.
 
     Raises ModelSimulationError if the integration fails or needs more than
@@ -104,7 +107,7 @@ def simulate_sweep(card: ModelCard, time: np.ndarray, voltage: np.ndarray, gap_i
     voltage = np.asarray(voltage, dtype=float)
     if time.ndim != 1 or time.shape != voltage.shape or len(time) < 2 or np.any(np.diff(time) <= 0):
         raise CircuitkitError("a sweep stimulus needs matching time and voltage arrays with strictly increasing time")
-    rate = card.rate_function(temp_c, i0_scale, scalar=True)
+    rate = card.rate_function(temp_c, i0_scale, scalar=True, rate_scale=rate_scale)
     v_of_t = pwl_voltage(time, voltage)
 
     def rhs(y, t):
@@ -112,7 +115,7 @@ def simulate_sweep(card: ModelCard, time: np.ndarray, voltage: np.ndarray, gap_i
 
     gap_nm = _odeint(rhs, [gap_init / _NM], time, rtol, atol_nm, "the sweep", max_evaluations)[:, 0]
     gap = gap_nm * _NM
-    return SweepSimulation(time, voltage, card.current(voltage, gap, i0_scale), gap)
+    return SweepSimulation(time, voltage, card.current(voltage, gap, i0_scale, temp_c), gap)
 
 
 def pulse_waveform(amplitude: float, width: float, edge_fraction: float = DEFAULT_EDGE_FRACTION
@@ -130,27 +133,30 @@ _PULSE_GRID = np.concatenate([np.linspace(1.0, 0.02, 300, endpoint=False), np.ge
 
 
 def simulate_pulses(card: ModelCard, amplitude: np.ndarray, width: np.ndarray, gap_before: np.ndarray, *,
-                    temp_c: float = 27.0) -> np.ndarray:
+                    temp_c: float = 27.0, rate_scale: float = 1.0) -> np.ndarray:
     """Gap (m) after one rectangular pulse per row (rows are independent devices).
 
     At constant voltage the state equation dg/dt = f(g) is autonomous, so the time to move
     from g_before to g is T(g) = integral of dg/f(g): one vectorized quadrature per table,
     inverted at T = width (tens of ms for hundreds of rows; a time-stepping solver needs
     the switching of every row resolved on one common time axis). The gap moves
-    monotonically towards the equilibrium f(g_eq) = 0 between g_before and the bound it
-    heads for, found by bisection. The edges of a real pulse are neglected (their effect
+    monotonically towards the first gap where the motion stops (a bound's window closes, or
+    the field falls below its threshold) between g_before and the bound it heads for,
+    found by bisection. The edges of a real pulse are neglected (their effect
     is of order edge/width times the few-percent sensitivity of the rate to the voltage).
     """
     amplitude, width, gap_before = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(amplitude, width, gap_before))
-    rate = card.rate_function(temp_c)
+    rate = card.rate_function(temp_c, rate_scale=rate_scale)
     direction = np.sign(rate(amplitude, gap_before))
-    low = np.where(direction < 0, card.value("gmin"), gap_before)  # rate(low) >= 0
-    high = np.where(direction < 0, gap_before, card.value("gmax"))  # rate(high) <= 0
+    # bisection between g_before (moving) and the bound it heads for (the window stops it there)
+    moving_end = gap_before.copy()
+    stopped_end = np.where(direction < 0, card.value("gmin"), card.value("gmax"))
     for _ in range(60):
-        middle = 0.5 * (low + high)
-        up = rate(amplitude, middle) > 0
-        low = np.where(up, middle, low)
-        high = np.where(up, high, middle)
+        middle = 0.5 * (moving_end + stopped_end)
+        moving = direction * rate(amplitude, middle) > 0
+        moving_end = np.where(moving, middle, moving_end)
+        stopped_end = np.where(moving, stopped_end, middle)
+    low, high = moving_end, stopped_end
     span = gap_before - 0.5 * (low + high)  # g_before - g_eq
     gaps = (gap_before - span)[:, None] + span[:, None] * _PULSE_GRID
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

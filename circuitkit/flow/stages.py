@@ -155,6 +155,7 @@ class Flow:
         return ModelCard.load(card_path) if card_path else ModelCard.default()
 
     def _netlist_stage(self, card_path: Path | None) -> None:
+        from circuitkit.netlist.common import RramStates
         from circuitkit.netlist.pcsa import ternary_pcsa, two_t_two_r_pcsa
         from circuitkit.operating import OperatingPoint
 
@@ -165,9 +166,10 @@ class Flow:
 
         def action(directory: Path) -> dict[str, Any]:
             card = self._card(card_path)
-            benches = {f"2t2r_pcsa_w{weight:+d}.cir": two_t_two_r_pcsa(weight, point=point, card=card)
+            states = RramStates.of_card(card)  # a fitted card's own states, inside its bounds
+            benches = {f"2t2r_pcsa_w{weight:+d}.cir": two_t_two_r_pcsa(weight, point=point, card=card, states=states)
                        for weight in (+1, -1)}
-            benches["ternary_pcsa.cir"] = ternary_pcsa(card=card)
+            benches["ternary_pcsa.cir"] = ternary_pcsa(card=card, states=states)
             for name, bench in benches.items():
                 bench.write(directory / name)
             return {"netlists": list(benches)}

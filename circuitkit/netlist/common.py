@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from circuitkit import CircuitkitError, __version__
-from circuitkit.device.model import ModelCard, instance_parameter_names, parameter_specs
+from circuitkit.device.model import ModelCard, instance_parameter_names
 from circuitkit.device.nonideality import CELL_STATES, LITERATURE_HRS, LITERATURE_LRS
 from circuitkit.files import write_atomic
 from circuitkit.operating import OperatingPoint
@@ -120,20 +120,29 @@ class RramStates:
                 f"({self.hrs:g} {self.unit})"
             )
 
-    def gaps(self, card: ModelCard) -> tuple[float, float]:
-        """(LRS gap, HRS gap) in metres for this model card."""
+    @classmethod
+    def of_card(cls, card: ModelCard) -> "RramStates":
+        """The card's nominal programmed states (`gap_nom_lrs` / `gap_nom_hrs` of a fitted
+        distribution, inside its bounds), else the default states."""
+        v = card.variability
+        if "gap_nom_lrs" in v and "gap_nom_hrs" in v:
+            return cls(float(v["gap_nom_lrs"]), float(v["gap_nom_hrs"]), unit="m")
+        return cls()
+
+    def gaps(self, card: ModelCard, check: bool = True) -> tuple[float, float]:
+        """(LRS gap, HRS gap) in metres for this model card, each checked to lie inside the
+        card's bounds (`check=False` where a bench has checked the states it uses)."""
         if self.unit == "m":
             pair = (float(self.lrs), float(self.hrs))
         else:
             pair = (float(card.gap_for_resistance(self.lrs)), float(card.gap_for_resistance(self.hrs)))
-        spec = parameter_specs(card.module)["gap_init"]
-        for state, gap in zip(("LRS", "HRS"), pair):
-            spec.check(gap, where=f"RramStates {state}: ")
+        for state, gap in zip(("LRS", "HRS"), pair if check else ()):
+            card.check_initial_state(gap, where=f"RramStates {state}")
         return pair
 
-    def resistances(self, card: ModelCard) -> tuple[float, float]:
+    def resistances(self, card: ModelCard, check: bool = True) -> tuple[float, float]:
         """(LRS, HRS) read resistances in ohm for this model card."""
-        lrs, hrs = self.gaps(card)
+        lrs, hrs = self.gaps(card, check)
         return float(card.resistance(lrs)), float(card.resistance(hrs))
 
 
@@ -172,10 +181,11 @@ def rram_instance_line(instance: str, te: str, be: str, side: str, card: ModelCa
     return f"{instance} {te} {be} {model} {params}"
 
 
-def instance_overrides(side: str, values: Mapping[str, float | str], card: ModelCard) -> list[str]:
+def instance_overrides(side: str, values: Mapping[str, float | str], card: ModelCard, where: str = "") -> list[str]:
     """`<name>_<side>=value` pairs for an X line, checked against the model's instance
-    parameters (numbers are range-checked; strings such as '{agauss(1, 0.1, 1)}' pass)."""
-    card.instance_parameters(**values)  # raises CircuitkitError on unknown names / bad numbers
+    parameters (numbers are range-checked, a numeric gap_init against its bounds, naming
+    `where`; strings such as '{agauss(1, 0.1, 1)}' pass)."""
+    card.instance_parameters(where=where, **values)  # CircuitkitError on unknown names / bad numbers / states
     return [f"{name}_{side}={value if isinstance(value, str) else spice_number(value)}" for name, value in values.items()]
 
 

@@ -42,7 +42,7 @@ the first node at VDD/2, nominal devices):
     0.9 V   ff      0.43 ns   1.22 ns                  0.84 ns
     0.9 V   tt      0.56 ns   1.52 ns                  1.05 ns
     0.9 V   ss      0.78 ns   2.02 ns                  1.37 ns
-    1.8 V   tt      0.064 ns  0.18 ns                  0.13 ns
+    1.8 V   tt      0.078 ns  0.23 ns                  0.17 ns
 
 The ratio of the two times (about 2.5-3x for a 1.4x imbalance) hardly depends on the
 supply; what the low supply buys is time: at 0.9 V the window is about 0.5-1 ns wide,
@@ -234,8 +234,8 @@ def read_preamble(bench: Bench, title: str, generator: str, *, timing: ReadTimin
     `extra_subckts`) of a read bench; the process loads the bin-resolved library of the
     subcircuits' transistor sizes (`sizing_params`) unless the bench asks for the full one."""
     card = bench.card
-    gap_lrs, gap_hrs = states.gaps(card)
-    r_lrs, r_hrs = states.resistances(card)
+    gap_lrs, gap_hrs = states.gaps(card, check=False)  # checked by the bench, where its units use them
+    r_lrs, r_hrs = states.resistances(card, check=False)
     subckts = read_subckts(card, extra_subckts)
     lines = bench.preamble(title, generator, [
         *timing.params(),
@@ -342,9 +342,10 @@ class ReadUnit:
                          **fields: Any) -> "ReadUnit":
         """A unit whose devices read `r_bl` / `r_blb` ohm at 0.1 V (e.g. Monte Carlo draws)."""
         card = card or ModelCard.default()
-        gaps = [float(card.gap_for_resistance(c.check_positive(f"ReadUnit {name}", side, r, "ohm")))
-                for side, r in (("r_bl", r_bl), ("r_blb", r_blb))]
-        return cls(name, weight, rram_bl={"gap_init": gaps[0]}, rram_blb={"gap_init": gaps[1]}, **fields)
+        # each device's gap, with its own bound where the draw lies beyond the card's (rram_hfox.va's check)
+        states = [card.programmed_instance(c.check_positive(f"ReadUnit {name}", side, r, "ohm"),
+                                           where=f"ReadUnit {name} {side}") for side, r in (("r_bl", r_bl), ("r_blb", r_blb))]
+        return cls(name, weight, rram_bl=states[0], rram_blb=states[1], **fields)
 
     @property
     def expected(self) -> int:
@@ -472,16 +473,20 @@ class PcsaReadBench(Bench[PcsaReads]):
                 raise CircuitkitError(f"ReadUnit {unit.name}: input_bit is only meaningful with xnor=True")
         # Range-checks every override against the model's instance parameters.
         self._overrides()
-        self.states.gaps(self.card)
+        # the programmed states, where a unit uses them (a unit with its own gap_init on both
+        # sides, e.g. a Monte Carlo draw, does not)
+        if any("gap_init" not in u.rram_bl or "gap_init" not in u.rram_blb for u in self.units):
+            self.states.gaps(self.card)
 
     def _overrides(self) -> dict[str, tuple[list[str], list[str]]]:
-        return {u.name: (c.instance_overrides("bl", u.rram_bl, self.card), c.instance_overrides("blb", u.rram_blb, self.card))
+        return {u.name: tuple(c.instance_overrides(side, values, self.card, where=f"ReadUnit {u.name} rram_{side}")
+                              for side, values in (("bl", u.rram_bl), ("blb", u.rram_blb)))
                 for u in self.units}
 
     def initial_gaps(self) -> dict[str, tuple[float | None, float | None]]:
         """(BL, BLb) `gap_init` of every unit in metres; None where an override is an ngspice
         expression (a Monte Carlo draw)."""
-        gap_lrs, gap_hrs = self.states.gaps(self.card)
+        gap_lrs, gap_hrs = self.states.gaps(self.card, check=False)
         by_state = {"lrs": gap_lrs, "hrs": gap_hrs}
 
         def gap(unit: ReadUnit, side: str, state: str) -> float | None:
