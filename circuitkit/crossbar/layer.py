@@ -24,8 +24,10 @@ difference is quantised by an ADC of `adc_bits` whose full scale is calibrated o
 representative inputs (`calibrate`: a quantile of |I+ - I-|), and the planes are
 shift-added. Read noise: every input vector is one read of the cells (each cell's
 fitted lognormal read-to-read sigma(R)); the planes of a vector are nanoseconds apart and
-share it, so it enters the shift-added sum with variance sum_i code_i^2 V^2
-(G_ij sigma_ij)^2 per column (first order in sigma, added after the ADCs). The result is rescaled to weight units with the nominal
+share it, so it enters the shift-added sum as a Gaussian of variance sum_i code_i^2 V^2
+var(G_ij) per column, var(G) = G^2 e^(s^2) (e^(s^2) - 1) the lognormal read's own variance
+(the fitted cards reach s = 0.6, where the first-order (G s)^2 is 30 % short; added after the
+ADCs; the median-centred read's mean shift G (e^(s^2/2) - 1) is a gain error left out). The result is rescaled to weight units with the nominal
 conductance step, so an ideal array returns x @ W.
 """
 
@@ -130,7 +132,7 @@ class _Tile:
     rows: slice
     cols: slice  # physical
     transfer: np.ndarray
-    noise_weight: np.ndarray  # (G sigma)^2
+    noise_weight: np.ndarray  # var(G) of one lognormal read: G^2 e^(s^2) (e^(s^2) - 1)
     v_read: float
     full_scale: float | None = None
 
@@ -205,7 +207,8 @@ class AnalogLinear:
                 rows, cols = slice(r0, min(r0 + config.tile_rows, n_in)), slice(c0, min(c0 + config.tile_cols, n_phys))
                 g = self.conductance[rows, cols]
                 network = CrossbarNetwork(g, card, config.wires, v_read)
-                self.tiles.append(_Tile(rows, cols, network.transfer_matrix(), (g * sigma[rows, cols]) ** 2, v_read,
+                s2 = sigma[rows, cols] ** 2
+                self.tiles.append(_Tile(rows, cols, network.transfer_matrix(), g ** 2 * np.exp(s2) * np.expm1(s2), v_read,
                                         old.get((r0, c0))))
 
     # ------------------------------------------------------------------ reading
@@ -237,8 +240,8 @@ class AnalogLinear:
     def _noise(self, codes: np.ndarray, tile: _Tile, rng: np.random.Generator) -> np.ndarray:
         """Read noise of the shift-added output, in plane-current x code units: one read of
         every cell per input vector (its bit planes are nanoseconds apart and see the same
-        conductance; input vectors are independent reads), to first order a Gaussian of
-        variance sum_i code_i^2 V^2 (G_ij sigma_ij)^2 per column, the pair's two added."""
+        conductance; input vectors are independent reads), a Gaussian of variance
+        sum_i code_i^2 V^2 var(G_ij) per column, the pair's two added."""
         drive = codes if tile.rows == slice(0, codes.shape[1]) else codes[:, tile.rows]
         variance = (drive.astype(np.float32) ** 2) @ tile.stacked[:, tile.transfer.shape[1]:]
         pair = variance[:, 0::2] + variance[:, 1::2]

@@ -9,8 +9,9 @@ row 0 through one bit-line pitch. Kirchhoff's current law at every node:
     L x + D^T I_cell(D x) = b(V_in)
 
 with L the wire conductance Laplacian (sources folded into b), D the map from node
-voltages to cell voltages (row node minus column node) and I_cell(v) = k sinh(v / v0) the
-card's current equation (`ModelCard.current`, the .va's), k = i0 exp(-gap / g0) per cell.
+voltages to cell voltages (row node minus column node) and I_cell(v) the card's current
+equation (`ModelCard.current`, the .va's: series resistance, state-dependent shape, thermal
+factor) at each cell's gap, the gap whose read conductance is the programmed one.
 The output of column j is the current through its last pitch, g_bl x V(column node 0, j).
 
 Solved by the chord method: A = L + D^T diag(s) D with s the cell's secant conductance at
@@ -53,11 +54,10 @@ class CrossbarNetwork:
         self.rows, self.cols = g.shape
         self.card, self.wires = card, wires
         self.v_read = card.read_voltage if v_read is None else float(v_read)
-        # The card's I(v) = i0 exp(-gap / g0) sinh(v / v0) with the gap of each programmed
-        # conductance g = I(v_read) / v_read: k = i0 exp(-gap / g0) = g v_read / sinh(v_read / v0).
-        self.v0 = float(card.parameters["v0"])
+        # each cell at the gap whose read conductance I(v_read) / v_read is its programmed one
+        # (as `CrossbarReadBench` instantiates it), its I-V the card's equation at that gap
+        self.gap = card.gap_for_resistance(1.0 / g, self.v_read)
         self.secant = g
-        self.k = g * self.v_read / np.sinh(self.v_read / self.v0)
         if wires is not None:
             self._build(wires)
 
@@ -107,7 +107,7 @@ class CrossbarNetwork:
         if x_in.shape[1] != self.rows:
             raise CircuitkitError(f"crossbar: {x_in.shape[1]} inputs for {self.rows} rows")
         if self.wires is None:
-            out = (self.k[None] * np.sinh(x_in[:, :, None] / self.v0)).sum(axis=1)
+            out = self.card.current(x_in[:, :, None], self.gap[None]).sum(axis=1)
             return (out, 0) if return_iterations else out
         B = x_in.shape[0]
         n = self.rows * self.cols
@@ -116,7 +116,7 @@ class CrossbarNetwork:
         x = self._lu.solve(source)  # the linearised network: the first iterate
         for iteration in range(1, MAX_ITERATIONS + 1):
             v = self._cell_voltage(x)
-            excess = self.k[..., None] * np.sinh(v / self.v0) - self.secant[..., None] * v
+            excess = self.card.current(v, self.gap[..., None]) - self.secant[..., None] * v
             updated = self._lu.solve(source - self._inject(excess))
             change = np.max(np.abs(updated - x))
             x = updated
