@@ -181,38 +181,64 @@ class _Tables:
 
     For each condition the grid splits at the equilibrium gap (where the rate changes sign):
     rows above it move down, rows below it move up. `down[c, j]` is ln(T + T_FLOOR), T the
-    time to move down from the grid's top to grid[j] (increasing as j falls); `up[c, j]` the
-    time to move up from the grid's bottom to grid[j]."""
+    time to move down to grid[j] from the top of its stretch (increasing as j falls); `up[c, j]`
+    the time to move up to grid[j] from the bottom of its stretch. A stretch ends where the
+    motion stops (a field below its threshold: at small gaps the access transistor takes most
+    of the voltage), so a row that starts above a stretch where nothing moves is not frozen by
+    it, and a row moves at most to the end of its own stretch. `*_key` orders every node
+    along the motion: its stretch number times _STRETCH_SPAN plus its ln T."""
 
     grid: np.ndarray
     rate: np.ndarray  # (C, G) dg/dt
     down: np.ndarray  # (C, G) ln time, valid for j >= equilibrium index
     up: np.ndarray  # (C, G)
     eq: np.ndarray  # (C,) equilibrium gap (m)
+    up_key: np.ndarray  # (C, G)
+    down_key: np.ndarray  # (C, G)
+    up_end: np.ndarray  # (C, G) ln time at the top of each node's upward stretch
+    down_end: np.ndarray  # (C, G) ln time at the bottom of each node's downward stretch
+    up_blocked: np.ndarray  # (C, G - 1) no upward motion across grid interval j
+    down_blocked: np.ndarray  # (C, G - 1)
 
     @classmethod
     def build(cls, card: ModelCard, conditions: _Conditions, temp_c: float) -> "_Tables":
         rate = card.rate_function(temp_c, core=True)(conditions.v_cell, conditions.grid[None, :])
         grid = conditions.grid
         C, G = rate.shape
-        # equilibrium: the last grid point (from the top) where the motion still points down
         sign = rate < 0
         steps = np.diff(grid)
         with np.errstate(divide="ignore", over="ignore"):
             inverse = 1.0 / np.maximum(np.abs(rate), 1e-300)
         segment = 0.5 * (inverse[:, 1:] + inverse[:, :-1]) * steps  # time across each grid interval
-        down_segment = np.where(sign[:, 1:] & sign[:, :-1], segment, np.inf)
-        up_segment = np.where(~sign[:, 1:] & ~sign[:, :-1] & (rate[:, 1:] > 0) & (rate[:, :-1] > 0), segment, np.inf)
-        with np.errstate(over="ignore", invalid="ignore"):
-            down_time = np.concatenate([np.cumsum(down_segment[:, ::-1], axis=1)[:, ::-1], np.zeros((C, 1))], axis=1)
-            up_time = np.concatenate([np.zeros((C, 1)), np.cumsum(up_segment, axis=1)], axis=1)
-        down = np.log(np.minimum(down_time, 1e300) + T_FLOOR)
-        up = np.log(np.minimum(up_time, 1e300) + T_FLOOR)
+        down_blocked = ~(sign[:, 1:] & sign[:, :-1])
+        up_blocked = ~(~sign[:, 1:] & ~sign[:, :-1] & (rate[:, 1:] > 0) & (rate[:, :-1] > 0))
+        up, up_stretch, up_end = _stretch_times(segment, up_blocked)
+        down, down_stretch, down_end = (a[:, ::-1] for a in _stretch_times(segment[:, ::-1], down_blocked[:, ::-1]))
         # equilibrium: where down-motion stops (first interval from the top that is not downward)
-        blocked = ~(sign[:, 1:] & sign[:, :-1])
-        last_blocked = np.where(blocked.any(axis=1), G - 2 - np.argmax(blocked[:, ::-1], axis=1), -1)
+        last_blocked = np.where(down_blocked.any(axis=1), G - 2 - np.argmax(down_blocked[:, ::-1], axis=1), -1)
         eq = grid[np.clip(last_blocked + 1, 0, G - 1)]
-        return cls(grid, rate, down, up, eq)
+        return cls(grid, rate, down, up, eq, up_stretch * _STRETCH_SPAN + up, down_stretch * _STRETCH_SPAN + down,
+                   up_end, down_end, up_blocked, down_blocked)
+
+
+_STRETCH_SPAN = 1000.0  # > the range of ln T (-70 .. 700): keys of successive stretches never overlap
+
+
+def _stretch_times(segment: np.ndarray, blocked: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Along the grid: ln(T + T_FLOOR) with T the time since the start of the node's stretch
+    (restarting after every blocked interval; a running sum, not a difference of cumulative
+    sums, which would lose a fast stretch's nanoseconds behind a slow one's ages), the
+    stretch number, and ln T at the stretch's last node."""
+    C, S = segment.shape
+    time = np.zeros((C, S + 1))
+    for j in range(S):
+        time[:, j + 1] = np.where(blocked[:, j], 0.0, time[:, j] + segment[:, j])
+    ln_time = np.log(np.minimum(time, 1e300) + T_FLOOR)
+    stretch = np.concatenate([np.zeros((C, 1)), np.cumsum(blocked, axis=1)], axis=1)
+    end = ln_time.copy()
+    for j in range(S - 1, -1, -1):
+        end[:, j] = np.where(blocked[:, j], ln_time[:, j], end[:, j + 1])
+    return ln_time, stretch, end
 
 
 def _interp_rows(x: np.ndarray, xp: np.ndarray, fp: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -223,21 +249,21 @@ def _interp_rows(x: np.ndarray, xp: np.ndarray, fp: np.ndarray, rows: np.ndarray
 
 
 def _inverse_rows(target: np.ndarray, table: np.ndarray, grid: np.ndarray, rows: np.ndarray,
-                  reverse: bool) -> np.ndarray:
+                  reverse: bool, span: float = _LN_T_SPAN) -> np.ndarray:
     """Gap where table row rows[i] reaches target[i]; the table increases along the grid
     (reverse=False) or against it (reverse=True). One searchsorted on all rows at once."""
     C, G = table.shape
     t = table[:, ::-1] if reverse else table
     g = grid[::-1] if reverse else grid
-    t = np.maximum.accumulate(np.clip(t, -_LN_T_SPAN / 2 + 1, _LN_T_SPAN / 2 - 1), axis=1)
+    t = np.maximum.accumulate(np.clip(t, -span / 2 + 1, span / 2 - 1), axis=1)
     t = t + np.arange(G) * 1e-9  # strictly increasing, so ties never stall the search
-    offsets = np.arange(C)[:, None] * _LN_T_SPAN
+    offsets = np.arange(C)[:, None] * span
     flat = (t + offsets).ravel()
-    key = np.clip(target, -_LN_T_SPAN / 2 + 1, _LN_T_SPAN / 2 - 1) + rows * _LN_T_SPAN
+    key = np.clip(target, -span / 2 + 1, span / 2 - 1) + rows * span
     position = np.searchsorted(flat, key) - rows * G
     j = np.clip(position - 1, 0, G - 2)
     lower, upper = t[rows, j], t[rows, j + 1]
-    w = np.clip((key - rows * _LN_T_SPAN - lower) / np.maximum(upper - lower, 1e-300), 0.0, 1.0)
+    w = np.clip((key - rows * span - lower) / np.maximum(upper - lower, 1e-300), 0.0, 1.0)
     return g[j] * (1 - w) + g[j + 1] * w
 
 
@@ -250,19 +276,27 @@ def gaps_after(tables: _Tables, rows: np.ndarray, gap_before: np.ndarray, ln_ela
     grid = tables.grid
     eq = tables.eq[rows]
     going_down = gap_before > eq
-    start = np.where(going_down, _interp_rows(gap_before, grid, tables.down, rows),
-                     _interp_rows(gap_before, grid, tables.up, rows))
-    # A row whose start lies behind a region the motion cannot cross (T infinite) stays put.
-    frozen = start > 600.0
+    j0 = np.clip(np.searchsorted(grid, gap_before) - 1, 0, len(grid) - 2)
+    key_table = (tables.down_key, tables.up_key)
+    start_key = np.where(going_down, _interp_rows(gap_before, grid, tables.down_key, rows),
+                         _interp_rows(gap_before, grid, tables.up_key, rows))
+    stretch = np.floor((start_key + 100.0) / _STRETCH_SPAN)  # ln T >= ln T_FLOOR > -100
+    start = start_key - stretch * _STRETCH_SPAN
+    end = np.where(going_down, tables.down_end[rows, j0], tables.up_end[rows, j0])
+    # A row inside an interval the motion cannot cross (T infinite) stays put.
+    frozen = np.where(going_down, tables.down_blocked[rows, j0], tables.up_blocked[rows, j0]) | (start > 600.0)
     if repeat > 1:
-        rows, gap_before, eq, going_down, start, frozen = (np.repeat(a, repeat) for a in
-                                                           (rows, gap_before, eq, going_down, start, frozen))
-    target = np.logaddexp(start, ln_elapsed)  # ln(T_before + elapsed) (T_FLOOR is negligible)
+        rows, gap_before, eq, going_down, start, end, stretch, frozen = (
+            np.repeat(a, repeat) for a in (rows, gap_before, eq, going_down, start, end, stretch, frozen))
+    # ln(T_before + elapsed) (T_FLOOR is negligible), at most the end of the row's stretch
+    target = stretch * _STRETCH_SPAN + np.minimum(np.logaddexp(start, ln_elapsed), end)
     after = np.empty_like(target)
     down = going_down & ~frozen
     up = ~going_down & ~frozen
-    after[down] = np.maximum(_inverse_rows(target[down], tables.down, grid, rows[down], reverse=True), eq[down])
-    after[up] = np.minimum(_inverse_rows(target[up], tables.up, grid, rows[up], reverse=False), eq[up])
+    span = 2 * _STRETCH_SPAN * (len(grid) + 2)
+    after[down] = np.maximum(_inverse_rows(target[down], key_table[0], grid, rows[down], reverse=True, span=span),
+                             eq[down])
+    after[up] = np.minimum(_inverse_rows(target[up], key_table[1], grid, rows[up], reverse=False, span=span), eq[up])
     after[frozen] = gap_before[frozen]
     return after
 
