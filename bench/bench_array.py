@@ -1,0 +1,85 @@
+"""Chip-size 2T2R arrays read in ngspice: time per read and the read margin by position
+(prints figures, never fails on time).
+
+    .venv/bin/python bench/bench_array.py [--sizes 32x32,64x64,128x64] [--width-um 0.14]
+                                          [--offset-sigma 0.3]
+
+For each size: one deck reads the first, middle and last row (each twice, the second read
+measured: `netlist.arrays.CYCLES_PER_ROW`) for all columns with the wires of
+`WireGeometry(bitline_width_um=..., wordline_width_um=...)` (sky130 metal 1, 1 um pitch:
+0.89 ohm and 0.2 fF per pitch at the minimum width), then the same deck with ideal wires.
+Printed: ngspice wall and CPU time per deck, per read cycle and per measured cell read;
+the margin (mV) and sensing delay (ps) at the first/middle/last column of each read row,
+their loss against ideal wires, and the misread probability P(read -1 | stored +1) by
+position from the offset method with an offset spread `--offset-sigma` (log-ratio units,
+threshold 0; an illustrative value: use a campaign's `offset_fits` for a real one) and the
+default device states (`DeviceNonideality()`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import resource
+import time
+
+import numpy as np
+
+from circuitkit.corners.positions import array_position_rates, default_read_rows
+from circuitkit.device.nonideality import DeviceNonideality
+from circuitkit.netlist.arrays import CYCLES_PER_ROW, ArrayReadBench, weight_pattern
+from circuitkit.netlist.wires import WireGeometry
+from circuitkit.sense_offset import OffsetFit
+
+
+def child_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_read(bench: ArrayReadBench, name: str):
+    wall, cpu = time.perf_counter(), child_cpu_s()
+    read = bench.simulate(name=name)
+    return read, time.perf_counter() - wall, child_cpu_s() - cpu
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="32x32,64x64,128x64")
+    parser.add_argument("--width-um", type=float, default=0.14, help="drawn width of every line (um)")
+    parser.add_argument("--offset-sigma", type=float, default=0.3)
+    args = parser.parse_args(argv)
+    geometry = WireGeometry(bitline_width_um=args.width_um, wordline_width_um=args.width_um)
+    wires = geometry.parasitics()
+    ideal = dataclasses.replace(wires, r_bitline=0.0, r_wordline=0.0)
+    fit = OffsetFit(0.0, args.offset_sigma, np.diag([1e-4, 1e-4]), np.zeros(1), np.ones(1), np.zeros(1), False)
+    device = DeviceNonideality()
+    print(f"wires: {wires.r_bitline:.3g} ohm and {wires.c_bitline * 1e15:.3g} fF per pitch "
+          f"(width {args.width_um} um, {geometry.sheet_ohm} ohm/sq); ideal reference: 0 ohm, same C")
+    for size in args.sizes.split(","):
+        rows, columns = (int(v) for v in size.lower().split("x"))
+        read_rows = default_read_rows(rows)
+        weights = weight_pattern(rows, columns, "checkerboard")
+        reads = {}
+        for label, w in (("wires", wires), ("ideal", ideal)):
+            bench = ArrayReadBench(weights, wires=w, read_rows=read_rows)
+            reads[label], wall, cpu = timed_read(bench, f"array_{rows}x{columns}_{label}")
+            cycles = CYCLES_PER_ROW * len(read_rows)
+            cells = len(read_rows) * columns
+            print(f"{rows:4d} x {columns:<4d} {label:5s}: ngspice {wall:6.1f} s wall, {cpu:6.1f} s CPU; "
+                  f"{cpu / cycles:6.2f} s CPU per read cycle ({columns} columns), "
+                  f"{cpu / cells * 1e3:6.1f} ms CPU per measured cell read; errors {reads[label].errors}")
+        read, reference = reads["wires"], reads["ideal"]
+        table = array_position_rates(read, reference, (rows, columns), fit, device)
+        picked = sorted({0, columns // 2, columns - 1})
+        for i, r in enumerate(read.rows):
+            cells = "  ".join(
+                f"c{k}: {read.margin_v[i, k] * 1e3:6.1f} mV (-{(reference.margin_v[i, k] - read.margin_v[i, k]) * 1e3:4.1f}),"
+                f" {read.delay_s[i, k] * 1e12:5.1f} ps, P {table.p_plus[i, k, 0]:.3g}" for k in picked)
+            print(f"    row {r:3d}: {cells}")
+        print(f"    array mean misread probability (rows interpolated): {table.mean_error_rate:.3g}; "
+              f"ideal wires would give {array_position_rates(reference, reference, (rows, columns), fit, device).mean_error_rate:.3g}")
+
+
+if __name__ == "__main__":
+    main()
