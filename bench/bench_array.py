@@ -2,7 +2,7 @@
 (prints figures, never fails on time).
 
     .venv/bin/python bench/bench_array.py [--sizes 32x32,64x64,128x64] [--width-um 0.14]
-                                          [--offset-sigma 0.3]
+                                          [--wordline-width-um 0.14] [--offset-sigma 0.3] [--reltol 1e-4]
 
 For each size: one deck reads the first, middle and last row (each twice, the second read
 measured: `netlist.arrays.CYCLES_PER_ROW`) for all columns with the wires of
@@ -30,6 +30,7 @@ from circuitkit.device.nonideality import DeviceNonideality
 from circuitkit.netlist.arrays import CYCLES_PER_ROW, ArrayReadBench, weight_pattern
 from circuitkit.netlist.wires import WireGeometry
 from circuitkit.sense_offset import OffsetFit
+from circuitkit.spice.runner import SimulationError
 
 
 def child_cpu_s() -> float:
@@ -46,29 +47,37 @@ def timed_read(bench: ArrayReadBench, name: str):
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="32x32,64x64,128x64")
-    parser.add_argument("--width-um", type=float, default=0.14, help="drawn width of every line (um)")
+    parser.add_argument("--width-um", type=float, default=0.14, help="drawn width of the bit and source lines (um)")
+    parser.add_argument("--wordline-width-um", type=float, default=0.14, help="drawn width of the word lines (um)")
     parser.add_argument("--offset-sigma", type=float, default=0.3)
+    parser.add_argument("--reltol", type=float, default=1e-4, help="ngspice reltol (ArrayReadBench.reltol)")
     args = parser.parse_args(argv)
-    geometry = WireGeometry(bitline_width_um=args.width_um, wordline_width_um=args.width_um)
+    geometry = WireGeometry(bitline_width_um=args.width_um, wordline_width_um=args.wordline_width_um)
     wires = geometry.parasitics()
     ideal = dataclasses.replace(wires, r_bitline=0.0, r_wordline=0.0)
     fit = OffsetFit(0.0, args.offset_sigma, np.diag([1e-4, 1e-4]), np.zeros(1), np.ones(1), np.zeros(1), False)
     device = DeviceNonideality()
     print(f"wires: {wires.r_bitline:.3g} ohm and {wires.c_bitline * 1e15:.3g} fF per pitch "
-          f"(width {args.width_um} um, {geometry.sheet_ohm} ohm/sq); ideal reference: 0 ohm, same C")
+          f"(bit line width {args.width_um} um, {geometry.sheet_ohm} ohm/sq), word line {wires.r_wordline:.3g} ohm/pitch; ideal reference: 0 ohm, same C")
     for size in args.sizes.split(","):
         rows, columns = (int(v) for v in size.lower().split("x"))
         read_rows = default_read_rows(rows)
         weights = weight_pattern(rows, columns, "checkerboard")
         reads = {}
         for label, w in (("wires", wires), ("ideal", ideal)):
-            bench = ArrayReadBench(weights, wires=w, read_rows=read_rows)
-            reads[label], wall, cpu = timed_read(bench, f"array_{rows}x{columns}_{label}")
+            bench = ArrayReadBench(weights, wires=w, read_rows=read_rows, reltol=args.reltol)
+            try:
+                reads[label], wall, cpu = timed_read(bench, f"array_{rows}x{columns}_{label}")
+            except SimulationError as error:
+                print(f"{rows:4d} x {columns:<4d} {label:5s}: ngspice failed: {error}")
+                break
             cycles = CYCLES_PER_ROW * len(read_rows)
             cells = len(read_rows) * columns
             print(f"{rows:4d} x {columns:<4d} {label:5s}: ngspice {wall:6.1f} s wall, {cpu:6.1f} s CPU; "
                   f"{cpu / cycles:6.2f} s CPU per read cycle ({columns} columns), "
                   f"{cpu / cells * 1e3:6.1f} ms CPU per measured cell read; errors {reads[label].errors}")
+        if len(reads) < 2:
+            continue
         read, reference = reads["wires"], reads["ideal"]
         table = array_position_rates(read, reference, (rows, columns), fit, device)
         picked = sorted({0, columns // 2, columns - 1})

@@ -97,3 +97,16 @@ def test_position_injection_puts_more_errors_where_the_table_says():
     assert scipy_stats.binomtest(int(far), int(near + far), 0.5, alternative="greater").pvalue < 1e-6
     assert model.marginal().transition.error_rate == pytest.approx(model.mean_error_rate, rel=1e-9)
     assert ArrayGeometry(16, 8) == model.geometry
+
+
+def test_array_command_writes_a_chip_size_deck(tmp_path):
+    from circuitkit import cli
+    path = tmp_path / "array.cir"
+    assert cli.main(["netlist", "array", "--rows", "128", "--cols", "64", "--read-rows", "0,64,127",
+                     "--wire-width-um", "0.28", "--reltol", "1e-4", "-o", str(path)]) == 0
+    text = path.read_text()
+    assert text.count("\nXc_r") == 128 * 64 and text.count("\nXsa_c") == 64
+    assert ".param r_bl_pitch=0.442857" in text and ".options reltol=0.0001" in text
+    assert "circuitkit-fet-sizes:" in text                                # bin-resolved library declared
+    with pytest.raises(Exception, match="read_rows"):
+        ArrayReadBench(weight_pattern(4, 4), read_rows=(0, 4))

@@ -153,6 +153,10 @@ class ArrayReadBench(Bench["ArrayRead"]):
     wires: WireParasitics = WireParasitics()
     read_rows: Sequence[int] | None = None
     inputs: Sequence[int] | None = None
+    # ngspice's transient tolerance (None: its default 1e-3). With resistive word lines some
+    # decks (16 x 16 at 50 ohm/pitch, 64 x 64 at metal 1's 0.89) stopped at a word-line edge
+    # with "timestep too small" at 1e-3 and ran at 1e-4 (about 3x the CPU time).
+    reltol: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -169,6 +173,8 @@ class ArrayReadBench(Bench["ArrayRead"]):
                 raise CircuitkitError(f"array: inputs={self.inputs!r}: expected one +1/-1 per read row "
                                       f"({len(read_rows)} read rows)")
             object.__setattr__(self, "inputs", tuple(int(x) for x in inputs))
+        if self.reltol is not None and not 0 < self.reltol < 1:
+            raise CircuitkitError(f"array: reltol={self.reltol!r}: expected a relative tolerance in (0, 1)")
         self.states.gaps(self.card)
 
     @property
@@ -260,6 +266,8 @@ class ArrayReadBench(Bench["ArrayRead"]):
         saves = ["v(preb)", "v(se)", "i(vdd)"] + [f"v(wl_r{r}_c{cols - 1})" for r in read_rows]
         saves += [f"v({node}_c{k})" for k in range(cols) for node in ("q", "qb")]
         lines += c.wrap_words(".save", saves)
+        if self.reltol is not None:
+            lines.append(f".options reltol={self.reltol:g}")
         lines.append(f".tran {c.spice_number(self.timing.t_step)} {{t_pre+{CYCLES_PER_ROW}*reads*t_period}}")
         return c.finish(lines)
 
