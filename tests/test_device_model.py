@@ -223,3 +223,28 @@ def test_a_bench_refuses_a_device_state_outside_its_bounds_naming_the_unit():
     unit = ReadUnit.with_resistances("w8", +1, 10e3, far, card=card)
     assert unit.rram_blb["gmax"] == unit.rram_blb["gap_init"] > card.value("gmax")
     PcsaReadBench([unit], card=card)
+
+
+@pytest.mark.spice
+@pytest.mark.parametrize("card_file", [None, "characterization/fits/real_1t1r/distribution/model_card.json"])
+def test_a_draw_more_conductive_than_the_closed_gap_reads_at_its_resistance_in_ngspice(card_file):
+    """The real mixtures' low tails reach below R(gap 0): such a draw is a device at gap 0 with
+    a wider filament (i0_scale > 1), read at the drawn resistance by ngspice, not an error that
+    stops a campaign (the demo's did)."""
+    from pathlib import Path
+
+    from circuitkit.spice.runner import run_batch
+
+    root = Path(__file__).resolve().parents[1]
+    card = ModelCard.default() if card_file is None else ModelCard.load(root / card_file)
+    v_read = card.read_voltage
+    closed = float(card.resistance(0.0))
+    drawn = np.array([0.4, 0.8, 0.999]) * closed
+    lines = ["* reads below the closed gap", card.model_line("rram")]
+    for k, r in enumerate(drawn):
+        instance = card.programmed_instance(r, where=f"draw {k}")
+        assert instance["gap_init"] == 0.0 and instance["i0_scale"] > 1
+        lines += [f"Vr{k} r{k} 0 {v_read}", f"N{k} r{k} 0 rram {card.instance_parameters(**instance)}"]
+    result = run_batch("\n".join(lines + [".op", ".end"]) + "\n")
+    read = np.array([v_read / -float(np.asarray(result[f"i(vr{k})"]).ravel()[0]) for k in range(len(drawn))])
+    np.testing.assert_allclose(read, drawn, rtol=1e-6)

@@ -300,7 +300,7 @@ def _resimulate_safely(kind: str, data: Any, outcome: fitting.FitOutcome, option
             log(f"WARNING: the ngspice re-simulation failed{' again with safer settings' if safer else ''}: {error}"
                 + (f" (netlist kept at {netlist})" if netlist else ""))
             if not safer:
-                log("retrying with safer simulator settings (smaller chunks, gear integration, looser tolerances)")
+                log("retrying with safer simulator settings (smaller chunks, gear integration, looser tolerances, pulse edges of 1 % of the width)")
     return None, {"status": "failed", "attempts": attempts,
                   "not_simulated": "everything: the card and the fit report stand on the Python model alone",
                   "metrics": None}

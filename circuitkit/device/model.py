@@ -406,8 +406,18 @@ class ModelCard:
         return values
 
     def programmed_instance(self, resistance: float, v_read: float | None = None, where: str = "") -> dict[str, float]:
-        """`instance_for_gap` of a device read at `resistance` ohm (e.g. a Monte Carlo draw)."""
-        return self.instance_for_gap(float(self.gap_for_resistance(resistance, v_read)), where)
+        """`instance_for_gap` of a device read at `resistance` ohm (e.g. a Monte Carlo draw).
+
+        A draw more conductive than the closed gap (below `resistance(0)`; the real mixtures'
+        low tails reach there) is a device with a wider filament: gap 0 and the current factor
+        `i0_scale` > 1 that reads `resistance`. At gap 0 the conduction is ohmic (h(0) = 0),
+        so R = rs + (R(0) - rs) / i0_scale holds exactly."""
+        gap = float(self.gap_for_resistance(resistance, v_read))
+        if gap >= 0:
+            return self.instance_for_gap(gap, where)
+        rs = self.conduction_constants().rs
+        closed = float(self.resistance(0.0, v_read))
+        return self.instance_for_gap(0.0, where) | {"i0_scale": (closed - rs) / (float(resistance) - rs)}
 
     def gap_rate(self, voltage: np.ndarray | float, gap: np.ndarray | float, temp_c: float = 27.0,
                  i0_scale: float = 1.0, rate_scale: float = 1.0) -> np.ndarray:
