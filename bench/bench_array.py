@@ -50,6 +50,8 @@ def main(argv=None) -> None:
     parser.add_argument("--width-um", type=float, default=0.14, help="drawn width of the bit and source lines (um)")
     parser.add_argument("--wordline-width-um", type=float, default=0.14, help="drawn width of the word lines (um)")
     parser.add_argument("--offset-sigma", type=float, default=0.3)
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the ideal-wire deck (time and margins only; no loss or misread probability)")
     parser.add_argument("--reltol", type=float, default=1e-4, help="ngspice reltol (ArrayReadBench.reltol)")
     args = parser.parse_args(argv)
     geometry = WireGeometry(bitline_width_um=args.width_um, wordline_width_um=args.wordline_width_um)
@@ -64,7 +66,7 @@ def main(argv=None) -> None:
         read_rows = default_read_rows(rows)
         weights = weight_pattern(rows, columns, "checkerboard")
         reads = {}
-        for label, w in (("wires", wires), ("ideal", ideal)):
+        for label, w in (("wires", wires),) + (() if args.no_reference else (("ideal", ideal),)):
             bench = ArrayReadBench(weights, wires=w, read_rows=read_rows, reltol=args.reltol)
             try:
                 reads[label], wall, cpu = timed_read(bench, f"array_{rows}x{columns}_{label}")
@@ -77,6 +79,11 @@ def main(argv=None) -> None:
                   f"{cpu / cycles:6.2f} s CPU per read cycle ({columns} columns), "
                   f"{cpu / cells * 1e3:6.1f} ms CPU per measured cell read; errors {reads[label].errors}")
         if len(reads) < 2:
+            for i, r in enumerate(reads.get("wires", ()) and reads["wires"].rows):
+                read = reads["wires"]
+                print(f"    row {r:3d}: " + "  ".join(f"c{k}: {read.margin_v[i, k] * 1e3:6.1f} mV, "
+                                                     f"{read.delay_s[i, k] * 1e12:5.1f} ps"
+                                                     for k in sorted({0, columns // 2, columns - 1})))
             continue
         read, reference = reads["wires"], reads["ideal"]
         table = array_position_rates(read, reference, (rows, columns), fit, device)
