@@ -44,6 +44,9 @@ MAX_CELLS = 128 * 128
 # ideal wires the first read after t = 0 measured 16 % less margin than later ones and
 # reads after different rows differed by 0.5 %. Every read row is therefore read twice in
 # a row and measured on the second read: each measurement has the same history (itself).
+# Not enough at 64 rows and more: there the first row a deck reads senses in 24 ps and every
+# later one in 100-118 ps, with ideal wires too (64 x 64, tt 1.8 V); compare positions only
+# against the same schedule with ideal wires (`corners.positions`), or read one row per deck.
 CYCLES_PER_ROW = 2
 
 
