@@ -135,6 +135,33 @@ class NeuronSizing:
             ("w_cs", "{2*w_load}", "comparator second-stage width (um): twice the load, i_bias at balance")]})
 
 
+def _rails(kind: str) -> tuple[str, str, str, str]:
+    """(input device type, its rail, load device type, its rail) of an n- or p-input stage."""
+    return ("n", "0", "p", "vdd") if kind == "n" else ("p", "vdd", "n", "0")
+
+
+def _ota(kind: str) -> list[str]:
+    """5-transistor OTA `ota_<kind>` (input pair of type `kind`, tail biased from vb<kind>)."""
+    f, (fet, rail, load, load_rail), bias = c.fet_line, _rails(kind), f"vb{kind}"
+    return [f".subckt ota_{kind} vdd {bias} inp inn out",
+            f("MT", "tail", bias, rail, rail, fet, "w_tail", "l_ana"),
+            f("M1", "x", "inp", "tail", rail, fet, "w_in", "l_ana"),
+            f("M2", "out", "inn", "tail", rail, fet, "w_in", "l_ana"),
+            f("M3", "x", "x", load_rail, load_rail, load, "w_load", "l_ana"),
+            f("M4", "out", "x", load_rail, load_rail, load, "w_load", "l_ana"),
+            f".ends ota_{kind}"]
+
+
+def _comparator(kind: str) -> list[str]:
+    """`cmp_<kind>`: `ota_<kind>` with swapped inputs and a common-source second stage."""
+    f, (fet, rail, load, load_rail), bias = c.fet_line, _rails(kind), f"vb{kind}"
+    return [f".subckt cmp_{kind} vdd {bias} inp inn out",
+            f"Xota vdd {bias} inn inp o1 ota_{kind}",
+            f("M5", "out", "o1", load_rail, load_rail, load, "w_cs", "l_ana"),
+            f("M6", "out", bias, rail, rail, fet, "w_tail", "l_ana"),
+            f".ends cmp_{kind}"]
+
+
 def _subcircuits(card: ModelCard) -> list[str]:
     f = c.fet_line
     return [
@@ -166,33 +193,13 @@ def _subcircuits(card: ModelCard) -> list[str]:
         "",
         "* 5-transistor OTAs: out rises when inp > inn; NMOS input (high common mode) and",
         "* PMOS input (low common mode); tails biased from vbn / vbp",
-        ".subckt ota_n vdd vbn inp inn out",
-        f("MT", "tail", "vbn", "0", "0", "n", "w_tail", "l_ana"),
-        f("M1", "x", "inp", "tail", "0", "n", "w_in", "l_ana"),
-        f("M2", "out", "inn", "tail", "0", "n", "w_in", "l_ana"),
-        f("M3", "x", "x", "vdd", "vdd", "p", "w_load", "l_ana"),
-        f("M4", "out", "x", "vdd", "vdd", "p", "w_load", "l_ana"),
-        ".ends ota_n",
-        ".subckt ota_p vdd vbp inp inn out",
-        f("MT", "tail", "vbp", "vdd", "vdd", "p", "w_tail", "l_ana"),
-        f("M1", "x", "inp", "tail", "vdd", "p", "w_in", "l_ana"),
-        f("M2", "out", "inn", "tail", "vdd", "p", "w_in", "l_ana"),
-        f("M3", "x", "x", "0", "0", "n", "w_load", "l_ana"),
-        f("M4", "out", "x", "0", "0", "n", "w_load", "l_ana"),
-        ".ends ota_p",
+        *_ota("n"),
+        *_ota("p"),
         "",
         "* comparators: OTA + common-source second stage (the OTA's inputs swapped, so that",
         "* out rises when inp > inn); the second stage is sized to carry i_bias at balance",
-        ".subckt cmp_n vdd vbn inp inn out",
-        "Xota vdd vbn inn inp o1 ota_n",
-        f("M5", "out", "o1", "vdd", "vdd", "p", "w_cs", "l_ana"),
-        f("M6", "out", "vbn", "0", "0", "n", "w_tail", "l_ana"),
-        ".ends cmp_n",
-        ".subckt cmp_p vdd vbp inp inn out",
-        "Xota vdd vbp inn inp o1 ota_p",
-        f("M5", "out", "o1", "0", "0", "n", "w_cs", "l_ana"),
-        f("M6", "out", "vbp", "vdd", "vdd", "p", "w_tail", "l_ana"),
-        ".ends cmp_p",
+        *_comparator("n"),
+        *_comparator("p"),
         "",
         "* synaptic read: the OTA holds the read node at v_read (be at rd, te at the access FET:",
         "* RESET direction); the clamp's drain current (= cell current) leaves through `mir`",
