@@ -65,9 +65,12 @@ def _lognormal_states(states) -> tuple:
     return states.lognormal("lrs"), states.lognormal("hrs")
 
 
-def error_probabilities(fit: OffsetFit, states) -> dict[int, tuple[float, float, float]]:
+def error_probabilities(fit: OffsetFit, states, log_ratio_scale: float = 1.0) -> dict[int, tuple[float, float, float]]:
     """P(misread | stored) for stored +1 and -1: (estimate, ci_low, ci_high), over the
-    lognormal `states` (a `ProgrammedStates`, or a `DeviceNonideality`'s)."""
+    lognormal `states` (a `ProgrammedStates`, or a `DeviceNonideality`'s).
+
+    `log_ratio_scale` < 1 shrinks the median log ratio D the amplifier sees (a cell far
+    along resistive wires: `position_rates` sets it from the ngspice margins)."""
     lrs, hrs = _lognormal_states(states)
 
     # Parameters and their variances: x0, sigma from the fit; medians and sigmas of the
@@ -87,7 +90,7 @@ def error_probabilities(fit: OffsetFit, states) -> dict[int, tuple[float, float,
     def argument(parameters: np.ndarray, stored: int) -> float:
         x0, sigma, mu_l, mu_h, s_l, s_h = parameters
         spread_total = math.sqrt(s_l ** 2 + s_h ** 2 + sigma ** 2)
-        difference = mu_h - mu_l
+        difference = log_ratio_scale * (mu_h - mu_l)
         return ((x0 - difference) if stored == +1 else (-difference - x0)) / spread_total
 
     results = {}

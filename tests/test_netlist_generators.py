@@ -73,7 +73,7 @@ def array(weights, **fields) -> str:
         (lambda: array([]), "rows=0"),
         (lambda: array([[1, -1], [1]]), "expected a rectangle"),
         (lambda: array([[1, 5]]), "weight[0][1]=5"),
-        (lambda: WireParasitics(r_bitline=0.0), "r_bitline=0.0"),
+        (lambda: WireParasitics(r_bitline=-1.0), "r_bitline=-1.0"),  # 0 ohm is an ideal wire (the reference)
         (lambda: NeuronParams(v_read=0.3), "at most 0.1 V"),
         (lambda: NeuronParams(c_mem=-2e-13), "c_mem"),
         (lambda: NeuronParams(t_refractory=1e-9), "longer than t_spike"),

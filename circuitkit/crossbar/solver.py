@@ -65,6 +65,9 @@ class CrossbarNetwork:
     def _build(self, wires: WireParasitics) -> None:
         R, C = self.rows, self.cols
         n = R * C
+        if wires.r_wordline <= 0 or wires.r_bitline <= 0:
+            raise CircuitkitError(f"crossbar solver: wire resistances must be > 0 (got {wires.r_wordline} / "
+                                  f"{wires.r_bitline} ohm per pitch); pass wires=None for ideal wires")
         self.g_row, self.g_col = 1.0 / wires.r_wordline, 1.0 / wires.r_bitline
         row = np.arange(n).reshape(R, C)
         col = n + np.arange(n).reshape(R, C)

@@ -24,6 +24,12 @@ Error models (small frozen configs, one per weight layer, in a `HardwareErrors`)
   over amplifiers this is the campaign's BER (`error_probabilities`), so it can be
   compared with `IndependentErrors` at the same mean BER: only the placement differs.
 
+- `PositionErrors(table)`: each weight misread independently with the probability of
+  its cell's position in its array (`position_rates.PositionRates`, measured in ngspice
+  on the chip-size 2T2R array: far rows sit behind more wire and have less margin).
+  Weight (i, j) sits in row i % rows and column j % columns of its tile, the table's
+  array shape being the tile. `marginal()` is the same mean rate placed uniformly.
+
 Per-condition tables per layer: give each layer the `IndependentErrors` of its own
 condition (e.g. the first layer at a weak corner): `HardwareErrors.per_layer(...)`.
 
@@ -47,6 +53,7 @@ from circuitkit.device.nonideality import DeviceNonideality
 from circuitkit.inject.networks import QuantizedNetwork
 from circuitkit.inject.sampler import ErrorInjector
 from circuitkit.seeding import Seed, trial_generator
+from circuitkit.position_rates import PositionRates
 from circuitkit.sense_offset import OffsetFit, conditional_error_probabilities, error_probabilities
 
 
@@ -112,7 +119,37 @@ class ColumnOffsetErrors:
         return IndependentErrors(TransitionMatrix((-1, 1), matrix), f"{self.label} (independent, same mean BER)")
 
 
-ErrorModel = Union[IndependentErrors, ColumnOffsetErrors]
+@dataclass(frozen=True, eq=False)
+class PositionErrors:
+    """Each weight misread independently with its array position's rate (binary)."""
+
+    table: PositionRates
+    label: str = ""
+
+    @property
+    def geometry(self) -> ArrayGeometry:
+        return ArrayGeometry(self.table.array_rows, self.table.array_columns)
+
+    @property
+    def mean_error_rate(self) -> float:
+        return self.table.mean_error_rate
+
+    def weight_rates(self, matrix_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """P(misread | +1), P(misread | -1) of each weight of a (fan_in, fan_out) matrix, C order."""
+        fan_in, fan_out = matrix_shape
+        p_plus, p_minus = self.table.cell_rates()
+        row = (np.arange(fan_in) % self.table.array_rows)[:, None]
+        column = (np.arange(fan_out) % self.table.array_columns)[None, :]
+        return p_plus[row, column].ravel(), p_minus[row, column].ravel()
+
+    def marginal(self) -> IndependentErrors:
+        """The table's mean rates of the whole array, on every weight alike."""
+        p_plus, p_minus = (rates.mean() for rates in self.table.cell_rates())
+        matrix = np.array([[1 - p_minus, p_minus], [p_plus, 1 - p_plus]])
+        return IndependentErrors(TransitionMatrix((-1, 1), matrix), f"{self.label} (independent, same mean BER)")
+
+
+ErrorModel = Union[IndependentErrors, ColumnOffsetErrors, PositionErrors]
 
 
 def offset_models(campaign_json: str | Path, geometry: ArrayGeometry = ArrayGeometry()) -> dict[Condition, ColumnOffsetErrors]:
@@ -182,6 +219,11 @@ class HardwareInjector:
                                           f"this network is a {network.kind}")
                 # Reshape to the array's matrix: rows = the patch / fan-in, columns = outputs.
                 self._samplers.append(_ColumnSampler(weights, layer.matrix_shape, model))
+            elif isinstance(model, PositionErrors):
+                if network.kind != "bnn":
+                    raise CircuitkitError("position errors model the binary 2T2R read of a bnn; "
+                                          f"this network is a {network.kind}")
+                self._samplers.append(_PositionSampler(weights, *model.weight_rates(layer.matrix_shape)))
             else:
                 raise CircuitkitError(f"unknown error model {type(model).__name__}")
 
@@ -211,4 +253,16 @@ class _ColumnSampler:
         p = conditional_error_probabilities(self.model.fit, self.model.device.states, offsets)
         per_weight = np.where(self.plus, p[+1][self.amplifier], p[-1][self.amplifier])
         wrong = np.flatnonzero(rng.random(self.weights.size) < per_weight)
+        return wrong, -self.weights[wrong]
+
+
+class _PositionSampler:
+    """Misreads of one binary layer, each weight with its position's probability."""
+
+    def __init__(self, weights: np.ndarray, p_plus: np.ndarray, p_minus: np.ndarray) -> None:
+        self.weights = weights
+        self.per_weight = np.where(weights > 0, p_plus, p_minus)
+
+    def trial_errors(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        wrong = np.flatnonzero(rng.random(self.weights.size) < self.per_weight)
         return wrong, -self.weights[wrong]

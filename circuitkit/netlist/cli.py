@@ -16,6 +16,7 @@ from circuitkit.netlist import arrays as array_mod
 from circuitkit.netlist import common, neuron, pcsa
 from circuitkit.netlist.bench import Bench
 from circuitkit.netlist.run import format_outcome, simulate_file
+from circuitkit.netlist.wires import WireGeometry
 
 KINDS = (*pcsa.KINDS, array_mod.ArrayReadBench.kind, neuron.NeuronBench.kind)
 
@@ -48,9 +49,12 @@ def build(args: argparse.Namespace) -> Bench:
         weights = array_mod.weight_pattern(args.rows, args.cols, args.pattern, seed=args.seed,
                                            ternary=args.ternary)
         wires = array_mod.WireParasitics(args.r_bitline, args.c_bitline, args.r_wordline, args.c_wordline)
+        if args.wire_width_um is not None:
+            wires = WireGeometry(wordline_width_um=args.wire_width_um, bitline_width_um=args.wire_width_um).parasitics()
         return array_mod.ArrayReadBench(weights, point=operating_point(args),
                                         timing=_timing(args, pcsa.ReadTiming()),
-                                        states=states, wires=wires, **common_fields)
+                                        states=states, wires=wires, read_rows=args.read_rows, inputs=args.inputs,
+                                        reltol=args.reltol, **common_fields)
     params = neuron.NeuronParams(c_mem=args.c_mem, v_th=args.v_th, t_refractory=args.t_refractory)
     return neuron.if_neuron(args.r_positive, args.r_negative, point=operating_point(args), params=params,
                             t_stop=args.t_stop, **common_fields)
@@ -112,6 +116,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     arr.add_argument("--c-bitline", type=float, default=defaults.c_bitline, help="F per cell pitch")
     arr.add_argument("--r-wordline", type=float, default=defaults.r_wordline, help="ohm per cell pitch")
     arr.add_argument("--c-wordline", type=float, default=defaults.c_wordline, help="F per cell pitch")
+    arr.add_argument("--wire-width-um", type=float,
+                     help="derive every wire's R and C from this drawn line width on sky130 metal 1 at a 1 um cell "
+                          "pitch (netlist.wires.WireGeometry; overrides --r-*/--c-*)")
+    arr.add_argument("--read-rows", type=comma_separated(int, "rows"),
+                     help="rows to read, e.g. 0,63,127 (default: every row), each in its own read cycle")
+    arr.add_argument("--inputs", type=comma_separated(weight, "inputs"),
+                     help="XNOR array: one input +1/-1 per read row (an input swap before each column's PCSA)")
+    arr.add_argument("--reltol", type=float, help="ngspice transient reltol (default ngspice's 1e-3)")
     neu = net.add_argument_group("if-neuron")
     p = neuron.NeuronParams()
     neu.add_argument("--r-positive", type=_optional_resistance, default=30e3,

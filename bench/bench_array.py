@@ -1,0 +1,108 @@
+"""Chip-size 2T2R arrays read in ngspice: time per read and the read margin by position
+(prints figures, never fails on time).
+
+    .venv/bin/python bench/bench_array.py [--sizes 32x32,64x64,128x64] [--width-um 0.14]
+                                          [--wordline-width-um 0.14] [--offset-sigma 0.3] [--reltol 1e-4]
+
+For each size: one deck reads the first, middle and last row (each twice, the second read
+measured: `netlist.arrays.CYCLES_PER_ROW`) for all columns with the wires of
+`WireGeometry(bitline_width_um=..., wordline_width_um=...)` (sky130 metal 1, 1 um pitch:
+0.89 ohm and 0.2 fF per pitch at the minimum width), then the same deck with ideal wires.
+Printed: ngspice wall and CPU time per deck, per read cycle and per measured cell read;
+the margin (mV) and sensing delay (ps) at the first/middle/last column of each read row,
+their loss against ideal wires, and the misread probability P(read -1 | stored +1) by
+position from the offset method with an offset spread `--offset-sigma` (log-ratio units,
+threshold 0; an illustrative value: use a campaign's `offset_fits` for a real one) and the
+default device states (`DeviceNonideality()`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import resource
+import time
+
+import numpy as np
+
+from circuitkit import CircuitkitError
+from circuitkit.corners.positions import array_position_rates, default_read_rows
+from circuitkit.device.nonideality import DeviceNonideality
+from circuitkit.netlist.arrays import CYCLES_PER_ROW, ArrayReadBench, weight_pattern
+from circuitkit.netlist.wires import WireGeometry
+from circuitkit.sense_offset import OffsetFit
+from circuitkit.spice.runner import SimulationError
+
+
+def child_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_read(bench: ArrayReadBench, name: str):
+    wall, cpu = time.perf_counter(), child_cpu_s()
+    read = bench.simulate(name=name)
+    return read, time.perf_counter() - wall, child_cpu_s() - cpu
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="32x32,64x64,128x64")
+    parser.add_argument("--width-um", type=float, default=0.14, help="drawn width of the bit and source lines (um)")
+    parser.add_argument("--wordline-width-um", type=float, default=0.14, help="drawn width of the word lines (um)")
+    parser.add_argument("--offset-sigma", type=float, default=0.3)
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the ideal-wire deck (time and margins only; no loss or misread probability)")
+    parser.add_argument("--reltol", type=float, default=1e-4, help="ngspice reltol (ArrayReadBench.reltol)")
+    args = parser.parse_args(argv)
+    geometry = WireGeometry(bitline_width_um=args.width_um, wordline_width_um=args.wordline_width_um)
+    wires = geometry.parasitics()
+    ideal = dataclasses.replace(wires, r_bitline=0.0, r_wordline=0.0)
+    fit = OffsetFit(0.0, args.offset_sigma, np.diag([1e-4, 1e-4]), np.zeros(1), np.ones(1), np.zeros(1), False)
+    device = DeviceNonideality()
+    print(f"wires: {wires.r_bitline:.3g} ohm and {wires.c_bitline * 1e15:.3g} fF per pitch "
+          f"(bit line width {args.width_um} um, {geometry.sheet_ohm} ohm/sq), word line {wires.r_wordline:.3g} ohm/pitch; ideal reference: 0 ohm, same C")
+    for size in args.sizes.split(","):
+        rows, columns = (int(v) for v in size.lower().split("x"))
+        read_rows = default_read_rows(rows)
+        weights = weight_pattern(rows, columns, "checkerboard")
+        reads = {}
+        for label, w in (("wires", wires),) + (() if args.no_reference else (("ideal", ideal),)):
+            bench = ArrayReadBench(weights, wires=w, read_rows=read_rows, reltol=args.reltol)
+            try:
+                reads[label], wall, cpu = timed_read(bench, f"array_{rows}x{columns}_{label}")
+            except SimulationError as error:
+                print(f"{rows:4d} x {columns:<4d} {label:5s}: ngspice failed: {error}")
+                break
+            cycles = CYCLES_PER_ROW * len(read_rows)
+            cells = len(read_rows) * columns
+            print(f"{rows:4d} x {columns:<4d} {label:5s}: ngspice {wall:6.1f} s wall, {cpu:6.1f} s CPU; "
+                  f"{cpu / cycles:6.2f} s CPU per read cycle ({columns} columns), "
+                  f"{cpu / cells * 1e3:6.1f} ms CPU per measured cell read; errors {reads[label].errors}")
+        if len(reads) < 2:
+            for i, r in enumerate(reads.get("wires", ()) and reads["wires"].rows):
+                read = reads["wires"]
+                print(f"    row {r:3d}: " + "  ".join(f"c{k}: {read.margin_v[i, k] * 1e3:6.1f} mV, "
+                                                     f"{read.delay_s[i, k] * 1e12:5.1f} ps"
+                                                     for k in sorted({0, columns // 2, columns - 1})))
+            continue
+        read, reference = reads["wires"], reads["ideal"]
+        picked = sorted({0, columns // 2, columns - 1})
+        try:
+            table = array_position_rates(read, reference, (rows, columns), fit, device)
+        except CircuitkitError as error:   # a read failed even with ideal wires: margins only
+            print(f"    no position table: {error}")
+            table = None
+        for i, r in enumerate(read.rows):
+            cells = "  ".join(
+                f"c{k}: {read.margin_v[i, k] * 1e3:6.1f} mV (-{(reference.margin_v[i, k] - read.margin_v[i, k]) * 1e3:4.1f}),"
+                f" {read.delay_s[i, k] * 1e12:5.1f} ps" + (f", P {table.p_plus[i, k, 0]:.3g}" if table else "")
+                for k in picked)
+            print(f"    row {r:3d}: {cells}; misread {int(np.sum(read.values[i] != read.expected[i]))} of {columns}")
+        if table:
+            ideal_table = array_position_rates(reference, reference, (rows, columns), fit, device)
+            print(f"    array mean misread probability (rows interpolated): {table.mean_error_rate:.3g}; "
+                  f"ideal wires would give {ideal_table.mean_error_rate:.3g}")
+
+if __name__ == "__main__":
+    main()
