@@ -140,7 +140,7 @@ def test_the_confusion_matrix_narrows_as_the_verify_tolerance_tightens(model, ca
         outcome[name] = (binomial_interval(errors, target.size), spread, result.pulses.mean())
     band, tight = outcome["band"], outcome["tight"]
     assert tight[0].high < band[0].low, (band[0], tight[0])
-    assert tight[1] < 0.8 * band[1]
+    assert tight[1] < 0.9 * band[1]  # 17 % closer with the refitted card, whose verify reads are noisier (sigma to 0.6)
     assert tight[2] > band[2]  # tighter verify costs pulses
 
 
