@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from circuitkit import CircuitkitError
+from circuitkit.files import write_atomic
 from circuitkit.spice.deck import Deck, prepare_deck
 from circuitkit.spice.rawfile import read_raw, vector_name
 
@@ -201,7 +202,9 @@ def run_batch(
         netlist_path = directory / f"{name}.cir"
         raw_path = directory / f"{name}.raw"
         netlist_path.write_text(_with_batch_control(_title_first(netlist), raw_path.name))
-        (directory / ".spiceinit").write_text(deck.spiceinit())
+        # atomic: parallel chunks share a kept workdir, and an ngspice starting while another
+        # run truncates .spiceinit reads no sourcepath ("Could not find library file")
+        write_atomic(directory / ".spiceinit", deck.spiceinit())
         raw_path.unlink(missing_ok=True)
         shown_path = netlist_path if keep else None
         try:
