@@ -63,6 +63,7 @@ class FitOptions:
     start: ModelCard | None = None  # card to start from (e.g. an I-V fit before a pulse fit)
     loss: str = "linear"
     temp_c: float = 27.0
+    temperatures: tuple[float, ...] | None = None  # levels files: the temperature (C) of each, in order
     sweep_rate: float | None = None  # V/s, for I-V files without a time column
     current_floor: float | None = None  # A
     compliance: float | None = None  # A
@@ -126,7 +127,7 @@ def _jsonable(value: Any) -> Any:
 
 def read_files(paths: Sequence[Path], kind: str, options: FitOptions):
     """Read every file of a fit and join them (pulse tables, distributions); one I-V file."""
-    if kind in ("iv", "levels") and len(paths) != 1:
+    if kind == "iv" and len(paths) != 1:
         raise CircuitkitError(f"an I-V fit takes one file, got {len(paths)}")
     parts = []
     for k, path in enumerate(paths):
@@ -139,6 +140,10 @@ def read_files(paths: Sequence[Path], kind: str, options: FitOptions):
         return PulseTable.join(parts)
     if kind == "distribution":
         return ResistanceDistribution.join(parts)
+    if kind == "levels":  # one file, or a temperature series of the same cells
+        from circuitkit.device.levels import LevelsSeries
+
+        return LevelsSeries.from_files(parts, options.temperatures, options.start or ModelCard.default())
     return parts[0]
 
 

@@ -37,6 +37,10 @@ Examples (the bundled real 130 nm 1T1R data, read at 0.2 V):
       --column address=1 --column width=2 --column wl_voltage=3 --column line_voltage=4 \\
       --column r_before=5 --column r_after=6 --pulsed-line bl,sl --read-voltage 0.2
 
+Low-field reads of the same cells at several temperatures (one file each) fit the
+activation energy of the gap conduction too:
+  circuitkit fit reads_27C.csv reads_85C.csv reads_125C.csv --kind levels --temperature 27,85,125
+
 Chain fits: pass a card with --card to start from it (a distribution fit adds the
 device-to-device spread to a card whose current equation and dynamics it keeps).
 """
@@ -103,6 +107,9 @@ def add_parser(subparsers) -> None:
     fitting.add_argument("--loss", default="linear", choices=LOSSES, help="least-squares loss; soft_l1 etc. are "
                          "robust to outliers beyond ~10 %% in ln units (default: linear)")
     fitting.add_argument("--temp", type=float, default=27.0, help="device temperature in C (default: 27)")
+    fitting.add_argument("--temperature", metavar="C[,C...]", help="levels files: the temperature (C) each file was "
+                         "read at, one per file in order; the same cells at two or more temperatures fit the "
+                         "activation energy eac (default: one file at the card's tnom, eac not fitted)")
     fitting.add_argument("--current-floor", type=float, help="current noise floor in A for the log residual "
                          "(default: 1e-3 x median |I|, at least 1 pA)")
     fitting.add_argument("--compliance", type=float, help="I-V compliance current in A: points at it are not fitted")
@@ -136,6 +143,7 @@ def options_from_args(args: argparse.Namespace) -> FitOptions:
     constants = _pairs(args.constant, "--constant")
     return FitOptions(
         start=ModelCard.load(args.card) if args.card else None, loss=args.loss, temp_c=args.temp,
+        temperatures=_floats(args.temperature, "--temperature"),
         sweep_rate=args.sweep_rate, current_floor=args.current_floor, compliance=args.compliance,
         v_read=args.v_read, units=_pairs(args.unit, "--unit"), columns=_pairs(args.column, "--column"),
         constants=constants or None, header=args.header, strict=args.strict,
