@@ -74,7 +74,7 @@ class LevelsSeries:
         """`data` itself, or one file's reads taken at the card's reference temperature."""
         if isinstance(data, LevelsSeries):
             return data
-        return cls((data,), (card.value("tnom"),), f"not given: the card's reference temperature tnom")
+        return cls((data,), (card.value("tnom"),), "not given: the card's reference temperature tnom")
 
     @classmethod
     def from_files(cls, sweeps: Sequence[IVSweep], temperatures_c: Sequence[float] | None,
@@ -422,9 +422,10 @@ def fit_levels(data: "IVSweep | LevelsSeries", start: ModelCard | None = None, *
                        "fit_space": {"name": "eac", "value": eac, "stderr": se_eac, "lower": EAC_RANGE[0],
                                      "upper": EAC_RANGE[1]}}
     else:
-        eac_source = start.provenance.get("source", "the start card")
+        eac_source = f"the start card's value, from: {start.provenance.get('source', 'unknown')}"
         rows["eac"] = {"value": start.value("eac"), "stderr": None, "unit": "eV", "vary": False,
-                       "note": f"NOT fitted: every read is at {temps_text} C; the start card's value ({eac_source})"}
+                       "note": f"NOT fitted: every read is at {temps_text} C (temperature "
+                       f"{series.temperature_origin}); {eac_source}"}
     for key, spec in parameter_specs(card.module).items():
         if key not in rows and key in card.parameters | dict(card.instance_defaults):
             rows[key] = {"value": card.value(key), "stderr": None, "unit": spec.unit, "vary": False}
@@ -432,8 +433,8 @@ def fit_levels(data: "IVSweep | LevelsSeries", start: ModelCard | None = None, *
     if not fit_eac:  # the fallback, announced in the flags, the summary, the report and the card
         flags.append({"what": "eac", "problem": "undetermined",
                       "message": f"eac (activation energy of the gap conduction) is not determined: every read is at "
-                      f"{temps_text} C. The card keeps the start card's eac = {start.value('eac'):.3g} eV "
-                      f"({rows['eac']['note'].split('; ')[-1]}); read the same cells at two or more temperatures "
+                      f"{temps_text} C (temperature {series.temperature_origin}). The card keeps eac = "
+                      f"{start.value('eac'):.3g} eV, {eac_source}; read the same cells at two or more temperatures "
                       "(one file each, --temperature) to fit it"})
     if not (V0_RANGE[0] * 1.01 < v0 < V0_RANGE[1] / 1.01) or not (G_H_RANGE[0] * 1.01 < g_h < G_H_RANGE[1] / 1.01):
         flags.append({"what": "shape", "problem": "shape_at_range_edge",
@@ -491,8 +492,8 @@ def fit_levels(data: "IVSweep | LevelsSeries", start: ModelCard | None = None, *
                        f"{high_eac:.4g}) from {cells} cells read at {temps_text} C: the current's activation energy "
                        f"is h eac, {metrics['share_h']['at_gmin'] * eac:.3g} eV at gmin")
     else:
-        summary.append(f"eac NOT fitted (reads at {temps_text} C only): {start.value('eac'):.3g} eV from "
-                       f"{rows['eac']['note'].split('; ')[-1]} (a fallback)")
+        summary.append(f"eac NOT fitted (reads at {temps_text} C only): {start.value('eac'):.3g} eV, {eac_source} "
+                       "(a fallback)")
     return FitOutcome(
         kind="levels", card=card, parameters=rows, metrics=metrics,
         settings={"model": "I = offset + i0 exp(-g/g0) (V/v0) sinhc(h V/v0), h = 1 - exp(-g/g_h), per-cell gap and "
