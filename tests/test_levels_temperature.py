@@ -74,6 +74,7 @@ def series_fit(series_files, tmp_path_factory) -> dict:
 
 def test_a_temperature_series_recovers_a_known_activation_energy(series_fit):
     row = series_fit["parameters"]["eac"]
+    assert row["ci95"] is not None, row
     low, high = row["ci95"]
     assert row["vary"] and low <= TRUE_EAC <= high, row
     assert high - low < 0.05, row  # determined, not merely bracketed
@@ -114,6 +115,7 @@ def test_one_temperature_leaves_eac_undetermined_and_keeps_the_start_cards(serie
 def test_wrong_temperature_labels_move_the_activation_energy_off(series_files, tmp_path):
     """The fit uses the labels: 27/85/125 C reads called 27/50/75 C need a larger eac."""
     report = _fit(series_files, "27,50,75", tmp_path, "--no-ngspice")
+    assert report["parameters"]["eac"]["ci95"] is not None, report["parameters"]["eac"]
     low, high = report["parameters"]["eac"]["ci95"]
     assert low > TRUE_EAC * 1.5, report["parameters"]["eac"]
 
