@@ -21,10 +21,18 @@ cross-coupled pair latches. The BL-side latch node is `qb`, so a weight of +1
 
 Orientation: each RRAM has its bottom electrode on the bit line and its top electrode on
 the access transistor; the read current (bit line -> source line) therefore flows in the
-RESET direction (V(te,be) < 0) and can never SET an HRS device. The LRS device sees the
-smaller voltage (it is the low-resistance arm of the divider with the access transistor)
-and the read is over in about a hundred picoseconds: `tests/test_netlist_pcsa.py`
-measures the drift after 1000 reads.
+RESET direction (V(te,be) < 0). The LRS device sees the smaller voltage (it is the
+low-resistance arm of the divider with the access transistor) and the read is over in
+about a hundred picoseconds: `tests/test_netlist_pcsa.py` measures the drift after 1000
+reads. Not every volt is in the RESET direction: when the word line rises onto a floating
+source line, coupling puts about 0.1 V across the cells in the SET direction for tens of
+picoseconds, which moves an HRS cell towards LRS on a card whose SET threshold is near
+zero (the refitted real card). `circuitkit disturb` (`circuitkit.corners.disturb`) measures
+both, per read, and the reads until the weight fails.
+
+Read bias: `BitLineClamp` (the bench's `clamp`, default None: no clamp, today's netlist)
+puts an NMOS with its gate at `v_gate` between each latch input and its bit line, which
+limits the RESET-direction voltage across the cells at a cost in sensing delay.
 
 Decision at the sampling time (`ReadTiming.t_sample` after evaluation starts), from the
 logic levels of Q and Qb (threshold VDD/2): (1, 0) -> +1, (0, 1) -> -1, (1, 1) -> 0

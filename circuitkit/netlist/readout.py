@@ -184,16 +184,23 @@ def rram_drift(result: SimResult, initial_gaps: Mapping[str, tuple[float | None,
                card: ModelCard) -> list[RramDrift]:
     """Gap and read resistance of every RRAM at the start and at the end of the bench."""
     drifts = []
+    for name, side, gap0 in numeric_gaps(initial_gaps, "drift"):
+        dgap = np.asarray(result[f"v({dgap_node(name, side)})"])
+        before, after = gap0 + float(dgap[0]) * 1e-9, gap0 + float(dgap[-1]) * 1e-9
+        drifts.append(RramDrift(name, side, before, after, float(card.resistance(before)),
+                                float(card.resistance(after))))
+    return drifts
+
+
+def numeric_gaps(initial_gaps: Mapping[str, tuple[float | None, float | None]], what: str):
+    """(unit, side, gap_init) of every device; an expression (a Monte Carlo draw) is refused:
+    `what` needs the number."""
     for name, gaps in initial_gaps.items():
         for side, gap0 in zip(("bl", "blb"), gaps):
             if gap0 is None:
                 raise CircuitkitError(f"unit {name}: gap_init of the {side} device is an expression; "
-                                      "drift needs numeric initial gaps")
-            dgap = np.asarray(result[f"v({dgap_node(name, side)})"])
-            before, after = gap0 + float(dgap[0]) * 1e-9, gap0 + float(dgap[-1]) * 1e-9
-            drifts.append(RramDrift(name, side, before, after, float(card.resistance(before)),
-                                    float(card.resistance(after))))
-    return drifts
+                                      f"{what} needs numeric initial gaps")
+            yield name, side, gap0
 
 
 # --------------------------------------------------------------------------- cell stress per read
@@ -245,26 +252,21 @@ def measure_cell_stress(result: SimResult, initial_gaps: Mapping[str, tuple[floa
     edges[-1] = max(edges[-1], time[-1])
     read_of = np.clip(np.searchsorted(edges, time, side="right") - 1, 0, reads - 1)
     stresses = []
-    for name, gaps in initial_gaps.items():
-        for side, gap0 in zip(("bl", "blb"), gaps):
-            if gap0 is None:
-                raise CircuitkitError(f"unit {name}: gap_init of the {side} device is an expression; "
-                                      "the cell stress needs numeric initial gaps")
-            v_te_be = (np.asarray(result[f"v(xu_{name}.xsyn.cell_{side})"], dtype=float)
-                       - np.asarray(result[f"v(xu_{name}.{side})"], dtype=float))
-            gap = gap0 + np.asarray(result[f"v({dgap_node(name, side)})"], dtype=float) * 1e-9
-            field = card.local_field(v_te_be, gap, temp_c=temp_c)
-            power = v_te_be * card.current(v_te_be, gap, temp_c=temp_c)
-            energy = np.concatenate(([0.0], np.cumsum(0.5 * (power[1:] + power[:-1]) * np.diff(time))))
+    def per_read_max(values: np.ndarray) -> np.ndarray:
+        peak = np.full(reads, -np.inf)
+        np.maximum.at(peak, read_of, values)
+        return np.maximum(peak, 0.0)
 
-            def per_read_max(values: np.ndarray) -> np.ndarray:
-                peak = np.full(reads, -np.inf)
-                np.maximum.at(peak, read_of, values)
-                return np.maximum(peak, 0.0)
-
-            stresses.append(CellStress(
-                name, side, gap0,
-                peak_reset_v=per_read_max(-v_te_be), peak_set_v=per_read_max(v_te_be),
-                peak_reset_field=per_read_max(-field), peak_set_field=per_read_max(field),
-                energy_j=np.diff(np.interp(edges, time, energy)), gap_m=np.interp(edges[1:], time, gap)))
+    for name, side, gap0 in numeric_gaps(initial_gaps, "the cell stress"):
+        v_te_be = (np.asarray(result[f"v(xu_{name}.xsyn.cell_{side})"], dtype=float)
+                   - np.asarray(result[f"v(xu_{name}.{side})"], dtype=float))
+        gap = gap0 + np.asarray(result[f"v({dgap_node(name, side)})"], dtype=float) * 1e-9
+        field = card.local_field(v_te_be, gap, temp_c=temp_c)
+        power = v_te_be * card.current(v_te_be, gap, temp_c=temp_c)
+        energy = np.concatenate(([0.0], np.cumsum(0.5 * (power[1:] + power[:-1]) * np.diff(time))))
+        stresses.append(CellStress(
+            name, side, gap0,
+            peak_reset_v=per_read_max(-v_te_be), peak_set_v=per_read_max(v_te_be),
+            peak_reset_field=per_read_max(-field), peak_set_field=per_read_max(field),
+            energy_j=np.diff(np.interp(edges, time, energy)), gap_m=np.interp(edges[1:], time, gap)))
     return stresses
