@@ -155,13 +155,14 @@ def test_no_motion_below_the_field_threshold_is_stated_with_its_margin_not_a_num
 @pytest.mark.spice
 def test_the_command_writes_the_table_its_settings_and_the_figure(tmp_path):
     out = tmp_path / "disturb"
-    run = subprocess.run([sys.executable, "-m", "circuitkit.cli", "disturb", "-o", str(out), "--schemes", "binary",
+    run = subprocess.run([sys.executable, "-m", "circuitkit.cli", "disturb", "-o", str(out), "--schemes", "binary,xnor",
                           "--corners", "tt", "--vdd", "1.8", "--temp-c", "27", "--reads", "10", "--clamp-v", "1.4",
                           "--quiet"], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 0, run.stderr
     print(run.stdout)
     rows = list(csv.DictReader((out / "disturb_table.csv").open()))
-    assert [row["clamp_v"] for row in rows] == ["", "1.4"]
+    assert [(row["scheme"], row["clamp_v"]) for row in rows] == [("binary", ""), ("binary", "1.4"), ("xnor", ""),
+                                                                 ("xnor", "1.4")]
     for column in ("bl_peak_reset_v", "blb_energy_per_read_j", "bl_change_per_read_m", "reads_to_failure",
                    "rtf_low", "rtf_high", "simulated_reads", "extrapolated", "basis", "delay_s", "margin_v"):
         assert column in rows[0]

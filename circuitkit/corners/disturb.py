@@ -1,7 +1,7 @@
 """Read disturb over a lifetime: what every read does to the cells it reads, and how many
 reads the stored weight survives.
 
-For each read scheme (binary 2T2R PCSA, ternary), each corner (process x supply x
+For each read scheme (binary 2T2R PCSA, ternary, XNOR), each corner (process x supply x
 temperature) and each read bias (as designed, and with a `BitLineClamp`):
 
 1. **Stress, simulated.** One transient of `reads` consecutive reads in ngspice (the
@@ -63,10 +63,11 @@ from circuitkit.netlist.readout import CellStress, PcsaRead, PcsaReads, measure_
 from circuitkit.operating import Corner, OperatingPoint
 from circuitkit.spice.runner import SimulationError, run_batch
 
-SCHEMES = ("binary", "ternary")
+SCHEMES = ("binary", "ternary", "xnor")
 # The weights each scheme's stress bench holds: -1 mirrors +1 (the same devices, swapped).
-SCHEME_WEIGHTS = {"binary": (+1,), "ternary": (+1, 0)}
-SCHEME_KINDS = {"binary": "2t2r-pcsa", "ternary": "ternary-pcsa"}
+# An XNOR read is a binary read through the input swap, with input 1 (straight through).
+SCHEME_WEIGHTS = {"binary": (+1,), "ternary": (+1, 0), "xnor": (+1,)}
+SCHEME_KINDS = {"binary": "2t2r-pcsa", "ternary": "ternary-pcsa", "xnor": "xnor-pcsa"}
 # A gap change below this after all simulated reads is "no motion" (1e-6 pm: ngspice's
 # state integrates exactly 0 below the field threshold; above it even 1e3 reads of a slow
 # drift move far more).
@@ -98,8 +99,9 @@ class DisturbConfig:
     """What `circuitkit disturb` simulates (every field is checked when the config is made,
     before any simulation).
 
-    The grid is `corners` x supplies x `temp_c` for each of `schemes`; the binary reads use
-    `vdd`, the ternary reads `ternary_vdd` (their near-threshold supply). `reads`:
+    The grid is `corners` x supplies x `temp_c` for each of `schemes` (binary, ternary,
+    xnor; default the first two); the binary and XNOR reads use `vdd` and `clamp_v`, the
+    ternary reads `ternary_vdd` (their near-threshold supply) and `ternary_clamp_v`. `reads`:
     consecutive reads simulated per transient (the data the drift law is fitted to; at
     least 8). `clamp_v` / `ternary_clamp_v`: the gate voltage of the bit-line clamp each
     scheme is also simulated with (None: without a clamp only); at most the scheme's lowest
@@ -107,7 +109,7 @@ class DisturbConfig:
     of the fresh margin. `horizon`: the largest read count extrapolated to.
     """
 
-    schemes: tuple[str, ...] = SCHEMES
+    schemes: tuple[str, ...] = ("binary", "ternary")
     corners: tuple[str, ...] = ("tt", "ff")
     vdd: tuple[float, ...] = (1.8, 1.98)
     ternary_vdd: tuple[float, ...] = (0.9, 0.99)
@@ -145,14 +147,14 @@ class DisturbConfig:
                     clamp.check_supply(point.vdd, f"DisturbConfig {scheme} reads at {point.label()}")
 
     def supplies(self, scheme: str) -> tuple[float, ...]:
-        return self.vdd if scheme == "binary" else self.ternary_vdd
+        return self.ternary_vdd if scheme == "ternary" else self.vdd
 
     def points(self, scheme: str) -> list[OperatingPoint]:
         return [OperatingPoint(corner, vdd, temp) for corner in self.corners for vdd in self.supplies(scheme)
                 for temp in self.temp_c]
 
     def clamp(self, scheme: str) -> BitLineClamp | None:
-        gate = self.clamp_v if scheme == "binary" else self.ternary_clamp_v
+        gate = self.ternary_clamp_v if scheme == "ternary" else self.clamp_v
         if gate is None:
             return None
         try:
@@ -291,15 +293,21 @@ class DisturbResult:
 
 
 def read_timing(scheme: str, vdd: float) -> ReadTiming:
-    """The timing the campaigns read with: `ReadTiming.for_supply` (binary) or the ternary
+    """The timing the campaigns read with: `ReadTiming.for_supply` (binary, XNOR) or the ternary
     scheme's fixed sampling time."""
-    return ReadTiming.for_supply(vdd) if scheme == "binary" else TERNARY_TIMING
+    return TERNARY_TIMING if scheme == "ternary" else ReadTiming.for_supply(vdd)
 
 
 def _bench(scheme: str, units: Sequence[ReadUnit], point: OperatingPoint, card: ModelCard,
            clamp: BitLineClamp | None, timing: ReadTiming, reads: int, **fields: Any) -> PcsaReadBench:
     return PcsaReadBench(tuple(units), point=point, timing=timing, card=card, states=RramStates.of_card(card),
-                         kind=SCHEME_KINDS[scheme], clamp=clamp, reads=reads, waveforms=False, **fields)
+                         kind=SCHEME_KINDS[scheme], xnor=scheme == "xnor", clamp=clamp, reads=reads, waveforms=False,
+                         **fields)
+
+
+def read_unit(scheme: str, name: str, weight: int, **fields: Any) -> ReadUnit:
+    """A read unit of `scheme` (an XNOR read's input is 1: it reads the weight itself)."""
+    return ReadUnit(name, weight, input_bit=1 if scheme == "xnor" else None, **fields)
 
 
 def clamped_timing(scheme: str, point: OperatingPoint, card: ModelCard, clamp: BitLineClamp, base: ReadTiming,
@@ -309,13 +317,13 @@ def clamped_timing(scheme: str, point: OperatingPoint, card: ModelCard, clamp: B
     one at this point, and the margin is compared while the latch is still deciding, as
     without the clamp; the delay is the clamp's cost. A ternary read keeps its sampling
     time (it is what tells 0 from +-1); only its margin time moves, up to the sampling time."""
-    probe = _bench(scheme, [ReadUnit("p", +1)], point, card, clamp, base, 1,
+    probe = _bench(scheme, [read_unit(scheme, "p", +1)], point, card, clamp, base, 1,
                    title=f"bit-line clamp delay, {scheme}, {point.label()}").simulate(name="disturb_clamp_delay")["p"]
     if not (probe.correct and math.isfinite(probe.delay_s)):
         raise CircuitkitError(f"a {scheme} read with the bit-line clamp at v_gate={clamp.v_gate:g} V does not "
                               f"resolve a fresh +1 at {point.label()}: raise the clamp voltage")
     stretch = max(1.0, probe.delay_s / unclamped_delay_s)
-    if scheme == "binary":
+    if scheme != "ternary":
         return dataclasses.replace(base, t_evaluate=base.t_evaluate * stretch, t_margin=base.t_margin * stretch)
     return dataclasses.replace(base, t_margin=min(base.t_margin * stretch, base.sample_after_eval))
 
@@ -365,12 +373,12 @@ class _Stressed:
         """One ngspice bench: a fresh cell and a cell in the state the drift laws give
         after each of `reads` reads (clipped at the card's bounds)."""
         gmin, gmax = self.card.value("gmin"), self.card.value("gmax")
-        units = [ReadUnit("fresh", self.weight)]
+        units = [read_unit(self.scheme, "fresh", self.weight)]
         for index, n in enumerate(reads):
             gaps = [float(np.clip(g1 + (d.law.drift_m(n) if d.law else 0.0), gmin, gmax))
                     for d, g1 in zip(self.devices, self.gaps_after_first)]
-            units.append(ReadUnit(f"n{index}", self.weight, rram_bl={"gap_init": gaps[0]},
-                                  rram_blb={"gap_init": gaps[1]}))
+            units.append(read_unit(self.scheme, f"n{index}", self.weight, rram_bl={"gap_init": gaps[0]},
+                                   rram_blb={"gap_init": gaps[1]}))
         measured = _bench(self.scheme, units, self.point, self.card, self.clamp, self.timing, 1,
                           title=f"read disturb: extrapolated states, {self.scheme}, {self.point.label()}"
                           ).simulate(name="disturb_states")
@@ -437,7 +445,7 @@ def disturb_rows(scheme: str, point: OperatingPoint, card: ModelCard, config: Di
     """Stress, drift laws and reads to failure of each weight of `scheme` at one point,
     as designed and (if the config has one) with the clamp. The margin limit is the same
     for both biases: `margin_fraction` of the unclamped fresh read's margin."""
-    units = [ReadUnit({+1: "p", 0: "z"}[w], w) for w in SCHEME_WEIGHTS[scheme]]
+    units = [read_unit(scheme, {+1: "p", 0: "z"}[w], w) for w in SCHEME_WEIGHTS[scheme]]
     base = read_timing(scheme, point.vdd)
     clamp = config.clamp(scheme)
     reference: dict[int, PcsaRead] = {}

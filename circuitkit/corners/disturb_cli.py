@@ -67,9 +67,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output", "-o", required=True, type=Path, help="output directory")
     parser.add_argument("--model-card", help="model card JSON (default: the Verilog-A defaults)")
-    parser.add_argument("--schemes", type=comma_names, default=defaults.schemes, help="binary,ternary (default both)")
+    parser.add_argument("--schemes", type=comma_names, default=defaults.schemes, help="binary,ternary,xnor (default binary,ternary)")
     parser.add_argument("--corners", type=comma_names, default=defaults.corners, help="process corners (default tt,ff)")
-    parser.add_argument("--vdd", type=comma_floats, default=defaults.vdd, help="binary-read supplies in V (default 1.8,1.98)")
+    parser.add_argument("--vdd", type=comma_floats, default=defaults.vdd, help="binary- and XNOR-read supplies in V (default 1.8,1.98)")
     parser.add_argument("--ternary-vdd", type=comma_floats, default=defaults.ternary_vdd,
                         help="ternary-read supplies in V (default 0.9,0.99)")
     parser.add_argument("--temp-c", "--temp", dest="temp_c", type=comma_floats, default=defaults.temp_c,
@@ -77,7 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reads", type=int, default=defaults.reads,
                         help=f"consecutive reads simulated per transient, >= 8 (default {defaults.reads})")
     parser.add_argument("--clamp-v", type=_optional_volts, default=defaults.clamp_v,
-                        help=f"bit-line clamp gate voltage of the binary reads, or none (default {defaults.clamp_v})")
+                        help=f"bit-line clamp gate voltage of the binary and XNOR reads, or none (default {defaults.clamp_v})")
     parser.add_argument("--ternary-clamp-v", type=_optional_volts, default=defaults.ternary_clamp_v,
                         help=f"clamp gate voltage of the ternary reads, or none (default {defaults.ternary_clamp_v})")
     parser.add_argument("--margin-fraction", type=float, default=defaults.margin_fraction,
