@@ -178,3 +178,30 @@ def test_the_command_writes_the_table_its_settings_and_the_figure(tmp_path):
     html._disturb_section(doc, tmp_path)
     page = "".join(doc.html)
     assert "disturb/reads_to_failure.png" in page and "no failure predicted by the model below" in page
+
+
+@pytest.mark.spice
+def test_a_clamp_that_breaks_the_read_and_a_point_ngspice_fails_are_reported_and_the_rest_kept(monkeypatch):
+    from circuitkit.spice.runner import SimulationError
+
+    simulate_point = disturb_module.disturb_rows
+
+    def one_point_fails(scheme, point, card, config):
+        if point.vdd == 1.98:
+            raise SimulationError("convergence", None, "timestep too small (forced by the test)")
+        return simulate_point(scheme, point, card, config)
+
+    monkeypatch.setattr(disturb_module, "disturb_rows", one_point_fails)
+    config = DisturbConfig(schemes=("binary",), corners=("tt",), vdd=(1.8, 1.98), temp_c=(27.0,), reads=8,
+                           clamp_v=0.5)
+    result = run_disturb(config, ModelCard.default(), log=print)
+    assert len(result.failures) == 1 and "1.98 V" in result.failures[0] and "timestep too small" in result.failures[0]
+    free, clamped = result.rows
+    # a clamp gate at 0.5 V starves the read: the fresh clamped read fails, and the row says so
+    assert free.reads_to_failure is None and "below its field threshold" in free.basis
+    assert clamped.reads_to_failure is None and "the fresh read already fails" in clamped.basis
+    assert "the cost of the clamp at 0.5 V" in clamped.basis
+    monkeypatch.setattr(disturb_module, "disturb_rows",
+                        lambda *args: (_ for _ in ()).throw(SimulationError("convergence", None, "no luck")))
+    with pytest.raises(CircuitkitError, match="no point could be simulated: binary at tt, 1.8 V, 27 C"):
+        run_disturb(config, ModelCard.default(), log=print)

@@ -281,6 +281,7 @@ class DisturbResult:
     config: DisturbConfig
     rows: tuple[DisturbRow, ...]
     card_source: str
+    failures: tuple[str, ...] = ()   # points ngspice could not simulate (no rows), with its message
 
     def row(self, scheme: str, point: OperatingPoint, clamp: bool, weight: int = +1) -> DisturbRow:
         for row in self.rows:
@@ -316,12 +317,13 @@ def clamped_timing(scheme: str, point: OperatingPoint, card: ModelCard, clamp: B
     (and a binary read's evaluation) stretch by the clamped read's delay over the unclamped
     one at this point, and the margin is compared while the latch is still deciding, as
     without the clamp; the delay is the clamp's cost. A ternary read keeps its sampling
-    time (it is what tells 0 from +-1); only its margin time moves, up to the sampling time."""
+    time (it is what tells 0 from +-1); only its margin time moves, up to the sampling time.
+    A clamp that keeps the fresh read from resolving keeps `base` (the rows then say that
+    the fresh read fails)."""
     probe = _bench(scheme, [read_unit(scheme, "p", +1)], point, card, clamp, base, 1,
                    title=f"bit-line clamp delay, {scheme}, {point.label()}").simulate(name="disturb_clamp_delay")["p"]
     if not (probe.correct and math.isfinite(probe.delay_s)):
-        raise CircuitkitError(f"a {scheme} read with the bit-line clamp at v_gate={clamp.v_gate:g} V does not "
-                              f"resolve a fresh +1 at {point.label()}: raise the clamp voltage")
+        return base
     stretch = max(1.0, probe.delay_s / unclamped_delay_s)
     if scheme != "ternary":
         return dataclasses.replace(base, t_evaluate=base.t_evaluate * stretch, t_margin=base.t_margin * stretch)
@@ -460,7 +462,11 @@ def disturb_rows(scheme: str, point: OperatingPoint, card: ModelCard, config: Di
             own = [s for s in stresses if s.unit == unit.name]
             devices = tuple(device_disturb(s, state, card) for s, state in zip(own, CELL_STATES[unit.weight]))
             n_fail, interval = None, None
-            if any(d.law for d in devices):
+            if _fails(read, limit):
+                basis = (f"the fresh read already fails: it reads {read.value:+d} (stored {unit.weight:+d}), margin "
+                         f"{read.margin_v * 1e3:.0f} mV against the limit {limit * 1e3:.0f} mV"
+                         + (f": the cost of the clamp at {bias.v_gate:g} V" if bias else ""))
+            elif any(d.law for d in devices):
                 cell = _Stressed(scheme, point, card, bias, timing, unit.weight, devices,
                                  (float(own[0].gap_m[0]), float(own[1].gap_m[0])))
                 try:
@@ -482,14 +488,22 @@ def run_disturb(config: DisturbConfig, card: ModelCard | None = None, card_sourc
     """Every scheme x corner x read bias of `config` (see the module docstring)."""
     card = card or ModelCard.default()
     rows: list[DisturbRow] = []
+    failures: list[str] = []
     for scheme in config.schemes:
         for point in config.points(scheme):
-            new = disturb_rows(scheme, point, card, config)
+            try:
+                new = disturb_rows(scheme, point, card, config)
+            except SimulationError as error:  # this point only: the others (and their work) stand
+                failures.append(f"{scheme} at {point.label()}: {str(error).splitlines()[0][:300]}")
+                log(f"disturb {scheme} {point.label()}: FAILED, no rows ({failures[-1]})")
+                continue
             rows += new
             for row in new:
                 bias = f"clamp {row.clamp_v:g} V" if row.clamp_v else "no clamp"
                 log(f"disturb {scheme} w{row.weight:+d} {point.label()} {bias}: {_rtf_text(row)}")
-    return DisturbResult(config, tuple(rows), card_source)
+    if not rows:
+        raise CircuitkitError("read disturb: no point could be simulated: " + "; ".join(failures))
+    return DisturbResult(config, tuple(rows), card_source, tuple(failures))
 
 
 def _rtf_text(row: DisturbRow) -> str:
@@ -513,7 +527,8 @@ def write_disturb(result: DisturbResult, directory: Path | str, card: ModelCard 
     paths["json"] = write_json(directory / JSON_FILE, {
         "settings": result.config.to_dict(), "card": {"source": result.card_source, "thresholds": thresholds,
                                                        "json": card.to_json()},
-        "toolchain": tc.toolchain().fingerprint(), "assumptions": list(ASSUMPTIONS), "rows": table})
+        "toolchain": tc.toolchain().fingerprint(), "assumptions": list(ASSUMPTIONS), "rows": table,
+        "failed_points": list(result.failures)})
     paths["figure"] = plot_reads_to_failure(table, directory / FIGURE_FILE, horizon=result.config.horizon)
     return paths
 

@@ -51,6 +51,8 @@ def _disturb(args: argparse.Namespace) -> int:
               f"{'-' if row.clamp_v is None else format(row.clamp_v, 'g'):>6} {worst.peak_reset_v:>7.3f} "
               f"{sum(d.energy_per_read_j for d in row.devices) * 1e15:>8.3f} {change * 1e12:>11.3g} "
               f"{row.delay_s * 1e12 if math.isfinite(row.delay_s) else math.nan:>8.1f} {row.margin_v:>7.3f}  {rtf}")
+    for failure in result.failures:
+        print(f"FAILED (no rows): {failure}")
     print(f"reads simulated per transient: {config.reads}; beyond them every number is the drift law's "
           f"extrapolation (see 'basis' in {paths['table']})")
     print(f"wrote {Path(args.output) / TABLE_FILE}, {JSON_FILE}, {FIGURE_FILE}")

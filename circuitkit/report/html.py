@@ -385,6 +385,8 @@ def _disturb_section(doc: _Document, out: Path) -> None:
                 f"{row['bl_change_per_read_m'] * 1e12:.3g} / {row['blb_change_per_read_m'] * 1e12:.3g}",
                 f"{row['delay_s'] * 1e12:.0f}", f"{row['margin_v']:.3f}", reads(row), row["basis"]]
                for row in saved["rows"]])
+    for failure in saved.get("failed_points", []):
+        doc.paragraph(f"Not simulated (ngspice failed, no rows): {failure}", note=True)
     doc.paragraph(f"Card: {saved['card']['source']}. Simulated: {saved['settings']['reads']} consecutive reads per "
                   "transient; every reads-to-failure beyond them is the fitted drift law's extrapolation. "
                   "Assumptions: " + "; ".join(saved["assumptions"]) + ".", note=True)
