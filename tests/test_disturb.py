@@ -107,7 +107,7 @@ def test_the_clamp_lowers_the_peak_cell_voltage_and_raises_reads_to_failure_wher
     assert free.reads_to_failure is not None and free.devices[0].change_per_read_m > 0
     low, high = free.interval
     assert low <= free.reads_to_failure <= high
-    assert free.reads_to_failure > config.reads and "extrapolated" in free.basis
+    assert free.reads_to_failure > config.reads and free.status == "extrapolated"
     after = math.inf if clamped.reads_to_failure is None else clamped.reads_to_failure
     print(f"reads to failure: {free.reads_to_failure:.3g} -> {after:.3g} ({clamped.basis}); delay "
           f"{free.delay_s * 1e12:.0f} -> {clamped.delay_s * 1e12:.0f} ps")
@@ -164,7 +164,7 @@ def test_the_command_writes_the_table_its_settings_and_the_figure(tmp_path):
     assert [(row["scheme"], row["clamp_v"]) for row in rows] == [("binary", ""), ("binary", "1.4"), ("xnor", ""),
                                                                  ("xnor", "1.4")]
     for column in ("bl_peak_reset_v", "blb_energy_per_read_j", "bl_change_per_read_m", "reads_to_failure",
-                   "rtf_low", "rtf_high", "simulated_reads", "extrapolated", "basis", "delay_s", "margin_v"):
+                   "rtf_low", "rtf_high", "simulated_reads", "extrapolated", "status", "basis", "delay_s", "margin_v"):
         assert column in rows[0]
     saved = json.loads((out / "disturb.json").read_text())
     assert saved["settings"]["reads"] == 10 and saved["settings"]["clamp_v"] == 1.4
@@ -201,6 +201,7 @@ def test_a_clamp_that_breaks_the_read_and_a_point_ngspice_fails_are_reported_and
     assert free.reads_to_failure is None and "below its field threshold" in free.basis
     assert clamped.reads_to_failure is None and "the fresh read already fails" in clamped.basis
     assert "the cost of the clamp at 0.5 V" in clamped.basis
+    assert (free.status, clamped.status) == ("below threshold", "fails fresh")
     monkeypatch.setattr(disturb_module, "disturb_rows",
                         lambda *args: (_ for _ in ()).throw(SimulationError("convergence", None, "no luck")))
     with pytest.raises(CircuitkitError, match="no point could be simulated: binary at tt, 1.8 V, 27 C"):

@@ -72,6 +72,11 @@ SCHEME_KINDS = {"binary": "2t2r-pcsa", "ternary": "ternary-pcsa", "xnor": "xnor-
 # state integrates exactly 0 below the field threshold; above it even 1e3 reads of a slow
 # drift move far more).
 MOTION_FLOOR_M = 1e-18
+# What a row's reads to failure is (`DisturbRow.status`), from the start of its basis.
+STATUSES = {"the fresh read already fails": "fails fresh",
+            "no failure predicted by the model below": "below threshold",
+            "no failure predicted up to": "no failure to horizon",
+            "no motion resolved": "undetermined", "no reads to failure": "undetermined"}
 TABLE_FILE = "disturb_table.csv"
 JSON_FILE = "disturb.json"
 FIGURE_FILE = "reads_to_failure.png"
@@ -254,6 +259,13 @@ class DisturbRow:
     interval: tuple[float, float] | None
     basis: str
 
+    @property
+    def status(self) -> str:
+        """extrapolated / within simulated reads (a number), or why there is none."""
+        if self.reads_to_failure is not None:
+            return "extrapolated" if self.reads_to_failure > self.simulated_reads else "within simulated reads"
+        return next((status for start, status in STATUSES.items() if self.basis.startswith(start)), "undetermined")
+
     def to_csv_row(self) -> dict[str, Any]:
         row: dict[str, Any] = {"scheme": self.scheme, "corner": str(self.point.corner), "vdd": self.point.vdd,
                                "temp_c": self.point.temp_c, "clamp_v": "" if self.clamp_v is None else self.clamp_v,
@@ -272,7 +284,7 @@ class DisturbRow:
                 "rtf_low": "" if self.interval is None else self.interval[0],
                 "rtf_high": "" if self.interval is None else self.interval[1],
                 "extrapolated": self.reads_to_failure is not None and self.reads_to_failure > self.simulated_reads,
-                "basis": self.basis}
+                "status": self.status, "basis": self.basis}
         return row
 
 

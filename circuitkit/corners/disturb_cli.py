@@ -45,7 +45,7 @@ def _disturb(args: argparse.Namespace) -> int:
     for row in result.rows:
         worst = max(row.devices, key=lambda d: d.peak_reset_v)
         change = max((abs(d.change_per_read_m) for d in row.devices))
-        rtf = ("none predicted" if row.reads_to_failure is None else
+        rtf = (row.status if row.reads_to_failure is None else
                f"{row.reads_to_failure:.3g} [{row.interval[0]:.3g}, {row.interval[1]:.3g}]")
         print(f"{row.scheme:<8} {row.weight:>+2d} {row.point.label():<20} "
               f"{'-' if row.clamp_v is None else format(row.clamp_v, 'g'):>6} {worst.peak_reset_v:>7.3f} "

@@ -25,7 +25,7 @@ def plot_reads_to_failure(rows: Sequence[Mapping], path: Path | str, horizon: fl
     """One panel per scheme and stored weight: reads to failure (log axis, with its
     interval) per corner, side by side without and with the clamp. A row with no predicted
     failure (below the field threshold, or beyond the horizon) is an upward triangle at
-    the horizon; the simulated read count is the dotted line: everything above it is the
+    the horizon, a fresh read that already fails a cross at 1; the simulated read count is the dotted line: everything above it is the
     drift law's extrapolation."""
     panels: dict[tuple[str, int], list[Mapping]] = {}
     for row in rows:
@@ -39,21 +39,25 @@ def plot_reads_to_failure(rows: Sequence[Mapping], path: Path | str, horizon: fl
             if not mine:
                 continue
             label = (f"bit-line clamp {float(mine[0]['clamp_v']):g} V" if clamped else "no clamp")
-            for k, row in enumerate(mine):
+            for row in mine:  # every point labelled: the legend keeps one entry per label
                 position = x[(row["corner"], float(row["vdd"]), float(row["temp_c"]))] + offset
                 rtf = _number(row["reads_to_failure"])
-                first = k == 0
+                if rtf is None and row["status"] == "fails fresh":
+                    axis.plot(position, 1, "x", color=colour, markersize=9, label=f"{label}: the fresh read fails")
+                    continue
                 if rtf is None:
-                    axis.plot(position, horizon, NO_FAILURE_MARKER, color=colour, markerfacecolor="none",
-                              label=f"{label}: no failure predicted" if first else None)
+                    # below the threshold, or none up to the horizon; "undetermined" rows are not drawn
+                    if row["status"] != "undetermined":
+                        axis.plot(position, horizon, NO_FAILURE_MARKER, color=colour, markerfacecolor="none",
+                                  label=f"{label}: no failure predicted")
                     continue
                 low, high = _number(row["rtf_low"]) or rtf, _number(row["rtf_high"]) or rtf
                 axis.errorbar(position, rtf, yerr=[[rtf - low], [high - rtf]], fmt="o", color=colour, capsize=3,
-                              label=label if first else None)
+                              label=label)
         simulated = int(items[0]["simulated_reads"])
         axis.axhline(simulated, linestyle=":", color="grey", label=f"simulated reads ({simulated}); above: extrapolated")
         axis.set_yscale("log")
-        axis.set_ylim(1, horizon * 10)
+        axis.set_ylim(0.3, horizon * 10)
         axis.set_xticks(np.arange(len(corners)))
         axis.set_xlim(-0.6, len(corners) - 0.4)
         axis.set_xticklabels([f"{c}\n{v:g} V\n{t:g} C" for c, v, t in corners], fontsize=7)
@@ -63,4 +67,5 @@ def plot_reads_to_failure(rows: Sequence[Mapping], path: Path | str, horizon: fl
         handles, labels = axis.get_legend_handles_labels()
         unique = dict(zip(labels, handles))
         axis.legend(unique.values(), unique.keys(), fontsize=7, loc="lower left")
-    return save_figure(figure, path, title="Read disturb: reads to failure per corner (\u25b3: none predicted)")
+    return save_figure(figure, path,
+                       title="Read disturb: reads to failure per corner (\u25b3: none predicted, x: the fresh read fails)")
