@@ -53,7 +53,7 @@ from scipy import special
 
 from circuitkit import CircuitkitError
 from circuitkit.device.access import AccessTransistor, FetTable, fet_table
-from circuitkit.device.model import ModelCard, parameter_specs
+from circuitkit.device.model import ModelCard, _local_field, parameter_specs
 from circuitkit.measurements import PulseTable
 from circuitkit.stats import binomial_interval
 
@@ -677,9 +677,7 @@ def reset_field_reach(likelihood: _Likelihood, values: Mapping[str, float]) -> f
     if not reset.any():
         return None
     reach = (grid >= float(np.min(likelihood.gaps[~likelihood.is_set], initial=grid[-1]))) & (grid <= card.value("gmax"))
-    gamma = np.maximum(card.value("gamma0") - card.value("beta") * np.maximum(grid * 1e9, 0.0) ** card.value("alpha"),
-                       0.0)
-    field = gamma[None, :] * np.maximum(-likelihood.conditions.v_cell[reset], 0.0) / card.value("tox")
+    field = -_local_field(card.rate_constants(likelihood.temp_c), likelihood.conditions.v_cell[reset], grid[None, :])
     return float(np.max(field[:, reach], initial=0.0))
 
 
