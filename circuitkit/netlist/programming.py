@@ -270,7 +270,7 @@ class ProgrammingBench(Bench[ProgrammingResult]):
         for k, g in enumerate(gaps.ravel()):
             self.card.instance_for_gap(float(g), f"ProgrammingBench cell {k // devices}")  # refuses a gap below 0
         scale = np.ones(gaps.shape) if self.rate_scale is None else \
-            np.broadcast_to(np.asarray(self.rate_scale, dtype=float), gaps.shape).copy()
+            np.asarray(self.rate_scale, dtype=float).reshape(-1, devices) * np.ones(gaps.shape)
         if np.any(~(scale > 0)) or np.any(~np.isfinite(scale)):
             raise CircuitkitError("ProgrammingBench: rate_scale: expected finite numbers > 0")
         object.__setattr__(self, "rate_scale", scale)
