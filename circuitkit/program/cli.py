@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     pulse = ModelCard.load(args.pulse_card) if args.pulse_card else pulse_default
     start = ModelCard.load(args.start_card) if args.start_card else start_default
     result = run_tradeoff(config, args.output, pulse_card=pulse, start_card=start)
-    plot_tradeoff(result.rows, args.output / "tradeoff.png")
+    plot_tradeoff(result.rows, args.output / "tradeoff.png", result.programmed)
     print(f"{'condition':28s} {'arch':5s} {'pJ/bit':>8s} {'write fail':>11s} {'BER':>9s} [95 % interval] method")
     for row in result.rows:
         print(f"{row['condition']:28s} {row['architecture']:5s} {row['energy_per_bit_j'] * 1e12:8.1f} "

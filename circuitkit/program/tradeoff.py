@@ -78,15 +78,17 @@ class TradeoffConfig:
     batch_size: int = 64
     read_samples: int = 128      # 2T2R mc reads per stored weight and condition
     offset_samples: int = 32     # reads per offset point of the one offset fit
+    networks: tuple[str, ...] = ("bnn-fc", "bnn-conv")  # bundled binary networks evaluated at each point
+    trials: int = 10             # corrupted copies per network and point
     corner: str = "tt"
     vdd: float = 1.8
     temp_c: float = 27.0
     seed: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("v_wl", "width", "verify"):
+        for name in ("v_wl", "width", "verify", "networks"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-            if not getattr(self, name):
+            if not getattr(self, name) and name != "networks":
                 raise CircuitkitError(f"TradeoffConfig: {name}: expected at least one value")
 
     @property
@@ -111,6 +113,7 @@ class TradeoffConfig:
 class Tradeoff:
     rows: list[dict[str, Any]]
     offset_fit: OffsetFit
+    programmed: dict[str, np.ndarray]  # condition -> programmed LRS resistances (ohm)
     outdir: Path
 
 
@@ -175,12 +178,13 @@ def run_tradeoff(config: TradeoffConfig, outdir: Path | str, *, pulse_card: Mode
     fit, offset_reads = offset_fit(config, start_card, pulse_card, outdir / "offset", log)
     hrs_model = ProgrammedStates.from_model_card(start_card, CHOSEN).hrs
     hrs = hrs_model.sample(np.random.Generator(np.random.PCG64(value_seed(config.seed, "tradeoff", "hrs"))), HRS_DRAWS)
-    rows = []
+    rows, programmed = [], {}
     for label, scheme in config.schemes():
         program = run_program_campaign(
             ProgramConfig(scheme, cells=config.cells, batch_size=config.batch_size, seed=config.seed),
             outdir / label / "program", pulse_card=pulse_card, start_card=start_card, log=log)
         outcome, summary = program.outcome, program.summary
+        programmed[label] = outcome.r_final
         states = programmed_states(outcome.r_final, start_card, label)
         read = run_campaign(CampaignConfig(corners=(config.point.corner,), vdd=(config.vdd,), temp_c=(config.temp_c,),
                                            samples=config.read_samples, seed=config.seed,
@@ -204,7 +208,7 @@ def run_tradeoff(config: TradeoffConfig, outdir: Path | str, *, pulse_card: Mode
             estimate, low, high, by_stored = offset_ber(fit, outcome.r_final, hrs, architecture, rng)
             row = {**base, "architecture": architecture, "ber_stored_plus": by_stored[+1],
                    "ber_stored_minus": by_stored[-1], "energy_per_bit_j": share * energy["mean"],
-                   "energy_per_bit_ci_low": share * energy["ci_low"], "energy_per_bit_ci_high": share * energy["ci_high"],
+                   "energy_per_bit_j_ci_low": share * energy["ci_low"], "energy_per_bit_j_ci_high": share * energy["ci_high"],
                    "ber": estimate, "ber_ci_low": low, "ber_ci_high": high, "ber_method": OFFSET_METHOD,
                    "ber_reads": offset_reads,
                    "ber_mc": math.nan, "ber_mc_ci_low": math.nan, "ber_mc_ci_high": math.nan, "ber_mc_reads": 0}
@@ -214,6 +218,7 @@ def run_tradeoff(config: TradeoffConfig, outdir: Path | str, *, pulse_card: Mode
         if log:
             log(f"tradeoff {label}: {energy['mean'] * 1e12:.1f} pJ per SET, write failures {failure['fraction']:.1%}, "
                 f"2T2R mc BER {mc.estimate:.2%} [{mc.low:.2%}, {mc.high:.2%}] of {reads} reads")
+    network_accuracy(rows, config.networks, config.trials, config.seed)
     write_rows_csv(outdir / "tradeoff.csv", rows)
     write_json(outdir / "tradeoff.json", {
         "settings": config.to_dict(), "offset_fit": fit.to_dict(), "offset_reads": offset_reads,
@@ -224,5 +229,35 @@ def run_tradeoff(config: TradeoffConfig, outdir: Path | str, *, pulse_card: Mode
                     OFFSET_METHOD: "probit-fitted PCSA offset integrated over the programmed cells and the HRS draws; "
                                    f"95 % bootstrap ({BOOTSTRAP}) over cells and the fit's covariance; no tail beyond "
                                    "the programmed cells; 1T1R against a reference at the geometric mean of the medians"},
+        "accuracy": f"bundled binary networks on the MNIST 5k test images, {config.trials} corrupted copies per point "
+                    "(weights misread with the row's per-stored-value BER of the offset integral; Student-t 95 %)",
         "rows": rows})
-    return Tradeoff(rows, fit, outdir)
+    return Tradeoff(rows, fit, programmed, outdir)
+
+
+def network_accuracy(rows: list[dict[str, Any]], networks, trials: int, seed: int) -> None:
+    """Add each bundled network's accuracy (mean and 95 % interval over `trials` corrupted
+    copies) at every row's error rates: `accuracy_<network>`, `..._ci_low`, `..._ci_high`,
+    and the clean accuracy `accuracy_<network>_clean`."""
+    if not networks:
+        return
+    from circuitkit.ber_table import BerTable, Condition
+    from circuitkit.inject.accuracy import trial_accuracies
+    from circuitkit.inject.data import load_mnist5k
+    from circuitkit.inject.networks import load_network
+    from circuitkit.stats import mean_interval
+
+    dataset = load_mnist5k()
+    for name in networks:
+        network = load_network(name)
+        clean = float(np.mean(network.predict(dataset.x_test) == dataset.y_test))
+        for row in rows:
+            condition = Condition(f"{row['condition']}-{row['architecture']}", 0.0, 0.0, "binary")
+            plus, minus = row["ber_stored_plus"], row["ber_stored_minus"]
+            matrix = BerTable.from_probabilities({condition: [[1 - minus, minus], [plus, 1 - plus]]}) \
+                .transition_matrix(condition)
+            accuracy = mean_interval(trial_accuracies(network, dataset.x_test, dataset.y_test, matrix, trials,
+                                                      value_seed(seed, "accuracy", name, row["condition"],
+                                                                 row["architecture"])))
+            row |= {f"accuracy_{name}": accuracy.mean, f"accuracy_{name}_ci_low": accuracy.low,
+                    f"accuracy_{name}_ci_high": accuracy.high, f"accuracy_{name}_clean": clean}
