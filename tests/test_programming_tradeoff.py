@@ -57,3 +57,13 @@ def test_the_offset_integral_is_the_probit_model_over_the_cells():
     read_plus = np.log(reference / cell) > threshold
     direct = 0.5 * (np.mean(~read_plus[is_lrs]) + np.mean(read_plus[~is_lrs]))
     assert offset_ber(fit, lrs, hrs, "1t1r")[0] == pytest.approx(direct, abs=4e-3)
+
+
+def test_the_program_command_refuses_bad_options_before_any_simulation(tmp_path, capsys):
+    from circuitkit.cli import main
+
+    assert main(["program", "--cells", "100", "-o", str(tmp_path)]) == 2
+    assert "--cells 100" in capsys.readouterr().err and not any(tmp_path.iterdir())
+    with pytest.raises(SystemExit):
+        main(["program", "--verify", "maybe", "-o", str(tmp_path)])
+    assert "on, off or on,off" in capsys.readouterr().err

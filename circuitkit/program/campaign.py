@@ -85,6 +85,14 @@ def starting_states(scheme: VerifyScheme, model: PulseModel, start_card: ModelCa
     return start_card.distribution("HRS" if operation is Operation.SET else "LRS").sample(rng, count)
 
 
+def cards_or_bundled(pulse_card: ModelCard | None, start_card: ModelCard | None) -> tuple[ModelCard, ModelCard]:
+    """The given cards, the bundled real-device ones (`mlc.campaign.default_cards`) for those not given."""
+    if pulse_card is None or start_card is None:
+        bundled = default_cards()
+        pulse_card, start_card = pulse_card or bundled[0], start_card or bundled[1]
+    return pulse_card, start_card
+
+
 def batch_generator(seed: int, batch: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(keyed_seed(seed, f"program/batch/{batch}")))
 
@@ -93,9 +101,7 @@ def run_program_campaign(config: ProgramConfig, outdir: Path | str, *, pulse_car
                          start_card: ModelCard | None = None, log: Log | None = print) -> ProgramCampaign:
     """Run (or resume) a program-and-verify campaign into `outdir`."""
     outdir = Path(outdir)
-    if pulse_card is None or start_card is None:
-        bundled = default_cards()
-        pulse_card, start_card = pulse_card or bundled[0], start_card or bundled[1]
+    pulse_card, start_card = cards_or_bundled(pulse_card, start_card)
     model = PulseModel.from_card(pulse_card)
     transistor = config.transistor or model.transistor
     key = {"config": config.to_dict(), "pulse_card": card_digest(pulse_card), "start_card": card_digest(start_card)}

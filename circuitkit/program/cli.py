@@ -27,13 +27,13 @@ from circuitkit.program.tradeoff import TradeoffConfig, run_tradeoff
 DEFAULTS = TradeoffConfig()
 
 
-def _switches(text: str) -> tuple[bool, ...]:
-    values = {"on": True, "off": False}
-    words = comma_separated(text)
-    unknown = [w for w in words if w not in values]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"{', '.join(unknown)}: expected on and/or off")
-    return tuple(values[w] for w in words)
+def _switch(word: str) -> bool:
+    if word not in ("on", "off"):
+        raise ValueError(word)
+    return word == "on"
+
+
+_switches = comma_separated(_switch, "on/off switches (on, off or on,off)")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -47,10 +47,9 @@ from circuitkit.device.distributions import fit_empirical_gpd
 from circuitkit.device.model import ModelCard
 from circuitkit.device.nonideality import CHOSEN, SUMMARY, DeviceNonideality, ProgrammedStates
 from circuitkit.files import write_json, write_rows_csv
-from circuitkit.mlc.campaign import default_cards
 from circuitkit.netlist.programming import ProgrammingPulse
 from circuitkit.operating import Corner, OperatingPoint
-from circuitkit.program.campaign import ProgramConfig, run_program_campaign
+from circuitkit.program.campaign import ProgramConfig, cards_or_bundled, run_program_campaign
 from circuitkit.program.verify import VerifyScheme
 from circuitkit.sense_offset import OffsetFit
 from circuitkit.seeding import value_seed
@@ -172,9 +171,7 @@ def run_tradeoff(config: TradeoffConfig, outdir: Path | str, *, pulse_card: Mode
                  start_card: ModelCard | None = None, log: Log | None = print) -> Tradeoff:
     """Every condition: program, then read (see the module doc); `tradeoff.csv` and `tradeoff.json`."""
     outdir = Path(outdir)
-    if pulse_card is None or start_card is None:
-        bundled = default_cards()
-        pulse_card, start_card = pulse_card or bundled[0], start_card or bundled[1]
+    pulse_card, start_card = cards_or_bundled(pulse_card, start_card)
     fit, offset_reads = offset_fit(config, start_card, pulse_card, outdir / "offset", log)
     hrs_model = ProgrammedStates.from_model_card(start_card, CHOSEN).hrs
     hrs = hrs_model.sample(np.random.Generator(np.random.PCG64(value_seed(config.seed, "tradeoff", "hrs"))), HRS_DRAWS)
