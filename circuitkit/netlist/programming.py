@@ -385,7 +385,7 @@ class ProgrammingBench(Bench[ProgrammingResult]):
                 lines.append(f"XM{k}_{d} x{k}_{d} wl{k} sl{k} 0 {t.device} w={t.w_um:g} l={t.l_um:g}")
         times = self._phase_times()
         end = times[-1][1]
-        step = min(min(p.edge for p in self.pulses) / 4, end / 2000)
+        step = end / 400  # the output step; ngspice puts its own breakpoints on every PWL corner
         lines += c.section("analysis")
         lines.append(f".tran {c.spice_number(step)} {c.spice_number(end)}")
         return c.finish(lines)
