@@ -72,3 +72,21 @@ def test_a_campaign_resumes_to_the_uninterrupted_result_and_refuses_other_settin
         np.testing.assert_array_equal(getattr(resumed.outcome, name), values, err_msg=name)
     with pytest.raises(CircuitkitError, match="programming campaign with another config"):
         run_program_campaign(dataclasses.replace(config, seed=5), interrupted, log=None)
+
+
+def test_a_deck_ngspice_cannot_integrate_is_retried_with_a_fine_step(cards, tmp_path):
+    """A cell of a real campaign deck (rate_scale draw 2.2e7, the fitted sigma of 7): at
+    ngspice's own step the transient stops at the pulse edge; the retry (gear, a quarter-edge
+    step) carries it, and the failing deck stays on disk."""
+    from circuitkit.netlist.programming import ProgrammingBench
+    from circuitkit.program.verify import _simulate
+    from circuitkit.spice.runner import SimulationError
+
+    fields = dict(pulses=(ProgrammingPulse("set", 1.2, 2.0, 1e-6),), gap_before=[9.128144102259788e-10],
+                  rate_scale=[21963892.019464463], card=cards[0], check_switching=False)
+    with pytest.raises(SimulationError, match="(?i)timestep too small"):
+        ProgrammingBench(**fields).simulate()
+    logs = []
+    result = _simulate(fields, tmp_path, "deck", logs.append)
+    assert "retrying" in logs[0] and (tmp_path / "deck.cir").exists() and (tmp_path / "deck_safer.cir").exists()
+    assert result.switched.all() and result.r_read[0, 0] < 20e3

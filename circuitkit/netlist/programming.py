@@ -250,6 +250,10 @@ class ProgrammingBench(Bench[ProgrammingResult]):
     transistor: AccessTransistor = AccessTransistor()
     read: ReadBias = ReadBias()
     check_switching: bool = True
+    # Largest internal time step (s); None: ngspice's own choice (breakpoints at every PWL
+    # corner). A cell whose rate_scale draw is extreme can switch within picoseconds of the
+    # pulse edge; a step of a fraction of the edge (`fine_step`) carries it where the default fails.
+    max_step: float | None = None
     kind = "program"
 
     def __post_init__(self) -> None:
@@ -294,6 +298,11 @@ class ProgrammingBench(Bench[ProgrammingResult]):
                 touched |= self._targets(phase)
 
     # -- layout
+    @property
+    def fine_step(self) -> float:
+        """A quarter of the shortest pulse edge: the step that carries the fastest switching."""
+        return min(p.edge for p in self.pulses) / 4
+
     @property
     def devices(self) -> int:
         return 1 if self.structure is Structure.ONE_T_ONE_R else 2
@@ -385,9 +394,12 @@ class ProgrammingBench(Bench[ProgrammingResult]):
                 lines.append(f"XM{k}_{d} x{k}_{d} wl{k} sl{k} 0 {t.device} w={t.w_um:g} l={t.l_um:g}")
         times = self._phase_times()
         end = times[-1][1]
-        step = end / 400  # the output step; ngspice puts its own breakpoints on every PWL corner
         lines += c.section("analysis")
-        lines.append(f".tran {c.spice_number(step)} {c.spice_number(end)}")
+        if self.max_step is None:  # the output step; ngspice breaks at every PWL corner itself
+            lines.append(f".tran {c.spice_number(end / 400)} {c.spice_number(end)}")
+        else:
+            step = c.check_positive("ProgrammingBench", "max_step", self.max_step, "s")
+            lines.append(f".tran {c.spice_number(min(step, end / 400))} {c.spice_number(end)} 0 {c.spice_number(step)}")
         return c.finish(lines)
 
     def measure(self, result: SimResult) -> ProgrammingResult:

@@ -188,11 +188,14 @@ def _gaps(model: PulseModel, resistance: np.ndarray) -> np.ndarray:
 
 
 def _simulate(fields: dict[str, Any], workdir, name: str, log: Log | None):
-    """One deck; once more with safer integration if ngspice does not converge (the failing
-    deck kept in `workdir` when given)."""
+    """One deck; once more with safer integration (gear, looser tolerance, a time step of a
+    quarter edge) if ngspice does not converge (the failing deck kept in `workdir` when given)."""
+    bench = ProgrammingBench(**fields)
     try:
-        return ProgrammingBench(**fields).simulate(workdir=workdir, name=name)
+        return bench.simulate(workdir=workdir, name=name)
     except SimulationError as error:
         if log:
-            log(f"program: deck {name} failed ({error}); retrying with {SAFER_OPTIONS}")
-        return ProgrammingBench(**fields, options=SAFER_OPTIONS).simulate(workdir=workdir, name=name + "_safer")
+            log(f"program: deck {name} failed ({error}); retrying with {SAFER_OPTIONS} and a "
+                f"{bench.fine_step:.3g} s step")
+        safer = dataclasses.replace(bench, options=SAFER_OPTIONS, max_step=bench.fine_step)
+        return safer.simulate(workdir=workdir, name=name + "_safer")
