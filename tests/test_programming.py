@@ -135,3 +135,9 @@ def test_the_ratings_are_not_in_the_installed_model_files():
     for device in pg.VOLTAGE_RATINGS:
         assert re.search(rf"^\.subckt\s+{device}\s", text, re.MULTILINE)
     assert not re.search(r"\b(vgsmax|vdsmax|vbsmax|vgdmax|vgbmax|vbdmax)\b", text)
+
+
+def test_forming_a_2t2r_cell_forms_both_devices(real_card):
+    result = pg.form("2t2r", 1, real_card).simulate()
+    assert result.r_read.shape == (1, 2) and np.all(result.r_read < result.r_before / pg.SWITCH_RATIO)
+    assert result.energy["bl"][0] > 0 and result.energy["blb"][0] > 0

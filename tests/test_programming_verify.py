@@ -90,3 +90,14 @@ def test_a_deck_ngspice_cannot_integrate_is_retried_with_a_fine_step(cards, tmp_
     result = _simulate(fields, tmp_path, "deck", logs.append)
     assert "retrying" in logs[0] and (tmp_path / "deck.cir").exists() and (tmp_path / "deck_safer.cir").exists()
     assert result.switched.all() and result.r_read[0, 0] < 20e3
+
+
+def test_the_pulse_ladder_grows_as_set():
+    scheme = VerifyScheme(WEAK_SET, 20e3, max_pulses=4, step_v_wl=0.1, step_amplitude=0.2, width_factor=2.0)
+    third = scheme.pulse(2)
+    assert (third.v_wl, third.amplitude, third.width) == pytest.approx((1.2, 2.4, 4e-6))
+    assert VerifyScheme(WEAK_SET, 20e3, verify=False).budget == 1
+    with pytest.raises(CircuitkitError, match="pulses grow"):
+        VerifyScheme(WEAK_SET, 20e3, width_factor=0.5)
+    reset = VerifyScheme(ProgrammingPulse("reset", 3.3, 3.0, 1e-6), 50e3)
+    assert list(reset.passes(np.array([40e3, 60e3]))) == [False, True]
