@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.spice, pytest.mark.slow]
 
 def test_lower_compliance_gives_a_wider_distribution_and_a_higher_ber(tmp_path):
     config = TradeoffConfig(v_wl=(1.0, 2.0), verify=(False,), cells=320, batch_size=80, read_samples=64,
-                            offset_samples=16)
+                            offset_samples=16, networks=("bnn-fc",), trials=3)
     result = run_tradeoff(config, tmp_path, log=None)
     rows = {(r["v_wl"], r["architecture"]): r for r in result.rows}
     weak, strong = rows[(1.0, "2t2r")], rows[(2.0, "2t2r")]
@@ -28,6 +28,8 @@ def test_lower_compliance_gives_a_wider_distribution_and_a_higher_ber(tmp_path):
         weak, strong = rows[(1.0, architecture)], rows[(2.0, architecture)]
         assert weak["ber_ci_low"] > strong["ber_ci_high"]
     assert rows[(1.0, "2t2r")]["ber_mc_ci_low"] > rows[(2.0, "2t2r")]["ber_mc_ci_high"]
+    # the network's accuracy follows the BER (injection core at each point)
+    assert rows[(1.0, "2t2r")]["accuracy_bnn-fc_ci_high"] < rows[(2.0, "2t2r")]["accuracy_bnn-fc_ci_low"]
     # the read campaign took the programmed cells as its device distribution, with their count
     spread = json.loads((tmp_path / "wl1_w1e-06_single" / "read_2t2r" / "campaign.json").read_text())["device_spread"]
     assert "programmed with wl1_w1e-06_single (320 cells" in json.dumps(spread)
