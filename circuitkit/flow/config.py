@@ -10,6 +10,8 @@ the flow file to Python:
     [snn]                 SnnConfig fields        (`circuitkit snn --chips` -> chips)
     [mlc]                 MlcConfig fields        (`circuitkit mlc --cells-per-level` -> cells_per_level ...);
                           no [mlc] table: no multi-level stage
+    [disturb]             DisturbConfig fields    (`circuitkit disturb --reads` -> reads ...);
+                          no [disturb] table: no read-disturb stage
     [program]             TradeoffConfig fields   (`circuitkit program --v-wl` -> v_wl ...);
                           no [program] table: no programming trade-off stage
     [measurements]        the fit stages' files and reader options (`MeasurementSpec`)
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from circuitkit import CircuitkitError
 from circuitkit.corners.config import CampaignConfig
+from circuitkit.corners.disturb import DisturbConfig
 from circuitkit.inject.config import NetworkConfig
 from circuitkit.snn.config import SnnConfig
 
@@ -83,6 +86,7 @@ class FlowConfig:
     network: NetworkConfig = FLOW_NETWORK
     snn: SnnConfig = FLOW_SNN
     mlc: MlcConfig | None = None                   # multi-level write-verify stage (None: none)
+    disturb: DisturbConfig | None = None           # read disturb over a lifetime (None: no such stage)
     program: TradeoffConfig | None = None          # programming energy vs BER stage (None: none)
     workers: int = 2
     seed: int = 1
@@ -131,7 +135,7 @@ class FlowConfig:
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise CircuitkitError(f"cannot read flow file {path}: {error}") from error
         base = path.parent
-        sections = {"flow", "measurements", "pdk", "campaign", "network", "snn", "mlc", "program"}
+        sections = {"flow", "measurements", "pdk", "campaign", "network", "snn", "mlc", "disturb", "program"}
         unknown = sorted(set(data) - sections)
         if unknown:
             raise CircuitkitError(f"{path}: unknown section(s) {', '.join(unknown)}; expected {', '.join(sorted(sections))}")
@@ -152,6 +156,7 @@ class FlowConfig:
         network = section("network", NETWORK_KEYS)
         snn = section("snn", SNN_KEYS)
         mlc = section("mlc", MLC_KEYS)
+        disturb = section("disturb", [f.name for f in dataclasses.fields(DisturbConfig)])
         program = section("program", PROGRAM_KEYS)
 
         def resolve(value: str | None) -> Path | None:
@@ -198,6 +203,8 @@ class FlowConfig:
                 from circuitkit.mlc.campaign import MlcConfig
 
                 fields["mlc"] = MlcConfig(**mlc)
+            if "disturb" in data:
+                fields["disturb"] = DisturbConfig(**disturb)
             if "program" in data:
                 from circuitkit.program.tradeoff import TradeoffConfig
 

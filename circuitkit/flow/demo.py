@@ -16,7 +16,8 @@ def demo_flow(output: Path | str) -> FlowConfig:
     """The flow `make demo` runs: real devices (the bundled 130 nm 1T1R array data: low-field
     reads of 32 levels, the SET and RESET sweeps, the programmed LRS/HRS distributions),
     three corners, two supplies, a ternary read at its near-threshold supply, rare-event
-    rows, bundled BNN/TNN."""
+    rows, bundled BNN/TNN, read disturb over a lifetime at four corners."""
+    from circuitkit.corners.disturb import DisturbConfig
     from circuitkit.device.characterize import MeasurementSpec
     from circuitkit.mlc.campaign import MlcConfig
     from circuitkit.program.tradeoff import TradeoffConfig
@@ -36,4 +37,6 @@ def demo_flow(output: Path | str) -> FlowConfig:
         # a weak and a strong compliance, single pulse and verify: 4 conditions x 320 cells, about 2 min
         program=TradeoffConfig(v_wl=(1.0, 1.6), verify=(False, True), cells=320, batch_size=80, read_samples=64,
                                offset_samples=16, trials=10),
+        # read disturb at the high supplies, cold and hot, tt and ff, with and without the clamp: ~1-2 min
+        disturb=DisturbConfig(corners=("tt", "ff"), vdd=(1.98,), ternary_vdd=(0.99,), temp_c=(27.0, 125.0), reads=100),
     )
