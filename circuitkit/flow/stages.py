@@ -179,12 +179,12 @@ class Flow:
     def _campaign_stages(self, card_path: Path | None) -> dict[str, Path]:
         from circuitkit.corners.campaign import run_campaign
         from circuitkit.corners.reads import PcsaReadSimulator
-        from circuitkit.device.nonideality import device_nonideality
+        from circuitkit.device.nonideality import CHOSEN, device_nonideality
         from circuitkit.report.plots import BER_FIGURE, plot_ber_vs_vdd
 
         config = self.config
         card = self._card(card_path)
-        device = device_nonideality(card)   # announced by each campaign that runs, recorded by each
+        device = device_nonideality(card, model=CHOSEN)   # the fit's chosen models; announced by each campaign that runs, recorded by each
         tables = {}
         for name, campaign in config.campaigns(device).items():
             inputs = {"campaign": campaign.to_dict(), "card": file_hash(card_path) if card_path else "defaults",
