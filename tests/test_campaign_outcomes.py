@@ -17,7 +17,7 @@ from circuitkit.ber_table import UNRESOLVED, BerTable, method_estimator
 from circuitkit.corners.config import CampaignConfig
 from circuitkit.corners.jobs import JobOutcome, job_resistances, plan_jobs
 from circuitkit.corners.outcomes import counted_table, non_converged_bounds, reweighted_sensitivity, tally_reads
-from circuitkit.corners.rare import offset_table
+from circuitkit.corners.rare import fit_offset, offset_table
 from circuitkit.device.model import ModelCard
 from circuitkit.device.nonideality import CHOSEN, DeviceNonideality, device_nonideality
 from circuitkit.sense_offset import OffsetFit, error_probabilities
@@ -159,6 +159,35 @@ def test_non_converged_reads_are_counted_both_ways():
     assert "non-converged 8 of 16 reads in the interval" in misread.method
     upper = table.error_rates()[0].ci_high
     assert upper >= entry["ber_counted_as_errors"]
+
+
+def test_offset_reads_that_decided_nothing_widen_the_interval_both_ways():
+    """The offset method: reads that did not converge (a failed job at one point) or did
+    not resolve are fitted as +1 and as -1; the interval covers both fits."""
+    config = CampaignConfig(vdd=(1.8,), method="offset", samples=64, batch_size=32,
+                            device=DeviceNonideality.given(20e3, 0.3, 40e3, 0.3))
+    clean = _offset_results(config, 0.02, 0.1, seed=4)
+    lossy = [(job, _outcome(job, [], status="failed")) if (job.offset_point == 0.05 and job.batch == 0)
+             else (job, _outcome(job, [0 if i < 4 else v for i, v in enumerate(outcome.read)]))
+             if job.offset_point == -0.05 else (job, outcome) for job, outcome in clean]
+    reference, _ = offset_table([item for item in clean if not (item[0].offset_point == 0.05 and item[0].batch == 0)],
+                                config)   # the same reads without the lost job
+    table, records = offset_table(lossy, config)
+    assert records[0]["undecided_reads"][records[0]["points"].index(0.05)] == 32
+    assert records[0]["undecided_reads"][records[0]["points"].index(-0.05)] == 8
+    record = records[0]
+    points, trials, plus, undecided = (np.array(record[key]) for key in ("points", "trials", "read_plus", "undecided_reads"))
+    as_plus = error_probabilities(fit_offset(points, trials + undecided, plus + undecided), config.device)
+    as_minus = error_probabilities(fit_offset(points, trials + undecided, plus), config.device)
+    for stored in (+1, -1):
+        row = next(r for r in table if r.stored == stored and r.read == -stored)
+        assert "undecided 40 of 704 reads in the interval" in row.method
+        print(f"stored {stored:+d}: {row.probability:.4g} [{row.ci_low:.4g}, {row.ci_high:.4g}]; undecided as +1 "
+              f"{as_plus[stored][0]:.4g}, as -1 {as_minus[stored][0]:.4g}")
+        plain = next(r for r in reference if r.stored == stored and r.read == -stored)
+        assert row.ci_high - row.ci_low > plain.ci_high - plain.ci_low
+        for bound in (as_plus, as_minus):       # each way of counting them lies inside, with its own interval
+            assert row.ci_low <= bound[stored][1] and bound[stored][2] <= row.ci_high
 
 
 def test_a_perfectly_separated_offset_set_gives_a_flagged_row_with_an_honest_interval():
