@@ -159,6 +159,12 @@ def test_non_converged_reads_are_counted_both_ways():
     assert "non-converged 8 of 16 reads in the interval" in misread.method
     upper = table.error_rates()[0].ci_high
     assert upper >= entry["ber_counted_as_errors"]
+    # The report says exactly that (not "counted, not dropped").
+    from circuitkit.report.html import campaign_outcome_lines
+
+    text = " ".join(campaign_outcome_lines({"non_converged": {"by_condition": [entry]}}))
+    assert "8 of 32 reads did not converge" in text and "0.0312 counting them as correct" in text
+    assert "0.281 counting them as errors" in text
 
 
 def test_offset_reads_that_decided_nothing_widen_the_interval_both_ways():

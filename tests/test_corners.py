@@ -203,7 +203,8 @@ def test_non_converging_jobs_are_retried_once_then_counted_and_reported(tmp_path
             return super().__call__(point, scheme, resistances, spice_seed, stored=stored, tighter=tighter, **kwargs)
 
     config = CampaignConfig(samples=16, batch_size=8, seed=2, device=OVERLAPPING)
-    result = run_campaign(config, tmp_path, workers=1, simulator=Flaky(), progress=False)
+    said = []
+    result = run_campaign(config, tmp_path, workers=1, simulator=Flaky(), progress=False, log=said.append)
     summary = result.summary
     failed = {entry["stored"]: entry["failed"] for entry in summary["failed_samples_by_condition"]}
     print(f"attempts {attempts}; failed samples {failed}; retried jobs {summary['retried_jobs']}")
@@ -212,6 +213,15 @@ def test_non_converging_jobs_are_retried_once_then_counted_and_reported(tmp_path
     assert summary["retried_jobs"] == 2
     rows = {row.stored: row.samples for row in result.table}
     assert rows == {+1: 16, -1: 8}          # the failed batch is counted in campaign.json, not passed off as reads
+    # ... and stays in the accounting: both bounds in campaign.json and on the console, inside the intervals.
+    bounds = summary["non_converged"]["by_condition"][0]
+    errors_plus = sum(r.count for r in result.table if r.stored == +1 and r.read != +1)
+    errors_minus = sum(r.count for r in result.table if r.stored == -1 and r.read != -1)
+    assert bounds["non_converged_reads"] == 8
+    assert bounds["ber_counted_as_errors"] == pytest.approx((errors_plus / 16 + (errors_minus + 8) / 16) / 2)
+    assert bounds["ber_counted_as_correct"] == pytest.approx((errors_plus / 16 + errors_minus / 16) / 2)
+    assert any("8 of 32 reads did not converge" in line and "counted as errors" in line for line in said)
+    assert result.table.error_rates()[0].ci_high >= bounds["ber_counted_as_errors"]
     assert any("injected by the test" in message for message in summary["failures"])
 
 

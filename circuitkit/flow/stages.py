@@ -196,7 +196,8 @@ class Flow:
                 plot_ber_vs_vdd(result.table, directory / BER_FIGURE)
                 summary = result.summary
                 return {key: summary[key] for key in ("samples_simulated", "failed_samples", "simulation_time_s_total",
-                                                      "toolchain", "device_spread")}
+                                                      "toolchain", "device_spread", "non_converged",
+                                                      "model_form_sensitivity")}
 
             self.stage(name, inputs, action)
             tables[name] = self.out / name / "ber_table.csv"
