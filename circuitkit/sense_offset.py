@@ -4,7 +4,9 @@ the integral behind the rare-event (`offset`) bit-error rates.
 A precharge sense amplifier decides +1 when the log resistance ratio
 x = ln(R_BLb / R_BL) of the cell it reads exceeds its threshold x0 + sigma * Z: a
 Gaussian input-referred offset in log-ratio units, measured by a campaign
-(`corners.rare.fit_offset`) and held in an `OffsetFit`. With lognormal programmed
+(`corners.rare.fit_offset`) and held in an `OffsetFit`. With any programmed states,
+P(read -1 | stored +1) = P(ln R_HRS < ln R_LRS + x0 + sigma Z), taken numerically in log
+space (`misread_probability`). With lognormal programmed
 states (`device.nonideality.ProgrammedStates`), a cell storing +1 has x ~ N(D, s^2) with
 D = ln(HRS median / LRS median), s^2 = s_LRS^2 + s_HRS^2, so
 

@@ -271,3 +271,18 @@ def test_a_read_sampled_before_the_latch_decides_is_unresolved_in_ngspice(tmp_pa
     on_time = run_campaign(config, tmp_path / "on_time", simulator=PcsaReadSimulator(), workers=1, progress=False,
                            log=lambda message: None)
     assert all(row.count == 0 for row in on_time.table if row.read == UNRESOLVED)
+
+
+def test_a_card_without_fitted_models_falls_back_to_its_summary_and_says_so(capsys):
+    import dataclasses
+
+    card = ModelCard.load(REAL_CARD)
+    old = dataclasses.replace(card, distributions={})
+    device = device_nonideality(old, model=CHOSEN)
+    assert device.state("hrs").kind == "lognormal"
+    assert "lognormal summary: the card holds no fitted distribution models" in device.describe()
+    assert device.states.model_label() == "device lrs:lognormal hrs:lognormal"
+    # No card at all: literature defaults, announced, and named in every row.
+    default = device_nonideality(None, model=CHOSEN)
+    assert default.announce() and "literature defaults, not your data" in capsys.readouterr().err
+    assert default.states.model_label().endswith("(literature default)")

@@ -9,16 +9,24 @@ two things that vary:
    many mismatch samples read cells with fixed ratios exp(x_k) around zero, and a probit
    maximum-likelihood fit of P(read +1 | x) = Phi((x - x0) / sigma) gives x0 and sigma
    with their covariance.
-2. The programmed resistances are lognormal (the campaign's
-   `device.nonideality.ProgrammedStates`), so for a cell storing +1 x ~ N(D, s^2) with
-   D = ln(HRS median / LRS median), s^2 = s_LRS^2 + s_HRS^2, and
+2. The programmed resistances follow the campaign's distribution models
+   (`device.nonideality.ProgrammedStates`: the card's chosen lognormal, mixture or
+   empirical-with-GPD-tails per state). For lognormal states a cell storing +1 has
+   x ~ N(D, s^2) with D = ln(HRS median / LRS median), s^2 = s_LRS^2 + s_HRS^2, and
 
        P(read -1 | stored +1) = Phi((x0 - D) / sqrt(s^2 + sigma^2))
        P(read +1 | stored -1) = Phi((-D - x0) / sqrt(s^2 + sigma^2))
 
-   exactly, however small. That integral, with `OffsetFit`, lives in
-   `circuitkit.sense_offset` (the inject stage places errors with it too); its names
-   are importable from here as before.
+   exactly, however small; any other model is integrated numerically (to ~1e-16). That
+   integral, with `OffsetFit`, lives in `circuitkit.sense_offset` (the inject stage
+   places errors with it too); its names are importable from here as before.
+
+What the table says (`offset_table`): every row names the device models it assumed; the
+campaign records the estimate under every other model the card's fit compared
+(`model_form_sensitivity`: same fit, same reads); reads that decided nothing are fitted
+both ways; a separated fit (every point read one way) is flagged and bounded over its
+95 % likelihood-ratio region, never given an invented sigma or covariance; a condition
+with nothing to fit is a row group that says why.
 
 The fixed-ratio cells are placed at the most probable failure point: the pair (R_BL,
 R_BLb) of highest joint density on the line ln R_BLb - ln R_BL = x, so the absolute
@@ -27,8 +35,9 @@ resistance level the amplifier sees is the one at which errors really happen.
 Assumptions (checked against brute-force Monte Carlo by tests/test_corners.py at a
 condition with a measurable BER): the amplifier's decision depends on the ratio near
 that level, and its offset is Gaussian. The 95 % interval propagates the probit fit's
-covariance and, when the distributions were fitted from a finite number of cells, their
-parameters' sampling error (delta method on the Phi argument).
+covariance and, for lognormal states fitted from a finite number of cells, their
+parameters' sampling error (delta method on the Phi argument); for other models the
+fit's covariance only (the model-form sensitivity shows the device model's weight).
 """
 
 from __future__ import annotations
