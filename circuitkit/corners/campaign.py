@@ -189,7 +189,9 @@ def outcome_lines(non_converged: list[dict[str, Any]], sensitivity: list[dict[st
         positive = [rate for rate in rates + [entry["ber"]] if rate > 0]
         spread = max(positive) / min(positive) if positive else 1.0
         lines.append(f"{label}: BER {entry['ber']:.3g} assuming {entry['assumed']}; with the other fitted models "
-                     + ", ".join(f"{a['hrs']} {a['ber']:.3g}" for a in entry["alternatives"])
+                     + ", ".join(f"{a['hrs']} {a['ber']:.3g}" + (f" (reweighted, {a['errors_seen']} errors seen)"
+                                                                    if "errors_seen" in a else "")
+                                 for a in entry["alternatives"])
                      + (f" ({spread:.3g}x apart: the answer is the assumption)" if spread > 10 else ""))
     return lines
 
