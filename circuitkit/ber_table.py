@@ -18,8 +18,8 @@ and a zero-width interval.
 
 Outcomes beyond the alphabet: `read` may also be `unresolved` (UNRESOLVED), a read where
 neither output of the sense amplifier had decided at the sampling time. It is an outcome
-of its own, with its own row (count, probability, interval), never folded into a value in
-the file. It is an error for every stored value, so the error rates count it; a
+of its own, with its own row per stored value (count, probability, interval) in every
+condition where any read was unresolved, never folded into a value in the file. It is an error for every stored value, so the error rates count it; a
 transition matrix (what injection samples from) spreads its probability evenly over the
 values other than the stored one (binary: the opposite value), so an unresolved read is
 injected as a misread. Tables written before it existed have no such rows and read as
@@ -290,7 +290,8 @@ class BerTable:
         probability = count / samples with a Clopper-Pearson interval.
 
         `unresolved[condition][i]`: reads of stored alphabet[i] that had not decided (an
-        UNRESOLVED row per stored value; they are samples too). `failed[condition][i]`:
+        UNRESOLVED row per stored value when any read of the condition had not; they are
+        samples too). `failed[condition][i]`:
         reads whose simulation did not converge. They stay in the accounting: each row's
         interval spans the failed reads counted as that outcome and as another (low bound
         of count / (samples + failed), high bound of (count + failed) / (samples + failed));
@@ -306,6 +307,10 @@ class BerTable:
                     f"(stored x read over {alphabet}), got dtype {matrix.dtype} shape {matrix.shape}"
                 )
             undecided = None if unresolved is None else np.asarray(unresolved[condition], dtype=np.int64)
+            if undecided is not None and not undecided.any():
+                # No row for an outcome that never happened: the table stays as it always was, and
+                # the zero-count upper bound of the misreads is not counted twice (see error_rates).
+                undecided = None
             lost = np.zeros(len(alphabet), np.int64) if failed is None else np.asarray(failed[condition], np.int64)
             if undecided is not None:
                 matrix = np.column_stack([matrix, undecided])

@@ -91,7 +91,7 @@ def tally_reads(results: Iterable[tuple[Any, Any]], conditions: Iterable[Conditi
 
 
 def counted_table(tallies: dict[Condition, ConditionReads], method: str) -> BerTable:
-    """The table of counted reads: binary tables carry an `unresolved` row per stored
+    """The table of counted reads: binary conditions with unresolved reads carry an `unresolved` row per stored
     value; non-converged reads widen every interval (see `BerTable.from_counts`)."""
     binary = all(tally.binary for tally in tallies.values())   # a campaign reads one scheme
     return BerTable.from_counts({c: t.counts for c, t in tallies.items()}, method=method,
