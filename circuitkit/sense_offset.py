@@ -123,6 +123,29 @@ def misread_probability(lrs, hrs, shift: float, sigma: float) -> float:
     return float(min(1.0, math.exp(float(log_probability))))
 
 
+# Beyond this many offsets the numerical conditional rates are taken on a grid and
+# interpolated in log probability (smooth in the shift).
+_CONDITIONAL_GRID = 2048
+
+
+def conditional_misread_probabilities(lrs, hrs, shifts: np.ndarray) -> np.ndarray:
+    """P(ln R_HRS < ln R_LRS + shift) for each shift (no amplifier spread: one amplifier's
+    own offset is in the shift), any resistance models, numerically (`misread_probability`
+    with sigma 0, vectorized over the shifts)."""
+    shifts = np.asarray(shifts, dtype=np.float64)
+    flat = shifts.reshape(-1)
+    grid = np.unique(flat) if np.unique(flat).size <= _CONDITIONAL_GRID else \
+        np.linspace(flat.min(), flat.max(), _CONDITIONAL_GRID)
+    ln_lrs = np.linspace(float(np.log(lrs.ppf(_LRS_TAIL))), float(np.log(lrs.isf(_LRS_TAIL))), _LRS_NODES)
+    log_density = lrs.ln_logpdf(ln_lrs)[:, None]
+    log_rates = np.concatenate([
+        _log_trapezoid(log_density + hrs.logcdf(np.exp(ln_lrs[:, None] + chunk[None, :])), ln_lrs[1] - ln_lrs[0], axis=0)
+        for chunk in np.array_split(grid, max(1, grid.size // 256))])
+    values = np.interp(flat, grid, log_rates) if grid.size < np.unique(flat).size else \
+        log_rates[np.searchsorted(grid, flat)]
+    return np.minimum(np.exp(values), 1.0).reshape(shifts.shape)
+
+
 def _misread_estimates(x0: float, sigma: float, lrs, hrs, log_ratio_scale: float) -> dict[int, float]:
     """P(misread | stored) for stored +1, -1 at (x0, sigma), any state models. A
     `log_ratio_scale` < 1 shifts the log ratio the amplifier sees towards zero by
@@ -247,10 +270,15 @@ def conditional_error_probabilities(fit: OffsetFit, states, offsets: np.ndarray)
 
     Averaged over o these are the estimates of `error_probabilities`; a whole column read
     by a weak amplifier fails together. With s = 0 (no device spread) an amplifier fails
-    always or never.
+    always or never. States of any other model (mixture, empirical with GPD tails): the
+    same probabilities numerically (`conditional_misread_probabilities`).
     """
-    lrs, hrs = _lognormal_states(states)
     offsets = np.asarray(offsets, dtype=np.float64)
+    lrs_model, hrs_model = _state_models(states)
+    if not _all_lognormal(lrs_model, hrs_model):
+        return {stored: conditional_misread_probabilities(lrs_model, hrs_model, stored * (fit.x0 + offsets))
+                for stored in (+1, -1)}
+    lrs, hrs = _lognormal_states(states)
     difference = hrs.mu - lrs.mu
     s = math.hypot(lrs.sigma, hrs.sigma)
     margin = {+1: fit.x0 + offsets - difference, -1: -difference - fit.x0 - offsets}
