@@ -125,7 +125,7 @@ def misread_probability(lrs, hrs, shift: float, sigma: float) -> float:
 
 # Beyond this many offsets the numerical conditional rates are taken on a grid and
 # interpolated in log probability (smooth in the shift).
-_CONDITIONAL_GRID = 2048
+_CONDITIONAL_GRID = 512
 
 
 def conditional_misread_probabilities(lrs, hrs, shifts: np.ndarray) -> np.ndarray:

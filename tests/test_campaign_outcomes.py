@@ -286,3 +286,21 @@ def test_a_card_without_fitted_models_falls_back_to_its_summary_and_says_so(caps
     default = device_nonideality(None, model=CHOSEN)
     assert default.announce() and "literature defaults, not your data" in capsys.readouterr().err
     assert default.states.model_label().endswith("(literature default)")
+
+
+def test_column_offset_rates_average_to_the_campaign_ber_for_a_mixture(real_device):
+    """Placement (`conditional_error_probabilities`) on the card's mixtures: averaged over
+    the amplifiers' offsets it is the campaign's integral for the same states."""
+    from circuitkit.sense_offset import conditional_error_probabilities
+
+    fit = OffsetFit(0.05, 0.3, np.eye(2) * 1e-4, np.zeros(3), np.ones(3), np.ones(3), False)
+    offsets = np.random.default_rng(5).normal(0.0, fit.sigma, 20_000)
+    conditional = conditional_error_probabilities(fit, real_device, offsets)
+    marginal = error_probabilities(fit, real_device)
+    for stored in (+1, -1):
+        values = conditional[stored]
+        print(f"stored {stored:+d}: mean over amplifiers {values.mean():.5g}, integral {marginal[stored][0]:.5g}")
+        assert abs(values.mean() - marginal[stored][0]) < 4 * values.std() / np.sqrt(values.size)
+    # A larger offset makes reading +1 harder and -1 easier, monotonically.
+    grid = conditional_error_probabilities(fit, real_device, np.linspace(-1, 1, 9))
+    assert np.all(np.diff(grid[+1]) > 0) and np.all(np.diff(grid[-1]) < 0)
