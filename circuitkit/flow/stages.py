@@ -181,12 +181,12 @@ class Flow:
     def _campaign_stages(self, card_path: Path | None) -> dict[str, Path]:
         from circuitkit.corners.campaign import run_campaign
         from circuitkit.corners.reads import PcsaReadSimulator
-        from circuitkit.device.nonideality import device_nonideality
+        from circuitkit.device.nonideality import CHOSEN, device_nonideality
         from circuitkit.report.plots import BER_FIGURE, plot_ber_vs_vdd
 
         config = self.config
         card = self._card(card_path)
-        device = device_nonideality(card)   # announced by each campaign that runs, recorded by each
+        device = device_nonideality(card, model=CHOSEN)   # the fit's chosen models; announced by each campaign that runs, recorded by each
         tables = {}
         for name, campaign in config.campaigns(device).items():
             inputs = {"campaign": campaign.to_dict(), "card": file_hash(card_path) if card_path else "defaults",
@@ -198,7 +198,8 @@ class Flow:
                 plot_ber_vs_vdd(result.table, directory / BER_FIGURE)
                 summary = result.summary
                 return {key: summary[key] for key in ("samples_simulated", "failed_samples", "simulation_time_s_total",
-                                                      "toolchain", "device_spread")}
+                                                      "toolchain", "device_spread", "non_converged",
+                                                      "model_form_sensitivity")}
 
             self.stage(name, inputs, action)
             tables[name] = self.out / name / "ber_table.csv"
