@@ -14,6 +14,7 @@ from typing import Any
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import SCHEME_ALPHABETS, Condition
 from circuitkit.device.nonideality import DeviceNonideality
+from circuitkit.device.relaxation import RetentionRead, relax_device
 from circuitkit.operating import Corner, OperatingPoint
 
 METHODS = ("mc", "offset")
@@ -47,9 +48,14 @@ class CampaignConfig:
     device: DeviceNonideality = DeviceNonideality()   # the cells' programmed states (and stuck cells)
     offset_points: tuple[float, ...] = DEFAULT_OFFSET_POINTS
     mismatch: bool = True              # per-instance transistor mismatch (the PDK's own AGAUSS)
+    # Read the cells a time after programming (`--read-after`, `--retention-temperature`):
+    # `device` is then the relaxed device (`device.relaxation.relax_device`), what every draw
+    # uses; `programmed` keeps the device as given, which is what the settings file records.
+    retention: RetentionRead | None = None
 
     # The grid's operating points, corners outermost (the table's order); not a setting.
     points: tuple[OperatingPoint, ...] = dataclasses.field(init=False, repr=False, compare=False)
+    programmed: DeviceNonideality = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("corners", "vdd", "temp_c", "offset_points"):
@@ -82,6 +88,11 @@ class CampaignConfig:
         if not isinstance(self.device, DeviceNonideality):
             raise CircuitkitError(f"campaign: device={self.device!r}: expected a DeviceNonideality "
                                   "(circuitkit.device.nonideality)")
+        if self.retention is not None and not isinstance(self.retention, RetentionRead):
+            raise CircuitkitError(f"campaign: retention={self.retention!r}: expected a RetentionRead "
+                                  "(circuitkit.device.relaxation)")
+        object.__setattr__(self, "programmed", self.device)
+        object.__setattr__(self, "device", relax_device(self.device, self.retention))
         # Say what the read simulation cannot do rather than ignore it.
         if self.device.read_noise is not None:
             raise CircuitkitError("campaign: the 2T2R read draws programmed states once per read; read noise "
@@ -98,7 +109,8 @@ class CampaignConfig:
         data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.init}
         return {**data, "corners": [corner.value for corner in self.corners], "vdd": list(self.vdd),
                 "temp_c": list(self.temp_c), "offset_points": list(self.offset_points),
-                "device": self.device.to_dict()}
+                "device": self.programmed.to_dict(),
+                "retention": self.retention.to_dict() if self.retention is not None else None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CampaignConfig":
@@ -106,4 +118,6 @@ class CampaignConfig:
         earlier campaign_config.json files hold."""
         data = dict(data)
         device = data.pop("device", None) or data.pop("spread")
-        return cls(**data, device=DeviceNonideality.from_dict(device))
+        retention = data.pop("retention", None)
+        return cls(**data, device=DeviceNonideality.from_dict(device),
+                   retention=RetentionRead.from_dict(retention) if retention else None)
