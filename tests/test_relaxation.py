@@ -190,3 +190,52 @@ def test_the_bundled_bakes_fit_with_half_the_85c_pairs_unrelated_and_calibrated_
     coverage = outcome.metrics["cross_validation"]["all"]
     assert 0.75 < coverage["coverage"] < 0.86
     assert outcome.card.relaxation_model().fixed["time_exponent"].startswith("held at 0.1")
+
+
+# ---------------------------------------------------------------------------- campaigns (real ngspice)
+
+# Widening only: both states spread out with time, so a 2T2R read errs more often.
+WIDENING = RelaxationModel(activation_energy_ev=0.6, time_exponent=0.2, s0=-4.0, s1=0.0, s2=0.0)
+# Drift only, growing with the level: HRS moves up, away from LRS; no spread is added.
+SEPARATING = RelaxationModel(activation_energy_ev=0.6, time_exponent=0.2, m1=0.02, s0=-12.0)
+
+
+@pytest.fixture(scope="module")
+def retention_campaigns(tmp_path_factory):
+    from circuitkit.corners.campaign import CampaignConfig, run_campaign
+    from circuitkit.corners.reads import PcsaReadSimulator
+    from circuitkit.device.nonideality import DeviceNonideality
+
+    out = tmp_path_factory.mktemp("retention")
+    device = DeviceNonideality.given(20e3, 0.3, 40e3, 0.3)  # overlapping: errors are measurable
+    common = dict(corners=("tt",), vdd=(1.8,), samples=12, seed=4, method="offset", device=device, batch_size=48)
+
+    def run(name, retention):
+        config = CampaignConfig(**common, retention=retention)
+        return run_campaign(config, out / name, simulator=PcsaReadSimulator(), workers=2, progress=False).table
+
+    ten_years = parse_duration("10y")
+    return {"unrelaxed": run("unrelaxed", None),
+            "0s": run("0s", RetentionRead(0.0, 85.0, WIDENING.to_dict())),
+            "widening": run("widening", RetentionRead(ten_years, 85.0, WIDENING.to_dict())),
+            "separating": run("separating", RetentionRead(ten_years, 85.0, SEPARATING.to_dict()))}
+
+
+def _rate(table):
+    (rate,) = table.error_rates()
+    return rate
+
+
+@pytest.mark.spice
+def test_a_read_at_0_s_is_the_unrelaxed_campaign(retention_campaigns):
+    assert retention_campaigns["0s"] == retention_campaigns["unrelaxed"]
+
+
+@pytest.mark.spice
+def test_reading_later_moves_the_ber_the_way_the_model_says(retention_campaigns):
+    fresh, wider, apart = (_rate(retention_campaigns[k]) for k in ("unrelaxed", "widening", "separating"))
+    print(f"fresh {fresh.ber:.4g} [{fresh.ci_low:.4g}, {fresh.ci_high:.4g}]; widened 10 y {wider.ber:.4g} "
+          f"[{wider.ci_low:.4g}, {wider.ci_high:.4g}]; separated 10 y {apart.ber:.4g} [{apart.ci_low:.4g}, "
+          f"{apart.ci_high:.4g}]")
+    assert wider.ci_low > fresh.ci_high  # spread added: more errors, intervals apart
+    assert apart.ci_high < fresh.ci_low  # HRS drifting away from LRS: fewer errors, intervals apart
