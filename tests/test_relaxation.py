@@ -18,9 +18,7 @@ from circuitkit.device.relaxation import (
     RetentionPairs,
     RetentionRead,
     fit_relaxation,
-    fit_retention,
     parse_duration,
-    relax_device,
     relax_state,
 )
 from circuitkit.measurements import MeasurementError, read_retention
@@ -124,6 +122,7 @@ def test_the_card_carries_the_model_and_older_cards_still_load(tmp_path):
 
 
 def test_relaxed_states_and_the_drift_hook_follow_the_model():
+    from circuitkit.corners.config import relax_device
     from circuitkit.device.distributions import Lognormal
     from circuitkit.device.nonideality import DeviceNonideality
 
@@ -173,6 +172,7 @@ def test_the_bundled_bakes_fit_with_half_the_85c_pairs_unrelated_and_calibrated_
     """The real 1 h bakes at 85 and 130 C (16,384 cells each): the model's 10-90 % predictive
     interval holds about 80 % of the held-out cells' pairs; the 85 C file's unrelated
     address blocks are found (about half its pairs), the 130 C file has almost none."""
+    from circuitkit.device.fit import fit_retention
     from circuitkit.measurements import ReadOptions
     from circuitkit.resources import bundled_data
 

@@ -71,7 +71,7 @@ def _ber_vs_time(args: argparse.Namespace, card) -> int:
     from circuitkit.report.plots import BER_TIME_FIGURE, plot_ber_vs_time
 
     rows = []
-    for seconds in args.read_after:
+    for seconds in args.retention:
         config = config_from_args(args, card, seconds)
         outdir = Path(args.output) / f"read_after_{format_duration(seconds).replace(' ', '')}"
         print(f"campaign: {config.retention.label} -> {outdir}")
@@ -115,7 +115,7 @@ def _ber(args: argparse.Namespace) -> int:
     from circuitkit.report.plots import BER_FIGURE, plot_ber_vs_vdd
 
     card = ModelCard.load(args.model_card) if args.model_card else None
-    if args.read_after:
+    if args.retention:  # --read-after
         return _ber_vs_time(args, card)
     config = config_from_args(args, card)
     if args.executor == "dask" and not args.scheduler:
@@ -166,7 +166,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--hrs-median", type=float, help="HRS median resistance, ohm (replaces that field only)")
     parser.add_argument("--hrs-sigma", type=float, help="HRS sigma of ln R (replaces that field only)")
     add_stuck_cell_options(parser, "default: none simulated")
-    parser.add_argument("--read-after", type=read_after_times, metavar="T[,...]",
+    parser.add_argument("--read-after", dest="retention", type=read_after_times, metavar="T[,...]",
                         help="read the cells these times after programming (e.g. 1s,1d,10y): the states drawn are "
                              "relaxed by the model card's relaxation model; one campaign per time in "
                              "OUTDIR/read_after_<T>/, and OUTDIR/ber_vs_time.csv")

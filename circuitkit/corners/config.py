@@ -14,10 +14,35 @@ from typing import Any
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import SCHEME_ALPHABETS, Condition
 from circuitkit.device.nonideality import DeviceNonideality
-from circuitkit.device.relaxation import RetentionRead, relax_device
+from circuitkit.device.nonideality import STATES, ProgrammedStates
+from circuitkit.device.relaxation import RelaxationError, RetentionRead, relax_state
 from circuitkit.operating import Corner, OperatingPoint
 
 METHODS = ("mc", "offset")
+
+
+def relax_device(device: DeviceNonideality, read: RetentionRead | None) -> DeviceNonideality:
+    """The device whose programmed states are read `read.read_after_s` after programming
+    (`device.relaxation.relax_state` on each state, and on each fitted alternative that can
+    be relaxed); stuck cells and read noise unchanged. None or 0 s: `device` itself. What a
+    campaign draws from when it reads later (`CampaignConfig.retention`)."""
+    if read is None or read.read_after_s == 0:
+        return device
+    model = read.model()
+    states = device.states
+    relaxed = {name: relax_state(states.state(name), model, read.read_after_s, read.temp_c) for name in STATES}
+    fitted = {}
+    for name, models in states.fitted.items():
+        kept = {}
+        for kind, alternative in models.items():
+            try:
+                kept[kind] = relax_state(alternative, model, read.read_after_s, read.temp_c)
+            except RelaxationError:
+                continue  # an empirical body cannot be relaxed: not an alternative of the relaxed state
+        fitted[name] = kept
+    source = f"{states.source}; relaxed: {read.label} ({read.extrapolation or 'within the retention data'})"
+    return dataclasses.replace(device, states=ProgrammedStates(relaxed["lrs"], relaxed["hrs"], source=source,
+                                                               fitted=fitted))
 # Points (ln of the BLb/BL resistance ratio) at which the `offset` method measures the
 # probability that the sense amplifier reads +1; symmetric, denser near zero.
 DEFAULT_OFFSET_POINTS = (-0.8, -0.4, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.4, 0.8)

@@ -289,10 +289,8 @@ def _fit(kind: str, data: Any, options: FitOptions, v_read: float, progress, log
 
         return fit_levels(data, options.start, v_read=v_read)
     if kind == "retention":
-        from circuitkit.device.relaxation import fit_retention
-
-        return fit_retention(data.tables, options.start, runs=options.runs, time_exponent=options.time_exponent,
-                             activation_energy_ev=options.activation_energy, seed=options.seed)
+        return fitting.fit_retention(data.tables, options.start, runs=options.runs, time_exponent=options.time_exponent,
+                                     activation_energy_ev=options.activation_energy, seed=options.seed)
     if kind == "pulse":
         if data.has_terminals and options.transistor_in_loop:
             from circuitkit.device import pulse
@@ -519,7 +517,7 @@ def summary(result: CharacterizationResult) -> str:
 # ---------------------------------------------------------------------------- measurement specs (FLOW.toml)
 
 SPEC_KEYS = ("files", "header", "columns", "units", "constants", "pulsed_line", "states", "read_voltage",
-             "open_circuit", "threshold", "strict")
+             "open_circuit", "threshold", "strict", "times", "temperatures", "runs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -546,6 +544,10 @@ class MeasurementSpec:
     open_circuit: float | None = 1e9
     threshold: tuple[float, ...] | None = None
     strict: bool = False
+    # retention files: per file, the time and temperature of its reads and its run (FitOptions)
+    times: tuple[str, ...] | None = None
+    temperatures: tuple[str, ...] | None = None
+    runs: tuple[str, ...] | None = None
 
     @classmethod
     def from_toml(cls, value: Any, base: Path, where: str) -> "MeasurementSpec":
@@ -575,13 +577,16 @@ class MeasurementSpec:
                    pulsed_line=strings("pulsed_line"), states=strings("states"),
                    read_voltage=value.get("read_voltage"), open_circuit=value.get("open_circuit", 1e9),
                    threshold=tuple(float(v) for v in strings("threshold")) if value.get("threshold") else None,
-                   strict=bool(value.get("strict", False)))
+                   strict=bool(value.get("strict", False)),
+                   **{key: tuple(str(v) for v in strings(key)) if value.get(key) is not None else None
+                      for key in ("times", "temperatures", "runs")})
 
     def fit_options(self, **fields: Any) -> FitOptions:
         return FitOptions(header=self.header, columns=self.columns, units=self.units, constants=self.constants,
                           pulsed_lines=self.pulsed_line, states=self.states, v_read=self.read_voltage,
                           open_circuit_ohm=self.open_circuit or None, threshold_ohm=self.threshold,
-                          strict=self.strict, **fields)
+                          strict=self.strict, times=self.times, temperatures=self.temperatures, runs=self.runs,
+                          **fields)
 
     def key(self) -> dict[str, Any]:
         """What a flow stage depends on: the files' contents and every reader option."""

@@ -778,19 +778,14 @@ def _file_name(table: Any) -> str:
     return str(getattr(table.source.path, "name", table.source.path))
 
 
-def fit_retention(tables: Sequence[Any], start: Any = None, *, runs: Sequence[str] | None = None,
-                  time_exponent: float | None = None, activation_energy_ev: float | None = None,
-                  holdout: float = 0.5, seed: int = 1):
-    """`circuitkit fit --kind retention`: the relaxation fit of `tables` as a `device.fit.FitOutcome`
-    whose card is `start` (or the defaults) carrying the model. The fit is judged by
-    cross-validation across cells: fitted on a random half of the cells (`holdout`), its
-    central 80 % predictive interval of ln(R_after/R_before) is checked on the other half."""
-    import time as _time
-
-    from circuitkit.device.fit import FitOutcome
-    from circuitkit.device.model import ModelCard
-
-    began = _time.perf_counter()
+def fit_retention(tables: Sequence[Any], *, runs: Sequence[str] | None = None, time_exponent: float | None = None,
+                  activation_energy_ev: float | None = None, holdout: float = 0.5,
+                  seed: int = 1) -> tuple[RelaxationFit, RetentionPairs, dict[str, Any], list[str]]:
+    """`circuitkit fit --kind retention` on retention tables: the relaxation fit, its pairs, the
+    metrics and the summary sentences (`device.fit.fit_retention` puts them on a card). The fit
+    is judged by cross-validation across cells: fitted on a random part of the cells, its
+    central 80 % predictive interval of ln(R_after/R_before) is checked on the rest
+    (`holdout`, the held-out fraction)."""
     pairs, apart = pairs_from_tables(tables, runs)
     cells = np.unique(pairs.cell)
     if len(cells) < 10:
@@ -822,7 +817,6 @@ def fit_retention(tables: Sequence[Any], start: Any = None, *, runs: Sequence[st
         metrics["cross_validation"] = {"method": f"fitted on {len(cells) - len(held)} cells, judged on the other "
                                        f"{len(held)} (seed {seed}); pairs judged unrelated (p > 0.5) left out",
                                        "all": coverage, "by_file": by_group}
-    card = (start or ModelCard.default()).with_values(relaxation=fit.model.to_dict())
     model = fit.model
     summary = [model.describe(), f"{len(pairs)} pairs of {len(cells)} cells; temperatures "
                f"{', '.join(f'{t:g}' for t in model.data_span['temperatures_c'])} C, equivalent times "
@@ -831,8 +825,8 @@ def fit_retention(tables: Sequence[Any], start: Any = None, *, runs: Sequence[st
     ea = fit.parameters["activation_energy_ev"]
     if ea.get("ci95"):
         summary.append(f"activation energy {ea['value']:.3g} eV, 95 % CI {ea['ci95'][0]:.3g} .. {ea['ci95'][1]:.3g} "
-                       f"({ea.get('interval')})" + (f"; {model.fixed['time_exponent']}" if "time_exponent" in
-                                                    model.fixed else ""))
+                       f"({ea.get('interval')})" + (f"; time exponent {model.fixed['time_exponent']}" if
+                                                    "time_exponent" in model.fixed else ""))
     if "cross_validation" in metrics:
         c = metrics["cross_validation"]["all"]
         summary.append(f"held-out cells: {c['coverage']:.1%} of pairs inside the 10-90 % predictive interval "
@@ -841,15 +835,7 @@ def fit_retention(tables: Sequence[Any], start: Any = None, *, runs: Sequence[st
         summary.append(f"time series {name}: {entry['reads']} reads over {entry['span_s']:.0f} s at "
                        f"{entry['median_ohm']:.4g} ohm: read noise {entry['read_noise_sigma_ln']:.4f} in ln R per read, "
                        f"net drift {entry['net_drift_ln']:+.4f}")
-    rows = {name: {"value": row["value"], "stderr": row.get("stderr"), "unit": _UNITS.get(name, ""),
-                   "vary": row["vary"], **{k: row[k] for k in ("ci95", "interval", "held", "ci95_reaches_bound")
-                                            if k in row}}
-            for name, row in fit.parameters.items()}
-    return FitOutcome(kind="retention", card=card, parameters=rows, metrics=metrics,
-                      settings=fit.settings | {"fitted": [n for n, r in rows.items() if r["vary"]], "summary": summary},
-                      curves={"pairs": pairs, "fit": fit}, flags=fit.flags, nfev=fit.settings["optimizer"]["evaluations"],
-                      success=fit.settings["optimizer"]["success"], message=fit.settings["optimizer"]["message"],
-                      runtime_s=_time.perf_counter() - began)
+    return fit, pairs, metrics, summary
 
 
 _UNITS = {"activation_energy_ev": "eV", "m0": "ln R", "m1": "ln R", "m2": "ln R", "unrelated_mean": "ln R"}
@@ -861,7 +847,7 @@ _UNITS = {"activation_energy_ev": "eV", "m0": "ln R", "m1": "ln R", "m2": "ln R"
 @dataclasses.dataclass(frozen=True)
 class RetentionRead:
     """Read the cells `read_after_s` after programming, the time spent at `temp_c`: the
-    states a campaign draws are the relaxed ones (`relax_device`). `relaxation` is the
+    states a campaign draws are the relaxed ones (`corners.config.relax_device`). `relaxation` is the
     card's `RelaxationModel.to_dict()`, kept whole so that a campaign's settings say
     exactly which model moved its states."""
 
@@ -897,29 +883,3 @@ class RetentionRead:
             return cls(data["read_after_s"], data["temp_c"], data["relaxation"])
         except (KeyError, TypeError) as error:
             raise RelaxationError(f"malformed retention read {dict(data)!r}: {error}") from None
-
-
-def relax_device(device: Any, read: RetentionRead | None):
-    """The `DeviceNonideality` whose programmed states are read `read.read_after_s` after
-    programming (`relax_state` on each state and each fitted alternative that can be
-    relaxed); stuck cells and read noise unchanged. None or 0 s: `device` itself."""
-    if read is None or read.read_after_s == 0:
-        return device
-    from circuitkit.device.nonideality import STATES, ProgrammedStates
-
-    model = read.model()
-    states = device.states
-    relaxed = {name: relax_state(states.state(name), model, read.read_after_s, read.temp_c) for name in STATES}
-    fitted = {}
-    for name, models in states.fitted.items():
-        kept = {}
-        for kind, alternative in models.items():
-            try:
-                kept[kind] = relax_state(alternative, model, read.read_after_s, read.temp_c)
-            except RelaxationError:
-                continue  # an empirical body cannot be relaxed: not an alternative of the relaxed state
-        fitted[name] = kept
-    note = read.extrapolation or "within the retention data"
-    source = f"{states.source}; relaxed: {read.label} ({note})"
-    return dataclasses.replace(device, states=ProgrammedStates(relaxed["lrs"], relaxed["hrs"], source=source,
-                                                               fitted=fitted))

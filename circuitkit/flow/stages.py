@@ -8,10 +8,11 @@ a user can change one stage (a CSV, a corner list) and rerun cheaply: only what 
 on the change runs again. A stage interrupted half-way (a long campaign) resumes where
 it stopped when its inputs are unchanged.
 
-The stages, in order: fit_iv / fit_levels / fit_pulse / fit_distribution (each from the
-card of the one before), netlists, ber_binary / ber_ternary / ber_rare (campaigns with
-the fitted device), accuracy_* (each table injected into its network), tolerance, snn,
-report. `Flow` orchestrates: it calls the stages and records what they did; it computes
+The stages, in order: fit_iv / fit_levels / fit_pulse / fit_distribution / fit_retention
+(each from the card of the one before), netlists, ber_binary / ber_ternary / ber_rare
+(campaigns with the fitted device), ber_time (the rare-event campaign read at times after
+programming, when the card has a relaxation model), accuracy_* (each table injected into
+its network), tolerance, snn, report. `Flow` orchestrates: it calls the stages and records what they did; it computes
 no result of its own and draws through `circuitkit.report`.
 """
 
@@ -29,7 +30,7 @@ from typing import Any
 
 from circuitkit import __version__
 from circuitkit.files import file_hash, write_atomic
-from circuitkit.flow.config import FlowConfig
+from circuitkit.flow.config import RARE_OVERRIDES, FlowConfig
 
 Log = Callable[[str], None]
 
@@ -111,6 +112,7 @@ class Flow:
         card_path = self._fit_stages()
         self._netlist_stage(card_path)
         tables = self._campaign_stages(card_path)
+        self._ber_time_stage(card_path)
         self._inject_stages(tables)
         self._tolerance_stage()
         self._snn_stage()
@@ -125,7 +127,7 @@ class Flow:
         config = self.config
         card_path: Path | None = None
         stages = (("iv", MeasurementSpec((config.iv,)) if config.iv else None), ("levels", config.levels),
-                  ("pulse", config.pulse), ("distribution", config.distribution))
+                  ("pulse", config.pulse), ("distribution", config.distribution), ("retention", config.retention))
         for kind, spec in stages:  # each fit starts from the card of the one before
             if spec is None:
                 continue
@@ -201,6 +203,45 @@ class Flow:
             self.stage(name, inputs, action)
             tables[name] = self.out / name / "ber_table.csv"
         return tables
+
+    def _ber_time_stage(self, card_path: Path | None) -> None:
+        """BER against the time after programming: the rare-event (offset) campaign at the
+        flow's first corner and temperature and its highest supply, once per read time, the
+        states relaxed by the card's fitted relaxation model (no model on the card: no stage)."""
+        from circuitkit.corners.campaign import run_campaign
+        from circuitkit.corners.cli import BER_VS_TIME, ber_vs_time_rows, write_ber_vs_time
+        from circuitkit.corners.reads import PcsaReadSimulator
+        from circuitkit.device.nonideality import device_nonideality
+        from circuitkit.device.relaxation import RetentionRead, format_duration
+        from circuitkit.report.plots import BER_TIME_FIGURE, plot_ber_vs_time
+
+        config = self.config
+        card = self._card(card_path)
+        if card.relaxation_model() is None:
+            return
+        rare = config.campaigns(device_nonideality(card))["ber_rare" if config.rare is not None else "ber_binary"]
+        base = dataclasses.replace(rare, corners=rare.corners[:1], vdd=(max(rare.vdd),), temp_c=rare.temp_c[:1],
+                                   method="offset", scheme="binary", **({"samples": RARE_OVERRIDES["samples"]}
+                                                                       if config.rare is None else {}))
+        reads = [RetentionRead(t, config.retention_temp_c, card.relaxation) for t in config.read_after]
+        campaigns = [dataclasses.replace(base, retention=read) for read in reads]
+        inputs = {"campaigns": [c.to_dict() for c in campaigns], "card": file_hash(card_path),
+                  "toolchain": self.fingerprint}
+
+        def action(directory: Path) -> dict[str, Any]:
+            rows = []
+            for campaign in campaigns:
+                label = format_duration(campaign.retention.read_after_s).replace(" ", "")
+                self.log(f"       {campaign.retention.label}")
+                result = run_campaign(campaign, directory / f"read_after_{label}", simulator=PcsaReadSimulator(),
+                                      workers=config.workers, card=card, log=lambda m: self.log(f"       {m}"))
+                rows.extend(ber_vs_time_rows(result.table, campaign.retention))
+            write_ber_vs_time(rows, directory / BER_VS_TIME)
+            plot_ber_vs_time(rows, directory / BER_TIME_FIGURE)
+            return {"method": "offset (rare-event): the sense amplifier's measured offset integrated against the "
+                    "relaxed lognormal states", "relaxation": card.relaxation_model().describe(), "rows": rows}
+
+        self.stage("ber_time", inputs, action)
 
     def _inject_stages(self, tables: dict[str, Path]) -> None:
         from circuitkit.ber_table import BerTable
