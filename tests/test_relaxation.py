@@ -239,3 +239,27 @@ def test_reading_later_moves_the_ber_the_way_the_model_says(retention_campaigns)
           f"{apart.ci_high:.4g}]")
     assert wider.ci_low > fresh.ci_high  # spread added: more errors, intervals apart
     assert apart.ci_high < fresh.ci_low  # HRS drifting away from LRS: fewer errors, intervals apart
+
+
+def test_the_crossbar_drift_hook_applies_a_cards_relaxation_at_its_time_and_temperature():
+    """A layer read 10 years after programming at 85 C holds the states the card's relaxation
+    says: the same chip (same seed) without drift, moved by the model's median shift and
+    spread, cell by cell (standardised change ~ N(0, 1)); drift stays off by default."""
+    from circuitkit.crossbar.layer import DRIFT_OFF, AnalogLinear, CrossbarConfig, Programmer, card_drift
+
+    config = CrossbarConfig(levels=8, wires=None, read_noise_scale=0.0, tile_rows=32, tile_cols=8)
+    programmer = Programmer(config)
+    weights = np.random.default_rng(1).normal(0, 1, (40, 8))
+    fitted = dataclasses.replace(TRUTH, data_span={"equivalent_time_s": [3.6e5, 3.6e7], "temperatures_c": [85, 130]})
+    card = ModelCard.default().with_values(relaxation=fitted.to_dict())
+    ten_years = parse_duration("10y")
+    plain = AnalogLinear.program(weights, config, programmer, np.random.default_rng(7))
+    later = AnalogLinear.program(weights, config, programmer, np.random.default_rng(7), drift=card_drift(card),
+                                 drift_t_s=ten_years, drift_temp_c=85.0)
+    assert plain.drift == DRIFT_OFF and "85 C" in later.drift and "extrapolated" in later.drift
+    r = 1.0 / plain.conductance.ravel()
+    change = np.log(plain.conductance.ravel() / later.conductance.ravel())
+    z = (change - TRUTH.median_shift(r, ten_years, 85.0)) / TRUTH.spread(r, ten_years, 85.0)
+    print(f"{z.size} cells: standardised change mean {z.mean():.3f}, sd {z.std():.3f}")
+    assert abs(z.mean()) < 4 / np.sqrt(z.size) and abs(z.std() - 1) < 0.1
+    assert card_drift(ModelCard.default()) is None
