@@ -263,3 +263,46 @@ def test_the_crossbar_drift_hook_applies_a_cards_relaxation_at_its_time_and_temp
     print(f"{z.size} cells: standardised change mean {z.mean():.3f}, sd {z.std():.3f}")
     assert abs(z.mean()) < 4 / np.sqrt(z.size) and abs(z.std() - 1) < 0.1
     assert card_drift(ModelCard.default()) is None
+
+
+@pytest.mark.spice
+def test_the_flow_fits_retention_and_reads_the_rare_campaign_later_cached_like_the_other_stages(tmp_path):
+    """A FLOW.toml with a retention file and a [retention] table: the fit_retention stage puts
+    the relaxation on the card, ber_time writes one offset-method row per read time (the 0 s
+    row as programmed, the 10 y row extrapolated and saying so) with its figure, and a rerun
+    skips both."""
+    from circuitkit import toolchain
+    from circuitkit.flow import FlowConfig
+    from circuitkit.flow.stages import Flow
+
+    pairs = _pairs(TRUTH, (85.0, 130.0), (3600.0, 36000.0), 150, seed=9)
+    lines = ["address,r_before,resistance,time_h,temperature"] + [
+        f"{k},{rb:.6g},{ra:.6g},{t / 3600:g},{temp:g}"
+        for k, (rb, ra, t, temp) in enumerate(zip(pairs.r_before, pairs.r_after, pairs.duration_s, pairs.temp_c))]
+    (tmp_path / "bakes.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "FLOW.toml").write_text(
+        '[flow]\noutput = "out"\nworkers = 2\n[measurements.retention]\nfiles = ["bakes.csv"]\n'
+        '[retention]\nread_after = ["0s", "10y"]\ntemp_c = 85\n'
+        '[campaign]\ncorners = ["tt"]\nvdd = [1.8]\ntemp_c = [27]\nsamples = 8\nbatch_size = 48\n'
+        '[campaign.rare]\nsamples = 4\n')
+    config = FlowConfig.from_toml(tmp_path / "FLOW.toml")
+    messages: list[str] = []
+
+    def run() -> Flow:
+        flow = Flow(config, log=messages.append)
+        flow.fingerprint = toolchain.toolchain().fingerprint()
+        flow._ber_time_stage(flow._fit_stages())
+        return flow
+
+    flow = run()
+    card = ModelCard.load(tmp_path / "out" / "fit_retention" / "model_card.json")
+    assert card.relaxation_model().time_exponent == pytest.approx(0.2, abs=0.05)
+    rows = flow.records["ber_time"].summary["rows"]
+    assert [row["read_after"] for row in rows] == ["0 s", "10 y"] and rows[0]["method"] == "offset"
+    assert rows[0]["extrapolation"] == "" and rows[1]["extrapolation"].startswith("extrapolated")
+    assert (tmp_path / "out" / "ber_time" / "ber_vs_time.png").exists()
+    csv_rows = (tmp_path / "out" / "ber_time" / "ber_vs_time.csv").read_text().splitlines()
+    assert len(csv_rows) == 3 and "extrapolation" in csv_rows[0]
+    messages.clear()
+    run()
+    assert "[skip] fit_retention: up to date" in messages and "[skip] ber_time: up to date" in messages
