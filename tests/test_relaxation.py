@@ -227,11 +227,13 @@ def _rate(table):
 
 
 @pytest.mark.spice
+@pytest.mark.slow
 def test_a_read_at_0_s_is_the_unrelaxed_campaign(retention_campaigns):
     assert retention_campaigns["0s"] == retention_campaigns["unrelaxed"]
 
 
 @pytest.mark.spice
+@pytest.mark.slow
 def test_reading_later_moves_the_ber_the_way_the_model_says(retention_campaigns):
     fresh, wider, apart = (_rate(retention_campaigns[k]) for k in ("unrelaxed", "widening", "separating"))
     print(f"fresh {fresh.ber:.4g} [{fresh.ci_low:.4g}, {fresh.ci_high:.4g}]; widened 10 y {wider.ber:.4g} "
@@ -306,3 +308,31 @@ def test_the_flow_fits_retention_and_reads_the_rare_campaign_later_cached_like_t
     messages.clear()
     run()
     assert "[skip] fit_retention: up to date" in messages and "[skip] ber_time: up to date" in messages
+
+
+def test_series_files_pair_by_run_and_address_and_a_single_cells_series_gives_its_read_noise(tmp_path):
+    """Pre/post files of one run pair their cells by address (the bundled bakes' layout); a
+    cell read hundreds of times is a time series: its read noise is measured (here 0.02 per
+    read, known) and taken out of the spread; alone, it gives no model and says why."""
+    from circuitkit.device.fit import fit_retention
+    from circuitkit.device.relaxation import pairs_from_tables
+
+    rng = np.random.default_rng(4)
+    r0 = np.exp(rng.uniform(np.log(9e3), np.log(1e5), 50))
+    pre, post, series = tmp_path / "pre.tsv", tmp_path / "post.tsv", tmp_path / "series.csv"
+    pre.write_text("".join(f"{2 * k}\t{r}\n" for k, r in enumerate(r0)))
+    post.write_text("".join(f"{2 * k}\t{r}\n" for k, r in enumerate(TRUTH.sample(r0, 3600.0, 85.0, rng))))
+    t = np.sort(rng.uniform(0, 500, 400))
+    series.write_text("cell,time,temperature,resistance\n" + "".join(
+        f"7,{ti},25,{1e4 * np.exp(rng.normal(0, 0.02))}\n" for ti in t))
+    read = lambda path, time_s, temp: read_retention(  # noqa: E731
+        path, header=False, columns={"address": 1, "resistance": 2}, constants={"time": time_s, "temperature": temp})
+    tables = [read(pre, 0, 25), read(post, 3600, 85)]
+    pairs, apart = pairs_from_tables(tables, runs=("bake", "bake"))
+    assert len(pairs) == 50 and not apart
+    assert set(pairs.duration_s) == {3600.0} and set(pairs.temp_c) == {85.0}
+    np.testing.assert_allclose(np.sort(pairs.r_before), np.sort(r0), rtol=1e-12)
+    alone = fit_retention([read_retention(series)])
+    noise = alone.metrics["time_series"]["run:7"]["read_noise_sigma_ln"]
+    assert noise == pytest.approx(0.02, rel=0.12)
+    assert alone.card.relaxation_model() is None and alone.flags[0]["problem"] == "no_model"

@@ -95,6 +95,7 @@ class FitOptions:
     runs: tuple[str, ...] | None = None
     time_exponent: float | None = None  # held at this value (else fitted where identified)
     activation_energy: float | None = None  # eV, held at this value
+    read_noise: float | None = None  # sigma of ln R per read, taken out of the relaxation spread
     # ngspice re-simulation
     ngspice: bool = True
     ngspice_cells: int = 2000  # at most this many rows (pulses) or cells per state (distributions)
@@ -290,7 +291,8 @@ def _fit(kind: str, data: Any, options: FitOptions, v_read: float, progress, log
         return fit_levels(data, options.start, v_read=v_read)
     if kind == "retention":
         return fitting.fit_retention(data.tables, options.start, runs=options.runs, time_exponent=options.time_exponent,
-                                     activation_energy_ev=options.activation_energy, seed=options.seed)
+                                     activation_energy_ev=options.activation_energy, read_noise=options.read_noise,
+                                     seed=options.seed)
     if kind == "pulse":
         if data.has_terminals and options.transistor_in_loop:
             from circuitkit.device import pulse
@@ -437,7 +439,8 @@ def _provenance(data: Any, outcome: fitting.FitOutcome, spice: dict | None, opti
 
 def _plot(kind: str, path: Path, data: Any, outcome: fitting.FitOutcome, spice: Any, name: str) -> Path:
     if kind == "retention":
-        return plotting.plot_retention(path, outcome.curves["pairs"], outcome.curves["fit"], name)
+        return plotting.plot_retention(path, outcome.curves["pairs"], outcome.curves["fit"], name,
+                                       outcome.curves.get("series"))
     if kind == "levels":
         from circuitkit.device import levels
 

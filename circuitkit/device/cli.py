@@ -140,6 +140,8 @@ def add_parser(subparsers) -> None:
     retention.add_argument("--time-exponent", type=float, help="hold the relaxation's time exponent at this value "
                            "(default: fitted where the data identify it, else an announced assumption)")
     retention.add_argument("--activation-energy", type=float, metavar="EV", help="hold the activation energy (eV)")
+    retention.add_argument("--read-noise", type=float, metavar="SIGMA", help="sigma of ln R of one read, taken out of "
+                           "the relaxation spread (default: from the files' time series of single cells, else none)")
     spice = parser.add_argument_group("ngspice re-simulation")
     spice.add_argument("--no-ngspice", action="store_true", help="skip the ngspice re-simulation")
     spice.add_argument("--ngspice-cells", type=int, default=2000, help="re-simulate at most this many rows "
@@ -163,6 +165,7 @@ def options_from_args(args: argparse.Namespace) -> FitOptions:
         fet_width_um=_floats(args.fet_width, "--fet-width"), fet_length_um=args.fet_length, fet_corner=args.fet_corner,
         transistor_in_loop=not args.no_transistor, times=_list(args.times), temperatures=_list(args.temperatures),
         runs=_list(args.runs), time_exponent=args.time_exponent, activation_energy=args.activation_energy,
+        read_noise=args.read_noise,
         ngspice=not args.no_ngspice, ngspice_cells=args.ngspice_cells, seed=args.seed,
     )
 

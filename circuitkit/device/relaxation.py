@@ -349,8 +349,9 @@ UNRELATED_MIN_SIGMA = 1.0
 class _Likelihood:
     """Negative log-likelihood of the pairs under the model plus an unrelated-pair component per group."""
 
-    def __init__(self, pairs: RetentionPairs, reference_temp_c: float):
+    def __init__(self, pairs: RetentionPairs, reference_temp_c: float, read_noise: float = 0.0):
         self.pairs = pairs
+        self.read_noise_var = 2.0 * read_noise ** 2  # both reads of a pair carry it
         self.d = np.log(pairs.r_after / pairs.r_before)
         self.x = np.log(pairs.r_before / REFERENCE_OHM)
         self.inv_t = 1.0 / (pairs.temp_c + 273.15) - 1.0 / (reference_temp_c + 273.15)
@@ -371,7 +372,7 @@ class _Likelihood:
         s2 = np.exp(2 * np.minimum(log_s, 5.0))
         growth = w_a * w_a - w_b * w_b
         clamped = growth < 1e-12
-        var = s2 * np.maximum(growth, 1e-12) + 1e-10
+        var = s2 * np.maximum(growth, 1e-12) + 1e-10 + self.read_noise_var
         relax = -0.5 * (self.d - mean) ** 2 / var - 0.5 * np.log(2 * math.pi * var)
         sd_o = math.exp(theta["unrelated_log_sigma"])
         unrelated = -0.5 * ((self.d - theta["unrelated_mean"]) / sd_o) ** 2 - math.log(sd_o) - 0.5 * math.log(2 * math.pi)
@@ -486,12 +487,14 @@ class RelaxationFit:
 
 def fit_relaxation(pairs: RetentionPairs, *, time_exponent: float | None = None,
                    activation_energy_ev: float | None = None, reference_temp_c: float = T_REF_C,
-                   profile: bool = True, source: str = "fitted") -> RelaxationFit:
+                   profile: bool = True, source: str = "fitted", read_noise: float = 0.0) -> RelaxationFit:
     """Maximum-likelihood fit of `RelaxationModel` to before/after pairs (module docstring).
 
     `time_exponent`, `activation_energy_ev`: hold that parameter at the value given (else
     fitted where the data identify it; alpha held at `ASSUMED_TIME_EXPONENT` and flagged
-    where they do not). `profile`: a profile-likelihood interval for Ea.
+    where they do not). `profile`: a profile-likelihood interval for Ea. `read_noise`: sigma of
+    ln R of one read (e.g. from a time series, `read_noise_and_relaxation`), taken out of the
+    spread (0: the fitted spread includes the read noise of both reads).
     """
     if len(pairs) < 10:
         raise RelaxationError(f"a relaxation fit needs at least 10 before/after pairs, got {len(pairs)}")
@@ -521,7 +524,7 @@ def fit_relaxation(pairs: RetentionPairs, *, time_exponent: float | None = None,
                       "message": "two temperatures with one bake duration each identify only alpha x Ea: the activation "
                       "energy and its interval hold only for the assumed time exponent"})
 
-    likelihood = _Likelihood(pairs, reference_temp_c)
+    likelihood = _Likelihood(pairs, reference_temp_c, read_noise)
     start = _robust_start(pairs) | {"activation_energy_ev": 0.5, "time_exponent": 0.3}
     groups = len(pairs.group_names)
     names = [n for n in PARAMETERS if n not in held] + list(_OUTLIER) + [f"unrelated_{g}" for g in range(groups)]
@@ -617,6 +620,7 @@ def fit_relaxation(pairs: RetentionPairs, *, time_exponent: float | None = None,
     settings = {"model": RelaxationModel.to_dict(model)["equations"] + "; plus a per-file fraction of unrelated pairs, "
                 "ln(R_after/R_before) ~ N(mean, sigma) shared", "identified": ident, "fixed": fixed,
                 "reference_temp_c": reference_temp_c, "time_unit_s": TIME_UNIT_S, "reference_ohm": REFERENCE_OHM,
+                "read_noise_sigma_ln": read_noise,
                 "confidence": "95 %: Wald from the observed information; Ea: profile likelihood",
                 "optimizer": {"success": bool(result.success), "message": str(result.message),
                               "evaluations": int(result.nfev)}}
@@ -679,7 +683,7 @@ def read_noise_and_relaxation(time_s: np.ndarray, resistance: np.ndarray) -> dic
 
 
 def predictive_coverage(model: RelaxationModel, pairs: RetentionPairs, keep: np.ndarray,
-                        quantiles: tuple[float, float] = (0.1, 0.9)) -> dict[str, Any]:
+                        quantiles: tuple[float, float] = (0.1, 0.9), read_noise: float = 0.0) -> dict[str, Any]:
     """Fraction of pairs (`keep`: those not judged unrelated) whose ln(R_after/R_before) falls in the
     model's central predictive interval, with a Clopper-Pearson 95 % interval."""
     from circuitkit.stats import binomial_interval
@@ -688,7 +692,7 @@ def predictive_coverage(model: RelaxationModel, pairs: RetentionPairs, keep: np.
     w_b = model.time_scale(p.t_before_s)
     w_a = model.time_scale(p.t_before_s + model.equivalent_time(p.duration_s, p.temp_c))
     mean = model.drift_per_unit(p.r_before) * (w_a - w_b)
-    sd = model.spread_per_unit(p.r_before) * np.sqrt(np.maximum(w_a ** 2 - w_b ** 2, 1e-12))
+    sd = np.sqrt(model.spread_per_unit(p.r_before) ** 2 * np.maximum(w_a ** 2 - w_b ** 2, 1e-12) + 2 * read_noise ** 2)
     d = np.log(p.r_after / p.r_before)
     lo, hi = mean + sd * special.ndtri(quantiles[0]), mean + sd * special.ndtri(quantiles[1])
     inside = int(np.sum((d >= lo) & (d <= hi)))
@@ -702,13 +706,15 @@ def predictive_coverage(model: RelaxationModel, pairs: RetentionPairs, keep: np.
 SERIES_READS = 100  # a cell read this often is a time series of its read noise: analysed apart, not fitted
 
 
-def pairs_from_tables(tables: Sequence[Any], runs: Sequence[str] | None = None) -> tuple[RetentionPairs, dict[str, Any]]:
+def pairs_from_tables(tables: Sequence[Any], runs: Sequence[str] | None = None
+                      ) -> tuple[RetentionPairs | None, dict[str, Any]]:
     """Before/after pairs from retention tables (`measurements.RetentionTable`), and what was
     set apart. Pair files give their pairs; series files are joined by (run, address): a
     cell's earliest read is its before read, each later read an after read whose time since
     the first was spent at that read's temperature. `runs`: one label per file (files of
     one run hold reads of the same cells, e.g. a pre-bake and a post-bake file); default:
-    one run. Cells read >= SERIES_READS times are set apart (`read_noise_and_relaxation`)."""
+    one run. Cells read >= SERIES_READS times are set apart (`read_noise_and_relaxation`);
+    files of such cells only give no pairs (None)."""
     if runs is not None and len(runs) not in (1, len(tables)):
         raise RelaxationError(f"--runs: give one label per file ({len(tables)}) or one for all, got {len(runs)}")
     labels = [runs[k] if runs and len(runs) == len(tables) else (runs[0] if runs else "run") for k in range(len(tables))]
@@ -748,7 +754,8 @@ def pairs_from_tables(tables: Sequence[Any], runs: Sequence[str] | None = None) 
         for cell_key, start, count in zip(key_sorted[starts], starts, counts):
             if count >= SERIES_READS:
                 rows = order[start:start + count]
-                apart[str(cell_key)] = read_noise_and_relaxation(cat["time"][rows], cat["r"][rows])
+                apart[str(cell_key)] = read_noise_and_relaxation(cat["time"][rows], cat["r"][rows]) | {
+                    "_time_s": cat["time"][rows], "_resistance": cat["r"][rows]}  # for the plot, not the report
         later = np.ones(len(order), bool)
         later[starts] = False
         busy = np.repeat(counts >= SERIES_READS, counts)
@@ -761,6 +768,8 @@ def pairs_from_tables(tables: Sequence[Any], runs: Sequence[str] | None = None) 
                 r, f = rows[sel], ref[sel]
                 add(cat["r"][f], cat["r"][r], cat["time"][r] - cat["time"][f], cat["temp"][r], cat["tb"][f], group,
                     key[r])
+    if not parts["rb"] and apart:
+        return None, apart
     if not parts["rb"]:
         raise RelaxationError("no before/after pairs: give pair files (with r_before), or series files whose cells "
                               "are read at least twice (the same address in one run)"
@@ -779,41 +788,59 @@ def _file_name(table: Any) -> str:
 
 
 def fit_retention(tables: Sequence[Any], *, runs: Sequence[str] | None = None, time_exponent: float | None = None,
-                  activation_energy_ev: float | None = None, holdout: float = 0.5,
-                  seed: int = 1) -> tuple[RelaxationFit, RetentionPairs, dict[str, Any], list[str]]:
+                  activation_energy_ev: float | None = None, read_noise: float | None = None, holdout: float = 0.5,
+                  seed: int = 1) -> tuple[RelaxationFit | None, RetentionPairs | None, dict[str, Any], list[str]]:
     """`circuitkit fit --kind retention` on retention tables: the relaxation fit, its pairs, the
     metrics and the summary sentences (`device.fit.fit_retention` puts them on a card). The fit
     is judged by cross-validation across cells: fitted on a random part of the cells, its
     central 80 % predictive interval of ln(R_after/R_before) is checked on the rest
-    (`holdout`, the held-out fraction)."""
+    (`holdout`, the held-out fraction). Cells read as long time series give the read noise
+    (`read_noise_and_relaxation`), which is then taken out of the spread unless `read_noise`
+    is given; files of such cells only give that analysis and no model (fit None)."""
     pairs, apart = pairs_from_tables(tables, runs)
+    series_lines = [f"time series {name}: {entry['reads']} reads over {entry['span_s']:.0f} s at "
+                    f"{entry['median_ohm']:.4g} ohm: read noise {entry['read_noise_sigma_ln']:.4f} in ln R per read "
+                    f"(consecutive reads), net drift {entry['net_drift_ln']:+.4f} in ln R over the series"
+                    for name, entry in apart.items()]
+    noise_origin = "given" if read_noise is not None else "none (the spread includes both reads' noise)"
+    if read_noise is None and apart:
+        read_noise = float(np.median([entry["read_noise_sigma_ln"] for entry in apart.values()]))
+        noise_origin = f"median of the {len(apart)} time series' read noise"
+    read_noise = float(read_noise or 0.0)
+    metrics: dict[str, Any] = {"time_series": {name: {k: v for k, v in entry.items() if not k.startswith("_")}
+                                               for name, entry in apart.items()},
+                               "read_noise": {"sigma_ln": read_noise, "origin": noise_origin}}
+    if pairs is None:
+        return None, None, metrics | {"series": apart}, series_lines + [
+            "no relaxation model: the files hold time series of single cells only (read noise against relaxation "
+            "of those cells); the spread across cells needs before/after reads of many cells"]
     cells = np.unique(pairs.cell)
     if len(cells) < 10:
         raise RelaxationError(f"a relaxation fit needs at least 10 cells (the spread it fits is a spread across cells), "
                               f"got {len(cells)}")
     source = "fitted from " + " + ".join(_file_name(t) for t in tables)
     fit = fit_relaxation(pairs, time_exponent=time_exponent, activation_energy_ev=activation_energy_ev,
-                         source=source)
-    metrics: dict[str, Any] = {"pairs": len(pairs), "cells": int(len(cells)), "log_likelihood": fit.log_likelihood,
-                               "unrelated_pairs": fit.unrelated, "time_series": apart}
+                         source=source, read_noise=read_noise)
+    metrics |= {"pairs": len(pairs), "cells": int(len(cells)), "log_likelihood": fit.log_likelihood,
+                "unrelated_pairs": fit.unrelated}
     if holdout > 0:
         rng = np.random.default_rng(seed)
         held = set(rng.choice(cells, size=max(1, int(round(holdout * len(cells)))), replace=False).tolist())
         test = np.isin(pairs.cell, list(held))
         train_fit = fit_relaxation(pairs.rows(~test), time_exponent=fit.model.time_exponent if "time_exponent" in
                                    fit.model.fixed else time_exponent, activation_energy_ev=activation_energy_ev,
-                                   profile=False)
+                                   profile=False, read_noise=read_noise)
         test_pairs = pairs.rows(test)
-        unrelated = _Likelihood(test_pairs, train_fit.model.reference_temp_c).unrelated_probability(
+        unrelated = _Likelihood(test_pairs, train_fit.model.reference_temp_c, read_noise).unrelated_probability(
             {**{n: getattr(train_fit.model, n) for n in PARAMETERS},
              **{k: v["value"] for k, v in train_fit.parameters.items() if k.startswith("unrelated")}})
         keep = unrelated < 0.5
-        coverage = predictive_coverage(train_fit.model, test_pairs, keep)
+        coverage = predictive_coverage(train_fit.model, test_pairs, keep, read_noise=read_noise)
         by_group = {}
         for g, name in enumerate(pairs.group_names):
             sel = keep & (test_pairs.group == g)
             if sel.sum() >= 10:
-                by_group[name] = predictive_coverage(train_fit.model, test_pairs, sel)
+                by_group[name] = predictive_coverage(train_fit.model, test_pairs, sel, read_noise=read_noise)
         metrics["cross_validation"] = {"method": f"fitted on {len(cells) - len(held)} cells, judged on the other "
                                        f"{len(held)} (seed {seed}); pairs judged unrelated (p > 0.5) left out",
                                        "all": coverage, "by_file": by_group}
@@ -831,11 +858,8 @@ def fit_retention(tables: Sequence[Any], *, runs: Sequence[str] | None = None, t
         c = metrics["cross_validation"]["all"]
         summary.append(f"held-out cells: {c['coverage']:.1%} of pairs inside the 10-90 % predictive interval "
                        f"(95 % CI {c['ci95'][0]:.1%} .. {c['ci95'][1]:.1%}, {c['pairs']} pairs; target 80 %)")
-    for name, entry in apart.items():
-        summary.append(f"time series {name}: {entry['reads']} reads over {entry['span_s']:.0f} s at "
-                       f"{entry['median_ohm']:.4g} ohm: read noise {entry['read_noise_sigma_ln']:.4f} in ln R per read, "
-                       f"net drift {entry['net_drift_ln']:+.4f}")
-    return fit, pairs, metrics, summary
+    summary.append(f"read noise taken out of the spread: {read_noise:.4g} in ln R per read ({noise_origin})")
+    return fit, pairs, metrics, summary + series_lines
 
 
 _UNITS = {"activation_energy_ev": "eV", "m0": "ln R", "m1": "ln R", "m2": "ln R", "unrelated_mean": "ln R"}

@@ -137,10 +137,23 @@ def plot_distribution(path: Path, data: ResistanceDistribution, fits: list[Any],
     return finish(fig, path, title)
 
 
-def plot_retention(path: Path, pairs: Any, fit: Any, title: str) -> Path:
+def plot_retention(path: Path, pairs: Any, fit: Any, title: str, series: dict | None = None) -> Path:
     """Relaxation fit: per file (condition), the robust spread and the median of
     ln(R_after/R_before) in bins of the before-read resistance (pairs judged unrelated left
-    out), against the fitted model's spread and drift with their 95 % bands."""
+    out), against the fitted model's spread and drift with their 95 % bands. Without a fit
+    (time series of single cells only): ln R of each series against time."""
+    if fit is None:
+        fig, ax = plt.subplots(figsize=(8, 4.4))
+        for name, entry in (series or {}).items():
+            t, r = np.asarray(entry["_time_s"]), np.asarray(entry["_resistance"])
+            ax.plot(t - t.min(), np.log(r / np.median(r)), ".", markersize=1.5,
+                    label=f"{name}: read noise {entry['read_noise_sigma_ln']:.4f} per read, net drift "
+                          f"{entry['net_drift_ln']:+.4f}")
+        ax.set_xlabel("time since the first read (s)")
+        ax.set_ylabel("ln(R / median R)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+        return finish(fig, path, f"{title}: read noise against relaxation of single cells")
     model = fit.model
     fig, (ax_s, ax_m) = plt.subplots(1, 2, figsize=(11, 4.6))
     related = fit.unrelated_probability < 0.5
