@@ -567,6 +567,9 @@ def fit_relaxation(pairs: RetentionPairs, *, time_exponent: float | None = None,
     hessian = _hessian(lambda v: likelihood.nll_and_gradient(theta_of(v, {}), names)[1], vector, bounds)
     try:
         covariance = np.linalg.pinv(hessian, rcond=1e-12)
+        # Nearest positive semi-definite matrix (round-off at parameters the data hardly see).
+        values, vectors = np.linalg.eigh(0.5 * (covariance + covariance.T))
+        covariance = (vectors * np.clip(values, 0.0, None)) @ vectors.T
         stderr = np.sqrt(np.clip(np.diag(covariance), 0, None))
     except np.linalg.LinAlgError:
         covariance, stderr = np.full_like(hessian, np.nan), np.full(len(vector), np.nan)
