@@ -432,6 +432,9 @@ def _provenance(data: Any, outcome: fitting.FitOutcome, spice: dict | None, opti
         provenance["fit_quality"] = outcome.metrics["states"]
     if outcome.kind == "pulse" and "held_out" in outcome.metrics:
         provenance["fit_quality"] = {"held_out": outcome.metrics["held_out"]}
+    if outcome.kind == "retention":
+        provenance["fit_quality"] = {key: outcome.metrics[key] for key in ("cross_validation", "unrelated_pairs",
+                                                                          "read_noise") if key in outcome.metrics}
     if options.start is not None:
         provenance["based_on"] = dict(options.start.provenance)
     return _jsonable(provenance)
