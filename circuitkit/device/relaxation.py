@@ -588,8 +588,6 @@ def fit_relaxation(pairs: RetentionPairs, *, time_exponent: float | None = None,
         rows[name] = {"value": value, "stderr": None, "vary": False, "held": fixed[name]}
     if "activation_energy_ev" not in held and profile:
         rows["activation_energy_ev"] |= _profile_interval(solve, theta, nll, names)
-    elif "activation_energy_ev" not in held:
-        pass
     names_now = names
     intervals = {name: tuple(row["ci95"]) for name, row in rows.items() if row.get("ci95")}
     full_cov = np.zeros((len(PARAMETERS), len(PARAMETERS)))
@@ -865,7 +863,6 @@ def fit_retention(tables: Sequence[Any], *, runs: Sequence[str] | None = None, t
     return fit, pairs, metrics, summary + series_lines
 
 
-_UNITS = {"activation_energy_ev": "eV", "m0": "ln R", "m1": "ln R", "m2": "ln R", "unrelated_mean": "ln R"}
 
 
 # ---------------------------------------------------------------------------- reading later
