@@ -158,6 +158,19 @@ def test_missing_time_or_temperature_columns_name_the_file_and_the_column(tmp_pa
     assert series.time.tolist() == [0.0, 7200.0] and series.resistance.tolist() == [1e4, 1.1e4]
 
 
+def test_a_campaign_relaxes_its_programmed_device_once_whatever_is_replaced():
+    from circuitkit.corners.config import CampaignConfig
+    from circuitkit.device.nonideality import DeviceNonideality
+
+    device = DeviceNonideality.given(10e3, 0.05, 80e3, 0.3)
+    config = CampaignConfig(device=device, retention=RetentionRead("1d", 85, TRUTH.to_dict()))
+    assert config.programmed == device and config.device != device
+    again = dataclasses.replace(config, samples=7)
+    assert again.device == config.device and again.programmed == device
+    assert dataclasses.replace(config, retention=None).device == device
+    assert CampaignConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
 def test_read_after_needs_a_card_with_a_relaxation_model(tmp_path):
     from circuitkit.corners.cli import retention_read
 

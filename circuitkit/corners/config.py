@@ -41,8 +41,12 @@ def relax_device(device: DeviceNonideality, read: RetentionRead | None) -> Devic
                 continue  # an empirical body cannot be relaxed: not an alternative of the relaxed state
         fitted[name] = kept
     source = f"{states.source}; relaxed: {read.label} ({read.extrapolation or 'within the retention data'})"
-    return dataclasses.replace(device, states=ProgrammedStates(relaxed["lrs"], relaxed["hrs"], source=source,
-                                                               fitted=fitted))
+    result = dataclasses.replace(device, states=ProgrammedStates(relaxed["lrs"], relaxed["hrs"], source=source,
+                                                                 fitted=fitted))
+    # Remember the programmed device: `dataclasses.replace(config, ...)` hands the relaxed one
+    # back to `CampaignConfig`, which must relax the programmed device again, not this one.
+    object.__setattr__(result, "_relaxed_from", device)
+    return result
 # Points (ln of the BLb/BL resistance ratio) at which the `offset` method measures the
 # probability that the sense amplifier reads +1; symmetric, denser near zero.
 DEFAULT_OFFSET_POINTS = (-0.8, -0.4, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
@@ -116,8 +120,9 @@ class CampaignConfig:
         if self.retention is not None and not isinstance(self.retention, RetentionRead):
             raise CircuitkitError(f"campaign: retention={self.retention!r}: expected a RetentionRead "
                                   "(circuitkit.device.relaxation)")
-        object.__setattr__(self, "programmed", self.device)
-        object.__setattr__(self, "device", relax_device(self.device, self.retention))
+        programmed = getattr(self.device, "_relaxed_from", self.device)
+        object.__setattr__(self, "programmed", programmed)
+        object.__setattr__(self, "device", relax_device(programmed, self.retention))
         # Say what the read simulation cannot do rather than ignore it.
         if self.device.read_noise is not None:
             raise CircuitkitError("campaign: the 2T2R read draws programmed states once per read; read noise "
