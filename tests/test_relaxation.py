@@ -101,6 +101,10 @@ def test_one_bake_duration_per_temperature_holds_alpha_and_says_ea_is_conditiona
     assert {"assumed", "conditional"} <= problems
     assert fit.model.time_exponent == ASSUMED_TIME_EXPONENT and "time_exponent" in fit.model.fixed
     assert "assumed" in fit.model.extrapolation(10 * 365.25 * 86400, 85.0)
+    # Inside the data: the measured 1 h at a temperature between the bakes (alpha x Ea is identified);
+    # 5 h there lies inside the equivalent-time span but rests on the assumed exponent.
+    assert fit.model.extrapolation(3600.0, 100.0) == ""
+    assert "rests on the time exponent" in fit.model.extrapolation(5 * 3600.0, 100.0)
     one = fit_relaxation(_pairs(TRUTH, (85.0,), (3600.0, 36000.0), 300, seed=3), profile=False)
     assert one.model.activation_energy_ev == 0.0 and "not_identified" in {f["problem"] for f in one.flags}
 

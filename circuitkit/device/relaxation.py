@@ -205,8 +205,12 @@ class RelaxationModel:
             temps = span["temperatures_c"]
             if not min(temps) <= temp_c <= max(temps):
                 notes.append(f"{temp_c:g} C lies outside the measured temperatures ({', '.join(f'{t:g}' for t in temps)} C)")
-        if "time_exponent" in self.fixed and t_s > 0:
-            notes.append(f"the time exponent is {self.fixed['time_exponent']}")
+        durations = span.get("durations_s") or []
+        measured = any(abs(t_s / d - 1) < 1e-6 for d in durations if d > 0)
+        if "time_exponent" in self.fixed and t_s > 0 and (notes or not measured):
+            # Only the measured durations are free of the exponent when it is not identified.
+            notes.append(f"a time other than the measured ({', '.join(format_duration(d) for d in durations)}) "
+                         f"rests on the time exponent, {self.fixed['time_exponent']}")
         return "extrapolated: " + "; ".join(notes) if notes else ""
 
     # -- prediction bands

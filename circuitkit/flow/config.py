@@ -80,7 +80,8 @@ class FlowConfig:
     snn: SnnConfig = FLOW_SNN
     mlc: MlcConfig | None = None                   # multi-level write-verify stage (None: none)
     retention: MeasurementSpec | None = None       # retention/bake files: relaxation fit + BER vs time stage
-    read_after: tuple[str, ...] = ("1s", "1d", "10y")  # the BER-vs-time stage's read times
+    # The BER-vs-time stage's read times (1 h at 85 C lies within the bundled bakes; the others beyond).
+    read_after: tuple[str, ...] = ("1s", "1h", "1d", "10y")
     retention_temp_c: float = 85.0                 # ... and the temperature the cells spend them at
     workers: int = 2
     seed: int = 1

@@ -107,7 +107,8 @@ def plot_ber_vs_time(rows: Sequence[Mapping], path: Path | str) -> Path:
     axis.set_yticks(stats.norm.ppf(ticks))
     axis.set_yticklabels([f"{p:.0e}" if p < 0.01 else f"{p:g}" for p in ticks], fontsize=7)
     axis.set_xscale("log")
-    axis.set_xlabel("time after programming (s; leftmost: a read at 0 s)   open markers: extrapolated beyond the data")
+    at_zero = "; leftmost: a read at 0 s" if any(float(r["read_after_s"]) == 0 for r in rows) else ""
+    axis.set_xlabel(f"time after programming (s{at_zero})   filled: within the retention data, open: extrapolated")
     axis.set_ylabel("bit-error rate (normal-quantile axis; 95 % band)")
     axis.set_title("2T2R + PCSA read errors vs time after programming")
     axis.grid(True, which="both", alpha=0.3)
