@@ -33,6 +33,9 @@ from circuitkit.files import file_hash, write_atomic
 from circuitkit.flow.config import RARE_OVERRIDES, FlowConfig
 
 Log = Callable[[str], None]
+# Simulations per offset point of each BER-vs-time campaign (half the demo's rare campaign:
+# the line has one campaign per read time).
+BER_TIME_SAMPLES = 16
 
 
 @dataclasses.dataclass
@@ -220,9 +223,10 @@ class Flow:
         if card.relaxation_model() is None:
             return
         rare = config.campaigns(device_nonideality(card))["ber_rare" if config.rare is not None else "ber_binary"]
+        # One condition, at most BER_TIME_SAMPLES simulations per offset point: a campaign per read time.
+        samples = min(rare.samples if config.rare is not None else RARE_OVERRIDES["samples"], BER_TIME_SAMPLES)
         base = dataclasses.replace(rare, corners=rare.corners[:1], vdd=(max(rare.vdd),), temp_c=rare.temp_c[:1],
-                                   method="offset", scheme="binary", **({"samples": RARE_OVERRIDES["samples"]}
-                                                                       if config.rare is None else {}))
+                                   method="offset", scheme="binary", samples=samples)
         reads = [RetentionRead(t, config.retention_temp_c, card.relaxation) for t in config.read_after]
         campaigns = [dataclasses.replace(base, retention=read) for read in reads]
         inputs = {"campaigns": [c.to_dict() for c in campaigns], "card": file_hash(card_path),
