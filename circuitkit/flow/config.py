@@ -10,6 +10,8 @@ the flow file to Python:
     [snn]                 SnnConfig fields        (`circuitkit snn --chips` -> chips)
     [mlc]                 MlcConfig fields        (`circuitkit mlc --cells-per-level` -> cells_per_level ...);
                           no [mlc] table: no multi-level stage
+    [disturb]             DisturbConfig fields    (`circuitkit disturb --reads` -> reads ...);
+                          no [disturb] table: no read-disturb stage
     [measurements]        the fit stages' files and reader options (`MeasurementSpec`); `retention`
                           (bake or retention files) adds a relaxation fit and a BER-vs-time stage
     [retention]           read_after (e.g. ["1s", "1d", "10y"]), temp_c: when and where that stage reads
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from circuitkit import CircuitkitError
 from circuitkit.corners.config import CampaignConfig
+from circuitkit.corners.disturb import DisturbConfig
 from circuitkit.inject.config import NetworkConfig
 from circuitkit.snn.config import SnnConfig
 
@@ -83,6 +86,7 @@ class FlowConfig:
     # The BER-vs-time stage's read times (1 h at 85 C lies within the bundled bakes; the others beyond).
     read_after: tuple[str, ...] = ("1s", "1h", "1d", "10y")
     retention_temp_c: float = 85.0                 # ... and the temperature the cells spend them at
+    disturb: DisturbConfig | None = None           # read disturb over a lifetime (None: no such stage)
     workers: int = 2
     seed: int = 1
 
@@ -130,7 +134,7 @@ class FlowConfig:
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise CircuitkitError(f"cannot read flow file {path}: {error}") from error
         base = path.parent
-        sections = {"flow", "measurements", "pdk", "campaign", "network", "snn", "mlc", "retention"}
+        sections = {"flow", "measurements", "pdk", "campaign", "network", "snn", "mlc", "disturb", "retention"}
         unknown = sorted(set(data) - sections)
         if unknown:
             raise CircuitkitError(f"{path}: unknown section(s) {', '.join(unknown)}; expected {', '.join(sorted(sections))}")
@@ -153,6 +157,7 @@ class FlowConfig:
         network = section("network", NETWORK_KEYS)
         snn = section("snn", SNN_KEYS)
         mlc = section("mlc", MLC_KEYS)
+        disturb = section("disturb", [f.name for f in dataclasses.fields(DisturbConfig)])
 
         def resolve(value: str | None) -> Path | None:
             if value is None:
@@ -202,6 +207,8 @@ class FlowConfig:
                 from circuitkit.mlc.campaign import MlcConfig
 
                 fields["mlc"] = MlcConfig(**mlc)
+            if "disturb" in data:
+                fields["disturb"] = DisturbConfig(**disturb)
             config = cls(**fields, campaign=dataclasses.replace(FLOW_CAMPAIGN, **campaign),
                          network=dataclasses.replace(FLOW_NETWORK, **network), snn=dataclasses.replace(FLOW_SNN, **snn))
         except (CircuitkitError, TypeError, ValueError) as error:

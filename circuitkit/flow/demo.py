@@ -17,7 +17,8 @@ def demo_flow(output: Path | str) -> FlowConfig:
     reads of 32 levels, the SET and RESET sweeps, the programmed LRS/HRS distributions, the
     85/130 C bakes for relaxation and a BER-vs-time line),
     three corners, two supplies, a ternary read at its near-threshold supply, rare-event
-    rows, bundled BNN/TNN."""
+    rows, bundled BNN/TNN, read disturb over a lifetime at four corners."""
+    from circuitkit.corners.disturb import DisturbConfig
     from circuitkit.device.characterize import MeasurementSpec
     from circuitkit.mlc.campaign import MlcConfig
 
@@ -39,4 +40,6 @@ def demo_flow(output: Path | str) -> FlowConfig:
                                   columns={"address": 1, "resistance": 2}, read_voltage=0.2,
                                   times=("0", "1h", "0", "1h"), temperatures=("25", "85", "25", "130"),
                                   runs=("bake85", "bake85", "bake130", "bake130")),
+        # read disturb at the high supplies, cold and hot, tt and ff, with and without the clamp: ~1-2 min
+        disturb=DisturbConfig(corners=("tt", "ff"), vdd=(1.98,), ternary_vdd=(0.99,), temp_c=(27.0, 125.0), reads=100),
     )

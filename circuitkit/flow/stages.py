@@ -11,8 +11,9 @@ it stopped when its inputs are unchanged.
 The stages, in order: fit_iv / fit_levels / fit_pulse / fit_distribution / fit_retention
 (each from the card of the one before), netlists, ber_binary / ber_ternary / ber_rare
 (campaigns with the fitted device), ber_time (the rare-event campaign read at times after
-programming, when the card has a relaxation model), accuracy_* (each table injected into
-its network), tolerance, snn, report. `Flow` orchestrates: it calls the stages and records what they did; it computes
+programming, when the card has a relaxation model), disturb (read disturb over a lifetime,
+when configured), accuracy_* (each table injected into its network), tolerance, snn,
+report. `Flow` orchestrates: it calls the stages and records what they did; it computes
 no result of its own and draws through `circuitkit.report`.
 """
 
@@ -116,6 +117,7 @@ class Flow:
         self._netlist_stage(card_path)
         tables = self._campaign_stages(card_path)
         self._ber_time_stage(card_path)
+        self._disturb_stage(card_path)
         self._inject_stages(tables)
         self._tolerance_stage()
         self._snn_stage()
@@ -246,6 +248,25 @@ class Flow:
                     "relaxed lognormal states", "relaxation": card.relaxation_model().describe(), "rows": rows}
 
         self.stage("ber_time", inputs, action)
+
+    def _disturb_stage(self, card_path: Path | None) -> None:
+        """Read disturb over a lifetime with the flow's card: stress per read in ngspice, drift
+        law, reads to failure per corner with and without the bit-line clamp."""
+        from circuitkit.corners.disturb import card_source, run_disturb, write_disturb
+
+        disturb = self.config.disturb
+        if disturb is None:
+            return
+        inputs = {"config": disturb.to_dict(), "card": file_hash(card_path) if card_path else "defaults",
+                  "toolchain": self.fingerprint}
+
+        def action(directory: Path) -> dict[str, Any]:
+            card = self._card(card_path)
+            result = run_disturb(disturb, card, card_source(card_path), log=lambda m: self.log(f"       {m}"))
+            write_disturb(result, directory, card)
+            return {"rows": len(result.rows), "simulated_reads": disturb.reads}
+
+        self.stage("disturb", inputs, action)
 
     def _inject_stages(self, tables: dict[str, Path]) -> None:
         from circuitkit.ber_table import BerTable
