@@ -21,6 +21,7 @@ def demo_flow(output: Path | str) -> FlowConfig:
     from circuitkit.corners.disturb import DisturbConfig
     from circuitkit.device.characterize import MeasurementSpec
     from circuitkit.mlc.campaign import MlcConfig
+    from circuitkit.program.tradeoff import TradeoffConfig
 
     data = bundled_data("rram-1t1r-130nm")
     sweep = {"address": 1, "width": 2, "wl_voltage": 3, "line_voltage": 4, "r_before": 5, "r_after": 6}
@@ -40,6 +41,9 @@ def demo_flow(output: Path | str) -> FlowConfig:
                                   columns={"address": 1, "resistance": 2}, read_voltage=0.2,
                                   times=("0", "1h", "0", "1h"), temperatures=("25", "85", "25", "130"),
                                   runs=("bake85", "bake85", "bake130", "bake130")),
+        # a weak and a strong compliance, single pulse and verify: 4 conditions x 320 cells, about 2 min
+        program=TradeoffConfig(v_wl=(1.0, 1.6), verify=(False, True), cells=320, batch_size=80, read_samples=64,
+                               offset_samples=16, trials=10),
         # read disturb at the high supplies, cold and hot, tt and ff, with and without the clamp: ~1-2 min
         disturb=DisturbConfig(corners=("tt", "ff"), vdd=(1.98,), ternary_vdd=(0.99,), temp_c=(27.0, 125.0), reads=100),
     )
