@@ -136,16 +136,18 @@ def test_the_clamp_lowers_the_peak_cell_voltage_and_raises_reads_to_failure_wher
 
 
 @pytest.mark.spice
-def test_the_slew_limited_word_line_removes_the_set_direction_glitch_and_raises_reads_to_failure_on_the_real_card():
+def test_the_word_line_options_remove_the_set_direction_glitch_and_raise_reads_to_failure_on_the_real_card():
     """The real card's disturb: the ~0.1 V SET-direction glitch the rising word line couples
     onto the HRS cell (its SET threshold is near zero) moves it towards LRS on every read.
-    A 0.4 ns word-line ramp (instead of the 50 ps clock edge) must lower that peak strictly,
-    slow the drift and so raise the reads to failure, at the cost the row reports (the
-    sensing itself is not slower)."""
+    A 0.4 ns word-line ramp (instead of the 50 ps clock edge), or the word line raised while
+    the bit line is still low (850 ps before evaluation instead of 200 ps), must lower that
+    peak strictly, slow the drift and so raise the reads to failure, at the cost the row
+    reports (the sensing itself is not slower)."""
     config = DisturbConfig(schemes=("binary",), corners=("tt",), vdd=(1.8,), temp_c=(125.0,), reads=40,
-                           clamp_v=None, wl_rise=0.4e-9)
+                           clamp_v=None, wl_rise=0.4e-9, wl_lead=0.85e-9)
     result = run_disturb(config, REAL_CARD, log=print)
     free, slewed = (result.row("binary", HOT_TYPICAL, slew=flag) for flag in (False, True))
+    early = result.row("binary", HOT_TYPICAL, early=True)
     assert (free.bias, slewed.bias) == ("as designed", "word-line rise 400 ps")
     (free_lrs, free_hrs), (slewed_lrs, slewed_hrs) = free.devices, slewed.devices
     print(f"HRS SET-direction peak {free_hrs.peak_set_v * 1e3:.1f} -> {slewed_hrs.peak_set_v * 1e3:.1f} mV, change "
@@ -167,6 +169,19 @@ def test_the_slew_limited_word_line_removes_the_set_direction_glitch_and_raises_
     assert slewed.delay_s == pytest.approx(free.delay_s, rel=0.05)
     assert slewed.margin_v == pytest.approx(free.margin_v, rel=0.05)
     assert math.isfinite(slewed.energy_j) and slewed.energy_j > 0
+    # the early word line: the bit line rises onto a cell already tied to the source line
+    early_hrs = early.devices[1]
+    print(f"early word line: HRS SET peak {early_hrs.peak_set_v * 1e3:.1f} mV, {early_hrs.change_per_read_m:+.3g} "
+          f"m/read, {early.status}; read energy {early.energy_j * 1e15:.2f} fJ")
+    assert early.bias == "word line 850 ps early"
+    assert early_hrs.peak_set_v < 0.5 * free_hrs.peak_set_v
+    assert abs(early_hrs.change_per_read_m) < 0.2 * abs(free_hrs.change_per_read_m)
+    after = math.inf if early.reads_to_failure is None else early.reads_to_failure
+    assert after > 5 * free.reads_to_failure and early.status in ("extrapolated", "no failure to horizon",
+                                                                  "below threshold")
+    assert early.delay_s == pytest.approx(free.delay_s, rel=0.05)
+    # its cost: the cells conduct through the precharge (more energy per read)
+    assert early.energy_j > free.energy_j
 
 
 @pytest.mark.spice

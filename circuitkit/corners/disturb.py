@@ -2,8 +2,8 @@
 reads the stored weight survives.
 
 For each read scheme (binary 2T2R PCSA, ternary, XNOR), each corner (process x supply x
-temperature) and each read bias (as designed, with a `BitLineClamp`, and with a
-`WordLineSlew`):
+temperature) and each read bias (as designed, with a `BitLineClamp`, with a
+`WordLineSlew`, and with the word line raised early, `DisturbConfig.wl_lead`):
 
 1. **Stress, simulated.** One transient of `reads` consecutive reads in ngspice (the
    Verilog-A model moves its state during every read). Per device and per read: the peak
@@ -36,7 +36,10 @@ smaller margin is a larger error rate under the same offset spread). The two opt
 on different mechanisms: the clamp limits the RESET-direction voltage the read current
 puts across the cells; the slew-limited word line removes the SET-direction glitch the
 rising word line couples onto them, the disturb that moves HRS towards LRS on a card
-whose SET threshold is near zero (the refitted real card).
+whose SET threshold is near zero (the refitted real card). Raising the word line early,
+while the bit line is still low in its precharge, removes the same glitch by sequencing
+(the bit line then rises onto a cell already tied to the source line), at the cost of a
+cell current during the whole precharge.
 
 This module simulates and fits; it draws nothing (`circuitkit.report.disturb_plots`) and
 parses no command line (`circuitkit.corners.disturb_cli`).
@@ -118,7 +121,9 @@ class DisturbConfig:
     scheme is also simulated with (None: without a clamp only); at most the scheme's lowest
     supply. `wl_rise`: the rise time (s) of the slew-limited word line (`WordLineSlew`) every
     scheme is also simulated with (None: not simulated); it must fit in the scheme's
-    precharge. `margin_fraction`: a +-1 read fails when its margin falls below this fraction
+    precharge. `wl_lead`: the early word line every scheme is also simulated with: it rises
+    this long (s) before evaluation instead of `ReadTiming.t_wl_lead` (None: not simulated);
+    shorter than the scheme's precharge. `margin_fraction`: a +-1 read fails when its margin falls below this fraction
     of the fresh margin. `horizon`: the largest read count extrapolated to.
     """
 
@@ -131,6 +136,7 @@ class DisturbConfig:
     clamp_v: float | None = 1.4
     ternary_clamp_v: float | None = 0.8
     wl_rise: float | None = 0.4e-9
+    wl_lead: float | None = None
     margin_fraction: float = 0.5
     horizon: float = 1e15
 
@@ -159,11 +165,17 @@ class DisturbConfig:
             if clamp is not None:
                 for point in points:
                     clamp.check_supply(point.vdd, f"DisturbConfig {scheme} reads at {point.label()}")
+            # the phases a scheme's timing keeps from ReadTiming's defaults (for_supply sets only the
+            # evaluation and the margin time), so no simulation is needed to check the word line
+            phases = TERNARY_TIMING if scheme == "ternary" else ReadTiming()
             slew = self.wl_slew()
             if slew is not None:
-                # the phases a scheme's timing keeps from ReadTiming's defaults (for_supply sets only
-                # the evaluation and the margin time), so no simulation is needed to check the ramp
-                slew.check_timing(TERNARY_TIMING if scheme == "ternary" else ReadTiming(), f"DisturbConfig {scheme}")
+                slew.check_timing(phases, f"DisturbConfig {scheme}")
+            if self.wl_lead is not None:
+                try:
+                    ReadBias(wl_lead=self.wl_lead).timing(phases)
+                except CircuitkitError as error:
+                    raise CircuitkitError(f"DisturbConfig {scheme}: wl_lead: {error}") from None
 
     def supplies(self, scheme: str) -> tuple[float, ...]:
         return self.ternary_vdd if scheme == "ternary" else self.vdd
@@ -192,8 +204,9 @@ class DisturbConfig:
     def biases(self, scheme: str) -> list["ReadBias"]:
         """The read biases each point is simulated with: as designed first (the reference
         the failure limit is taken from), then each configured option alone."""
-        clamp, slew = self.clamp(scheme), self.wl_slew()
-        return [ReadBias()] + ([ReadBias(clamp=clamp)] if clamp else []) + ([ReadBias(wl_slew=slew)] if slew else [])
+        clamp, slew, lead = self.clamp(scheme), self.wl_slew(), self.wl_lead
+        return ([ReadBias()] + ([ReadBias(clamp=clamp)] if clamp else []) + ([ReadBias(wl_slew=slew)] if slew else [])
+                + ([ReadBias(wl_lead=lead)] if lead is not None else []))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -201,22 +214,31 @@ class DisturbConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ReadBias:
-    """One read-bias design option of the read benches (both None: as designed)."""
+    """One read-bias design option of the read benches (all None: as designed): a bit-line
+    clamp, a slew-limited word line, or the word line raised `wl_lead` seconds before
+    evaluation (a timing, `ReadTiming.t_wl_lead`: no new circuit)."""
 
     clamp: BitLineClamp | None = None
     wl_slew: WordLineSlew | None = None
+    wl_lead: float | None = None
 
     def label(self) -> str:
-        return bias_label(self.clamp and self.clamp.v_gate, self.wl_slew and self.wl_slew.t_rise)
+        return bias_label(self.clamp and self.clamp.v_gate, self.wl_slew and self.wl_slew.t_rise, self.wl_lead)
 
     def bench_fields(self) -> dict[str, Any]:
         return {"clamp": self.clamp, "wl_slew": self.wl_slew}
 
+    def timing(self, base: ReadTiming) -> ReadTiming:
+        """`base` with this bias's word-line lead (unchanged without one)."""
+        return base if self.wl_lead is None else dataclasses.replace(base, t_wl_lead=self.wl_lead)
 
-def bias_label(clamp_v: float | None, wl_rise_s: float | None) -> str:
+
+def bias_label(clamp_v: float | None, wl_rise_s: float | None, wl_lead_s: float | None = None) -> str:
     """How a read bias is named in the table, the console and the figure."""
     if clamp_v is not None:
         return f"clamp at {clamp_v:g} V"
+    if wl_lead_s is not None:
+        return f"word line {wl_lead_s * 1e12:.0f} ps early"
     return "as designed" if wl_rise_s is None else f"word-line rise {wl_rise_s * 1e12:.0f} ps"
 
 
@@ -308,11 +330,12 @@ class DisturbRow:
     interval: tuple[float, float] | None
     basis: str
     wl_rise_s: float | None = None     # the slew-limited word line's rise time (None: the clock edge)
+    wl_lead_s: float | None = None     # the early word line's lead before evaluation (None: the timing's)
     energy_j: float = math.nan         # fresh read's energy from the unit's supply (evaluation + precharge)
 
     @property
     def bias(self) -> str:
-        return bias_label(self.clamp_v, self.wl_rise_s)
+        return bias_label(self.clamp_v, self.wl_rise_s, self.wl_lead_s)
 
     @property
     def status(self) -> str:
@@ -326,6 +349,7 @@ class DisturbRow:
                                "temp_c": self.point.temp_c, "bias": self.bias,
                                "clamp_v": "" if self.clamp_v is None else self.clamp_v,
                                "wl_rise_s": "" if self.wl_rise_s is None else self.wl_rise_s,
+                               "wl_lead_s": "" if self.wl_lead_s is None else self.wl_lead_s,
                                "weight": self.weight, "simulated_reads": self.simulated_reads}
         for d in self.devices:
             law = d.law
@@ -354,14 +378,15 @@ class DisturbResult:
     failures: tuple[str, ...] = ()   # points ngspice could not simulate (no rows), with its message
 
     def row(self, scheme: str, point: OperatingPoint, clamp: bool = False, weight: int = +1,
-            slew: bool = False) -> DisturbRow:
-        """The row of one weight at one point and bias: as designed, with the clamp or with
-        the slew-limited word line."""
-        key = (scheme, point, clamp, slew, weight)
+            slew: bool = False, early: bool = False) -> DisturbRow:
+        """The row of one weight at one point and bias: as designed, with the clamp, with
+        the slew-limited word line or with the early word line."""
+        key = (scheme, point, clamp, slew, early, weight)
         for row in self.rows:
-            if (row.scheme, row.point, row.clamp_v is not None, row.wl_rise_s is not None, row.weight) == key:
+            if (row.scheme, row.point, row.clamp_v is not None, row.wl_rise_s is not None, row.wl_lead_s is not None,
+                    row.weight) == key:
                 return row
-        raise KeyError((scheme, point.label(), clamp, slew, weight))
+        raise KeyError((scheme, point.label(), clamp, slew, early, weight))
 
 
 # --------------------------------------------------------------------------- simulation
@@ -522,13 +547,14 @@ def disturb_rows(scheme: str, point: OperatingPoint, card: ModelCard, config: Di
     as designed and with each read-bias option of the config (`DisturbConfig.biases`). The
     margin limit is the same for every bias: `margin_fraction` of the fresh read's margin as
     designed. The clamped read is re-timed to its own delay (`clamped_timing`); the
-    slew-limited word line ends its ramp where the clock edge did, so it keeps the timing."""
+    slew-limited word line ends its ramp where the clock edge did, so it keeps the timing;
+    the early word line changes only its lead."""
     units = [read_unit(scheme, {+1: "p", 0: "z"}[w], w) for w in SCHEME_WEIGHTS[scheme]]
     base = read_timing(scheme, point.vdd)
     reference: dict[int, PcsaRead] = {}
     rows = []
     for bias in config.biases(scheme):
-        timing = (base if bias.clamp is None else
+        timing = (bias.timing(base) if bias.clamp is None else
                   clamped_timing(scheme, point, card, bias.clamp, base, reference[+1].delay_s))
         first_reads, stresses = stress_cells(scheme, units, point, card, bias, timing, config.reads)
         for unit in units:
@@ -556,7 +582,8 @@ def disturb_rows(scheme: str, point: OperatingPoint, card: ModelCard, config: Di
                 basis = _no_motion_basis(devices, config.reads)
             rows.append(DisturbRow(scheme, point, bias.clamp and bias.clamp.v_gate, unit.weight, config.reads,
                                    devices, read.delay_s, read.margin_v, limit, timing.t_margin, n_fail, interval,
-                                   basis, wl_rise_s=bias.wl_slew and bias.wl_slew.t_rise, energy_j=read.energy_j))
+                                   basis, wl_rise_s=bias.wl_slew and bias.wl_slew.t_rise, wl_lead_s=bias.wl_lead,
+                                   energy_j=read.energy_j))
     return rows
 
 

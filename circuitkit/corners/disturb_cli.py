@@ -34,7 +34,7 @@ _optional_volts = _optional("a voltage in V")
 def config_from_args(args: argparse.Namespace) -> DisturbConfig:
     return DisturbConfig(schemes=args.schemes, corners=args.corners, vdd=args.vdd, ternary_vdd=args.ternary_vdd,
                          temp_c=args.temp_c, reads=args.reads, clamp_v=args.clamp_v,
-                         ternary_clamp_v=args.ternary_clamp_v, wl_rise=args.wl_rise,
+                         ternary_clamp_v=args.ternary_clamp_v, wl_rise=args.wl_rise, wl_lead=args.wl_lead,
                          margin_fraction=args.margin_fraction,
                          horizon=args.horizon)
 
@@ -72,7 +72,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "disturb", help="read disturb over a lifetime: cell stress per read, drift law, reads to failure",
         description="Simulates consecutive reads in ngspice for each scheme x corner x supply x temperature, "
-        "as designed, with a bit-line clamp and with a slew-limited word line; fits the state drift per read and extrapolates the reads until the "
+        "as designed, with a bit-line clamp, a slew-limited word line or an early word line; fits the state drift per read and extrapolates the reads until the "
         "sense margin or the read fails. Writes OUTDIR/disturb_table.csv, disturb.json, reads_to_failure.png.",
     )
     parser.add_argument("--output", "-o", required=True, type=Path, help="output directory")
@@ -93,6 +93,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--wl-rise", type=_optional("a rise time in s"), default=defaults.wl_rise,
                         help="rise time (s) of the slew-limited word line every scheme is also read with, against "
                         f"the SET-direction glitch of the rising word line, or none (default {defaults.wl_rise:g})")
+    parser.add_argument("--wl-lead", type=_optional("a time in s"), default=defaults.wl_lead,
+                        help="also read with the word line raised this long (s) before evaluation, while the bit "
+                        "line still precharges (another sequencing against the same glitch), or none (default none)")
     parser.add_argument("--margin-fraction", type=float, default=defaults.margin_fraction,
                         help="a read fails when its margin falls below this fraction of the fresh unclamped "
                         f"margin (default {defaults.margin_fraction})")
