@@ -37,7 +37,10 @@ limits the RESET-direction voltage across the cells at a cost in sensing delay.
 edge, today's netlist) ramps the word line slowly enough for the HRS cell to bleed off
 the charge its rising gate couples onto the cell, which removes most of the
 SET-direction glitch (on the real card at tt/1.8 V/125 C, a 0.4 ns ramp: peak 133 ->
-27 mV across the HRS cell, its drift per read 31x smaller, sensing delay unchanged).
+27 mV across the HRS cell, its drift per read 27x smaller, sensing delay unchanged).
+Raising the word line early (`ReadTiming.t_wl_lead` near `t_precharge`), while the bit
+line is still low, removes the same glitch by sequencing, at a cell current through the
+precharge (`bench/bench_disturb.py --slew` compares both).
 
 Decision at the sampling time (`ReadTiming.t_sample` after evaluation starts), from the
 logic levels of Q and Qb (threshold VDD/2): (1, 0) -> +1, (0, 1) -> -1, (1, 1) -> 0
