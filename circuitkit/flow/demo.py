@@ -34,6 +34,6 @@ def demo_flow(output: Path | str) -> FlowConfig:
                                      columns={"resistance": 5, "address": 1}, states=("LRS", "HRS"), read_voltage=0.2),
         mlc=MlcConfig(cells_per_level=64),  # 2,048 cells beside the real 32-level runs, a few seconds
         # read disturb at the high supplies, cold and hot, tt and ff, as designed, with the clamp and with the
-        # slew-limited word line (DisturbConfig defaults): ~2-3 min
+        # slew-limited word line (DisturbConfig defaults): ~1 min (55 s measured)
         disturb=DisturbConfig(corners=("tt", "ff"), vdd=(1.98,), ternary_vdd=(0.99,), temp_c=(27.0, 125.0), reads=100),
     )
