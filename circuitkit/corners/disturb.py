@@ -105,6 +105,9 @@ ASSUMPTIONS = (
     "energy per read: integral of V(te,be) I over the read, I the card's current at ngspice's voltage and state",
     "no motion over the simulated reads with the peak field below the card's thresholds: no failure predicted "
     "by the model (it has no sub-threshold motion); the threshold margin is the peak field / threshold",
+    "read biases: the clamp is re-timed to its own delay; the word-line ramp (WordLineSlew) and the early word line "
+    "are ideal word-line sources (the driver's size, delay and energy are not simulated; the read energy is the "
+    "read unit's supply only), one nominal 2T2R pair, no word-line wire RC of an array row",
 )
 
 
