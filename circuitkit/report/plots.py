@@ -21,7 +21,7 @@ from pathlib import Path
 import matplotlib.ticker
 import numpy as np
 
-from circuitkit.ber_table import BerTable, ConditionRate
+from circuitkit.ber_table import BerTable, ConditionRate, method_estimator
 from circuitkit.report.figures import plt, save_figure
 
 # A campaign's figure, drawn beside its ber_table.csv.
@@ -30,12 +30,20 @@ BER_FIGURE = "ber_vs_vdd.png"
 
 def plot_ber_vs_vdd(table: BerTable, path: Path | str) -> Path:
     """BER with its 95 % interval against supply, log axis, one line per (corner, temperature,
-    scheme). A BER of zero is drawn at its upper bound as a downward triangle."""
+    scheme, estimator). A BER of zero is drawn at its upper bound as a downward triangle; a
+    condition with no converged read (a `failed:` row) as a cross at 1, its upper bound."""
     groups: dict[tuple, list[ConditionRate]] = {}
+    failed = []
     for rate in table.error_rates():
         c = rate.condition
-        groups.setdefault((c.corner, c.temp_c, c.scheme, rate.method), []).append(rate)
+        if "failed:" in rate.method:
+            failed.append(rate)
+            continue
+        groups.setdefault((c.corner, c.temp_c, c.scheme, method_estimator(rate.method)), []).append(rate)
     figure, axis = plt.subplots(figsize=(7, 4.5))
+    if failed:
+        axis.plot([r.condition.vdd for r in failed], [1.0] * len(failed), linestyle="", marker="x", color="black",
+                  label="no read converged (" + ", ".join(sorted({r.condition.corner for r in failed})) + ")")
     for (corner, temp, scheme, method), items in sorted(groups.items()):
         items.sort(key=lambda r: r.condition.vdd)
         vdd = np.array([r.condition.vdd for r in items])
