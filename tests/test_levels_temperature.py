@@ -3,7 +3,7 @@
 The data are made in real ngspice: the compiled rram_hfox.va with a known eac, the same
 cells read 0 - 0.35 V at 27, 85 and 125 C (DC sweeps, `levels.ngspice_reads`), with read
 noise and an instrument offset per cell and file. `circuitkit fit --kind levels
---temperature ...` must recover eac inside its 95 % interval; one temperature leaves it
+--temperatures ...` must recover eac inside its 95 % interval; one temperature leaves it
 undetermined (flagged, the start card's value kept); wrong temperature labels move it off.
 """
 
@@ -61,7 +61,7 @@ def series_files(tmp_path_factory) -> list[Path]:
 def _fit(files: list[Path], temperatures: str | None, out: Path, *extra: str) -> dict:
     argv = ["fit", *map(str, files), "--kind", "levels", "-o", str(out), "-q", *extra]
     if temperatures is not None:
-        argv += ["--temperature", temperatures]
+        argv += ["--temperatures", temperatures]
     assert main(argv) == 0
     return json.loads((out / "fit_report.json").read_text())
 
@@ -124,6 +124,6 @@ def test_several_levels_files_need_their_temperatures(series_files, tmp_path, ca
     base = ["fit", *map(str, series_files), "--kind", "levels", "-o", str(tmp_path), "-q", "--no-ngspice"]
     assert main(base) == 2
     assert "temperature series" in capsys.readouterr().err
-    assert main(base + ["--temperature", "27,85"]) == 2
+    assert main(base + ["--temperatures", "27,85"]) == 2
     assert "2 temperature(s) (27, 85) for 3 levels file(s)" in capsys.readouterr().err
     assert not (tmp_path / "model_card.json").exists()

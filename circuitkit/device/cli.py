@@ -39,7 +39,12 @@ Examples (the bundled real 130 nm 1T1R data, read at 0.2 V):
 
 Low-field reads of the same cells at several temperatures (one file each) fit the
 activation energy of the gap conduction too:
-  circuitkit fit reads_27C.csv reads_85C.csv reads_125C.csv --kind levels --temperature 27,85,125
+  circuitkit fit reads_27C.csv reads_85C.csv reads_125C.csv --kind levels --temperatures 27,85,125
+
+Retention: the bundled 1 h bakes (the same cells before and after, paired by address):
+  circuitkit fit prebake85.tsv.gz postbake85.tsv.gz prebake130.tsv.gz postbake130.tsv.gz \\
+      --kind retention --no-header --column address=1,resistance=2 --times 0,1h,0,1h \\
+      --temperatures 25,85,25,130 --runs bake85,bake85,bake130,bake130
 
 Chain fits: pass a card with --card to start from it (a distribution fit adds the
 device-to-device spread to a card whose current equation and dynamics it keeps).
@@ -79,7 +84,8 @@ def add_parser(subparsers) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, nargs="+", help="measurement file(s): CSV/TSV, optionally .gz")
     parser.add_argument("--kind", required=True, choices=KINDS, help="measurement shape: iv (switching I-V sweep), "
-                        "levels (low-field reads of many cells: address, voltage, current), pulse, distribution")
+                        "levels (low-field reads of many cells: address, voltage, current), pulse, distribution, retention "
+                        "(resistance, time, temperature; before/after pairs or series by address)")
     parser.add_argument("-o", "--outdir", type=Path, help="output directory (default: fit-<first data file stem>)")
     parser.add_argument("--card", type=Path, help="model card JSON to start from (default: the .va defaults)")
     reading = parser.add_argument_group("reading the files")
@@ -107,9 +113,6 @@ def add_parser(subparsers) -> None:
     fitting.add_argument("--loss", default="linear", choices=LOSSES, help="least-squares loss; soft_l1 etc. are "
                          "robust to outliers beyond ~10 %% in ln units (default: linear)")
     fitting.add_argument("--temp", type=float, default=27.0, help="device temperature in C (default: 27)")
-    fitting.add_argument("--temperature", metavar="C[,C...]", help="levels files: the temperature (C) each file was "
-                         "read at, one per file in order; the same cells at two or more temperatures fit the "
-                         "activation energy eac (default: one file at the card's tnom, eac not fitted)")
     fitting.add_argument("--current-floor", type=float, help="current noise floor in A for the log residual "
                          "(default: 1e-3 x median |I|, at least 1 pA)")
     fitting.add_argument("--compliance", type=float, help="I-V compliance current in A: points at it are not fitted")
@@ -130,6 +133,21 @@ def add_parser(subparsers) -> None:
     fitting.add_argument("--fet-corner", default="tt", help="pulse model: process corner of the access transistor")
     fitting.add_argument("--no-transistor", action="store_true", help="pulse files: V_BL - V_SL lies across the cell "
                          "(no access transistor in the loop; a deterministic least-squares fit)")
+    retention = parser.add_argument_group("retention (--kind retention)")
+    retention.add_argument("--times", metavar="T[,...]", help="per file, the time of its reads when it has no time "
+                           "column: after programming, or the bake duration of a pair file (1h, 30min, 3600; one per "
+                           "file or one for all)")
+    retention.add_argument("--temperatures", metavar="C[,...]", help="per file, the temperature (C) the cells spent "
+                           "the time at, when the file has no temperature column; levels files: the temperature "
+                           "each file was read at, one per file in order (the same cells at two or more "
+                           "temperatures fit the activation energy eac; default: one file at the card's tnom)")
+    retention.add_argument("--runs", metavar="LABEL[,...]", help="per file, the run its cells belong to: the files of "
+                           "one run hold reads of the same cells (e.g. pre- and post-bake), paired by address")
+    retention.add_argument("--time-exponent", type=float, help="hold the relaxation's time exponent at this value "
+                           "(default: fitted where the data identify it, else an announced assumption)")
+    retention.add_argument("--activation-energy", type=float, metavar="EV", help="hold the activation energy (eV)")
+    retention.add_argument("--read-noise", type=float, metavar="SIGMA", help="sigma of ln R of one read, taken out of "
+                           "the relaxation spread (default: from the files' time series of single cells, else none)")
     spice = parser.add_argument_group("ngspice re-simulation")
     spice.add_argument("--no-ngspice", action="store_true", help="skip the ngspice re-simulation")
     spice.add_argument("--ngspice-cells", type=int, default=2000, help="re-simulate at most this many rows "
@@ -143,7 +161,6 @@ def options_from_args(args: argparse.Namespace) -> FitOptions:
     constants = _pairs(args.constant, "--constant")
     return FitOptions(
         start=ModelCard.load(args.card) if args.card else None, loss=args.loss, temp_c=args.temp,
-        temperatures=_floats(args.temperature, "--temperature"),
         sweep_rate=args.sweep_rate, current_floor=args.current_floor, compliance=args.compliance,
         v_read=args.v_read, units=_pairs(args.unit, "--unit"), columns=_pairs(args.column, "--column"),
         constants=constants or None, header=args.header, strict=args.strict,
@@ -152,7 +169,9 @@ def options_from_args(args: argparse.Namespace) -> FitOptions:
         threshold_ohm=_floats(args.threshold, "--threshold"), max_states=args.max_states,
         state_names=_list(args.state_names), criterion=args.criterion, holdout=args.holdout,
         fet_width_um=_floats(args.fet_width, "--fet-width"), fet_length_um=args.fet_length, fet_corner=args.fet_corner,
-        transistor_in_loop=not args.no_transistor,
+        transistor_in_loop=not args.no_transistor, times=_list(args.times), temperatures=_list(args.temperatures),
+        runs=_list(args.runs), time_exponent=args.time_exponent, activation_energy=args.activation_energy,
+        read_noise=args.read_noise,
         ngspice=not args.no_ngspice, ngspice_cells=args.ngspice_cells, seed=args.seed,
     )
 

@@ -24,7 +24,7 @@ cannot tell it from the cell (the fit's error changes by 0.2 % between 0 and 4 k
 bundled array, whose reads also include the access transistor's on-resistance).
 
 Temperature series: the same cells read at several temperatures (one file per temperature,
-`--temperature 27,85,125`) fit the activation energy eac of the gap conduction jointly
+`--temperatures 27,85,125`) fit the activation energy eac of the gap conduction jointly
 with the shape. Every cell keeps ONE gap across the temperatures (a read does not move
 it), each (cell, file) its own offset and scale, and theta = exp(-h(g) eac/k (1/T -
 1/Tnom)) then sets how each cell's current changes with T: little for a closed gap, most
@@ -77,24 +77,29 @@ class LevelsSeries:
         return cls((data,), (card.value("tnom"),), "not given: the card's reference temperature tnom")
 
     @classmethod
-    def from_files(cls, sweeps: Sequence[IVSweep], temperatures_c: Sequence[float] | None,
+    def from_files(cls, sweeps: Sequence[IVSweep], temperatures_c: Sequence[float | str] | None,
                    card: ModelCard) -> "LevelsSeries":
-        """The files of a levels fit with their temperatures (`--temperature`, one per file in
+        """The files of a levels fit with their temperatures (`--temperatures`, one per file in
         order); one file without a temperature is read at the card's tnom."""
         paths = ", ".join(str(sweep.source.path) for sweep in sweeps)
         if not temperatures_c:
             if len(sweeps) > 1:
                 raise FitError(f"several levels files ({paths}) are a temperature series: give the temperature "
-                               "(C) of each, in order, with --temperature (e.g. --temperature 27,85,125)")
+                               "(C) of each, in order, with --temperatures (e.g. --temperatures 27,85,125)")
             return cls.of(sweeps[0], card)
         if len(temperatures_c) != len(sweeps):
-            raise FitError(f"--temperature gives {len(temperatures_c)} temperature(s) "
-                           f"({', '.join(f'{t:g}' for t in temperatures_c)}) for {len(sweeps)} levels file(s) "
+            raise FitError(f"--temperatures gives {len(temperatures_c)} temperature(s) "
+                           f"({', '.join(map(str, temperatures_c))}) for {len(sweeps)} levels file(s) "
                            f"({paths}): one per file, in order")
+        values = []
         for t in temperatures_c:
-            if not (math.isfinite(t) and t > -273.15):
-                raise FitError(f"--temperature {t!r} C is not a temperature")
-        return cls(tuple(sweeps), tuple(float(t) for t in temperatures_c), "given (--temperature)")
+            try:
+                values.append(float(t))
+            except ValueError:
+                values.append(math.nan)
+            if not (math.isfinite(values[-1]) and values[-1] > -273.15):
+                raise FitError(f"--temperatures: {t!r} is not a temperature in C")
+        return cls(tuple(sweeps), tuple(values), "given (--temperatures)")
 
     @property
     def sources(self):
@@ -435,7 +440,7 @@ def fit_levels(data: "IVSweep | LevelsSeries", start: ModelCard | None = None, *
                       "message": f"eac (activation energy of the gap conduction) is not determined: every read is at "
                       f"{temps_text} C (temperature {series.temperature_origin}). The card keeps eac = "
                       f"{start.value('eac'):.3g} eV, {eac_source}; read the same cells at two or more temperatures "
-                      "(one file each, --temperature) to fit it"})
+                      "(one file each, --temperatures) to fit it"})
     if not (V0_RANGE[0] * 1.01 < v0 < V0_RANGE[1] / 1.01) or not (G_H_RANGE[0] * 1.01 < g_h < G_H_RANGE[1] / 1.01):
         flags.append({"what": "shape", "problem": "shape_at_range_edge",
                       "message": f"the low-field shape runs to the edge of its range (v0 {v0:.3g} V, g_h {g_h:.3g} m): "

@@ -18,7 +18,7 @@ from typing import Any
 from circuitkit import __version__
 from circuitkit.ber_table import BerTable, Condition
 from circuitkit.files import write_atomic
-from circuitkit.report.plots import BER_FIGURE, plot_accuracy_with_campaigns, plot_tolerance
+from circuitkit.report.plots import BER_FIGURE, BER_TIME_FIGURE, plot_accuracy_with_campaigns, plot_tolerance
 
 # The accuracy at each condition's BER upper bound (accuracy.csv columns), written by the
 # flow's accuracy stages beside their accuracy.csv.
@@ -203,7 +203,7 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
 
     # --- device
     doc.heading("1. Device model fitted to the measurements")
-    for name in ("fit_iv", "fit_levels", "fit_pulse", "fit_distribution"):
+    for name in ("fit_iv", "fit_levels", "fit_pulse", "fit_distribution", "fit_retention"):
         if name not in records:
             continue
         card = json.loads((out / name / "model_card.json").read_text())
@@ -212,7 +212,7 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
         doc.image(f"{name}/fit.png", f"{name} data against fit")
         quality = provenance.get("fit_quality", {})
         spice = provenance.get("ngspice_quality", {})
-        if name in ("fit_levels", "fit_pulse"):  # the fit's own sentences: what was judged, how well, the flags
+        if name in ("fit_levels", "fit_pulse", "fit_retention"):  # the fit's own sentences: what was judged, how well, the flags
             for line in provenance.get("summary", []):
                 doc.paragraph(line)
             for flag in provenance.get("flags", []):
@@ -268,6 +268,9 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
                   "models each estimate assumed and its flags ('separated': the offset fit resolved no sigma, the "
                   "interval bounds it; 'failed': no read converged, interval [0, 1]; 'non-converged'/'undecided': "
                   "reads that decided nothing are inside the interval, counted both ways).", note=True)
+
+    if "ber_time" in records:
+        _ber_time_section(doc, records["ber_time"].summary)
 
     # --- accuracy
     doc.heading("4. Network accuracy under those bit errors")
@@ -398,6 +401,21 @@ def _snn_section(doc: _Document, out: Path) -> None:
                   "spaced: the coding is an input the comparison must state.", note=True)
 
 
+def _ber_time_section(doc: _Document, stage: dict) -> None:
+    """BER against the time after programming (the relaxed states), extrapolation marked."""
+    doc.heading("BER versus time after programming", 3)
+    doc.image(f"ber_time/{BER_TIME_FIGURE}", "BER vs time after programming (normal-quantile BER axis)")
+    doc.table(["read after", "kept at (C)", "corner", "VDD (V)", "T read (C)", "method", "BER", "95 % interval",
+               "data or extrapolation"],
+              [[row["read_after"], _g(row["retention_temp_c"]), row["corner"], _g(row["vdd"]), _g(row["temp_c"]),
+                row["method"], _g(row["ber"]), f"{_g(row['ci_low'])} .. {_g(row['ci_high'])}",
+                row["extrapolation"] or ("as programmed" if float(row["read_after_s"]) == 0 else "within the data")]
+               for row in stage.get("rows", [])])
+    doc.paragraph(f"Method: {stage.get('method')}. Device: {stage.get('relaxation')}. Each read time draws the "
+                  "states relaxed by the fitted model (median drift and widening, evaluated at each state's median); "
+                  "rows beyond the retention data's equivalent time are extrapolated and say by how much.", note=True)
+
+
 def _program_section(doc: _Document, out: Path, stage: dict) -> None:
     """Programming energy vs read bit errors (cells SET in ngspice, 1T1R vs 2T2R)."""
     summary = json.loads((out / "program" / "tradeoff.json").read_text())
@@ -425,24 +443,26 @@ def _program_section(doc: _Document, out: Path, stage: dict) -> None:
 
 
 def _disturb_section(doc: _Document, out: Path) -> None:
-    """Reads to failure per corner, with and without the bit-line clamp, and what they assume."""
+    """Reads to failure per corner and read bias (as designed, clamp, slew-limited word line)."""
     saved = json.loads((out / "disturb" / "disturb.json").read_text())
     doc.heading("6b. Read disturb over a lifetime: reads to failure per corner")
-    doc.image("disturb/reads_to_failure.png", "reads to failure per corner, with and without the bit-line clamp")
+    doc.image("disturb/reads_to_failure.png", "reads to failure per corner and read bias")
 
     def reads(row: dict) -> str:
         if row["reads_to_failure"] == "":
             return "none predicted"
         return f"{_g(row['reads_to_failure'])} ({_g(row['rtf_low'])} .. {_g(row['rtf_high'])})"
 
-    doc.table(["scheme", "weight", "corner", "clamp (V)", "peak V BL / BLb (RESET dir.)", "energy per read (fJ)",
-               "gap change per read (pm) BL / BLb", "delay (ps)", "margin (V)", "reads to failure (law spread)",
-               "basis"],
+    doc.table(["scheme", "weight", "corner", "read bias", "peak V BL / BLb (RESET dir.)",
+               "peak mV BL / BLb (SET dir.)", "cell energy per read (fJ)", "gap change per read (pm) BL / BLb",
+               "delay (ps)", "margin (V)", "read energy (fJ)", "reads to failure (law spread)", "basis"],
               [[row["scheme"], f"{int(row['weight']):+d}", f"{row['corner']}, {_g(row['vdd'])} V, {_g(row['temp_c'])} C",
-                row["clamp_v"] or "-", f"{row['bl_peak_reset_v']:.3f} / {row['blb_peak_reset_v']:.3f}",
+                row["bias"], f"{row['bl_peak_reset_v']:.3f} / {row['blb_peak_reset_v']:.3f}",
+                f"{row['bl_peak_set_v'] * 1e3:.1f} / {row['blb_peak_set_v'] * 1e3:.1f}",
                 f"{(row['bl_energy_per_read_j'] + row['blb_energy_per_read_j']) * 1e15:.2f}",
                 f"{row['bl_change_per_read_m'] * 1e12:.3g} / {row['blb_change_per_read_m'] * 1e12:.3g}",
-                f"{row['delay_s'] * 1e12:.0f}", f"{row['margin_v']:.3f}", reads(row), row["basis"]]
+                f"{row['delay_s'] * 1e12:.0f}", f"{row['margin_v']:.3f}", f"{row['read_energy_j'] * 1e15:.1f}",
+                reads(row), row["basis"]]
                for row in saved["rows"]])
     for failure in saved.get("failed_points", []):
         doc.paragraph(f"Not simulated (ngspice failed, no rows): {failure}", note=True)
