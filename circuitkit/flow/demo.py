@@ -37,6 +37,7 @@ def demo_flow(output: Path | str) -> FlowConfig:
         # a weak and a strong compliance, single pulse and verify: 4 conditions x 320 cells, about 2 min
         program=TradeoffConfig(v_wl=(1.0, 1.6), verify=(False, True), cells=320, batch_size=80, read_samples=64,
                                offset_samples=16, trials=10),
-        # read disturb at the high supplies, cold and hot, tt and ff, with and without the clamp: ~1-2 min
+        # read disturb at the high supplies, cold and hot, tt and ff, as designed, with the clamp and with the
+        # slew-limited word line (DisturbConfig defaults): ~1 min (55 s measured)
         disturb=DisturbConfig(corners=("tt", "ff"), vdd=(1.98,), ternary_vdd=(0.99,), temp_c=(27.0, 125.0), reads=100),
     )

@@ -207,7 +207,7 @@ class Flow:
 
     def _disturb_stage(self, card_path: Path | None) -> None:
         """Read disturb over a lifetime with the flow's card: stress per read in ngspice, drift
-        law, reads to failure per corner with and without the bit-line clamp."""
+        law, reads to failure per corner and read bias (as designed, clamp, slew-limited word line)."""
         from circuitkit.corners.disturb import card_source, run_disturb, write_disturb
 
         disturb = self.config.disturb

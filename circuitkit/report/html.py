@@ -425,24 +425,26 @@ def _program_section(doc: _Document, out: Path, stage: dict) -> None:
 
 
 def _disturb_section(doc: _Document, out: Path) -> None:
-    """Reads to failure per corner, with and without the bit-line clamp, and what they assume."""
+    """Reads to failure per corner and read bias (as designed, clamp, slew-limited word line)."""
     saved = json.loads((out / "disturb" / "disturb.json").read_text())
     doc.heading("6b. Read disturb over a lifetime: reads to failure per corner")
-    doc.image("disturb/reads_to_failure.png", "reads to failure per corner, with and without the bit-line clamp")
+    doc.image("disturb/reads_to_failure.png", "reads to failure per corner and read bias")
 
     def reads(row: dict) -> str:
         if row["reads_to_failure"] == "":
             return "none predicted"
         return f"{_g(row['reads_to_failure'])} ({_g(row['rtf_low'])} .. {_g(row['rtf_high'])})"
 
-    doc.table(["scheme", "weight", "corner", "clamp (V)", "peak V BL / BLb (RESET dir.)", "energy per read (fJ)",
-               "gap change per read (pm) BL / BLb", "delay (ps)", "margin (V)", "reads to failure (law spread)",
-               "basis"],
+    doc.table(["scheme", "weight", "corner", "read bias", "peak V BL / BLb (RESET dir.)",
+               "peak mV BL / BLb (SET dir.)", "cell energy per read (fJ)", "gap change per read (pm) BL / BLb",
+               "delay (ps)", "margin (V)", "read energy (fJ)", "reads to failure (law spread)", "basis"],
               [[row["scheme"], f"{int(row['weight']):+d}", f"{row['corner']}, {_g(row['vdd'])} V, {_g(row['temp_c'])} C",
-                row["clamp_v"] or "-", f"{row['bl_peak_reset_v']:.3f} / {row['blb_peak_reset_v']:.3f}",
+                row["bias"], f"{row['bl_peak_reset_v']:.3f} / {row['blb_peak_reset_v']:.3f}",
+                f"{row['bl_peak_set_v'] * 1e3:.1f} / {row['blb_peak_set_v'] * 1e3:.1f}",
                 f"{(row['bl_energy_per_read_j'] + row['blb_energy_per_read_j']) * 1e15:.2f}",
                 f"{row['bl_change_per_read_m'] * 1e12:.3g} / {row['blb_change_per_read_m'] * 1e12:.3g}",
-                f"{row['delay_s'] * 1e12:.0f}", f"{row['margin_v']:.3f}", reads(row), row["basis"]]
+                f"{row['delay_s'] * 1e12:.0f}", f"{row['margin_v']:.3f}", f"{row['read_energy_j'] * 1e15:.1f}",
+                reads(row), row["basis"]]
                for row in saved["rows"]])
     for failure in saved.get("failed_points", []):
         doc.paragraph(f"Not simulated (ngspice failed, no rows): {failure}", note=True)
