@@ -89,7 +89,8 @@ class FitOptions:
     fet_corner: str = "tt"
     transistor_in_loop: bool = True  # False: V_BL - V_SL lies across the cell (files without an access transistor)
     # retention (`device.relaxation`): per file, the time (s, or '1h') and temperature (C) of its
-    # reads when the file has no such column, and the run its cells belong to
+    # reads when the file has no such column, and the run its cells belong to. Levels files
+    # take `temperatures` too: the temperature each file was read at (a temperature series)
     times: tuple[str, ...] | None = None
     temperatures: tuple[str, ...] | None = None
     runs: tuple[str, ...] | None = None
@@ -141,19 +142,25 @@ def _jsonable(value: Any) -> Any:
 
 def read_files(paths: Sequence[Path], kind: str, options: FitOptions):
     """Read every file of a fit and join them (pulse tables, distributions); one I-V file."""
-    if kind in ("iv", "levels") and len(paths) != 1:
+    if kind == "iv" and len(paths) != 1:
         raise CircuitkitError(f"an I-V fit takes one file, got {len(paths)}")
     parts = []
     for k, path in enumerate(paths):
         extra = {"sweep_rate": options.sweep_rate} if kind == "iv" else {}
         if kind == "levels":  # reads at fixed biases: the time base is irrelevant
             extra = {"sweep_rate": options.sweep_rate or 1.0}
+        # a levels file's temperature belongs to the series, not to its rows
+        reading = dataclasses.replace(options, temperatures=None) if kind == "levels" else options
         parts.append(read_measurement(path, "iv" if kind == "levels" else kind,
-                                      options=options.read_options(k, len(paths)), **extra))
+                                      options=reading.read_options(k, len(paths)), **extra))
     if kind == "pulse":
         return PulseTable.join(parts)
     if kind == "distribution":
         return ResistanceDistribution.join(parts)
+    if kind == "levels":  # one file, or a temperature series of the same cells
+        from circuitkit.device.levels import LevelsSeries
+
+        return LevelsSeries.from_files(parts, options.temperatures, options.start or ModelCard.default())
     if kind == "retention":
         return RetentionFiles(tuple(parts))
     return parts[0]

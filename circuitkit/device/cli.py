@@ -37,6 +37,10 @@ Examples (the bundled real 130 nm 1T1R data, read at 0.2 V):
       --column address=1 --column width=2 --column wl_voltage=3 --column line_voltage=4 \\
       --column r_before=5 --column r_after=6 --pulsed-line bl,sl --read-voltage 0.2
 
+Low-field reads of the same cells at several temperatures (one file each) fit the
+activation energy of the gap conduction too:
+  circuitkit fit reads_27C.csv reads_85C.csv reads_125C.csv --kind levels --temperatures 27,85,125
+
 Retention: the bundled 1 h bakes (the same cells before and after, paired by address):
   circuitkit fit prebake85.tsv.gz postbake85.tsv.gz prebake130.tsv.gz postbake130.tsv.gz \\
       --kind retention --no-header --column address=1,resistance=2 --times 0,1h,0,1h \\
@@ -134,7 +138,9 @@ def add_parser(subparsers) -> None:
                            "column: after programming, or the bake duration of a pair file (1h, 30min, 3600; one per "
                            "file or one for all)")
     retention.add_argument("--temperatures", metavar="C[,...]", help="per file, the temperature (C) the cells spent "
-                           "the time at, when the file has no temperature column")
+                           "the time at, when the file has no temperature column; levels files: the temperature "
+                           "each file was read at, one per file in order (the same cells at two or more "
+                           "temperatures fit the activation energy eac; default: one file at the card's tnom)")
     retention.add_argument("--runs", metavar="LABEL[,...]", help="per file, the run its cells belong to: the files of "
                            "one run hold reads of the same cells (e.g. pre- and post-bake), paired by address")
     retention.add_argument("--time-exponent", type=float, help="hold the relaxation's time exponent at this value "
