@@ -57,7 +57,7 @@ def test_the_drift_law_recovers_a_known_power_law():
         law = fit_drift_law(gaps)
         assert law.sign == sign
         assert law.exponent == pytest.approx(exponent, rel=1e-6)
-        assert law.amplitude_m == pytest.approx(amplitude, rel=1e-5)
+        assert law.amplitude_m == pytest.approx(amplitude, rel=1e-5, abs=0)
         # the law's inverse: the read count at which it has drifted by a given amount
         assert law.reads_for(law.drift_m(1e9)) == pytest.approx(1e9, rel=1e-9)
     assert fit_drift_law(np.full(50, 0.5e-9)) is None   # no motion: no law, no number
@@ -184,7 +184,7 @@ def test_the_word_line_options_remove_the_set_direction_glitch_and_raise_reads_t
     assert slewed.status in ("extrapolated", "no failure to horizon")
     assert slewed.status == "no failure to horizon" or slewed.interval[0] > free.interval[1]
     # its cost, beside the gain: the sensing is not slower and the margin barely moves
-    assert slewed.delay_s == pytest.approx(free.delay_s, rel=0.05)
+    assert slewed.delay_s == pytest.approx(free.delay_s, rel=0.05, abs=0)
     assert slewed.margin_v == pytest.approx(free.margin_v, rel=0.05)
     assert math.isfinite(slewed.energy_j) and slewed.energy_j > 0
     # the early word line: the bit line rises onto a cell already tied to the source line
@@ -197,7 +197,7 @@ def test_the_word_line_options_remove_the_set_direction_glitch_and_raise_reads_t
     after = math.inf if early.reads_to_failure is None else early.reads_to_failure
     assert after > 5 * free.reads_to_failure and early.status in ("extrapolated", "no failure to horizon",
                                                                   "below threshold")
-    assert early.delay_s == pytest.approx(free.delay_s, rel=0.05)
+    assert early.delay_s == pytest.approx(free.delay_s, rel=0.05, abs=0)
     # its cost: the cells conduct through the precharge (more energy per read)
     assert early.energy_j > free.energy_j
 
@@ -242,7 +242,7 @@ def test_the_stress_transient_resolves_the_word_line_edge():
           f"{resolved.change_per_read_m * 1e12:+.4g} pm (2 ps); SET peak {bounded.peak_set_v * 1e3:.1f} vs "
           f"{resolved.peak_set_v * 1e3:.1f} mV")
     assert resolved.change_per_read_m < 0
-    assert bounded.change_per_read_m == pytest.approx(resolved.change_per_read_m, rel=0.1)
+    assert bounded.change_per_read_m == pytest.approx(resolved.change_per_read_m, rel=0.1, abs=0)  # metres: no 1e-12 floor
     assert bounded.peak_set_v == pytest.approx(resolved.peak_set_v, rel=0.1)
 
 
