@@ -4,8 +4,9 @@ into a bit-error table.
 `run_campaign` is the orchestrator: from a `CampaignConfig` (`corners/config.py`) it
 plans and runs the jobs (`corners/jobs.py`: seeding by value, executors, checkpoints),
 refuses to mix samples of other settings, another model card or another toolchain in one
-directory, and turns the reads into `ber_table.csv` (counts, or the rare-event `offset`
-estimate of `corners/rare.py`) and `campaign.json` (settings, spread, toolchain, timing,
+directory, and turns the reads into `ber_table.csv` (counts, the rare-event `offset`
+estimate of `corners/rare.py`, or the importance-sampling estimate of
+`corners/importance.py`, whose jobs a pilot offset run places) and `campaign.json` (settings, spread, toolchain, timing,
 failures, delay and margin statistics). A campaign killed at any moment and restarted
 with the same command resumes, and its final table equals an uninterrupted run's.
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable, Condition
+from circuitkit.corners import importance
 from circuitkit.corners.batch import ReadSimulator
 from circuitkit.corners.config import CampaignConfig
 from circuitkit.corners.jobs import Job, JobOutcome, SampleStore, collect, execute, plan_jobs
@@ -106,13 +108,24 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
     _check_or_save_config(config, outdir / "campaign_config.json")
     _check_or_save_simulation_key(simulated_with, outdir / "simulated_with.json", outdir / "samples")
     store = SampleStore(outdir / "samples")
-    jobs = plan_jobs(config)
+    # `is`: the pilot offset characterisation first; its fit places the proposal.
+    pilot = dataclasses.replace(config, method="offset", samples=config.pilot_samples) if config.method == "is" else config
+    jobs = plan_jobs(pilot)
     # Measured here once (and cached) rather than by every worker's first job.
     timings = {f"{vdd:g}": dict(simulator.timing(config.scheme, vdd)) for vdd in config.vdd}
     started = time.perf_counter()
     ran_now = execute(jobs, config, store, simulator, workers=workers, executor=executor, scheduler=scheduler,
                       card=card, progress=progress)
     grouped = collect(jobs, store)
+    pilot_fits = {}
+    if config.method == "is":
+        pilot_fits = importance.pilot_fits(grouped["offset"])
+        sampling_jobs = importance.plan_importance_jobs(config, pilot_fits)
+        ran_now += execute(sampling_jobs, config, store, simulator, workers=workers, executor=executor,
+                           scheduler=scheduler, card=card, progress=progress)
+        jobs += sampling_jobs
+        grouped |= collect(sampling_jobs, store)
+    importance_rows = []
     if config.method == "mc":
         counts = count_matrices(grouped["mc"])
         empty = [f"{c.label()} stored {s}" for c, m in counts.items() for s, row in zip(c.alphabet, m) if row.sum() == 0]
@@ -122,11 +135,16 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
             )
         table = BerTable.from_counts(counts, method="mc")
         rare_fits = []
+    elif config.method == "is":
+        table, importance_rows = importance.importance_table(grouped["is"], config)
+        rare_fits = [{**dataclasses.asdict(condition), "pilot": True, **fit.to_dict()}
+                     for condition, fit in pilot_fits.items()]
     else:
         table, rare_fits = offset_table(grouped["offset"], config)
     table.write(outdir / "ber_table.csv")
     all_results = [item for items in grouped.values() for item in items]
-    conditions = condition_summaries(all_results)
+    # An `is` campaign's delays and margins are those of its sampled reads, not of the pilot's fixed ratios.
+    conditions = condition_summaries(grouped["is"] if config.method == "is" else all_results)
     summary = {
         "settings": config.to_dict(),
         "model_card": dict(card.provenance) if card is not None else "defaults of verilog-a/rram_hfox.va",
@@ -147,6 +165,10 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
         "retried_jobs": sum(1 for _, outcome in all_results if outcome.attempts > 1),
         "conditions": conditions,
         "offset_fits": rare_fits,
+        **({"importance": {"estimator": importance.ESTIMATOR, "rows": importance_rows,
+                           "pilot_samples_simulated": sum(job.count for job, _ in grouped["offset"]),
+                           "pilot_failed_samples": sum(job.count for job, o in grouped["offset"] if o.status != "ok")}}
+           if config.method == "is" else {}),
         "wall_time_s_this_run": time.perf_counter() - started,
         "simulation_time_s_total": sum(outcome.elapsed_s for _, outcome in all_results),
         "workers": workers,

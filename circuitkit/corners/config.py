@@ -16,7 +16,13 @@ from circuitkit.ber_table import SCHEME_ALPHABETS, Condition
 from circuitkit.device.nonideality import DeviceNonideality
 from circuitkit.operating import Corner, OperatingPoint
 
-METHODS = ("mc", "offset")
+# mc: brute-force Monte Carlo; offset: the amplifier's measured offset integrated against
+# the device model (corners/rare.py); is: importance sampling of the full circuit, every
+# sample an ngspice read (corners/importance.py).
+METHODS = ("mc", "offset", "is")
+# Settings only the `is` method reads (recorded only for `is` campaigns, so the saved
+# settings of other campaigns stay as they were).
+IMPORTANCE_ONLY = ("pilot_samples",)
 # Points (ln of the BLb/BL resistance ratio) at which the `offset` method measures the
 # probability that the sense amplifier reads +1; symmetric, denser near zero.
 DEFAULT_OFFSET_POINTS = (-0.8, -0.4, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
@@ -35,7 +41,7 @@ class CampaignConfig:
     vdd: tuple[float, ...] = (1.8,)
     temp_c: tuple[float, ...] = (27.0,)
     scheme: str = "binary"
-    samples: int = 256                 # per condition and stored value (mc), per offset point (offset)
+    samples: int = 256                 # per condition and stored value (mc, is), per offset point (offset)
     seed: int = 1
     method: str = "mc"
     # Sense circuits per ngspice run. 32 is where a read costs least CPU (bench/bench_corners.py
@@ -47,6 +53,9 @@ class CampaignConfig:
     device: DeviceNonideality = DeviceNonideality()   # the cells' programmed states (and stuck cells)
     offset_points: tuple[float, ...] = DEFAULT_OFFSET_POINTS
     mismatch: bool = True              # per-instance transistor mismatch (the PDK's own AGAUSS)
+    # `is`: mismatch samples per offset point of the pilot run whose offset fit places the
+    # proposal (corners/importance.py); a poor pilot costs efficiency, not bias.
+    pilot_samples: int = 32
 
     # The grid's operating points, corners outermost (the table's order); not a setting.
     points: tuple[OperatingPoint, ...] = dataclasses.field(init=False, repr=False, compare=False)
@@ -71,14 +80,15 @@ class CampaignConfig:
             raise CircuitkitError(f"unknown scheme {self.scheme!r}; expected one of {', '.join(SCHEME_ALPHABETS)}")
         if self.method not in METHODS:
             raise CircuitkitError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
-        if self.method == "offset" and self.scheme != "binary":
-            raise CircuitkitError("the offset (rare-event) method models a binary decision; use --method mc for ternary")
-        for name in ("samples", "batch_size", "seed"):
+        if self.method in ("offset", "is") and self.scheme != "binary":
+            raise CircuitkitError(f"the {self.method} (rare-event) method models a binary decision; "
+                                  "use --method mc for ternary")
+        for name in ("samples", "batch_size", "seed", "pilot_samples"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "seed" else 1):
                 raise CircuitkitError(f"campaign: {name}={value!r}: expected a whole number >= {0 if name == 'seed' else 1}")
-        if self.method == "offset" and len(self.offset_points) < 3:
-            raise CircuitkitError("the offset method needs at least 3 offset points")
+        if self.method in ("offset", "is") and len(self.offset_points) < 3:
+            raise CircuitkitError(f"the {self.method} method needs at least 3 offset points")
         if not isinstance(self.device, DeviceNonideality):
             raise CircuitkitError(f"campaign: device={self.device!r}: expected a DeviceNonideality "
                                   "(circuitkit.device.nonideality)")
@@ -89,13 +99,17 @@ class CampaignConfig:
         if self.method == "offset" and self.device.stuck is not None:
             raise CircuitkitError("campaign: the offset method's integral does not include stuck cells; "
                                   "use --method mc with stuck cells")
+        if self.method == "is" and self.device.stuck is not None:
+            raise CircuitkitError("campaign: the is method's likelihood ratio does not include stuck cells; "
+                                  "use --method mc with stuck cells")
 
     def conditions(self) -> list[Condition]:
         return [Condition.at(point, self.scheme) for point in self.points]
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON values (corners as their names)."""
-        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.init}
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)
+                if field.init and (self.method == "is" or field.name not in IMPORTANCE_ONLY)}
         return {**data, "corners": [corner.value for corner in self.corners], "vdd": list(self.vdd),
                 "temp_c": list(self.temp_c), "offset_points": list(self.offset_points),
                 "device": self.device.to_dict()}

@@ -39,6 +39,7 @@ from circuitkit.ber_table import SCHEME_ALPHABETS, Condition
 from circuitkit.corners.batch import ReadSimulator
 from circuitkit.corners.config import CampaignConfig
 from circuitkit.corners.executors import make_executor
+from circuitkit.corners.importance import Proposal
 from circuitkit.corners.rare import design_point_resistances
 from circuitkit.device.model import ModelCard
 from circuitkit.files import write_atomic
@@ -53,14 +54,16 @@ class Job:
 
     For `mc`, each circuit reads a cell storing `stored` drawn from the device spread;
     for `offset`, each reads a cell with a fixed resistance ratio exp(`offset_point`)
-    (BLb/BL) around the most probable failure point.
+    (BLb/BL) around the most probable failure point; for `is`, a cell drawn from the
+    importance-sampling proposal centred at the log ratio `offset_point`
+    (`corners.importance.Proposal`).
     """
 
     point: OperatingPoint
     scheme: str
-    kind: str            # "mc" or "offset"
-    stored: int          # mc: the stored weight; offset: +1 (the ratio's sign is in `offset_point`)
-    offset_point: float  # offset: ln(R_BLb / R_BL); mc: 0
+    kind: str            # "mc", "offset" or "is"
+    stored: int          # mc, is: the stored weight; offset: +1 (the ratio's sign is in `offset_point`)
+    offset_point: float  # offset: ln(R_BLb / R_BL); is: the proposal's ln(R_BLb / R_BL); mc: 0
     batch: int
     count: int
     campaign_seed: int
@@ -79,7 +82,7 @@ class Job:
     def random_stream_key(self) -> str:
         """What the job's random numbers depend on: not corner, vdd or temperature (common
         random numbers across conditions, see the module doc)."""
-        what = f"s{self.stored:+d}" if self.kind == "mc" else f"x{self.offset_point:+.4f}"
+        what = f"s{self.stored:+d}" if self.kind in ("mc", "is") else f"x{self.offset_point:+.4f}"
         return f"{self.scheme}_{self.kind}_{what}_b{self.batch:04d}"
 
     def seed_sequence(self) -> np.random.SeedSequence:
@@ -119,6 +122,8 @@ def job_resistances(job: Job, config: CampaignConfig, rng: np.random.Generator) 
     """The (BL, BLb) resistances of the job's cells."""
     if job.kind == "mc":
         return config.device.draw(rng, job.stored, job.count)
+    if job.kind == "is":
+        return Proposal.at(config.device.states, job.stored, job.offset_point).draw(rng, job.count)
     pair = design_point_resistances(config.device.states, job.offset_point)
     return np.tile(pair, (job.count, 1))
 
