@@ -12,6 +12,7 @@ import pytest
 from scipy import special
 
 from circuitkit import CircuitkitError
+from circuitkit.ber_table import BerTable
 from circuitkit.corners.batch import ReadBatch
 from circuitkit.corners.campaign import CampaignConfig, run_campaign
 from circuitkit.corners.importance import Proposal, design_point, importance_table, target_log_ratio
@@ -74,6 +75,7 @@ def test_importance_sampling_finds_a_one_in_a_million_error_within_its_interval(
         assert row["failures_seen"] > 100 and row["reads"] == 4000 and row["effective_sample_size"] > 50
         table_row = next(r for r in result.table if r.stored == stored and r.read != stored)
         assert (table_row.method, table_row.samples, table_row.probability) == ("is", 4000, row["estimate"])
+    assert BerTable.read(result.outdir / "ber_table.csv") == result.table      # plain floats, exactly
     assert result.summary["importance"]["pilot_samples_simulated"] == 200 * len(config.offset_points)
 
 

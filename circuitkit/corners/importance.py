@@ -189,12 +189,12 @@ def _estimate(weights: np.ndarray, errors: np.ndarray) -> dict[str, Any]:
     standard_error = float(terms.std(ddof=1) / math.sqrt(reads)) if reads > 1 else math.inf
     hits = int(errors.sum())
     if hits:
-        low, high = max(0.0, estimate - Z95 * standard_error), min(1.0, estimate + Z95 * standard_error)
+        low, high = float(max(0.0, estimate - Z95 * standard_error)), float(min(1.0, estimate + Z95 * standard_error))
         interval_note = "normal interval of the weighted mean"
     else:
         # No failure drawn: P = E_q[w 1F] <= max_F(w) q(F), with q(F) at its Clopper-Pearson
         # bound and max_F(w) taken as the largest weight drawn (an assumption, stated).
-        high = min(1.0, binomial_interval(0, reads).high * float(weights.max()))
+        high = float(min(1.0, binomial_interval(0, reads).high * float(weights.max())))
         low = 0.0
         interval_note = ("no failure in the proposal's draws: upper bound = Clopper-Pearson bound of the proposal's "
                          "failure probability x the largest likelihood ratio drawn (assumes none larger where reads fail)")
