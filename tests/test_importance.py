@@ -83,12 +83,11 @@ def test_the_same_reads_without_the_likelihood_ratio_miss_by_orders_of_magnitude
     """What the interval test above guards: the weights. Unit weights (the fraction of
     failing proposal draws) or the proposal's density left out both miss the exact value."""
     config, reads, result = rare_campaign
-    from circuitkit.corners.jobs import SampleStore, collect
-    from circuitkit.corners.importance import plan_importance_jobs, pilot_fits
+    from circuitkit.corners.importance import pilot_fits
+    from circuitkit.corners.jobs import SampleStore, collect, plan_importance_jobs, plan_jobs
 
     store = SampleStore(result.outdir / "samples")
     pilot = dataclasses.replace(config, method="offset", samples=config.pilot_samples)
-    from circuitkit.corners.jobs import plan_jobs
 
     fits = pilot_fits(collect(plan_jobs(pilot), store)["offset"])
     outcomes = collect(plan_importance_jobs(config, fits), store)["is"]
@@ -165,3 +164,12 @@ def test_an_is_campaign_resumes_to_the_same_table_with_any_worker_count(tmp_path
     print(json.dumps(rows, indent=1))
     assert {row["stored"] for row in rows} == {+1, -1} and all(row["reads"] == 16 for row in rows)
     assert all(r.method == "is" for r in resumed.table)
+
+
+def test_the_ber_command_runs_is_with_its_pilot_size():
+    from circuitkit.cli import build_parser
+    from circuitkit.corners.cli import config_from_args
+
+    args = build_parser().parse_args(["ber", "--method", "is", "--pilot-samples", "4", "--samples", "64", "-o", "x"])
+    config = config_from_args(args, None)
+    assert (config.method, config.pilot_samples, config.samples) == ("is", 4, 64)

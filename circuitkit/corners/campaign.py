@@ -34,7 +34,7 @@ from circuitkit.ber_table import BerTable, Condition
 from circuitkit.corners import importance
 from circuitkit.corners.batch import ReadSimulator
 from circuitkit.corners.config import CampaignConfig
-from circuitkit.corners.jobs import Job, JobOutcome, SampleStore, collect, execute, plan_jobs
+from circuitkit.corners.jobs import Job, JobOutcome, SampleStore, collect, execute, plan_importance_jobs, plan_jobs
 from circuitkit.corners.rare import offset_table
 from circuitkit.device.model import ModelCard
 from circuitkit.files import write_atomic
@@ -120,7 +120,7 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
     pilot_fits = {}
     if config.method == "is":
         pilot_fits = importance.pilot_fits(grouped["offset"])
-        sampling_jobs = importance.plan_importance_jobs(config, pilot_fits)
+        sampling_jobs = plan_importance_jobs(config, pilot_fits)
         ran_now += execute(sampling_jobs, config, store, simulator, workers=workers, executor=executor,
                            scheduler=scheduler, card=card, progress=progress)
         jobs += sampling_jobs

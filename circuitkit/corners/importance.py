@@ -58,7 +58,7 @@ from circuitkit.sense_offset import Z95, OffsetFit
 from circuitkit.stats import binomial_interval
 
 __all__ = ["ESTIMATOR", "METHOD_NAME", "Proposal", "design_point", "importance_table", "pilot_fits",
-           "plan_importance_jobs", "target_log_ratio"]
+           "target_log_ratio"]
 
 METHOD_NAME = "is"
 ESTIMATOR = ("importance sampling on the full circuit: every sample an ngspice read; (BL, BLb) resistances from "
@@ -157,28 +157,6 @@ def pilot_fits(results) -> dict[Condition, OffsetFit]:
         fits[condition] = fit_offset(points, np.array([by_point[p][0] for p in points]),
                                      np.array([by_point[p][1] for p in points]))
     return fits
-
-
-def plan_importance_jobs(config, fits: dict[Condition, OffsetFit]) -> list:
-    """The importance-sampling jobs: per condition and stored value, `samples` reads in
-    batches. A job's `offset_point` holds the proposal's log ratio x*, which with the
-    device model fixes its proposal (`Proposal.at`); its random numbers, like a Monte
-    Carlo job's, do not depend on the condition (common random numbers)."""
-    from circuitkit.corners.jobs import Job
-
-    missing = [condition.label() for condition in config.conditions() if condition not in fits]
-    if missing:
-        raise CircuitkitError("importance sampling: every pilot job failed for " + "; ".join(missing)
-                              + ", so there is no offset fit to place the proposal")
-    jobs = []
-    for point in config.points:
-        fit = fits[Condition.at(point, config.scheme)]
-        for stored in (+1, -1):
-            log_ratio = target_log_ratio(config.device.states, stored, fit)
-            for batch in range(math.ceil(config.samples / config.batch_size)):
-                count = min(config.batch_size, config.samples - batch * config.batch_size)
-                jobs.append(Job(point, config.scheme, "is", stored, log_ratio, batch, count, config.seed))
-    return jobs
 
 
 def _estimate(weights: np.ndarray, errors: np.ndarray) -> dict[str, Any]:

@@ -39,12 +39,13 @@ from circuitkit.ber_table import SCHEME_ALPHABETS, Condition
 from circuitkit.corners.batch import ReadSimulator
 from circuitkit.corners.config import CampaignConfig
 from circuitkit.corners.executors import make_executor
-from circuitkit.corners.importance import Proposal
+from circuitkit.corners.importance import Proposal, target_log_ratio
 from circuitkit.corners.rare import design_point_resistances
 from circuitkit.device.model import ModelCard
 from circuitkit.files import write_atomic
 from circuitkit.operating import OperatingPoint
 from circuitkit.seeding import keyed_seed
+from circuitkit.sense_offset import OffsetFit
 from circuitkit.spice.runner import SimulationError
 
 
@@ -115,6 +116,27 @@ def plan_jobs(config: CampaignConfig) -> list[Job]:
             for batch in range(math.ceil(config.samples / config.batch_size)):
                 count = min(config.batch_size, config.samples - batch * config.batch_size)
                 jobs.append(Job(point, config.scheme, kind, stored, offset, batch, count, config.seed))
+    return jobs
+
+
+def plan_importance_jobs(config: CampaignConfig, fits: dict[Condition, OffsetFit]) -> list[Job]:
+    """An `is` campaign's sampling jobs, placed by its pilot's offset `fits`
+    (`corners.importance`): per condition and stored value, `samples` reads in batches.
+    A job's `offset_point` holds the proposal's log ratio x*, which with the device model
+    fixes its proposal (`Proposal.at`); its random numbers, like a Monte Carlo job's, do
+    not depend on the condition (common random numbers)."""
+    missing = [condition.label() for condition in config.conditions() if condition not in fits]
+    if missing:
+        raise CircuitkitError("importance sampling: every pilot job failed for " + "; ".join(missing)
+                              + ", so there is no offset fit to place the proposal")
+    jobs = []
+    for point in config.points:
+        fit = fits[Condition.at(point, config.scheme)]
+        for stored in (+1, -1):
+            log_ratio = target_log_ratio(config.device.states, stored, fit)
+            for batch in range(math.ceil(config.samples / config.batch_size)):
+                count = min(config.batch_size, config.samples - batch * config.batch_size)
+                jobs.append(Job(point, config.scheme, "is", stored, log_ratio, batch, count, config.seed))
     return jobs
 
 
