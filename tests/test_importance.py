@@ -15,7 +15,7 @@ from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable
 from circuitkit.corners.batch import ReadBatch
 from circuitkit.corners.campaign import CampaignConfig, run_campaign
-from circuitkit.corners.importance import Proposal, design_point, importance_table, target_log_ratio
+from circuitkit.corners.importance import NORMAL_INTERVAL, Proposal, design_point, importance_table, target_log_ratio
 from circuitkit.device.distributions import Lognormal, LognormalMixture
 from circuitkit.device.nonideality import DeviceNonideality, ProgrammedStates
 from circuitkit.sense_offset import OffsetFit
@@ -73,6 +73,7 @@ def test_importance_sampling_finds_a_one_in_a_million_error_within_its_interval(
         assert row["ci95"][0] <= exact <= row["ci95"][1]
         assert row["standard_error"] < 0.15 * row["estimate"]          # far tighter than brute force could be
         assert row["failures_seen"] > 100 and row["reads"] == 4000 and row["effective_sample_size"] > 50
+        assert row["interval"] == NORMAL_INTERVAL
         table_row = next(r for r in result.table if r.stored == stored and r.read != stored)
         assert (table_row.method, table_row.samples, table_row.probability) == ("is", 4000, row["estimate"])
     assert BerTable.read(result.outdir / "ber_table.csv") == result.table      # plain floats, exactly
@@ -173,3 +174,18 @@ def test_the_ber_command_runs_is_with_its_pilot_size():
     args = build_parser().parse_args(["ber", "--method", "is", "--pilot-samples", "4", "--samples", "64", "-o", "x"])
     config = config_from_args(args, None)
     assert (config.method, config.pilot_samples, config.samples) == ("is", 4, 64)
+
+
+def test_a_row_with_few_or_no_failing_reads_says_what_its_interval_is():
+    from circuitkit.corners.importance import NORMAL_INTERVAL, _estimate
+    from circuitkit.stats import binomial_interval
+
+    weights = np.full(1000, 1e-4)
+    none = _estimate(weights, np.zeros(1000))
+    # Nothing failed: no estimate, an upper bound = the proposal's Clopper-Pearson bound x the largest weight.
+    assert none["estimate"] == 0 and none["ci95"][0] == 0 and "no failure" in none["interval"]
+    assert none["ci95"][1] == pytest.approx(binomial_interval(0, 1000).high * 1e-4)
+    few = _estimate(weights, (np.arange(1000) < 4).astype(float))
+    assert few["effective_sample_size"] == pytest.approx(4) and "fewer than 10" in few["interval"]
+    many = _estimate(weights, (np.arange(1000) < 100).astype(float))
+    assert many["interval"] == NORMAL_INTERVAL and many["estimate"] == pytest.approx(1e-5)

@@ -17,6 +17,7 @@ from circuitkit import CircuitkitError
 from circuitkit.argtypes import add_stuck_cell_options, comma_floats, comma_names
 from circuitkit.corners.campaign import run_campaign
 from circuitkit.corners.config import DEFAULT_OFFSET_POINTS, METHODS, CampaignConfig
+from circuitkit.corners.importance import NORMAL_INTERVAL
 from circuitkit.corners.executors import EXECUTORS
 from circuitkit.device.nonideality import DeviceNonideality, StuckCells, device_nonideality
 
@@ -62,7 +63,8 @@ def _ber(args: argparse.Namespace) -> int:
     for row in summary.get("importance", {}).get("rows", []):
         print(f"  is {row['corner']} {row['vdd']:g} V {row['temp_c']:g} C stored {row['stored']:+d}: "
               f"{row['estimate']:.3g} +- {row['standard_error']:.2g} (standard error), {row['failures_seen']} "
-              f"failing of {row['reads']} reads, effective sample size {row['effective_sample_size']:.0f}")
+              f"failing of {row['reads']} reads, effective sample size {row['effective_sample_size']:.0f}"
+              + ("" if row["interval"] == NORMAL_INTERVAL else f" ({row['interval']})"))
     print(f"device spread: {summary['device_spread']}")
     print(f"{summary['samples_simulated']} samples ({summary['failed_samples']} failed to converge), "
           f"{summary['jobs_run_this_time']} of {summary['jobs']} jobs run now, "

@@ -68,6 +68,12 @@ ESTIMATOR = ("importance sampling on the full circuit: every sample an ngspice r
              "std(w*error)/sqrt(n), normal 95 % interval")
 
 
+# Below this many effective failing reads the weighted mean is far from normal and its
+# standard error unreliable: the row says so.
+MIN_EFFECTIVE_FAILURES = 10
+NORMAL_INTERVAL = "normal interval of the weighted mean"
+
+
 def _devices(states: ProgrammedStates, stored: int) -> tuple:
     """The resistance models of the BL and BLb devices of a cell storing `stored`."""
     if stored not in (+1, -1):
@@ -168,7 +174,7 @@ def _estimate(weights: np.ndarray, errors: np.ndarray) -> dict[str, Any]:
     hits = int(errors.sum())
     if hits:
         low, high = float(max(0.0, estimate - Z95 * standard_error)), float(min(1.0, estimate + Z95 * standard_error))
-        interval_note = "normal interval of the weighted mean"
+        interval_note = NORMAL_INTERVAL
     else:
         # No failure drawn: P = E_q[w 1F] <= max_F(w) q(F), with q(F) at its Clopper-Pearson
         # bound and max_F(w) taken as the largest weight drawn (an assumption, stated).
@@ -180,6 +186,9 @@ def _estimate(weights: np.ndarray, errors: np.ndarray) -> dict[str, Any]:
     # failing reads the estimate is worth (the weights of reads that did not fail carry
     # nothing of it; a Kish size over all weights would mostly measure those).
     effective = float(terms.sum() ** 2 / np.sum(terms ** 2)) if hits else 0.0
+    if hits and effective < MIN_EFFECTIVE_FAILURES:
+        interval_note += (f"; fewer than {MIN_EFFECTIVE_FAILURES} effective failing reads: the normal interval may be "
+                          "too narrow (sample more)")
     return {"reads": reads, "failures_seen": hits, "estimate": estimate, "standard_error": standard_error,
             "ci95": [low, high], "effective_sample_size": effective,
             "relative_error": standard_error / estimate if estimate > 0 else math.inf, "interval": interval_note}
