@@ -17,8 +17,8 @@ from circuitkit import CircuitkitError
 from circuitkit.argtypes import add_stuck_cell_options, comma_floats, comma_names
 from circuitkit.corners.campaign import run_campaign
 from circuitkit.corners.config import DEFAULT_OFFSET_POINTS, METHODS, CampaignConfig
-from circuitkit.corners.importance import NORMAL_INTERVAL
 from circuitkit.corners.executors import EXECUTORS
+from circuitkit.corners.importance import NORMAL_INTERVAL
 from circuitkit.device.nonideality import DeviceNonideality, StuckCells, device_nonideality
 
 
