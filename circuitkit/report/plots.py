@@ -70,7 +70,7 @@ def plot_ber_vs_vdd(tables: BerTable | Sequence[BerTable], path: Path | str) -> 
     step = 0.015 * ((max(supplies) - min(supplies)) or 1.0) if supplies else 0.0
     spread = {method: (index - (len(methods) - 1) / 2) * step for index, method in enumerate(methods)}
     colours = {key: f"C{index % 10}" for index, key in enumerate(sorted(set(groups) | set(bounds)))}
-    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    figure, axis = plt.subplots(figsize=(10, 4.8))
     for key, by_method in sorted(groups.items()):
         corner, temp, scheme = key
         for method, items in sorted(by_method.items()):
@@ -96,7 +96,8 @@ def plot_ber_vs_vdd(tables: BerTable | Sequence[BerTable], path: Path | str) -> 
     axis.set_ylabel("bit-error rate (95 % interval)")
     axis.set_title("2T2R + PCSA read errors vs supply: one style per method (\u25bd: upper bound only)")
     axis.grid(True, which="both", alpha=0.3)
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))   # beside the data, never over it
+    figure.tight_layout()
     return save_figure(figure, path)
 
 
