@@ -18,6 +18,7 @@ STAGE_MODULES = (
     "circuitkit.netlist.cli",
     "circuitkit.device.cli",
     "circuitkit.corners.cli",
+    "circuitkit.corners.disturb_cli",
     "circuitkit.flow",
     "circuitkit.inject.cli",
     "circuitkit.snn.cli",

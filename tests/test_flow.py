@@ -22,8 +22,8 @@ from circuitkit.inject.config import NetworkConfig
 pytestmark = [pytest.mark.spice, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
-STAGES = ["fit_iv", "fit_distribution", "netlists", "ber_binary", "ber_ternary", "ber_rare", "accuracy_binary",
-          "accuracy_ternary", "accuracy_rare", "tolerance", "snn", "mlc", "report"]
+STAGES = ["fit_iv", "fit_distribution", "netlists", "ber_binary", "ber_ternary", "ber_rare", "disturb",
+          "accuracy_binary", "accuracy_ternary", "accuracy_rare", "tolerance", "snn", "mlc", "report"]
 
 SMALL_FLOW = """
 [flow]
@@ -58,6 +58,13 @@ chips = 2
 
 [mlc]
 cells_per_level = 8
+
+[disturb]
+schemes = ["binary"]
+corners = ["tt"]
+vdd = [1.8]
+temp_c = [27]
+reads = 10
 """
 
 

@@ -10,6 +10,8 @@ the flow file to Python:
     [snn]                 SnnConfig fields        (`circuitkit snn --chips` -> chips)
     [mlc]                 MlcConfig fields        (`circuitkit mlc --cells-per-level` -> cells_per_level ...);
                           no [mlc] table: no multi-level stage
+    [disturb]             DisturbConfig fields    (`circuitkit disturb --reads` -> reads ...);
+                          no [disturb] table: no read-disturb stage
     [measurements]        the fit stages' files and reader options (`MeasurementSpec`)
     [flow], [pdk]         output, seed, workers; the user's PDK
 
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from circuitkit import CircuitkitError
 from circuitkit.corners.config import CampaignConfig
+from circuitkit.corners.disturb import DisturbConfig
 from circuitkit.inject.config import NetworkConfig
 from circuitkit.snn.config import SnnConfig
 
@@ -77,6 +80,7 @@ class FlowConfig:
     network: NetworkConfig = FLOW_NETWORK
     snn: SnnConfig = FLOW_SNN
     mlc: MlcConfig | None = None                   # multi-level write-verify stage (None: none)
+    disturb: DisturbConfig | None = None           # read disturb over a lifetime (None: no such stage)
     workers: int = 2
     seed: int = 1
 
@@ -120,7 +124,7 @@ class FlowConfig:
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise CircuitkitError(f"cannot read flow file {path}: {error}") from error
         base = path.parent
-        sections = {"flow", "measurements", "pdk", "campaign", "network", "snn", "mlc"}
+        sections = {"flow", "measurements", "pdk", "campaign", "network", "snn", "mlc", "disturb"}
         unknown = sorted(set(data) - sections)
         if unknown:
             raise CircuitkitError(f"{path}: unknown section(s) {', '.join(unknown)}; expected {', '.join(sorted(sections))}")
@@ -141,6 +145,7 @@ class FlowConfig:
         network = section("network", NETWORK_KEYS)
         snn = section("snn", SNN_KEYS)
         mlc = section("mlc", MLC_KEYS)
+        disturb = section("disturb", [f.name for f in dataclasses.fields(DisturbConfig)])
 
         def resolve(value: str | None) -> Path | None:
             if value is None:
@@ -186,6 +191,8 @@ class FlowConfig:
                 from circuitkit.mlc.campaign import MlcConfig
 
                 fields["mlc"] = MlcConfig(**mlc)
+            if "disturb" in data:
+                fields["disturb"] = DisturbConfig(**disturb)
             config = cls(**fields, campaign=dataclasses.replace(FLOW_CAMPAIGN, **campaign),
                          network=dataclasses.replace(FLOW_NETWORK, **network), snn=dataclasses.replace(FLOW_SNN, **snn))
         except (CircuitkitError, TypeError, ValueError) as error:

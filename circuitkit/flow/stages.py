@@ -10,8 +10,8 @@ it stopped when its inputs are unchanged.
 
 The stages, in order: fit_iv / fit_levels / fit_pulse / fit_distribution (each from the
 card of the one before), netlists, ber_binary / ber_ternary / ber_rare (campaigns with
-the fitted device), accuracy_* (each table injected into its network), tolerance, snn,
-report. `Flow` orchestrates: it calls the stages and records what they did; it computes
+the fitted device), disturb (read disturb over a lifetime, when configured), accuracy_*
+(each table injected into its network), tolerance, snn, report. `Flow` orchestrates: it calls the stages and records what they did; it computes
 no result of its own and draws through `circuitkit.report`.
 """
 
@@ -111,6 +111,7 @@ class Flow:
         card_path = self._fit_stages()
         self._netlist_stage(card_path)
         tables = self._campaign_stages(card_path)
+        self._disturb_stage(card_path)
         self._inject_stages(tables)
         self._tolerance_stage()
         self._snn_stage()
@@ -208,6 +209,25 @@ class Flow:
         if drawn:
             plot_ber_vs_vdd(drawn, self.out / BER_FIGURE)
         return tables
+
+    def _disturb_stage(self, card_path: Path | None) -> None:
+        """Read disturb over a lifetime with the flow's card: stress per read in ngspice, drift
+        law, reads to failure per corner with and without the bit-line clamp."""
+        from circuitkit.corners.disturb import card_source, run_disturb, write_disturb
+
+        disturb = self.config.disturb
+        if disturb is None:
+            return
+        inputs = {"config": disturb.to_dict(), "card": file_hash(card_path) if card_path else "defaults",
+                  "toolchain": self.fingerprint}
+
+        def action(directory: Path) -> dict[str, Any]:
+            card = self._card(card_path)
+            result = run_disturb(disturb, card, card_source(card_path), log=lambda m: self.log(f"       {m}"))
+            write_disturb(result, directory, card)
+            return {"rows": len(result.rows), "simulated_reads": disturb.reads}
+
+        self.stage("disturb", inputs, action)
 
     def _inject_stages(self, tables: dict[str, Path]) -> None:
         from circuitkit.ber_table import BerTable

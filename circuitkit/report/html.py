@@ -281,6 +281,8 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
         _snn_section(doc, out)
     if "mlc" in records:
         _mlc_section(doc, out, records["mlc"].summary)
+    if "disturb" in records:
+        _disturb_section(doc, out)
 
     # --- provenance
     doc.heading("7. Toolchain, seeds and run times")
@@ -365,6 +367,33 @@ def _snn_section(doc: _Document, out: Path) -> None:
                   f"{spread['samples']} Monte Carlo samples. Stuck cells: LRS {_g(stuck['stuck_lrs'])}, HRS "
                   f"{_g(stuck['stuck_hrs'])} ({stuck['source']}). Poisson input spikes are random, regular ones evenly "
                   "spaced: the coding is an input the comparison must state.", note=True)
+
+
+def _disturb_section(doc: _Document, out: Path) -> None:
+    """Reads to failure per corner, with and without the bit-line clamp, and what they assume."""
+    saved = json.loads((out / "disturb" / "disturb.json").read_text())
+    doc.heading("6b. Read disturb over a lifetime: reads to failure per corner")
+    doc.image("disturb/reads_to_failure.png", "reads to failure per corner, with and without the bit-line clamp")
+
+    def reads(row: dict) -> str:
+        if row["reads_to_failure"] == "":
+            return "none predicted"
+        return f"{_g(row['reads_to_failure'])} ({_g(row['rtf_low'])} .. {_g(row['rtf_high'])})"
+
+    doc.table(["scheme", "weight", "corner", "clamp (V)", "peak V BL / BLb (RESET dir.)", "energy per read (fJ)",
+               "gap change per read (pm) BL / BLb", "delay (ps)", "margin (V)", "reads to failure (law spread)",
+               "basis"],
+              [[row["scheme"], f"{int(row['weight']):+d}", f"{row['corner']}, {_g(row['vdd'])} V, {_g(row['temp_c'])} C",
+                row["clamp_v"] or "-", f"{row['bl_peak_reset_v']:.3f} / {row['blb_peak_reset_v']:.3f}",
+                f"{(row['bl_energy_per_read_j'] + row['blb_energy_per_read_j']) * 1e15:.2f}",
+                f"{row['bl_change_per_read_m'] * 1e12:.3g} / {row['blb_change_per_read_m'] * 1e12:.3g}",
+                f"{row['delay_s'] * 1e12:.0f}", f"{row['margin_v']:.3f}", reads(row), row["basis"]]
+               for row in saved["rows"]])
+    for failure in saved.get("failed_points", []):
+        doc.paragraph(f"Not simulated (ngspice failed, no rows): {failure}", note=True)
+    doc.paragraph(f"Card: {saved['card']['source']}. Simulated: {saved['settings']['reads']} consecutive reads per "
+                  "transient; every reads-to-failure beyond them is the fitted drift law's extrapolation. "
+                  "Assumptions: " + "; ".join(saved["assumptions"]) + ".", note=True)
 
 
 def _mlc_section(doc: _Document, out: Path, stage: dict) -> None:
