@@ -74,8 +74,9 @@ def test_importance_sampling_finds_a_one_in_a_million_error_within_its_interval(
         assert row["standard_error"] < 0.15 * row["estimate"]          # far tighter than brute force could be
         assert row["failures_seen"] > 100 and row["reads"] == 4000 and row["effective_sample_size"] > 50
         assert row["interval"] == NORMAL_INTERVAL
-        table_row = next(r for r in result.table if r.stored == stored and r.read != stored)
-        assert (table_row.method, table_row.samples, table_row.probability) == ("is", 4000, row["estimate"])
+        table_row = next(r for r in result.table if r.stored == stored and r.read == -stored)
+        assert (table_row.method, table_row.samples, table_row.probability) == \
+            ("is; device lrs:lognormal hrs:lognormal", 4000, row["estimate"])
     assert BerTable.read(result.outdir / "ber_table.csv") == result.table      # plain floats, exactly
     assert result.summary["importance"]["pilot_samples_simulated"] == 200 * len(config.offset_points)
 
@@ -164,7 +165,7 @@ def test_an_is_campaign_resumes_to_the_same_table_with_any_worker_count(tmp_path
     rows = resumed.summary["importance"]["rows"]
     print(json.dumps(rows, indent=1))
     assert {row["stored"] for row in rows} == {+1, -1} and all(row["reads"] == 16 for row in rows)
-    assert all(r.method == "is" for r in resumed.table)
+    assert all(r.method.startswith("is; ") for r in resumed.table)
 
 
 def test_the_ber_command_runs_is_with_its_pilot_size():

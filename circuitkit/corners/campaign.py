@@ -30,29 +30,17 @@ from typing import Any
 import numpy as np
 
 from circuitkit import CircuitkitError
-from circuitkit.ber_table import BerTable, Condition
+from circuitkit.ber_table import BerTable, Condition, method_text
 from circuitkit.corners import importance
 from circuitkit.corners.batch import ReadSimulator
 from circuitkit.corners.config import CampaignConfig
 from circuitkit.corners.jobs import Job, JobOutcome, SampleStore, collect, execute, plan_importance_jobs, plan_jobs
+from circuitkit.corners.outcomes import counted_table, non_converged_bounds, reweighted_sensitivity, tally_reads
 from circuitkit.corners.rare import offset_table
 from circuitkit.device.model import ModelCard
 from circuitkit.files import write_atomic
 
 __all__ = ["CampaignConfig", "CampaignResult", "run_campaign"]
-
-
-def count_matrices(results: list[tuple[Job, JobOutcome]]) -> dict[Condition, np.ndarray]:
-    """Read counts (stored x read) per condition; failed jobs add no reads (they are
-    counted by `condition_summaries`)."""
-    counts: dict[Condition, np.ndarray] = {}
-    for job, outcome in results:
-        alphabet = job.condition.alphabet
-        matrix = counts.setdefault(job.condition, np.zeros((len(alphabet), len(alphabet)), dtype=np.int64))
-        row = alphabet.index(job.stored)
-        for value in outcome.read:
-            matrix[row, alphabet.index(value)] += 1
-    return counts
 
 
 def _finite_stats(values: list[float]) -> dict[str, float | int]:
@@ -125,26 +113,34 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
                            scheduler=scheduler, card=card, progress=progress)
         jobs += sampling_jobs
         grouped |= collect(sampling_jobs, store)
+    all_results = [item for items in grouped.values() for item in items]
+    # An `is` campaign's reads are its sampled ones; the pilot's fixed ratios only placed them.
+    estimated_from = grouped["is"] if config.method == "is" else all_results
+    tallies = tally_reads(estimated_from, config.conditions())
     importance_rows = []
     if config.method == "mc":
-        counts = count_matrices(grouped["mc"])
-        empty = [f"{c.label()} stored {s}" for c, m in counts.items() for s, row in zip(c.alphabet, m) if row.sum() == 0]
-        if empty:
-            raise CircuitkitError(
-                "every sample failed to converge for " + "; ".join(empty) + f"; see the errors in {store.directory}"
-            )
-        table = BerTable.from_counts(counts, method="mc")
+        table = counted_table(tallies, method_text("mc", config.device.states.model_label()))
         rare_fits = []
+        sensitivity = [{**dataclasses.asdict(condition), "assumed": config.device.states.model_label(),
+                        "ber": rate.ber, "alternatives": reweighted_sensitivity(grouped["mc"], config.device).get(condition, [])}
+                       for condition, rate in zip(table.conditions(), table.error_rates())]
     elif config.method == "is":
         table, importance_rows = importance.importance_table(grouped["is"], config)
         rare_fits = [{**dataclasses.asdict(condition), "pilot": True, **fit.to_dict()}
                      for condition, fit in pilot_fits.items()]
+        sensitivity = [{**dataclasses.asdict(condition), "assumed": config.device.states.model_label(),
+                        "ber": rate.ber, "alternatives": []}
+                       for condition, rate in zip(table.conditions(), table.error_rates())]
     else:
         table, rare_fits = offset_table(grouped["offset"], config)
+        sensitivity = [{key: fit[key] for key in ("corner", "vdd", "temp_c", "scheme")}
+                       | {"assumed": fit.get("assumed"), "ber": rate.ber, "alternatives": fit.get("model_form_sensitivity", [])}
+                       for fit, rate in zip(rare_fits, table.error_rates())]
     table.write(outdir / "ber_table.csv")
-    all_results = [item for items in grouped.values() for item in items]
-    # An `is` campaign's delays and margins are those of its sampled reads, not of the pilot's fixed ratios.
-    conditions = condition_summaries(grouped["is"] if config.method == "is" else all_results)
+    conditions = condition_summaries(estimated_from)
+    non_converged = non_converged_bounds(tallies)
+    for line in outcome_lines(non_converged, sensitivity, config):
+        (log or _to_stderr)(line)
     summary = {
         "settings": config.to_dict(),
         "model_card": dict(card.provenance) if card is not None else "defaults of verilog-a/rram_hfox.va",
@@ -169,6 +165,21 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
                            "pilot_samples_simulated": sum(job.count for job, _ in grouped["offset"]),
                            "pilot_failed_samples": sum(job.count for job, o in grouped["offset"] if o.status != "ok")}}
            if config.method == "is" else {}),
+        "non_converged": {
+            "how": "reads whose simulation did not converge (after one retry) stay in the accounting: each table "
+                   "row's interval spans them counted as that outcome and as another; here the BER with them "
+                   "counted as correct and as errors (both bounds) and left out (the table's estimate)",
+            "by_condition": non_converged},
+        "model_form_sensitivity": {
+            "how": ("the offset estimate recomputed from the same fit with each distribution model the card's fit "
+                    "compared (same kind for LRS and HRS)" if config.method == "offset" else
+                    "not computed for importance sampling (its weights are for the assumed model only)"
+                    if config.method == "is" else
+                    "the same reads reweighted by each alternative model's likelihood ratio (self-normalised); "
+                    "cannot show a tail beyond the reads"),
+            "note": "" if config.device.states.fitted else
+                    "no alternative models: the states were given or are defaults, not fitted to cells",
+            "by_condition": sensitivity},
         "wall_time_s_this_run": time.perf_counter() - started,
         "simulation_time_s_total": sum(outcome.elapsed_s for _, outcome in all_results),
         "workers": workers,
@@ -176,6 +187,41 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
     }
     write_atomic(outdir / "campaign.json", json.dumps(summary, indent=2, default=float) + "\n")
     return CampaignResult(table, summary, outdir)
+
+
+def _to_stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr)
+
+
+def outcome_lines(non_converged: list[dict[str, Any]], sensitivity: list[dict[str, Any]],
+                  config: CampaignConfig) -> list[str]:
+    """What the console says about reads that decided nothing and about the device model
+    each estimate assumed (the same facts as campaign.json)."""
+    lines = []
+    for entry in non_converged:
+        label = Condition(entry["corner"], entry["vdd"], entry["temp_c"], entry["scheme"]).label()
+        if entry["non_converged_reads"]:
+            lines.append(f"{label}: {entry['non_converged_reads']} of {entry['reads']} reads did not converge; BER "
+                         f"{entry['ber_counted_as_correct']:.3g} with them counted as correct, "
+                         f"{entry['ber_counted_as_errors']:.3g} counted as errors (the table's intervals span both)")
+        if entry["unresolved_reads"]:
+            lines.append(f"{label}: {entry['unresolved_reads']} reads unresolved at the sampling time "
+                         "(their own outcome in the table, counted as errors)")
+    for entry in sensitivity:
+        if not entry["alternatives"]:
+            continue
+        label = Condition(entry["corner"], entry["vdd"], entry["temp_c"], entry["scheme"]).label()
+        rates = [alternative["ber"] for alternative in entry["alternatives"]]
+        positive = [rate for rate in rates + [entry["ber"]] if rate > 0]
+        spread = max(positive) / min(positive) if positive else 1.0
+        lines.append(f"{label}: BER {entry['ber']:.3g} assuming {entry['assumed']}; with the other fitted models "
+                     + ", ".join(f"{a['hrs']} {a['ber']:.3g}" + (f" (reweighted, {a['errors_seen']} errors seen)"
+                                                                    if "errors_seen" in a else "")
+                                 for a in entry["alternatives"])
+                     + (f" ({spread:.3g}x apart: the answer is the assumption)" if spread > 10 else ""))
+    return lines
 
 
 def simulation_key(card: ModelCard, fingerprint: dict[str, str]) -> dict[str, str]:

@@ -14,23 +14,24 @@ import argparse
 from pathlib import Path
 
 from circuitkit import CircuitkitError
+from circuitkit.ber_table import METHOD_SEPARATOR
 from circuitkit.argtypes import add_stuck_cell_options, comma_floats, comma_names
 from circuitkit.corners.campaign import run_campaign
 from circuitkit.corners.config import DEFAULT_OFFSET_POINTS, METHODS, CampaignConfig
 from circuitkit.corners.executors import EXECUTORS
 from circuitkit.corners.importance import NORMAL_INTERVAL
-from circuitkit.device.nonideality import DeviceNonideality, StuckCells, device_nonideality
+from circuitkit.device.nonideality import CHOSEN, DeviceNonideality, StuckCells, device_nonideality
 
 
 def _device(args: argparse.Namespace, card) -> DeviceNonideality:
-    """The card's fitted spread (or the literature defaults), each given option replacing
-    one field; stuck cells only when given."""
+    """The card's fitted spread, as the distribution models its fit chose (or the
+    literature defaults), each given option replacing one field; stuck cells only when given."""
     stuck = None
     if args.stuck_lrs is not None or args.stuck_hrs is not None:
         stuck = StuckCells(args.stuck_lrs or 0.0, args.stuck_hrs or 0.0, "given on the command line")
     return device_nonideality(card, {"lrs_median_ohm": args.lrs_median, "lrs_sigma_ln": args.lrs_sigma,
                                      "hrs_median_ohm": args.hrs_median, "hrs_sigma_ln": args.hrs_sigma},
-                              stuck=stuck)
+                              model=CHOSEN, stuck=stuck)
 
 
 def config_from_args(args: argparse.Namespace, card) -> CampaignConfig:
@@ -54,11 +55,12 @@ def _ber(args: argparse.Namespace) -> int:
     result = run_campaign(config, args.output, simulator=PcsaReadSimulator(), workers=args.workers,
                           executor=args.executor, scheduler=args.scheduler, card=card, progress=not args.quiet)
     plot_ber_vs_vdd(result.table, Path(args.output) / BER_FIGURE)
-    print(f"{'corner':<6} {'vdd':>5} {'temp':>6} {'scheme':<8} {'method':<7} {'BER':>10}  95 % interval")
+    print(f"{'corner':<6} {'vdd':>5} {'temp':>6} {'scheme':<8} {'method':<7} {'BER':>10}  95 % interval  assumed, flags")
     for rate in result.table.error_rates():
         c = rate.condition
-        print(f"{c.corner:<6} {c.vdd:>5.2f} {c.temp_c:>6.1f} {c.scheme:<8} {rate.method:<7} {rate.ber:>10.3g}  "
-              f"[{rate.ci_low:.3g}, {rate.ci_high:.3g}]")
+        estimator, _, facts = rate.method.partition(METHOD_SEPARATOR)
+        print(f"{c.corner:<6} {c.vdd:>5.2f} {c.temp_c:>6.1f} {c.scheme:<8} {estimator:<7} {rate.ber:>10.3g}  "
+              f"[{rate.ci_low:.3g}, {rate.ci_high:.3g}]  {facts}")
     summary = result.summary
     for row in summary.get("importance", {}).get("rows", []):
         print(f"  is {row['corner']} {row['vdd']:g} V {row['temp_c']:g} C stored {row['stored']:+d}: "

@@ -51,7 +51,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from circuitkit import CircuitkitError
-from circuitkit.ber_table import BerRow, BerTable, Condition
+from circuitkit.ber_table import BerRow, BerTable, Condition, method_text
 from circuitkit.corners.rare import fit_offset
 from circuitkit.device.nonideality import CELL_STATES, ProgrammedStates
 from circuitkit.sense_offset import Z95, OffsetFit
@@ -211,6 +211,7 @@ def importance_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
         raise CircuitkitError("importance sampling: every job failed to converge for " + "; ".join(empty))
     rows: list[BerRow] = []
     records = []
+    method = method_text(METHOD_NAME, config.device.states.model_label())
     for condition in config.conditions():
         for stored in (+1, -1):
             entry = samples[(condition, stored)]
@@ -225,5 +226,5 @@ def importance_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
                 else:
                     values = (estimate, low, high)
                 rows.append(BerRow(condition.corner, condition.vdd, condition.temp_c, condition.scheme, stored, read,
-                                   result["reads"], 0, *values, METHOD_NAME))
+                                   result["reads"], 0, *values, method))
     return BerTable(rows, source="<importance sampling>"), records

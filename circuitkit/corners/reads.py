@@ -37,13 +37,14 @@ def read_timing(scheme: str, vdd: float) -> ReadTiming:
 
 
 def read_bench(point: OperatingPoint, scheme: str, resistances: np.ndarray, spice_seed: int, *, stored: int = +1,
-               card: ModelCard | None = None, tighter: bool = False, mismatch: bool = True) -> PcsaReadBench:
+               card: ModelCard | None = None, tighter: bool = False, mismatch: bool = True,
+               timing: ReadTiming | None = None) -> PcsaReadBench:
     """The bench of one job: len(resistances) read units, BL/BLb devices at the given ohms."""
     card = card or ModelCard.default()
     units = [ReadUnit.with_resistances(f"u{index}", stored, float(r_bl), float(r_blb), card)
              for index, (r_bl, r_blb) in enumerate(resistances)]
     return PcsaReadBench(
-        units, point=point, mismatch=mismatch, timing=read_timing(scheme, point.vdd), card=card, seed=spice_seed,
+        units, point=point, mismatch=mismatch, timing=timing or read_timing(scheme, point.vdd), card=card, seed=spice_seed,
         options=TIGHTER_OPTIONS if tighter else None, kind="ternary-pcsa" if scheme == "ternary" else "2t2r-pcsa",
         waveforms=False,  # the campaign reads measures only
         title=f"Monte Carlo batch: {len(units)} 2T2R + PCSA reads, stored {stored:+d}, "
@@ -54,21 +55,29 @@ def read_bench(point: OperatingPoint, scheme: str, resistances: np.ndarray, spic
 @dataclasses.dataclass(frozen=True)
 class PcsaReadSimulator:
     """Reads through the 2T2R + PCSA of `circuitkit.netlist.pcsa`. A binary read that has
-    not resolved by the end of evaluation counts as an error (it reads as the opposite of
-    what is stored); a ternary read returns -1, 0 or +1 as sampled."""
+    not resolved at the sampling time returns 0 (`corners.outcomes.UNRESOLVED_READ`: its
+    own outcome, an error for either stored value); a ternary read returns -1, 0 or +1 as
+    sampled.
+
+    `sample_after_s`: sample Q/Qb this long after evaluation begins instead of the
+    scheme's own timing (a clock faster than the sense delay leaves reads unresolved)."""
+
+    sample_after_s: float | None = None
+
+    def _timing(self, scheme: str, vdd: float) -> ReadTiming:
+        timing = read_timing(scheme, vdd)
+        return timing if self.sample_after_s is None else dataclasses.replace(timing, t_sample=self.sample_after_s)
 
     def timing(self, scheme: str, vdd: float) -> Mapping[str, Any]:
-        return dataclasses.asdict(read_timing(scheme, vdd))
+        return dataclasses.asdict(self._timing(scheme, vdd))
 
     def __call__(self, point: OperatingPoint, scheme: str, resistances: np.ndarray, spice_seed: int, *,
                  stored: int = +1, card: ModelCard | None = None, tighter: bool = False,
                  mismatch: bool = True) -> ReadBatch:
         bench = read_bench(point, scheme, resistances, spice_seed, stored=stored, card=card, tighter=tighter,
-                           mismatch=mismatch)
+                           mismatch=mismatch, timing=self._timing(scheme, point.vdd))
         reads = bench.simulate(name="mc_batch")
         ordered = [reads[f"u{index}"] for index in range(len(resistances))]
         values = np.array([read.value for read in ordered], dtype=np.int64)
-        if scheme == "binary":
-            values = np.where(values == 0, -stored, values)
         return ReadBatch(values, np.array([read.delay_s for read in ordered]),
                          np.array([read.margin_v for read in ordered]))

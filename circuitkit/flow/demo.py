@@ -20,6 +20,7 @@ def demo_flow(output: Path | str) -> FlowConfig:
     from circuitkit.corners.disturb import DisturbConfig
     from circuitkit.device.characterize import MeasurementSpec
     from circuitkit.mlc.campaign import MlcConfig
+    from circuitkit.program.tradeoff import TradeoffConfig
 
     data = bundled_data("rram-1t1r-130nm")
     sweep = {"address": 1, "width": 2, "wl_voltage": 3, "line_voltage": 4, "r_before": 5, "r_after": 6}
@@ -33,6 +34,10 @@ def demo_flow(output: Path | str) -> FlowConfig:
         distribution=MeasurementSpec((data / "reset_sweep.tsv.gz", data / "set_sweep.tsv.gz"), header=False,
                                      columns={"resistance": 5, "address": 1}, states=("LRS", "HRS"), read_voltage=0.2),
         mlc=MlcConfig(cells_per_level=64),  # 2,048 cells beside the real 32-level runs, a few seconds
-        # read disturb at the high supplies, cold and hot, tt and ff, with and without the clamp: ~1-2 min
+        # a weak and a strong compliance, single pulse and verify: 4 conditions x 320 cells, about 2 min
+        program=TradeoffConfig(v_wl=(1.0, 1.6), verify=(False, True), cells=320, batch_size=80, read_samples=64,
+                               offset_samples=16, trials=10),
+        # read disturb at the high supplies, cold and hot, tt and ff, as designed, with the clamp and with the
+        # slew-limited word line (DisturbConfig defaults): ~1 min (55 s measured)
         disturb=DisturbConfig(corners=("tt", "ff"), vdd=(1.98,), ternary_vdd=(0.99,), temp_c=(27.0, 125.0), reads=100),
     )

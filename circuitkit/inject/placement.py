@@ -170,6 +170,8 @@ def offset_models(campaign_json: str | Path, geometry: ArrayGeometry = ArrayGeom
         models = {}
         for entry in fits:
             condition = Condition(entry["corner"], float(entry["vdd"]), float(entry["temp_c"]), entry["scheme"])
+            if entry.get("status", "ok") != "ok":   # a condition whose offset reads failed: no model to place
+                raise CircuitkitError(f"{path}: {condition.label()}: {entry['status']}; no offset fit to place errors with")
             models[condition] = ColumnOffsetErrors(OffsetFit.from_dict(entry), device, geometry, condition.label())
     except (KeyError, TypeError, ValueError, CircuitkitError) as error:
         raise CircuitkitError(f"{path}: malformed offset fit or device spread ({error!r})") from None

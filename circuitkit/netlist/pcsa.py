@@ -33,6 +33,14 @@ both, per read, and the reads until the weight fails.
 Read bias: `BitLineClamp` (the bench's `clamp`, default None: no clamp, today's netlist)
 puts an NMOS with its gate at `v_gate` between each latch input and its bit line, which
 limits the RESET-direction voltage across the cells at a cost in sensing delay.
+`WordLineSlew` (the bench's `wl_slew`, default None: the word line rises with the clock
+edge, today's netlist) ramps the word line slowly enough for the HRS cell to bleed off
+the charge its rising gate couples onto the cell, which removes most of the
+SET-direction glitch (on the real card at tt/1.8 V/125 C, a 0.4 ns ramp: peak 133 ->
+27 mV across the HRS cell, its drift per read 27x smaller, sensing delay unchanged).
+Raising the word line early (`ReadTiming.t_wl_lead` near `t_precharge`), while the bit
+line is still low, removes the same glitch by sequencing, at a cell current through the
+precharge (`bench/bench_disturb.py --slew` compares both).
 
 Decision at the sampling time (`ReadTiming.t_sample` after evaluation starts), from the
 logic levels of Q and Qb (threshold VDD/2): (1, 0) -> +1, (0, 1) -> -1, (1, 1) -> 0
@@ -242,14 +250,58 @@ class BitLineClamp:
                                   f"vdd={vdd!r} V: expected 0 < v_gate <= vdd")
 
 
-def clock_lines(word_line: bool = True) -> list[str]:
-    """PULSE sources for preb, se and (if `word_line`) a common wl, one read per period."""
+@dataclasses.dataclass(frozen=True)
+class WordLineSlew:
+    """A read-bias option against the SET-direction disturb: a slew-limited word line.
+
+    When the word line rises onto the floating source line, its gate coupling lifts each
+    cell's top electrode (the access transistor's drain) above the precharged bit line
+    for tens of picoseconds: about 0.1 V in the SET direction across the HRS cell, whose
+    RC (its resistance times the drain node's capacitance) is too slow to follow. On a
+    card whose SET threshold is near zero (the refitted real card) that glitch, not the
+    read current, moves an HRS cell towards LRS on every read. Ramping the word line over
+    `t_rise` instead of the clock edge lets the cell discharge the coupled charge while
+    it arrives: the glitch scales with the slope. The ramp starts earlier by `t_rise` -
+    `t_edge`, so the word line is fully on at the same time before evaluation as without
+    the option; the sensing itself is unchanged (its cost, a slower word-line driver, an
+    earlier word-line start and a few fJ, is what `circuitkit disturb` reports beside the
+    gain). A bench without it (`PcsaReadBench.wl_slew=None`, the default) writes the same
+    netlist as before the option existed."""
+
+    t_rise: float = c.netlist_param("t_wl_rise", "word-line rise time (slew-limited driver) (s)", 0.4e-9)
+
+    def __post_init__(self) -> None:
+        c.check_positive("WordLineSlew", "t_rise", self.t_rise, "s")
+
+    def params(self) -> list[c.ParamEntry]:
+        return c.netlist_params(self)
+
+    def check_timing(self, timing: "ReadTiming", where: str) -> None:
+        """The slower ramp has to fit in the precharge, after the previous read's word line fell."""
+        if self.t_rise < timing.t_edge or timing.t_wl_lead + self.t_rise - timing.t_edge > timing.t_precharge:
+            raise CircuitkitError(
+                f"{where}: word-line rise t_rise={self.t_rise!r} s must lie between the clock edge "
+                f"t_edge={timing.t_edge!r} s and t_precharge - t_wl_lead + t_edge = "
+                f"{timing.t_precharge - timing.t_wl_lead + timing.t_edge:g} s (the ramp starts after the "
+                "previous read's word line fell and ends t_wl_lead - t_edge before evaluation)")
+
+
+def clock_lines(word_line: bool = True, wl_slew: bool = False) -> list[str]:
+    """PULSE sources for preb, se and (if `word_line`) a common wl, one read per period;
+    `wl_slew`: the word line ramps over `t_wl_rise` (a `WordLineSlew`), ending where the
+    clock-edge ramp ends."""
     lines = [
         *c.section("clock phases: precharge (preb = se = 0), then evaluation (preb = se = 1)"),
         "Vpreb preb 0 PULSE(0 {vdd} {t_pre} {t_edge} {t_edge} {t_eval-2*t_edge} {t_period})",
         "Vse se 0 PULSE(0 {vdd} {t_pre} {t_edge} {t_edge} {t_eval-2*t_edge} {t_period})",
     ]
-    if word_line:
+    if word_line and wl_slew:
+        lines += [
+            "* word line: slew-limited, ramps over t_wl_rise to be on t_wl_lead-t_edge before evaluation, until se falls",
+            "Vwl wl 0 PULSE(0 {v_wl} {t_pre-t_wl_lead-t_wl_rise+t_edge} {t_wl_rise} {t_edge} "
+            "{t_eval+t_wl_lead-2*t_edge} {t_period})",
+        ]
+    elif word_line:
         lines += [
             "* word line: on from t_wl_lead before evaluation until se falls",
             "Vwl wl 0 PULSE(0 {v_wl} {t_pre-t_wl_lead} {t_edge} {t_edge} {t_eval+t_wl_lead-2*t_edge} {t_period})",
@@ -496,6 +548,8 @@ class PcsaReadBench(Bench[PcsaReads]):
     what the measurements need (Q, Qb, se, each unit's supply current; the state nodes
     when reads > 1): a Monte Carlo batch keeps a fraction of the vectors in memory.
     `clamp` (a `BitLineClamp`; None: none, today's circuit) limits the cell voltage;
+    `wl_slew` (a `WordLineSlew`; None: the clock edge, today's circuit) limits the word
+    line's slope, and with it the SET-direction glitch it couples onto the cells;
     `save_cells` also saves both terminals of every RRAM and its state, for the per-read
     cell voltage and energy of `circuitkit.netlist.readout.measure_cell_stress`.
     """
@@ -511,6 +565,7 @@ class PcsaReadBench(Bench[PcsaReads]):
     waveforms: bool = True
     clamp: BitLineClamp | None = None
     save_cells: bool = False
+    wl_slew: WordLineSlew | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -518,6 +573,10 @@ class PcsaReadBench(Bench[PcsaReads]):
             if not isinstance(self.clamp, BitLineClamp):
                 raise CircuitkitError(f"PcsaReadBench: clamp={self.clamp!r}: expected a BitLineClamp or None")
             self.clamp.check_supply(self.point.vdd, "PcsaReadBench")
+        if self.wl_slew is not None:
+            if not isinstance(self.wl_slew, WordLineSlew):
+                raise CircuitkitError(f"PcsaReadBench: wl_slew={self.wl_slew!r}: expected a WordLineSlew or None")
+            self.wl_slew.check_timing(self.timing, "PcsaReadBench")
         object.__setattr__(self, "units", tuple(self.units))
         if not self.units:
             raise CircuitkitError("a PCSA bench needs at least one ReadUnit")
@@ -565,8 +624,10 @@ class PcsaReadBench(Bench[PcsaReads]):
         units = [{"name": u.name, "weight": u.weight, "input": u.input_bit, "expected": u.expected,
                   "gap_bl": gaps[u.name][0], "gap_blb": gaps[u.name][1]} for u in self.units]
         # the clamp only where there is one: a bench without it keeps today's header
-        clamp = {"clamp": dataclasses.asdict(self.clamp)} if self.clamp else {}
-        return read_header(self, self.kind, self.timing, reads=self.reads, xnor=self.xnor, units=units, **clamp)
+        # each read-bias option only where there is one: a bench without them keeps today's header
+        options = {name: dataclasses.asdict(value) for name, value in (("clamp", self.clamp),
+                                                                        ("wl_slew", self.wl_slew)) if value}
+        return read_header(self, self.kind, self.timing, reads=self.reads, xnor=self.xnor, units=units, **options)
 
     def to_netlist(self) -> str:
         units, reads, xnor = self.units, self.reads, self.xnor
@@ -575,10 +636,11 @@ class PcsaReadBench(Bench[PcsaReads]):
         title = self.title or f"2T2R + precharge sense amplifier, {what} of {len(units)} synapse(s), {self.label()}"
         lines = read_preamble(self, title, f"circuitkit.netlist.pcsa, {self.kind}", timing=self.timing,
                               sizing_params=self.sizing.params() + self._clamp_params(), states=self.states,
-                              extra_params=[("reads", reads, "consecutive reads simulated")],
+                              extra_params=[("reads", reads, "consecutive reads simulated"),
+                                            *(self.wl_slew.params() if self.wl_slew else [])],
                               extra_subckts=self._extra_subckts())
         lines += read_unit_subckt(self.card, xnor, clamp=self.clamp is not None)
-        lines += clock_lines()
+        lines += clock_lines(wl_slew=self.wl_slew is not None)
         if self.clamp:
             lines += ["* bit-line clamp gate bias", "Vclamp vclamp 0 {v_clamp}"]
         lines += c.section("read units (each with its own supply, for its energy)")

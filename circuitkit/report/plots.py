@@ -22,7 +22,7 @@ from pathlib import Path
 import matplotlib.ticker
 import numpy as np
 
-from circuitkit.ber_table import BerTable, ConditionRate
+from circuitkit.ber_table import BerTable, ConditionRate, method_estimator
 from circuitkit.report.figures import plt, save_figure
 
 # A campaign's figure, drawn beside its ber_table.csv.
@@ -46,14 +46,19 @@ def _measured(rate: ConditionRate) -> bool:
 
 def plot_ber_vs_vdd(tables: BerTable | Sequence[BerTable], path: Path | str) -> Path:
     """BER against supply, log axis: per (corner, temperature, scheme) one colour, per
-    method one style (`METHOD_STYLES`), every estimate with its 95 % interval as an error
+    estimator one style (`METHOD_STYLES`), every estimate with its 95 % interval as an error
     bar, from whichever of the `tables` measured it (several methods at one condition are
     all drawn, side by side). Where no method measured a condition (no error seen by any),
-    its upper bound is drawn as a downward triangle."""
+    its upper bound is drawn as a downward triangle; a condition with no converged read (a
+    `failed:` row) as a cross at 1, its upper bound."""
     tables = [tables] if isinstance(tables, BerTable) else list(tables)
     by_condition: dict[tuple, list[ConditionRate]] = {}
+    failed = []
     for table in tables:
         for rate in table.error_rates():
+            if "failed:" in rate.method:
+                failed.append(rate)
+                continue
             by_condition.setdefault(rate.condition, []).append(rate)
     groups: dict[tuple, dict[str, list[ConditionRate]]] = {}
     bounds: dict[tuple, list[ConditionRate]] = {}
@@ -61,16 +66,19 @@ def plot_ber_vs_vdd(tables: BerTable | Sequence[BerTable], path: Path | str) -> 
         key = (condition.corner, condition.temp_c, condition.scheme)
         measured = [rate for rate in rates if _measured(rate)]
         for rate in measured:
-            groups.setdefault(key, {}).setdefault(rate.method, []).append(rate)
+            groups.setdefault(key, {}).setdefault(method_estimator(rate.method), []).append(rate)
         if not measured:   # the tightest bound any method gives
             bounds.setdefault(key, []).append(min(rates, key=lambda rate: rate.ci_high))
-    methods = sorted({m for by_method in groups.values() for m in by_method} | {r.method for b in bounds.values() for r in b})
+    methods = sorted({m for by_method in groups.values() for m in by_method})
     # Methods side by side at one supply: a small offset in x keeps their bars apart.
     supplies = [condition.vdd for condition in by_condition]
     step = 0.015 * ((max(supplies) - min(supplies)) or 1.0) if supplies else 0.0
     spread = {method: (index - (len(methods) - 1) / 2) * step for index, method in enumerate(methods)}
     colours = {key: f"C{index % 10}" for index, key in enumerate(sorted(set(groups) | set(bounds)))}
     figure, axis = plt.subplots(figsize=(10, 4.8))
+    if failed:
+        axis.plot([r.condition.vdd for r in failed], [1.0] * len(failed), linestyle="", marker="x", color="black",
+                  label="no read converged (" + ", ".join(sorted({r.condition.corner for r in failed})) + ")")
     for key, by_method in sorted(groups.items()):
         corner, temp, scheme = key
         for method, items in sorted(by_method.items()):
@@ -90,7 +98,7 @@ def plot_ber_vs_vdd(tables: BerTable | Sequence[BerTable], path: Path | str) -> 
         axis.plot([r.condition.vdd for r in items], [r.ci_high for r in items], linestyle=":", marker="v",
                   color=colours[key], markerfacecolor="none",
                   label=f"{corner}, {temp:g} C, {scheme}: no error seen by any method (95 % upper bound, "
-                        f"{items[0].method}, {items[0].samples} reads)")
+                        f"{method_estimator(items[0].method)}, {items[0].samples} reads)")
     axis.set_yscale("log")
     axis.set_xlabel("supply VDD (V)")
     axis.set_ylabel("bit-error rate (95 % interval)")
