@@ -41,7 +41,7 @@ RARE = DeviceNonideality.given(10e3, 0.1, 130e3, 0.5)
 def _errors(result) -> dict[int, tuple[float, float, float, int]]:
     """P(misread | stored): (estimate, ci_low, ci_high, samples) per stored value."""
     return {row.stored: (row.probability, row.ci_low, row.ci_high, row.samples)
-            for row in result.table if row.read != row.stored}
+            for row in result.table if row.read == -row.stored}
 
 
 def _overlap(a, b) -> bool:

@@ -52,6 +52,7 @@ from scipy import optimize, stats
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerRow, BerTable, Condition, method_text
+from circuitkit.corners.outcomes import UNRESOLVED_READ
 from circuitkit.corners.rare import fit_offset
 from circuitkit.device.nonideality import CELL_STATES, ProgrammedStates
 from circuitkit.sense_offset import Z95, OffsetFit
@@ -148,14 +149,15 @@ class Proposal:
 
 
 def pilot_fits(results) -> dict[Condition, OffsetFit]:
-    """The pilot's probit fit of the amplifier's offset per condition (failed jobs add no
-    reads; a condition whose pilot all failed has no fit)."""
+    """The pilot's probit fit of the amplifier's offset per condition (failed jobs and
+    unresolved reads add no trials; a condition whose pilot all failed has no fit). An
+    unresolved *sampled* read counts as an error (`importance_table`), as in `mc` rows."""
     tallies: dict[Condition, dict[float, list[int]]] = {}
     for job, outcome in results:
         if outcome.status != "ok":
             continue
         tally = tallies.setdefault(job.condition, {}).setdefault(job.offset_point, [0, 0])
-        tally[0] += len(outcome.read)
+        tally[0] += sum(1 for value in outcome.read if value != UNRESOLVED_READ)   # as `rare.offset_table`
         tally[1] += sum(1 for value in outcome.read if value == +1)
     fits = {}
     for condition, by_point in tallies.items():
