@@ -225,7 +225,7 @@ class Flow:
         from circuitkit.corners.campaign import run_campaign
         from circuitkit.corners.cli import BER_VS_TIME, ber_vs_time_rows, write_ber_vs_time
         from circuitkit.corners.reads import PcsaReadSimulator
-        from circuitkit.device.nonideality import device_nonideality
+        from circuitkit.device.nonideality import CHOSEN, device_nonideality
         from circuitkit.device.relaxation import RetentionRead, format_duration
         from circuitkit.report.plots import BER_TIME_FIGURE, plot_ber_vs_time
 
@@ -233,7 +233,8 @@ class Flow:
         card = self._card(card_path)
         if card.relaxation_model() is None:
             return
-        rare = config.campaigns(device_nonideality(card))["ber_rare" if config.rare is not None else "ber_binary"]
+        # The fit's chosen models, as the other campaigns draw (the relaxation moves each lognormal component).
+        rare = config.campaigns(device_nonideality(card, model=CHOSEN))["ber_rare" if config.rare is not None else "ber_binary"]
         # One condition, at most BER_TIME_SAMPLES simulations per offset point: a campaign per read time.
         samples = min(rare.samples if config.rare is not None else RARE_OVERRIDES["samples"], BER_TIME_SAMPLES)
         base = dataclasses.replace(rare, corners=rare.corners[:1], vdd=(max(rare.vdd),), temp_c=rare.temp_c[:1],
@@ -254,7 +255,7 @@ class Flow:
             write_ber_vs_time(rows, directory / BER_VS_TIME)
             plot_ber_vs_time(rows, directory / BER_TIME_FIGURE)
             return {"method": "offset (rare-event): the sense amplifier's measured offset integrated against the "
-                    "relaxed lognormal states", "relaxation": card.relaxation_model().describe(), "rows": rows}
+                    "relaxed states (the card's chosen distribution models, each lognormal component relaxed)", "relaxation": card.relaxation_model().describe(), "rows": rows}
 
         self.stage("ber_time", inputs, action)
 
