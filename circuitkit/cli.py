@@ -22,6 +22,7 @@ STAGE_MODULES = (
     "circuitkit.inject.cli",
     "circuitkit.snn.cli",
     "circuitkit.mlc.cli",
+    "circuitkit.crossbar.cli",
     "circuitkit.learn.cli",
 )
 
