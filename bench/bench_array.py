@@ -29,6 +29,7 @@ import argparse
 import dataclasses
 import resource
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ from circuitkit import CircuitkitError
 from circuitkit.corners.positions import campaign_position_rates, default_read_rows
 from circuitkit.netlist.arrays import CYCLES_PER_ROW, ArrayReadBench, array_timing, weight_pattern
 from circuitkit.netlist.wires import WireGeometry
-from circuitkit.spice.runner import SimulationError
+from circuitkit.spice.runner import SimulationError, run_batch
 
 
 def child_cpu_s() -> float:
@@ -45,10 +46,21 @@ def child_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed_read(bench: ArrayReadBench, name: str):
+def timed_reads(benches: dict[str, ArrayReadBench], name: str, timeout: float):
+    """Each deck in its own ngspice, at the same time (threads waiting on subprocesses):
+    {label: read or the SimulationError}, wall time, CPU time of all of them together."""
     wall, cpu = time.perf_counter(), child_cpu_s()
-    read = bench.simulate(name=name)
-    return read, time.perf_counter() - wall, child_cpu_s() - cpu
+
+    def one(label: str):
+        try:
+            return benches[label].measure(run_batch(benches[label].to_netlist(), name=f"{name}_{label}",
+                                                    timeout=timeout))
+        except SimulationError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=len(benches)) as pool:
+        reads = dict(zip(benches, pool.map(one, benches)))
+    return reads, time.perf_counter() - wall, child_cpu_s() - cpu
 
 
 def main(argv=None) -> None:
@@ -63,6 +75,9 @@ def main(argv=None) -> None:
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the ideal-wire deck (time and margins only; no loss or misread probability)")
     parser.add_argument("--reltol", type=float, default=1e-4, help="ngspice reltol (ArrayReadBench.reltol)")
+    parser.add_argument("--read-rows", choices=("first-middle-last", "first-last"), default="first-middle-last",
+                        help="rows each deck reads (first-last: two thirds of the time; the table interpolates)")
+    parser.add_argument("--timeout", type=float, default=4 * 3600.0, help="seconds per ngspice deck (default 4 h)")
     args = parser.parse_args(argv)
     geometry = WireGeometry(bitline_width_um=args.width_um, wordline_width_um=args.wordline_width_um)
     wires = geometry.parasitics()
@@ -71,32 +86,34 @@ def main(argv=None) -> None:
           f"(bit line width {args.width_um} um, {geometry.sheet_ohm} ohm/sq), word line {wires.r_wordline:.3g} ohm/pitch; ideal reference: 0 ohm, same C")
     for size in args.sizes.split(","):
         rows, columns = (int(v) for v in size.lower().split("x"))
-        read_rows = default_read_rows(rows)
+        read_rows = default_read_rows(rows) if args.read_rows == "first-middle-last" else (0, rows - 1)
         weights = weight_pattern(rows, columns, "checkerboard")
         wall, cpu = time.perf_counter(), child_cpu_s()
         timing = array_timing(rows)
         print(f"{rows:4d} rows: sensing delay {timing.t_margin / 1.5 * 1e12:.0f} ps -> margin at {timing.t_margin * 1e12:.0f} ps, "
               f"evaluation {timing.t_evaluate * 1e9:.2f} ns (calibration {time.perf_counter() - wall:.1f} s wall, "
               f"{child_cpu_s() - cpu:.1f} s CPU)")
+        benches = {label: ArrayReadBench(weights, wires=w, read_rows=read_rows, reltol=args.reltol, timing=timing)
+                   for label, w in (("wires", wires),) + (() if args.no_reference else (("ideal", ideal),))}
+        outcomes, wall, cpu = timed_reads(benches, f"array_{rows}x{columns}", args.timeout)
+        cycles = CYCLES_PER_ROW * len(read_rows) * len(benches)
+        cells = len(read_rows) * columns * len(benches)
+        print(f"{rows:4d} x {columns:<4d}: {len(benches)} decks at once: ngspice {wall:6.1f} s wall, {cpu:6.1f} s CPU "
+              f"together; {cpu / cycles:6.2f} s CPU per read cycle ({columns} columns), "
+              f"{cpu / cells * 1e3:6.1f} ms CPU per measured cell read")
         reads = {}
-        for label, w in (("wires", wires),) + (() if args.no_reference else (("ideal", ideal),)):
-            bench = ArrayReadBench(weights, wires=w, read_rows=read_rows, reltol=args.reltol, timing=timing)
-            try:
-                reads[label], wall, cpu = timed_read(bench, f"array_{rows}x{columns}_{label}")
-            except SimulationError as error:
-                print(f"{rows:4d} x {columns:<4d} {label:5s}: ngspice failed: {error}")
-                break
-            cycles = CYCLES_PER_ROW * len(read_rows)
-            cells = len(read_rows) * columns
-            print(f"{rows:4d} x {columns:<4d} {label:5s}: ngspice {wall:6.1f} s wall, {cpu:6.1f} s CPU; "
-                  f"{cpu / cycles:6.2f} s CPU per read cycle ({columns} columns), "
-                  f"{cpu / cells * 1e3:6.1f} ms CPU per measured cell read; errors {reads[label].errors}")
+        for label, outcome in outcomes.items():
+            if isinstance(outcome, SimulationError):
+                print(f"{rows:4d} x {columns:<4d} {label:5s}: ngspice failed: {outcome}")
+            else:
+                reads[label] = outcome
+                print(f"{rows:4d} x {columns:<4d} {label:5s}: errors {outcome.errors} of {outcome.values.size} reads")
         if len(reads) < 2:
-            for i, r in enumerate(reads.get("wires", ()) and reads["wires"].rows):
-                read = reads["wires"]
-                print(f"    row {r:3d}: " + "  ".join(f"c{k}: {read.margin_v[i, k] * 1e3:6.1f} mV, "
-                                                     f"{read.delay_s[i, k] * 1e12:5.1f} ps"
-                                                     for k in sorted({0, columns // 2, columns - 1})))
+            for label, read in reads.items():
+                for i, r in enumerate(read.rows):
+                    print(f"    {label} row {r:3d}: " + "  ".join(f"c{k}: {read.margin_v[i, k] * 1e3:6.1f} mV, "
+                                                                f"{read.delay_s[i, k] * 1e12:5.1f} ps"
+                                                                for k in sorted({0, columns // 2, columns - 1})))
             continue
         read, reference = reads["wires"], reads["ideal"]
         picked = sorted({0, columns // 2, columns - 1})
