@@ -214,22 +214,38 @@ def _placement(args: argparse.Namespace, network, dataset) -> int:
                                           value_seed(args.seed, "placement", condition.corner, condition.vdd,
                                                      condition.temp_c))
         amplifiers = sum(geometry.amplifiers(layer.matrix_shape) for layer in network.weight_layers)
-        for placement, interval in (("independent", comparison.independent), ("column", comparison.column)):
-            difference = comparison.difference if placement == "column" else (0.0, 0.0, 0.0)
-            rows.append([condition.corner, repr(condition.vdd), repr(condition.temp_c), placement,
-                         repr(comparison.mean_ber), repr(interval.mean), repr(interval.std), repr(interval.low),
-                         repr(interval.high), interval.samples, amplifiers, *map(repr, difference)])
-        d, low, high = comparison.difference
-        print(f"  {condition.label():<36} mean BER {comparison.mean_ber:.3g}: independent "
-              f"{comparison.independent.mean:.4f}, column {comparison.column.mean:.4f}, difference {d * 100:+.2f} "
-              f"points (95 % CI {low * 100:+.2f} .. {high * 100:+.2f}, {args.trials} trials each)")
-    path = args.output / "placement.csv"
+        for fields, difference in _comparison_rows(comparison, "column"):
+            rows.append([condition.corner, repr(condition.vdd), repr(condition.temp_c), *fields, amplifiers,
+                         *difference])
+        print(f"  {condition.label():<36} " + _comparison_text(comparison, "column", args.trials))
+    _write_rows(args.output / "placement.csv", PLACEMENT_COLUMNS, rows)
+    return 0 if not any(math.isnan(float(r[5])) for r in rows) else 1
+
+
+def _comparison_rows(comparison, placement: str) -> list[tuple[list, list]]:
+    """(placement, mean BER, accuracy mean/std/interval, trials) and the difference to the
+    independent placement, for the independent row and then the `placement` row."""
+    rows = []
+    for name, interval in (("independent", comparison.independent), (placement, comparison.column)):
+        difference = comparison.difference if name == placement else (0.0, 0.0, 0.0)
+        rows.append(([name, repr(comparison.mean_ber), repr(interval.mean), repr(interval.std), repr(interval.low),
+                      repr(interval.high), interval.samples], [repr(v) for v in difference]))
+    return rows
+
+
+def _comparison_text(comparison, placement: str, trials: int) -> str:
+    d, low, high = comparison.difference
+    return (f"mean BER {comparison.mean_ber:.3g}: independent {comparison.independent.mean:.4f}, {placement} "
+            f"{comparison.column.mean:.4f}, difference {d * 100:+.2f} points (95 % CI {low * 100:+.2f} .. "
+            f"{high * 100:+.2f}, {trials} trials each)")
+
+
+def _write_rows(path: Path, columns: tuple[str, ...], rows: list[list]) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(PLACEMENT_COLUMNS)
+        writer.writerow(columns)
         writer.writerows(rows)
     print(f"wrote {path}")
-    return 0 if not any(math.isnan(float(r[5])) for r in rows) else 1
 
 
 POSITION_COLUMNS = ("placement", "mean_ber", "accuracy_mean", "accuracy_std", "ci_low", "ci_high", "trials", "arrays",
@@ -245,20 +261,8 @@ def _positions(args: argparse.Namespace, network, dataset) -> int:
           f"offset: {table.offset or 'not stated'}")
     comparison = placement_comparison(network, dataset.x_test, dataset.y_test, model, args.trials,
                                       value_seed(args.seed, "positions", str(args.position_table.name)))
-    rows = []
-    for placement, interval in (("independent", comparison.independent), ("position", comparison.column)):
-        difference = comparison.difference if placement == "position" else (0.0, 0.0, 0.0)
-        rows.append([placement, repr(comparison.mean_ber), repr(interval.mean), repr(interval.std), repr(interval.low),
-                     repr(interval.high), interval.samples, arrays, *map(repr, difference), str(args.position_table),
-                     table.offset])
-    d, low, high = comparison.difference
-    print(f"  mean misread probability {comparison.mean_ber:.3g}: independent {comparison.independent.mean:.4f}, "
-          f"by position {comparison.column.mean:.4f}, difference {d * 100:+.2f} points "
-          f"(95 % CI {low * 100:+.2f} .. {high * 100:+.2f}, {args.trials} trials each)")
-    path = args.output / "position_placement.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(POSITION_COLUMNS)
-        writer.writerows(rows)
-    print(f"wrote {path}")
+    rows = [[*fields, arrays, *difference, str(args.position_table), table.offset]
+            for fields, difference in _comparison_rows(comparison, "position")]
+    print("  " + _comparison_text(comparison, "position", args.trials))
+    _write_rows(args.output / "position_placement.csv", POSITION_COLUMNS, rows)
     return 0
