@@ -25,8 +25,9 @@ line rises (the word-line lead then develops the signal on floating bit lines, a
 single-cell bench). `vblpre` is the level the PCSA's own follower gives its inputs (a
 replica of the latch NMOS, gate and drain at VDD, biased at `i_blpre` and buffered), so a
 read starts from the state of the DC operating point's first read, every time. Each
-measured read records the far end of the last column's bit lines when the word line rises
-(`ArrayRead.precharge_error_v`: how far from `vblpre` the precharge left them). With a
+measured read records the far end of the last column's bit lines as the precharge switches
+start to open (`ArrayRead.precharge_error_v`: how far from `vblpre` the precharge left
+them; the switches' gate edge then kicks both bit lines alike by some tens of mV). With a
 complete precharge the bit-line capacitance sets the sensing delay (64 rows: ~0.2 ns,
 128 rows: ~0.57 ns at 1.8 V): `array_timing` measures it and places the margin time and
 the evaluation like `ReadTiming.for_supply` does for one cell. A chip-size array reads a chosen set of rows (e.g. first,
@@ -313,7 +314,7 @@ class ArrayReadBench(Bench["ArrayRead"]):
             for k in range(cols):
                 lines += read_measures(f"r{r}_c{k}", f"q_c{k}", f"qb_c{k}", cycle=cycle)
             lines.append(energy_measure(f"r{r}", "vdd", cycle))
-            precharged = f"{{{cycle_start(cycle)}-t_wl_lead}}"
+            precharged = f"{{{cycle_start(cycle)}-t_wl_lead-t_edge}}"   # as the switches start to open
             for wire in ("bl", "blb"):
                 lines.append(f".meas tran pre_{wire}_r{r} find v({wire}_c{cols - 1}_r{rows - 1}) at={precharged}")
         lines.append(".meas tran v_blpre find v(vblpre) at={t_pre}")
@@ -394,7 +395,7 @@ class ArrayRead:
     energy_j: np.ndarray
     rows: np.ndarray | None = None
     # per read row: the largest |V - vblpre| of the far end of the last column's BL and BLb
-    # when the word line rose (how incomplete the bit-line precharge was); NaN if not measured
+    # as the precharge switches start to open (how incomplete the precharge was); NaN if not measured
     precharge_error_v: np.ndarray | None = None
 
     @property
