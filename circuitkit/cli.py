@@ -18,11 +18,13 @@ STAGE_MODULES = (
     "circuitkit.netlist.cli",
     "circuitkit.device.cli",
     "circuitkit.corners.cli",
+    "circuitkit.corners.disturb_cli",
     "circuitkit.flow",
     "circuitkit.inject.cli",
     "circuitkit.snn.cli",
     "circuitkit.mlc.cli",
     "circuitkit.crossbar.cli",
+    "circuitkit.program.cli",
     "circuitkit.learn.cli",
 )
 

@@ -115,7 +115,9 @@ LAYERS: dict[str, frozenset[str]] = {
     "mlc": NEUTRAL | {"device", "report"},
     "crossbar": NEUTRAL | {"device", "netlist", "mlc", "report"},
     "learn": NEUTRAL | {"device", "inject", "mlc", "crossbar", "report"},
-    "flow": NEUTRAL | {"spice", "device", "netlist", "corners", "inject", "snn", "mlc", "report"},
+    # Programming sits on the benches, the device models, the read campaigns it feeds and mlc's checkpoints.
+    "program": NEUTRAL | {"spice", "device", "netlist", "corners", "inject", "mlc", "report"},
+    "flow": NEUTRAL | {"spice", "device", "netlist", "corners", "inject", "snn", "mlc", "program", "report"},
     "toolchain_cli": NEUTRAL,
     "cli": NEUTRAL | {"spice", "device", "netlist", "corners", "inject", "snn", "report", "flow", "toolchain_cli"},
 }

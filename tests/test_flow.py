@@ -22,8 +22,8 @@ from circuitkit.inject.config import NetworkConfig
 pytestmark = [pytest.mark.spice, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
-STAGES = ["fit_iv", "fit_distribution", "netlists", "ber_binary", "ber_ternary", "ber_rare", "accuracy_binary",
-          "accuracy_ternary", "accuracy_rare", "tolerance", "snn", "mlc", "report"]
+STAGES = ["fit_iv", "fit_distribution", "netlists", "ber_binary", "ber_ternary", "ber_rare", "disturb",
+          "accuracy_binary", "accuracy_ternary", "accuracy_rare", "tolerance", "snn", "mlc", "program", "report"]
 
 SMALL_FLOW = """
 [flow]
@@ -58,6 +58,23 @@ chips = 2
 
 [mlc]
 cells_per_level = 8
+
+[program]
+v_wl = [1.0]
+verify = [false]
+cells = 320
+batch_size = 160
+read_samples = 8
+offset_samples = 4
+networks = ["bnn-fc"]
+trials = 2
+
+[disturb]
+schemes = ["binary"]
+corners = ["tt"]
+vdd = [1.8]
+temp_c = [27]
+reads = 10
 """
 
 
@@ -155,7 +172,8 @@ def test_report_renders_every_image_in_headless_chromium(flow_dir, tmp_path):
     print(f"{rendered} of {total} images rendered")
     assert total >= 6 and rendered == total
     for section in ("Device model fitted", "Bit-error tables", "Network accuracy", "Tolerance knees",
-                    "Spiking system beside SPIRIT", "Multi-level cells", "Toolchain, seeds"):
+                    "Spiking system beside SPIRIT", "Multi-level cells", "Programming: energy per bit",
+                    "Toolchain, seeds"):
         assert section in dom.stdout
     screenshot = tmp_path / "report.png"
     subprocess.run([chromium, *flags, "--window-size=1200,4000", f"--screenshot={screenshot}", report.as_uri()],

@@ -329,6 +329,15 @@ class ModelCard:
         voltage, gap = np.asarray(voltage, dtype=float), np.asarray(gap, dtype=float)
         return _core_current(c, _core_voltage(c, voltage, gap), gap)
 
+    def local_field(self, voltage: np.ndarray | float, gap: np.ndarray | float, i0_scale: float = 1.0,
+                    temp_c: float = 27.0) -> np.ndarray:
+        """Local field (V/m) gam(g) v_core / tox that moves the ions at V(te,be) = voltage:
+        positive towards SET, negative towards RESET; nothing moves while it stays between
+        -fmin_reset and fmin_set (the field thresholds)."""
+        constants = self.rate_constants(temp_c, i0_scale)
+        voltage, gap = np.asarray(voltage, dtype=float), np.asarray(gap, dtype=float)
+        return _local_field(constants, _core_voltage(constants.conduction, voltage, gap), gap)
+
     def resistance(self, gap: np.ndarray | float, v_read: float | None = None, temp_c: float = 27.0) -> np.ndarray:
         """Read resistance V/I (ohm) of a device with this gap, read at v_read (default: the
         card's read voltage, `read_voltage`) and ambient temperature temp_c."""
@@ -580,13 +589,18 @@ def _motion(x, ops=_ARRAY_OPS):
     return 0.5 * half * half
 
 
+def _local_field(c: RateConstants, v_core, gap, ops=_ARRAY_OPS):
+    """F = gam(g) v / tox with the field enhancement gam = max(gamma0 - beta (g/1 nm)^alpha, 0)."""
+    gamma = ops.maximum(c.gamma0 - c.beta * ops.maximum(gap * 1e9, 0.0) ** c.alpha, 0.0)
+    return gamma * v_core / c.tox
+
+
 def _gap_rate(c: RateConstants, v_core, gap, ops=_ARRAY_OPS):
     """The state equation of rram_hfox.va at core voltage `v_core`, written once for floats
     (`_SCALAR_OPS`) and arrays (`_ARRAY_OPS`)."""
     current = _core_current(c.conduction, v_core, gap, ops)
     kt = BOLTZMANN_EV * (c.t_ambient + v_core * current * c.rth)  # eV, i.e. thermal voltage in V
-    gamma = ops.maximum(c.gamma0 - c.beta * ops.maximum(gap * 1e9, 0.0) ** c.alpha, 0.0)
-    field = gamma * v_core / c.tox
+    field = _local_field(c, v_core, gap, ops)
     s_set = _motion(c.a0 * (field - c.fmin_set) / kt, ops)
     s_reset = _motion(c.a0 * (-field - c.fmin_reset) / kt, ops)
     rate0 = c.vel0 * ops.exp(-c.ea / kt)

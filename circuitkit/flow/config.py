@@ -10,6 +10,10 @@ the flow file to Python:
     [snn]                 SnnConfig fields        (`circuitkit snn --chips` -> chips)
     [mlc]                 MlcConfig fields        (`circuitkit mlc --cells-per-level` -> cells_per_level ...);
                           no [mlc] table: no multi-level stage
+    [disturb]             DisturbConfig fields    (`circuitkit disturb --reads` -> reads ...);
+                          no [disturb] table: no read-disturb stage
+    [program]             TradeoffConfig fields   (`circuitkit program --v-wl` -> v_wl ...);
+                          no [program] table: no programming trade-off stage
     [measurements]        the fit stages' files and reader options (`MeasurementSpec`)
     [flow], [pdk]         output, seed, workers; the user's PDK
 
@@ -27,12 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from circuitkit import CircuitkitError
 from circuitkit.corners.config import CampaignConfig
+from circuitkit.corners.disturb import DisturbConfig
 from circuitkit.inject.config import NetworkConfig
 from circuitkit.snn.config import SnnConfig
 
 if TYPE_CHECKING:
     from circuitkit.device.characterize import MeasurementSpec
     from circuitkit.mlc.campaign import MlcConfig
+    from circuitkit.program.tradeoff import TradeoffConfig
 
 # The campaigns of a flow: a binary Monte Carlo campaign (`campaign`), and, derived from
 # it by the overrides `ternary` and `rare`, a ternary one and a rare-event (offset method)
@@ -50,6 +56,9 @@ SNN_KEYS = tuple(f.name for f in dataclasses.fields(SnnConfig))
 # What a flow file's [mlc] may set (`mlc.campaign.MlcConfig`; the seed is the flow's).
 MLC_KEYS = ("levels", "g_low", "g_high", "scheme", "tolerance", "max_pulses", "cells_per_level", "batch_size",
             "read_noise_scale")
+# What a flow file's [program] may set (`program.tradeoff.TradeoffConfig`; the seed is the flow's).
+PROGRAM_KEYS = ("v_wl", "width", "verify", "set_amplitude", "target_ohm", "max_pulses", "step_v_wl", "cells",
+                "batch_size", "read_samples", "offset_samples", "corner", "vdd", "temp_c", "networks", "trials")
 # Keys an earlier circuitkit read, and where they live now (named in the error).
 MOVED_KEYS = {("network", "sweep_ber"): "[network] ber_range", ("network", "snn_chips"): "[snn] chips"}
 
@@ -77,6 +86,8 @@ class FlowConfig:
     network: NetworkConfig = FLOW_NETWORK
     snn: SnnConfig = FLOW_SNN
     mlc: MlcConfig | None = None                   # multi-level write-verify stage (None: none)
+    disturb: DisturbConfig | None = None           # read disturb over a lifetime (None: no such stage)
+    program: TradeoffConfig | None = None          # programming energy vs BER stage (None: none)
     workers: int = 2
     seed: int = 1
 
@@ -108,6 +119,10 @@ class FlowConfig:
         """The multi-level stage's campaign with the flow's seed (None: no such stage)."""
         return None if self.mlc is None else dataclasses.replace(self.mlc, seed=self.seed)
 
+    def program_config(self) -> "TradeoffConfig | None":
+        """The programming trade-off stage's sweep with the flow's seed (None: no such stage)."""
+        return None if self.program is None else dataclasses.replace(self.program, seed=self.seed)
+
     def tolerance(self):
         """The tolerance stage's curves: the network settings with the flow's seed."""
         return self.network.tolerance(self.seed)
@@ -120,7 +135,7 @@ class FlowConfig:
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise CircuitkitError(f"cannot read flow file {path}: {error}") from error
         base = path.parent
-        sections = {"flow", "measurements", "pdk", "campaign", "network", "snn", "mlc"}
+        sections = {"flow", "measurements", "pdk", "campaign", "network", "snn", "mlc", "disturb", "program"}
         unknown = sorted(set(data) - sections)
         if unknown:
             raise CircuitkitError(f"{path}: unknown section(s) {', '.join(unknown)}; expected {', '.join(sorted(sections))}")
@@ -141,6 +156,8 @@ class FlowConfig:
         network = section("network", NETWORK_KEYS)
         snn = section("snn", SNN_KEYS)
         mlc = section("mlc", MLC_KEYS)
+        disturb = section("disturb", [f.name for f in dataclasses.fields(DisturbConfig)])
+        program = section("program", PROGRAM_KEYS)
 
         def resolve(value: str | None) -> Path | None:
             if value is None:
@@ -186,6 +203,12 @@ class FlowConfig:
                 from circuitkit.mlc.campaign import MlcConfig
 
                 fields["mlc"] = MlcConfig(**mlc)
+            if "disturb" in data:
+                fields["disturb"] = DisturbConfig(**disturb)
+            if "program" in data:
+                from circuitkit.program.tradeoff import TradeoffConfig
+
+                fields["program"] = TradeoffConfig(**program)
             config = cls(**fields, campaign=dataclasses.replace(FLOW_CAMPAIGN, **campaign),
                          network=dataclasses.replace(FLOW_NETWORK, **network), snn=dataclasses.replace(FLOW_SNN, **snn))
         except (CircuitkitError, TypeError, ValueError) as error:

@@ -16,9 +16,11 @@ def demo_flow(output: Path | str) -> FlowConfig:
     """The flow `make demo` runs: real devices (the bundled 130 nm 1T1R array data: low-field
     reads of 32 levels, the SET and RESET sweeps, the programmed LRS/HRS distributions),
     three corners, two supplies, a ternary read at its near-threshold supply, rare-event
-    rows, bundled BNN/TNN."""
+    rows, bundled BNN/TNN, read disturb over a lifetime at four corners."""
+    from circuitkit.corners.disturb import DisturbConfig
     from circuitkit.device.characterize import MeasurementSpec
     from circuitkit.mlc.campaign import MlcConfig
+    from circuitkit.program.tradeoff import TradeoffConfig
 
     data = bundled_data("rram-1t1r-130nm")
     sweep = {"address": 1, "width": 2, "wl_voltage": 3, "line_voltage": 4, "r_before": 5, "r_after": 6}
@@ -32,4 +34,9 @@ def demo_flow(output: Path | str) -> FlowConfig:
         distribution=MeasurementSpec((data / "reset_sweep.tsv.gz", data / "set_sweep.tsv.gz"), header=False,
                                      columns={"resistance": 5, "address": 1}, states=("LRS", "HRS"), read_voltage=0.2),
         mlc=MlcConfig(cells_per_level=64),  # 2,048 cells beside the real 32-level runs, a few seconds
+        # a weak and a strong compliance, single pulse and verify: 4 conditions x 320 cells, about 2 min
+        program=TradeoffConfig(v_wl=(1.0, 1.6), verify=(False, True), cells=320, batch_size=80, read_samples=64,
+                               offset_samples=16, trials=10),
+        # read disturb at the high supplies, cold and hot, tt and ff, with and without the clamp: ~1-2 min
+        disturb=DisturbConfig(corners=("tt", "ff"), vdd=(1.98,), ternary_vdd=(0.99,), temp_c=(27.0, 125.0), reads=100),
     )

@@ -10,8 +10,8 @@ it stopped when its inputs are unchanged.
 
 The stages, in order: fit_iv / fit_levels / fit_pulse / fit_distribution (each from the
 card of the one before), netlists, ber_binary / ber_ternary / ber_rare (campaigns with
-the fitted device), accuracy_* (each table injected into its network), tolerance, snn,
-report. `Flow` orchestrates: it calls the stages and records what they did; it computes
+the fitted device), disturb (read disturb over a lifetime, when configured), accuracy_*
+(each table injected into its network), tolerance, snn, report. `Flow` orchestrates: it calls the stages and records what they did; it computes
 no result of its own and draws through `circuitkit.report`.
 """
 
@@ -111,10 +111,12 @@ class Flow:
         card_path = self._fit_stages()
         self._netlist_stage(card_path)
         tables = self._campaign_stages(card_path)
+        self._disturb_stage(card_path)
         self._inject_stages(tables)
         self._tolerance_stage()
         self._snn_stage()
         self._mlc_stage(card_path)
+        self._program_stage(card_path)
         self._report_stage(versions)
         return self.records
 
@@ -201,6 +203,25 @@ class Flow:
             self.stage(name, inputs, action)
             tables[name] = self.out / name / "ber_table.csv"
         return tables
+
+    def _disturb_stage(self, card_path: Path | None) -> None:
+        """Read disturb over a lifetime with the flow's card: stress per read in ngspice, drift
+        law, reads to failure per corner with and without the bit-line clamp."""
+        from circuitkit.corners.disturb import card_source, run_disturb, write_disturb
+
+        disturb = self.config.disturb
+        if disturb is None:
+            return
+        inputs = {"config": disturb.to_dict(), "card": file_hash(card_path) if card_path else "defaults",
+                  "toolchain": self.fingerprint}
+
+        def action(directory: Path) -> dict[str, Any]:
+            card = self._card(card_path)
+            result = run_disturb(disturb, card, card_source(card_path), log=lambda m: self.log(f"       {m}"))
+            write_disturb(result, directory, card)
+            return {"rows": len(result.rows), "simulated_reads": disturb.reads}
+
+        self.stage("disturb", inputs, action)
 
     def _inject_stages(self, tables: dict[str, Path]) -> None:
         from circuitkit.ber_table import BerTable
@@ -296,20 +317,32 @@ class Flow:
 
         self.stage("snn", inputs, action)
 
-    def _mlc_stage(self, card_path: Path | None) -> None:
-        """Multi-level write-verify with the flow's fitted pulse model and HRS distribution
-        (the bundled real-device cards where the flow fitted none, announced), compared with
-        the real 32-level runs when the levels are theirs."""
+    def _programming_cards(self, card_path: Path | None):
+        """(pulse card, HRS start card, fallback lines): the flow's fitted pulse model and
+        HRS distribution, or the bundled real-device cards where the flow fitted none."""
         from circuitkit.device.model import ModelCard
-        from circuitkit.mlc.campaign import card_digest, default_cards, run_mlc_campaign
+        from circuitkit.mlc.campaign import default_cards
 
-        mlc = self.config.mlc_config()
-        if mlc is None:
-            return
         card = ModelCard.load(card_path) if card_path else None
         bundled_pulse, bundled_start = default_cards()
         pulse = card if card is not None and card.pulse_model else bundled_pulse
         start = card if card is not None and self.config.distribution is not None else bundled_start
+        fallbacks = [f"{what}: the flow fitted none, using the bundled real-device card ({path})"
+                     for what, used, path in (("pulse model", pulse is bundled_pulse, "fits/real_1t1r/pulse"),
+                                              ("HRS start distribution", start is bundled_start,
+                                               "fits/real_1t1r/distribution")) if used]
+        return pulse, start, fallbacks
+
+    def _mlc_stage(self, card_path: Path | None) -> None:
+        """Multi-level write-verify with the flow's fitted pulse model and HRS distribution
+        (the bundled real-device cards where the flow fitted none, announced), compared with
+        the real 32-level runs when the levels are theirs."""
+        from circuitkit.mlc.campaign import card_digest, run_mlc_campaign
+
+        mlc = self.config.mlc_config()
+        if mlc is None:
+            return
+        pulse, start, fallbacks = self._programming_cards(card_path)
         inputs = {"config": dataclasses.asdict(mlc), "pulse_card": card_digest(pulse), "start_card": card_digest(start)}
 
         def action(directory: Path) -> dict[str, Any]:
@@ -317,10 +350,6 @@ class Flow:
             from circuitkit.mlc.levels import LevelMap
             from circuitkit.mlc.measured import LEVELS
 
-            fallbacks = [f"{what}: the flow fitted none, using the bundled real-device card ({path})"
-                         for what, used, path in (("pulse model", pulse is bundled_pulse, "fits/real_1t1r/pulse"),
-                                                  ("HRS start distribution", start is bundled_start,
-                                                   "fits/real_1t1r/distribution")) if used]
             for line in fallbacks:
                 self.log(f"       fallback: {line}")
             campaign = run_mlc_campaign(mlc, directory, pulse_card=pulse, start_card=start,
@@ -331,6 +360,32 @@ class Flow:
             return {"cells": int(campaign.summary["cells"]), "fallbacks": fallbacks, "compared_with_measured": compared}
 
         self.stage("mlc", inputs, action)
+
+    def _program_stage(self, card_path: Path | None) -> None:
+        """Programming energy vs read BER: cells SET in ngspice with the flow's fitted pulse
+        model from its fitted HRS (the bundled real-device cards where the flow fitted none,
+        announced), read by 2T2R + PCSA and 1T1R, with the networks' accuracy."""
+        from circuitkit.mlc.campaign import card_digest
+
+        program = self.config.program_config()
+        if program is None:
+            return
+        pulse, start, fallbacks = self._programming_cards(card_path)
+        inputs = {"config": program.to_dict(), "pulse_card": card_digest(pulse), "start_card": card_digest(start),
+                  "toolchain": self.fingerprint}
+
+        def action(directory: Path) -> dict[str, Any]:
+            from circuitkit.program.tradeoff import run_tradeoff
+            from circuitkit.report.tradeoff import TRADEOFF_FIGURE, plot_tradeoff
+
+            for line in fallbacks:
+                self.log(f"       fallback: {line}")
+            result = run_tradeoff(program, directory, pulse_card=pulse, start_card=start,
+                                  log=lambda m: self.log(f"       {m}"))
+            plot_tradeoff(result.rows, directory / TRADEOFF_FIGURE, result.programmed)
+            return {"conditions": len(result.rows) // 2, "fallbacks": fallbacks}
+
+        self.stage("program", inputs, action)
 
     def _report_stage(self, versions: dict[str, str]) -> None:
         from circuitkit.inject.tolerance import PUBLISHED

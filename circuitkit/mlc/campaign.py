@@ -34,8 +34,8 @@ import json
 import math
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -181,16 +181,14 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
     levels = config.level_map
     key = {"config": config.to_dict(), "pulse_card": card_digest(pulse_card), "start_card": card_digest(start_card),
            "drift": "off" if drift is None else f"{type(drift).__name__} t={drift_t_s!r} s"}
-    _check_or_save(outdir / "mlc_config.json", key)
+    check_or_save_key(outdir / "mlc_config.json", key)
     samples = outdir / "samples"
     started = time.perf_counter()
     ran = cells_run = 0
 
     def save(batch: int, arrays: dict[str, np.ndarray]) -> None:
         nonlocal ran, cells_run
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        write_atomic(samples / f"batch_{batch:04d}.npz", buffer.getvalue())
+        save_batch(samples / f"batch_{batch:04d}.npz", arrays)
         ran += 1
         cells_run += arrays["level"].size
 
@@ -206,7 +204,7 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
         for batch in missing:
             save(batch, _run_batch(config, model, start_card, engine, scheme, batch, drift, drift_t_s))
     elapsed = time.perf_counter() - started
-    parts = [_load_batch(samples / f"batch_{b:04d}.npz") for b in range(config.batches)]
+    parts = [load_batch(samples / f"batch_{b:04d}.npz") for b in range(config.batches)]
     result = ProgrammingResult.concatenate([ProgrammingResult.from_arrays(p) for p in parts])
     later = np.concatenate([p["later_read"] for p in parts])
     condition = Condition(f"mlc-{config.scheme}", 0.0, float(model.temp_c), levels.scheme)
@@ -254,7 +252,14 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
     return MlcCampaign(config, result, later, table, rows, summary, outdir)
 
 
-def _load_batch(path: Path) -> dict[str, np.ndarray]:
+def save_batch(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """A finished batch's arrays, written atomically (a killed campaign loses nothing)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
+
+
+def load_batch(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path) as data:
             return {key: data[key] for key in data.files}
@@ -262,14 +267,14 @@ def _load_batch(path: Path) -> dict[str, np.ndarray]:
         raise CircuitkitError(f"checkpoint {path} is unreadable ({error}); delete it to reprogram that batch") from None
 
 
-def _check_or_save(path: Path, key: dict[str, Any]) -> None:
+def check_or_save_key(path: Path, key: dict[str, Any], what: str = "multi-level campaign") -> None:
     """Refuse to mix batches of another configuration, card or drift in one directory."""
     if path.exists():
         saved = json.loads(path.read_text())
         differing = sorted(k for k in set(saved) | set(key) if json.dumps(saved.get(k), sort_keys=True)
                            != json.dumps(key.get(k), sort_keys=True))
         if differing:
-            raise CircuitkitError(f"{path.parent} holds a multi-level campaign with another {', '.join(differing)}; "
+            raise CircuitkitError(f"{path.parent} holds a {what} with another {', '.join(differing)}; "
                                   "use another output directory, or delete it to start over")
         return
     write_atomic(path, json.dumps(key, indent=2, sort_keys=True) + "\n")

@@ -21,10 +21,18 @@ cross-coupled pair latches. The BL-side latch node is `qb`, so a weight of +1
 
 Orientation: each RRAM has its bottom electrode on the bit line and its top electrode on
 the access transistor; the read current (bit line -> source line) therefore flows in the
-RESET direction (V(te,be) < 0) and can never SET an HRS device. The LRS device sees the
-smaller voltage (it is the low-resistance arm of the divider with the access transistor)
-and the read is over in about a hundred picoseconds: `tests/test_netlist_pcsa.py`
-measures the drift after 1000 reads.
+RESET direction (V(te,be) < 0). The LRS device sees the smaller voltage (it is the
+low-resistance arm of the divider with the access transistor) and the read is over in
+about a hundred picoseconds: `tests/test_netlist_pcsa.py` measures the drift after 1000
+reads. Not every volt is in the RESET direction: when the word line rises onto a floating
+source line, coupling puts about 0.1 V across the cells in the SET direction for tens of
+picoseconds, which moves an HRS cell towards LRS on a card whose SET threshold is near
+zero (the refitted real card). `circuitkit disturb` (`circuitkit.corners.disturb`) measures
+both, per read, and the reads until the weight fails.
+
+Read bias: `BitLineClamp` (the bench's `clamp`, default None: no clamp, today's netlist)
+puts an NMOS with its gate at `v_gate` between each latch input and its bit line, which
+limits the RESET-direction voltage across the cells at a cost in sensing delay.
 
 Decision at the sampling time (`ReadTiming.t_sample` after evaluation starts), from the
 logic levels of Q and Qb (threshold VDD/2): (1, 0) -> +1, (0, 1) -> -1, (1, 1) -> 0
@@ -99,7 +107,7 @@ from circuitkit.device.model import ModelCard
 from circuitkit.files import write_atomic
 from circuitkit.netlist import common as c
 from circuitkit.netlist.bench import Bench
-from circuitkit.netlist.readout import PcsaReads, dgap_node, measure_reads, read_measures
+from circuitkit.netlist.readout import PcsaReads, cell_nodes, dgap_node, measure_reads, read_measures
 from circuitkit.operating import OPERATING_RANGE, Corner, OperatingPoint
 from circuitkit.spice.binning import FetSizes
 from circuitkit.spice.runner import SimResult
@@ -203,6 +211,35 @@ class ReadTiming:
         resolved = {"t_sample": self.sample_after_eval, "v_wl": "{vdd}" if self.v_wl is None else self.v_wl}
         entries = c.netlist_params(self, derived={"t_wl_lead": [("t_period", "{t_pre+t_eval}", "one read")]})
         return [(name, resolved.get(name, value), comment) for name, value, comment in entries]
+
+
+@dataclasses.dataclass(frozen=True)
+class BitLineClamp:
+    """A read-bias option that limits the voltage across the cells: a bit-line clamp.
+
+    One NMOS in each discharge branch, between the sense amplifier's input (the latch
+    NMOS source) and the bit line, its gate held at `v_gate`: the bit line then follows
+    at most about `v_gate` - Vth, so the precharged bit line cannot put the full latch
+    swing across the RRAM at the start of evaluation. Its cost: the clamp is a series
+    resistance in the discharge path (slower sensing, a smaller margin at a fixed time),
+    which `circuitkit disturb` reports beside the disturb it saves. A bench without a
+    clamp (`PcsaReadBench.clamp=None`, the default) writes the same netlist as before the
+    option existed."""
+
+    v_gate: float = c.netlist_param("v_clamp", "bit-line clamp gate voltage (V)", 1.2)
+    w_clamp: float = c.netlist_param("w_clamp", "bit-line clamp NMOS width (um)", 1.0)
+
+    def __post_init__(self) -> None:
+        c.check_sizes(self)
+
+    def params(self) -> list[c.ParamEntry]:
+        return c.netlist_params(self)
+
+    def check_supply(self, vdd: float, where: str) -> None:
+        """A clamp gate above the supply is no clamp (and no on-chip bias gives it)."""
+        if self.v_gate > vdd:
+            raise CircuitkitError(f"{where}: bit-line clamp v_gate={self.v_gate!r} V lies above the supply "
+                                  f"vdd={vdd!r} V: expected 0 < v_gate <= vdd")
 
 
 def clock_lines(word_line: bool = True) -> list[str]:
@@ -404,16 +441,29 @@ def xnor_subckt() -> list[str]:
     ]
 
 
+def clamp_subckt() -> list[str]:
+    return [
+        "* bit-line clamp: the sense amplifier's inputs ca/cab reach the bit lines sa/sab through",
+        "* an NMOS whose gate is at v_clamp, so a bit line rises to at most about v_clamp - Vth",
+        ".subckt bl_clamp vclamp sa sab ca cab",
+        c.fet_line("MC1", "ca", "vclamp", "sa", "0", "n", "w_clamp"),
+        c.fet_line("MC2", "cab", "vclamp", "sab", "0", "n", "w_clamp"),
+        ".ends bl_clamp",
+    ]
+
+
 def _pass_through(sides: Sequence[str], card: ModelCard) -> str:
     return " ".join(f"{name}={{{name}}}" for name in c.rram_param_names(sides[0], card) + c.rram_param_names(sides[1], card))
 
 
-def read_unit_subckt(card: ModelCard, xnor: bool) -> list[str]:
-    """A 2T2R synapse, its bit-line capacitances and its PCSA: one Monte Carlo sample."""
-    ports = "vdd preb se wl q qb" + (" in inb" if xnor else "")
+def read_unit_subckt(card: ModelCard, xnor: bool, clamp: bool = False) -> list[str]:
+    """A 2T2R synapse, its bit-line capacitances and its PCSA (through a bit-line clamp if
+    `clamp`): one Monte Carlo sample."""
+    ports = "vdd preb se wl q qb" + (" in inb" if xnor else "") + (" vclamp" if clamp else "")
     sa, sab = ("sa", "sab") if xnor else ("bl", "blb")
     lines = [
-        "* read unit: 2T2R synapse + bit lines + PCSA" + (" + XNOR input swap" if xnor else ""),
+        "* read unit: 2T2R synapse + bit lines + PCSA" + (" + XNOR input swap" if xnor else "")
+        + (" + bit-line clamp" if clamp else ""),
         f".subckt read_2t2r {ports} {c.rram_subckt_defaults(('bl', 'blb'), card)}",
         f"Xsyn bl blb wl sl syn_2t2r {_pass_through(('bl', 'blb'), card)}",
         "Cbl bl 0 {c_bitline}",
@@ -421,6 +471,9 @@ def read_unit_subckt(card: ModelCard, xnor: bool) -> list[str]:
     ]
     if xnor:
         lines.append("Xswap in inb bl blb sa sab xnor_swap")
+    if clamp:
+        lines.append(f"Xclamp vclamp {sa} {sab} ca cab bl_clamp")
+        sa, sab = "ca", "cab"
     lines += [f"Xsa vdd preb se {sa} {sab} sl q qb pcsa", ".ends read_2t2r"]
     return lines
 
@@ -442,6 +495,9 @@ class PcsaReadBench(Bench[PcsaReads]):
     xnor-pcsa); `title` replaces the generated first line. `waveforms=False` saves only
     what the measurements need (Q, Qb, se, each unit's supply current; the state nodes
     when reads > 1): a Monte Carlo batch keeps a fraction of the vectors in memory.
+    `clamp` (a `BitLineClamp`; None: none, today's circuit) limits the cell voltage;
+    `save_cells` also saves both terminals of every RRAM and its state, for the per-read
+    cell voltage and energy of `circuitkit.netlist.readout.measure_cell_stress`.
     """
 
     units: Sequence[ReadUnit]
@@ -453,9 +509,15 @@ class PcsaReadBench(Bench[PcsaReads]):
     kind: str = "2t2r-pcsa"
     title: str | None = None
     waveforms: bool = True
+    clamp: BitLineClamp | None = None
+    save_cells: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.clamp is not None:
+            if not isinstance(self.clamp, BitLineClamp):
+                raise CircuitkitError(f"PcsaReadBench: clamp={self.clamp!r}: expected a BitLineClamp or None")
+            self.clamp.check_supply(self.point.vdd, "PcsaReadBench")
         object.__setattr__(self, "units", tuple(self.units))
         if not self.units:
             raise CircuitkitError("a PCSA bench needs at least one ReadUnit")
@@ -502,7 +564,9 @@ class PcsaReadBench(Bench[PcsaReads]):
         gaps = self.initial_gaps()
         units = [{"name": u.name, "weight": u.weight, "input": u.input_bit, "expected": u.expected,
                   "gap_bl": gaps[u.name][0], "gap_blb": gaps[u.name][1]} for u in self.units]
-        return read_header(self, self.kind, self.timing, reads=self.reads, xnor=self.xnor, units=units)
+        # the clamp only where there is one: a bench without it keeps today's header
+        clamp = {"clamp": dataclasses.asdict(self.clamp)} if self.clamp else {}
+        return read_header(self, self.kind, self.timing, reads=self.reads, xnor=self.xnor, units=units, **clamp)
 
     def to_netlist(self) -> str:
         units, reads, xnor = self.units, self.reads, self.xnor
@@ -510,11 +574,13 @@ class PcsaReadBench(Bench[PcsaReads]):
         what = "XNOR read" if xnor else ("ternary read" if self.kind == "ternary-pcsa" else "read")
         title = self.title or f"2T2R + precharge sense amplifier, {what} of {len(units)} synapse(s), {self.label()}"
         lines = read_preamble(self, title, f"circuitkit.netlist.pcsa, {self.kind}", timing=self.timing,
-                              sizing_params=self.sizing.params(), states=self.states,
+                              sizing_params=self.sizing.params() + self._clamp_params(), states=self.states,
                               extra_params=[("reads", reads, "consecutive reads simulated")],
                               extra_subckts=self._extra_subckts())
-        lines += read_unit_subckt(self.card, xnor)
+        lines += read_unit_subckt(self.card, xnor, clamp=self.clamp is not None)
         lines += clock_lines()
+        if self.clamp:
+            lines += ["* bit-line clamp gate bias", "Vclamp vclamp 0 {v_clamp}"]
         lines += c.section("read units (each with its own supply, for its energy)")
         saves = ["v(preb)", "v(se)", "v(wl)"] if self.waveforms else ["v(se)"]
         for unit in units:
@@ -536,6 +602,8 @@ class PcsaReadBench(Bench[PcsaReads]):
             if xnor:
                 lines.append(f"Vin_{n} in_{n} 0 {{{'vdd' if unit.input_bit else '0'}}}")
                 lines.append(f"Vinb_{n} inb_{n} 0 {{{'0' if unit.input_bit else 'vdd'}}}")
+            if self.clamp:
+                inputs += " vclamp"
             lines.append(f"Xu_{n} vdd_{n} preb se wl q_{n} qb_{n}{inputs} read_2t2r " + " ".join(params))
             if self.waveforms:
                 saves += [f"v(q_{n})", f"v(qb_{n})", f"v(vdd_{n})", f"i(vdd_{n})", f"v(xu_{n}.bl)", f"v(xu_{n}.blb)",
@@ -543,6 +611,8 @@ class PcsaReadBench(Bench[PcsaReads]):
             else:
                 saves += [f"v(q_{n})", f"v(qb_{n})", f"i(vdd_{n})"]
                 saves += [f"v({dgap_node(n, side)})" for side in ("bl", "blb")] if reads > 1 else []
+            if self.save_cells:
+                saves += [node for node in cell_nodes(n) if node not in saves]
         lines += c.section("measurements: Q/Qb at the sampling time, se -> output delays, margins, energy per read")
         for unit in units:
             n = unit.name
@@ -556,10 +626,13 @@ class PcsaReadBench(Bench[PcsaReads]):
         return c.finish(lines)
 
     def _extra_subckts(self) -> list[str]:
-        return xnor_subckt() + [""] if self.xnor else []
+        return (xnor_subckt() + [""] if self.xnor else []) + (clamp_subckt() + [""] if self.clamp else [])
+
+    def _clamp_params(self) -> list[c.ParamEntry]:
+        return self.clamp.params() if self.clamp else []
 
     def fet_sizes(self) -> FetSizes:
-        return c.fet_sizes(read_subckts(self.card, self._extra_subckts()), self.sizing.params())
+        return c.fet_sizes(read_subckts(self.card, self._extra_subckts()), self.sizing.params() + self._clamp_params())
 
     def measure(self, result: SimResult) -> PcsaReads:
         """The first read of every unit; with reads > 1 also the last read and the drift of

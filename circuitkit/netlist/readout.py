@@ -184,13 +184,89 @@ def rram_drift(result: SimResult, initial_gaps: Mapping[str, tuple[float | None,
                card: ModelCard) -> list[RramDrift]:
     """Gap and read resistance of every RRAM at the start and at the end of the bench."""
     drifts = []
+    for name, side, gap0 in numeric_gaps(initial_gaps, "drift"):
+        dgap = np.asarray(result[f"v({dgap_node(name, side)})"])
+        before, after = gap0 + float(dgap[0]) * 1e-9, gap0 + float(dgap[-1]) * 1e-9
+        drifts.append(RramDrift(name, side, before, after, float(card.resistance(before)),
+                                float(card.resistance(after))))
+    return drifts
+
+
+def numeric_gaps(initial_gaps: Mapping[str, tuple[float | None, float | None]], what: str):
+    """(unit, side, gap_init) of every device; an expression (a Monte Carlo draw) is refused:
+    `what` needs the number."""
     for name, gaps in initial_gaps.items():
         for side, gap0 in zip(("bl", "blb"), gaps):
             if gap0 is None:
                 raise CircuitkitError(f"unit {name}: gap_init of the {side} device is an expression; "
-                                      "drift needs numeric initial gaps")
-            dgap = np.asarray(result[f"v({dgap_node(name, side)})"])
-            before, after = gap0 + float(dgap[0]) * 1e-9, gap0 + float(dgap[-1]) * 1e-9
-            drifts.append(RramDrift(name, side, before, after, float(card.resistance(before)),
-                                    float(card.resistance(after))))
-    return drifts
+                                      f"{what} needs numeric initial gaps")
+            yield name, side, gap0
+
+
+# --------------------------------------------------------------------------- cell stress per read
+
+
+def cell_nodes(unit: str) -> list[str]:
+    """Saved vectors of a read unit's two RRAMs: bottom electrode (the bit line), top
+    electrode (the access transistor's drain) and state node, BL then BLb."""
+    return [node for side in ("bl", "blb")
+            for node in (f"v(xu_{unit}.{side})", f"v(xu_{unit}.xsyn.cell_{side})", f"v({dgap_node(unit, side)})")]
+
+
+@dataclasses.dataclass(frozen=True)
+class CellStress:
+    """What each read of a bench did to one RRAM (arrays with one entry per read).
+
+    Read k spans its precharge and its evaluation, [k, k+1) read periods from the start.
+    `peak_reset_v` / `peak_set_v`: the largest voltage across the device terminals in the
+    RESET direction (V(be,te), the read current's direction) and in the SET direction
+    (V(te,be): coupling when the word line or the sense enable switch), V;
+    `peak_reset_field` / `peak_set_field`: the largest local field in each direction
+    (`ModelCard.local_field`, V/m, magnitudes) to compare with `fmin_reset` / `fmin_set`;
+    `energy_j`: the energy dissipated in the device over the read (integral of V I, with I
+    the card's current at ngspice's voltage and state); `gap_m`: the gap at the end of the
+    read. `gap_init_m` is the gap before the first read.
+    """
+
+    unit: str
+    side: str
+    gap_init_m: float
+    peak_reset_v: np.ndarray
+    peak_set_v: np.ndarray
+    peak_reset_field: np.ndarray
+    peak_set_field: np.ndarray
+    energy_j: np.ndarray
+    gap_m: np.ndarray
+
+    @property
+    def reads(self) -> int:
+        return len(self.gap_m)
+
+
+def measure_cell_stress(result: SimResult, initial_gaps: Mapping[str, tuple[float | None, float | None]],
+                        card: ModelCard, temp_c: float, period_s: float, reads: int) -> list[CellStress]:
+    """Per-read peak voltage, peak field, energy and end-of-read gap of every RRAM of a
+    bench run with `save_cells` (unit -> (BL, BLb) gap_init in `initial_gaps`, numeric)."""
+    time = np.asarray(result["time"], dtype=float)
+    edges = np.arange(reads + 1) * period_s
+    edges[-1] = max(edges[-1], time[-1])
+    read_of = np.clip(np.searchsorted(edges, time, side="right") - 1, 0, reads - 1)
+    stresses = []
+    def per_read_max(values: np.ndarray) -> np.ndarray:
+        peak = np.full(reads, -np.inf)
+        np.maximum.at(peak, read_of, values)
+        return np.maximum(peak, 0.0)
+
+    for name, side, gap0 in numeric_gaps(initial_gaps, "the cell stress"):
+        v_te_be = (np.asarray(result[f"v(xu_{name}.xsyn.cell_{side})"], dtype=float)
+                   - np.asarray(result[f"v(xu_{name}.{side})"], dtype=float))
+        gap = gap0 + np.asarray(result[f"v({dgap_node(name, side)})"], dtype=float) * 1e-9
+        field = card.local_field(v_te_be, gap, temp_c=temp_c)
+        power = v_te_be * card.current(v_te_be, gap, temp_c=temp_c)
+        energy = np.concatenate(([0.0], np.cumsum(0.5 * (power[1:] + power[:-1]) * np.diff(time))))
+        stresses.append(CellStress(
+            name, side, gap0,
+            peak_reset_v=per_read_max(-v_te_be), peak_set_v=per_read_max(v_te_be),
+            peak_reset_field=per_read_max(-field), peak_set_field=per_read_max(field),
+            energy_j=np.diff(np.interp(edges, time, energy)), gap_m=np.interp(edges[1:], time, gap)))
+    return stresses

@@ -277,9 +277,13 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
         _snn_section(doc, out)
     if "mlc" in records:
         _mlc_section(doc, out, records["mlc"].summary)
+    if "disturb" in records:
+        _disturb_section(doc, out)
+    if "program" in records:
+        _program_section(doc, out, records["program"].summary)
 
     # --- provenance
-    doc.heading("7. Toolchain, seeds and run times")
+    doc.heading("8. Toolchain, seeds and run times")
     doc.table(["tool", "version"], [[key, value] for key, value in versions.items()])
     doc.paragraph(f"Seed {config.seed}; {config.workers} worker processes; Monte Carlo seeds per job derive from it "
                   "(identical results for any number of workers).")
@@ -361,6 +365,59 @@ def _snn_section(doc: _Document, out: Path) -> None:
                   f"{spread['samples']} Monte Carlo samples. Stuck cells: LRS {_g(stuck['stuck_lrs'])}, HRS "
                   f"{_g(stuck['stuck_hrs'])} ({stuck['source']}). Poisson input spikes are random, regular ones evenly "
                   "spaced: the coding is an input the comparison must state.", note=True)
+
+
+def _program_section(doc: _Document, out: Path, stage: dict) -> None:
+    """Programming energy vs read bit errors (cells SET in ngspice, 1T1R vs 2T2R)."""
+    summary = json.loads((out / "program" / "tradeoff.json").read_text())
+    rows = summary["rows"]
+    doc.heading("7. Programming: energy per bit vs read bit errors")
+    for line in stage.get("fallbacks", []):
+        doc.paragraph(f"Fallback: {line}", note=True)
+    doc.image("program/tradeoff.png", "read BER and network accuracy vs SET energy per bit, 1T1R and 2T2R; "
+                                      "programmed distributions (probit)")
+    networks = sorted({key[len("accuracy_"):-len("_clean")] for key in rows[0] if key.endswith("_clean")})
+
+    def interval(row, key, scale=1.0, fmt="{:.3g}"):
+        return f"{fmt.format(row[key] * scale)} [{fmt.format(row[key + '_ci_low'] * scale)}, " \
+               f"{fmt.format(row[key + '_ci_high'] * scale)}]"
+
+    doc.table(["condition", "read", "cells", "energy per bit (pJ)", "write failures (%)", "LRS median (kohm)",
+               "sigma ln R", "BER [95 %] (offset integral)", "BER [95 %] (ngspice mc)",
+               *(f"{name} accuracy (%)" for name in networks)],
+              [[r["condition"], r["architecture"], r["cells"], interval(r, "energy_per_bit_j", 1e12),
+                interval(r, "write_failure", 100, "{:.1f}"), f"{r['lrs_median_ohm'] / 1e3:.2f}", f"{r['sigma_ln_lrs']:.2f}",
+                interval(r, "ber"), interval(r, "ber_mc") + f" of {r['ber_mc_reads']}" if r["ber_mc_reads"] else "not simulated",
+                *(interval(r, f"accuracy_{name}", 100, "{:.1f}") for name in networks)] for r in rows])
+    doc.paragraph(f"Energy: {summary['energy']}. Methods: " + "; ".join(f"{k}: {v}" for k, v in summary["methods"].items())
+                  + f". HRS: {summary['hrs']}. Accuracy: {summary['accuracy']}. Table: program/tradeoff.csv.", note=True)
+
+
+def _disturb_section(doc: _Document, out: Path) -> None:
+    """Reads to failure per corner, with and without the bit-line clamp, and what they assume."""
+    saved = json.loads((out / "disturb" / "disturb.json").read_text())
+    doc.heading("6b. Read disturb over a lifetime: reads to failure per corner")
+    doc.image("disturb/reads_to_failure.png", "reads to failure per corner, with and without the bit-line clamp")
+
+    def reads(row: dict) -> str:
+        if row["reads_to_failure"] == "":
+            return "none predicted"
+        return f"{_g(row['reads_to_failure'])} ({_g(row['rtf_low'])} .. {_g(row['rtf_high'])})"
+
+    doc.table(["scheme", "weight", "corner", "clamp (V)", "peak V BL / BLb (RESET dir.)", "energy per read (fJ)",
+               "gap change per read (pm) BL / BLb", "delay (ps)", "margin (V)", "reads to failure (law spread)",
+               "basis"],
+              [[row["scheme"], f"{int(row['weight']):+d}", f"{row['corner']}, {_g(row['vdd'])} V, {_g(row['temp_c'])} C",
+                row["clamp_v"] or "-", f"{row['bl_peak_reset_v']:.3f} / {row['blb_peak_reset_v']:.3f}",
+                f"{(row['bl_energy_per_read_j'] + row['blb_energy_per_read_j']) * 1e15:.2f}",
+                f"{row['bl_change_per_read_m'] * 1e12:.3g} / {row['blb_change_per_read_m'] * 1e12:.3g}",
+                f"{row['delay_s'] * 1e12:.0f}", f"{row['margin_v']:.3f}", reads(row), row["basis"]]
+               for row in saved["rows"]])
+    for failure in saved.get("failed_points", []):
+        doc.paragraph(f"Not simulated (ngspice failed, no rows): {failure}", note=True)
+    doc.paragraph(f"Card: {saved['card']['source']}. Simulated: {saved['settings']['reads']} consecutive reads per "
+                  "transient; every reads-to-failure beyond them is the fitted drift law's extrapolation. "
+                  "Assumptions: " + "; ".join(saved["assumptions"]) + ".", note=True)
 
 
 def _mlc_section(doc: _Document, out: Path, stage: dict) -> None:

@@ -1,0 +1,208 @@
+"""Read disturb over a lifetime (issue 15, item 3): the bit-line clamp, the per-read stress
+and drift in real ngspice, the drift law, reads to failure, and bad input named before any
+simulation."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from circuitkit import CircuitkitError
+from circuitkit.corners import disturb as disturb_module
+from circuitkit.corners.disturb import (
+    DisturbConfig,
+    device_disturb,
+    fit_drift_law,
+    read_timing,
+    run_disturb,
+    stress_cells,
+)
+from circuitkit.device.model import ModelCard
+from circuitkit.netlist import PcsaReadBench, ReadUnit, ternary_pcsa, two_t_two_r_pcsa, xnor_pcsa
+from circuitkit.netlist.pcsa import BitLineClamp
+from circuitkit.operating import OperatingPoint
+
+REPO = Path(__file__).resolve().parents[1]
+HOT_FAST = OperatingPoint("ff", 1.98, 125.0)
+# The default card's RESET threshold (1.4 GV/m) is not reached by a read at any corner (the
+# field peaks at 0.84x it at ff/1.98 V/125 C). A card whose threshold lies below the read's
+# peak field is where reads disturb in the RESET direction, the direction the clamp acts on.
+LOW_RESET_THRESHOLD = ModelCard.default(fmin_reset=0.9e9)
+
+
+# --------------------------------------------------------------------------- no ngspice
+
+
+def test_the_drift_law_recovers_a_known_power_law():
+    m = np.arange(0, 200, dtype=float)
+    for sign, amplitude, exponent in ((+1, 2e-15, 0.7), (-1, 5e-16, 1.0), (+1, 1e-13, 1.3)):
+        gaps = 0.5e-9 + sign * amplitude * m ** exponent       # gaps[k]: end of read k+1
+        law = fit_drift_law(gaps)
+        assert law.sign == sign
+        assert law.exponent == pytest.approx(exponent, rel=1e-6)
+        assert law.amplitude_m == pytest.approx(amplitude, rel=1e-5)
+        # the law's inverse: the read count at which it has drifted by a given amount
+        assert law.reads_for(law.drift_m(1e9)) == pytest.approx(1e9, rel=1e-9)
+    assert fit_drift_law(np.full(50, 0.5e-9)) is None   # no motion: no law, no number
+
+
+def test_bad_input_is_named_before_any_simulation(monkeypatch):
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("a simulation ran before the input was checked")
+
+    monkeypatch.setattr(disturb_module, "run_batch", no_simulation)
+    monkeypatch.setattr("circuitkit.netlist.bench.run_batch", no_simulation)
+    with pytest.raises(CircuitkitError, match=r"v_gate=2\.5 V lies above the supply vdd=1\.8 V"):
+        DisturbConfig(clamp_v=2.5)
+    with pytest.raises(CircuitkitError, match=r"ternary reads at .*v_gate=0\.95 V lies above the supply vdd=0\.9 V"):
+        DisturbConfig(ternary_clamp_v=0.95)
+    with pytest.raises(CircuitkitError, match=r"reads=-5: expected a whole number of consecutive reads"):
+        DisturbConfig(reads=-5)
+    with pytest.raises(CircuitkitError, match=r"margin_fraction=1\.5"):
+        DisturbConfig(margin_fraction=1.5)
+    with pytest.raises(CircuitkitError, match=r"v_gate=1\.9 V lies above the supply vdd=1\.8 V"):
+        two_t_two_r_pcsa(+1, clamp=BitLineClamp(1.9))
+    with pytest.raises(CircuitkitError, match=r"w_clamp=0\.1 um is below the sky130 minimum width"):
+        BitLineClamp(1.0, w_clamp=0.1)
+    # the command line: exit status 2 and the same message, before any ngspice run
+    for option, message in ((["--reads", "-5"], "reads=-5"), (["--clamp-v", "2.5"], "v_gate=2.5 V lies above")):
+        run = subprocess.run([sys.executable, "-m", "circuitkit.cli", "disturb", "-o", "unused", *option],
+                             capture_output=True, text=True, cwd=REPO)
+        assert run.returncode == 2 and message in run.stderr, run.stderr
+
+
+def test_a_bench_without_the_clamp_writes_todays_netlist():
+    """The option is off by default and then changes nothing: the reference netlists
+    (committed before the option existed) are what a bench with clamp=None writes."""
+    for file, bench in (("2t2r_pcsa.cir", two_t_two_r_pcsa(+1)), ("ternary_pcsa.cir", ternary_pcsa()),
+                        ("xnor_pcsa.cir", xnor_pcsa())):
+        assert dataclasses.replace(bench, clamp=None).to_netlist() == (REPO / "netlists" / file).read_text()
+        clamped = dataclasses.replace(bench, clamp=BitLineClamp(0.8)).to_netlist()
+        assert "bl_clamp" in clamped and ".param v_clamp=0.8" in clamped and "Vclamp vclamp 0 {v_clamp}" in clamped
+
+
+# --------------------------------------------------------------------------- ngspice
+
+
+@pytest.mark.spice
+def test_the_clamp_lowers_the_peak_cell_voltage_and_raises_reads_to_failure_where_reads_disturb():
+    config = DisturbConfig(schemes=("binary",), corners=("ff",), vdd=(1.98,), temp_c=(125.0,), reads=40,
+                           clamp_v=1.4)
+    result = run_disturb(config, LOW_RESET_THRESHOLD, log=print)
+    free, clamped = (result.row("binary", HOT_FAST, clamp=flag) for flag in (False, True))
+    for before, after in zip(free.devices, clamped.devices):
+        print(f"{before.state}: peak {before.peak_reset_v:.3f} -> {after.peak_reset_v:.3f} V, field "
+              f"{before.reset_field_ratio:.2f}x -> {after.reset_field_ratio:.2f}x fmin_reset, change per read "
+              f"{before.change_per_read_m * 1e12:+.3g} -> {after.change_per_read_m * 1e12:+.3g} pm")
+        assert after.peak_reset_v < before.peak_reset_v - 0.05      # strictly lower, by a clear step
+    # without the clamp the read disturbs (the LRS drifts towards HRS) and fails after a finite count
+    assert free.reads_to_failure is not None and free.devices[0].change_per_read_m > 0
+    low, high = free.interval
+    assert low <= free.reads_to_failure <= high
+    assert free.reads_to_failure > config.reads and free.status == "extrapolated"
+    after = math.inf if clamped.reads_to_failure is None else clamped.reads_to_failure
+    print(f"reads to failure: {free.reads_to_failure:.3g} -> {after:.3g} ({clamped.basis}); delay "
+          f"{free.delay_s * 1e12:.0f} -> {clamped.delay_s * 1e12:.0f} ps")
+    assert after > 10 * free.reads_to_failure
+    # and its cost, reported beside the gain: a slower read
+    assert clamped.delay_s > 1.3 * free.delay_s
+
+
+@pytest.mark.spice
+def test_the_state_change_per_read_grows_with_supply_and_temperature():
+    """Above the RESET threshold at every point compared (0.7 GV/m: the peak LRS field is
+    1.1-1.4x it): the thermally activated motion grows with temperature, the cell voltage
+    with the supply. (Nearer the threshold, at 0.8 GV/m, 125 C falls below it: the hotter,
+    weaker transistors leave the cell 50 mV less, and the state does not move at all.)"""
+    card = ModelCard.default(fmin_reset=0.7e9)
+    unit = [ReadUnit("p", +1)]
+
+    def lrs_change_per_read(point: OperatingPoint) -> float:
+        _, stresses = stress_cells("binary", unit, point, card, None, read_timing("binary", point.vdd), 12)
+        lrs = device_disturb(stresses[0], "lrs", card)
+        print(f"{point.label()}: LRS peak {lrs.peak_reset_v:.3f} V ({lrs.reset_field_ratio:.2f}x fmin_reset), "
+              f"{lrs.energy_per_read_j * 1e15:.2f} fJ/read, {lrs.change_per_read_m * 1e12:+.4g} pm/read")
+        return lrs.change_per_read_m
+
+    base = lrs_change_per_read(OperatingPoint("tt", 1.8, 27.0))
+    higher_supply = lrs_change_per_read(OperatingPoint("tt", 1.98, 27.0))
+    hotter = lrs_change_per_read(OperatingPoint("tt", 1.8, 125.0))
+    assert base > 0
+    assert higher_supply > 1.5 * base
+    assert hotter > 1.5 * base
+
+
+@pytest.mark.spice
+def test_no_motion_below_the_field_threshold_is_stated_with_its_margin_not_a_number():
+    config = DisturbConfig(schemes=("binary",), corners=("tt",), vdd=(1.8,), temp_c=(27.0,), reads=12, clamp_v=None)
+    (row,) = run_disturb(config, ModelCard.default(), log=print).rows
+    assert row.reads_to_failure is None and row.interval is None
+    assert "no failure predicted by the model below its field threshold" in row.basis
+    assert all(d.reset_field_ratio < 1 and d.set_field_ratio < 1 and d.law is None for d in row.devices)
+    assert all(d.change_per_read_m == 0 for d in row.devices)
+    # the stress is still measured: a peak voltage and an energy per read for each device
+    assert all(0.3 < d.peak_reset_v < 1.2 and 1e-17 < d.energy_per_read_j < 1e-13 for d in row.devices)
+
+
+@pytest.mark.spice
+def test_the_command_writes_the_table_its_settings_and_the_figure(tmp_path):
+    out = tmp_path / "disturb"
+    run = subprocess.run([sys.executable, "-m", "circuitkit.cli", "disturb", "-o", str(out), "--schemes", "binary,xnor",
+                          "--corners", "tt", "--vdd", "1.8", "--temp-c", "27", "--reads", "10", "--clamp-v", "1.4",
+                          "--quiet"], capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    print(run.stdout)
+    rows = list(csv.DictReader((out / "disturb_table.csv").open()))
+    assert [(row["scheme"], row["clamp_v"]) for row in rows] == [("binary", ""), ("binary", "1.4"), ("xnor", ""),
+                                                                 ("xnor", "1.4")]
+    for column in ("bl_peak_reset_v", "blb_energy_per_read_j", "bl_change_per_read_m", "reads_to_failure",
+                   "rtf_low", "rtf_high", "simulated_reads", "extrapolated", "status", "basis", "delay_s", "margin_v"):
+        assert column in rows[0]
+    saved = json.loads((out / "disturb.json").read_text())
+    assert saved["settings"]["reads"] == 10 and saved["settings"]["clamp_v"] == 1.4
+    assert {"ngspice", "verilog_a", "pdk"} <= set(saved["toolchain"])
+    assert "fmin_reset" in saved["card"]["thresholds"] and saved["assumptions"]
+    assert (out / "reads_to_failure.png").stat().st_size > 10_000
+    # the report's section reads these artefacts
+    from circuitkit.report import html
+
+    doc = html._Document()
+    html._disturb_section(doc, tmp_path)
+    page = "".join(doc.html)
+    assert "disturb/reads_to_failure.png" in page and "no failure predicted by the model below" in page
+
+
+@pytest.mark.spice
+def test_a_clamp_that_breaks_the_read_and_a_point_ngspice_fails_are_reported_and_the_rest_kept(monkeypatch):
+    from circuitkit.spice.runner import SimulationError
+
+    simulate_point = disturb_module.disturb_rows
+
+    def one_point_fails(scheme, point, card, config):
+        if point.vdd == 1.98:
+            raise SimulationError("convergence", None, "timestep too small (forced by the test)")
+        return simulate_point(scheme, point, card, config)
+
+    monkeypatch.setattr(disturb_module, "disturb_rows", one_point_fails)
+    config = DisturbConfig(schemes=("binary",), corners=("tt",), vdd=(1.8, 1.98), temp_c=(27.0,), reads=8,
+                           clamp_v=0.5)
+    result = run_disturb(config, ModelCard.default(), log=print)
+    assert len(result.failures) == 1 and "1.98 V" in result.failures[0] and "timestep too small" in result.failures[0]
+    free, clamped = result.rows
+    # a clamp gate at 0.5 V starves the read: the fresh clamped read fails, and the row says so
+    assert free.reads_to_failure is None and "below its field threshold" in free.basis
+    assert clamped.reads_to_failure is None and "the fresh read already fails" in clamped.basis
+    assert "the cost of the clamp at 0.5 V" in clamped.basis
+    assert (free.status, clamped.status) == ("below threshold", "fails fresh")
+    monkeypatch.setattr(disturb_module, "disturb_rows",
+                        lambda *args: (_ for _ in ()).throw(SimulationError("convergence", None, "no luck")))
+    with pytest.raises(CircuitkitError, match="no point could be simulated: binary at tt, 1.8 V, 27 C"):
+        run_disturb(config, ModelCard.default(), log=print)

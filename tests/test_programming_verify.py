@@ -1,0 +1,103 @@
+"""Program-and-verify in ngspice: a verify loop reaches a target a single pulse misses, stops at
+its budget on a stuck cell, and a checkpointed campaign resumes to the uninterrupted result."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from circuitkit import CircuitkitError
+from circuitkit.device.pulse import PulseModel, ReadNoise
+from circuitkit.mlc.campaign import default_cards
+from circuitkit.netlist.programming import ProgrammingPulse
+from circuitkit.program.campaign import ProgramConfig, run_program_campaign
+from circuitkit.program.verify import VerifyScheme, program_and_verify
+
+pytestmark = pytest.mark.spice
+
+WEAK_SET = ProgrammingPulse("set", 1.0, 2.0, 1e-6)  # the real card lands near 47 kohm from HRS
+
+
+@pytest.fixture(scope="module")
+def cards():
+    return default_cards()
+
+
+@pytest.fixture(scope="module")
+def quiet_model(cards) -> PulseModel:
+    """The bundled real pulse card without its random parts: every cell does the same."""
+    model = PulseModel.from_card(cards[0])
+    return dataclasses.replace(model, sigma_ln_rate=(0.0, 0.0), sigma_ln_program=(0.0, 0.0),
+                               read_noise=ReadNoise(0.0, 1.0, 0.0))
+
+
+def test_verify_meets_a_target_a_single_pulse_misses(quiet_model):
+    start = np.array([86e3, 86e3])
+    single = program_and_verify(quiet_model, VerifyScheme(WEAK_SET, 20e3, verify=False), start,
+                                np.random.default_rng(1))
+    assert not single.passed.any() and np.all(single.r_final > 20e3) and np.all(single.pulses == 1)
+    ladder = VerifyScheme(WEAK_SET, 20e3, max_pulses=6, step_v_wl=0.1)
+    verified = program_and_verify(quiet_model, ladder, start, np.random.default_rng(1))
+    print(f"single pulse {single.r_final}, verified {verified.r_final} after {verified.pulses} pulses")
+    assert verified.passed.all() and np.all(verified.r_final <= 20e3)
+    assert np.all(verified.pulses > 1) and np.all(verified.pulses < 6)
+    assert np.all(verified.pulse_energy_j > single.pulse_energy_j)
+    # ngspice's own read after the last pulse is the state the loop carried
+    np.testing.assert_allclose(verified.r_spice, verified.r_final, rtol=0.02)
+
+
+def test_verify_stops_at_its_budget_on_a_stuck_cell(quiet_model):
+    """Identical pulses at a compliance that holds the cell near 47 kohm: the target is out of
+    reach, the loop spends its budget and reports the failure."""
+    stuck = VerifyScheme(WEAK_SET, 20e3, max_pulses=4)
+    outcome = program_and_verify(quiet_model, stuck, np.array([86e3]), np.random.default_rng(1))
+    once = program_and_verify(quiet_model, dataclasses.replace(stuck, max_pulses=1), np.array([86e3]),
+                              np.random.default_rng(1))
+    assert not outcome.passed[0] and outcome.pulses[0] == 4 and outcome.r_final[0] > 20e3
+    assert outcome.pulse_energy_j[0] > 3 * once.pulse_energy_j[0]
+
+
+def test_a_campaign_resumes_to_the_uninterrupted_result_and_refuses_other_settings(cards, tmp_path):
+    config = ProgramConfig(VerifyScheme(WEAK_SET, 20e3, max_pulses=3, step_v_wl=0.2), cells=6, batch_size=3, seed=4)
+    whole = run_program_campaign(config, tmp_path / "whole", log=None)
+    assert whole.outcome.pulses.size == 6 and whole.summary["cells"] == 6
+    assert len(np.unique(whole.outcome.r_start)) == 6  # cells differ (drawn from the fitted HRS)
+    interrupted = tmp_path / "interrupted"
+    run_program_campaign(config, interrupted, log=None)
+    (interrupted / "samples" / "batch_0001.npz").unlink()  # killed before the last batch finished
+    resumed = run_program_campaign(config, interrupted, log=None)
+    for name, values in whole.outcome.to_arrays().items():
+        np.testing.assert_array_equal(getattr(resumed.outcome, name), values, err_msg=name)
+    with pytest.raises(CircuitkitError, match="programming campaign with another config"):
+        run_program_campaign(dataclasses.replace(config, seed=5), interrupted, log=None)
+
+
+def test_a_deck_ngspice_cannot_integrate_is_retried_with_a_fine_step(cards, tmp_path):
+    """A cell of a real campaign deck (rate_scale draw 2.2e7, the fitted sigma of 7): at
+    ngspice's own step the transient stops at the pulse edge; the retry (gear, a quarter-edge
+    step) carries it, and the failing deck stays on disk."""
+    from circuitkit.netlist.programming import ProgrammingBench
+    from circuitkit.program.verify import _simulate
+    from circuitkit.spice.runner import SimulationError
+
+    fields = dict(pulses=(ProgrammingPulse("set", 1.2, 2.0, 1e-6),), gap_before=[9.128144102259788e-10],
+                  rate_scale=[21963892.019464463], card=cards[0], check_switching=False)
+    with pytest.raises(SimulationError, match="(?i)timestep too small"):
+        ProgrammingBench(**fields).simulate()
+    logs = []
+    result = _simulate(fields, tmp_path, "deck", logs.append)
+    assert "retrying" in logs[0] and (tmp_path / "deck.cir").exists() and (tmp_path / "deck_safer.cir").exists()
+    assert result.switched.all() and result.r_read[0, 0] < 20e3
+
+
+def test_the_pulse_ladder_grows_as_set():
+    scheme = VerifyScheme(WEAK_SET, 20e3, max_pulses=4, step_v_wl=0.1, step_amplitude=0.2, width_factor=2.0)
+    third = scheme.pulse(2)
+    assert (third.v_wl, third.amplitude, third.width) == pytest.approx((1.2, 2.4, 4e-6))
+    assert VerifyScheme(WEAK_SET, 20e3, verify=False).budget == 1
+    with pytest.raises(CircuitkitError, match="pulses grow"):
+        VerifyScheme(WEAK_SET, 20e3, width_factor=0.5)
+    reset = VerifyScheme(ProgrammingPulse("reset", 3.3, 3.0, 1e-6), 50e3)
+    assert list(reset.passes(np.array([40e3, 60e3]))) == [False, True]
