@@ -16,6 +16,25 @@ plain Monte Carlo, something else for a rare-event method, which `method` names)
 `ci_low`/`ci_high` bound it. A synthetic table (no simulation behind it) has samples 0
 and a zero-width interval.
 
+Outcomes beyond the alphabet: `read` may also be `unresolved` (UNRESOLVED), a read where
+neither output of the sense amplifier had decided at the sampling time. It is an outcome
+of its own, with its own row per stored value (count, probability, interval) in every
+condition where any read was unresolved, never folded into a value in the file. It is an error for every stored value, so the error rates count it; a
+transition matrix (what injection samples from) spreads its probability evenly over the
+values other than the stored one (binary: the opposite value), so an unresolved read is
+injected as a misread. Tables written before it existed have no such rows and read as
+before.
+
+`method` names the estimator first (`mc`, `offset`, ...; `method_estimator`), then, after
+`; `, facts the estimate assumed or flags it carries: `device lrs:<kind> hrs:<kind>` (the
+device-distribution models of `device.distributions` the reads were drawn from or the
+integral assumed; `(literature default)` when not fitted to the user's cells),
+`separated: ...` (an offset fit whose reads never mixed: no sigma resolved, the interval
+bounds it), `failed: ...` (no converged read behind the row: estimate uniform over the
+alphabet, interval [0, 1]), `non-converged ...` (reads that did not converge are inside
+the interval, counted both as this outcome and as another). Old tables hold the bare
+estimator and read as before.
+
 Floats are written with `repr`, the shortest text that parses back to the same float,
 so `BerTable.read(p).write(q)` reproduces every value exactly.
 
@@ -60,6 +79,20 @@ PROBABILITY_SUM_TOLERANCE = 1e-6
 # of a stored value add up to its samples. A rare-event method (e.g. `offset`) puts the
 # number of simulations behind its estimate in `samples` and 0 in `count`.
 COUNTED_METHOD = "mc"
+# The outcome of a read that had not decided at the sampling time (a `read` of its own).
+UNRESOLVED = "unresolved"
+# Separates the estimator from the facts and flags in `method`.
+METHOD_SEPARATOR = "; "
+
+
+def method_estimator(method: str) -> str:
+    """The estimator of a `method` text (`mc`, `offset`, ...), without its facts and flags."""
+    return method.split(";", 1)[0].strip()
+
+
+def method_text(estimator: str, *facts: str) -> str:
+    """`estimator; fact; fact` (empty facts left out)."""
+    return METHOD_SEPARATOR.join([estimator, *(fact for fact in facts if fact)])
 
 Bound = Literal["estimate", "ci_high"]
 BOUNDS: tuple[str, ...] = ("estimate", "ci_high")
@@ -127,7 +160,7 @@ class BerRow:
     temp_c: float
     scheme: str
     stored: int
-    read: int
+    read: int | str          # a value of the alphabet, or UNRESOLVED
     samples: int
     count: int
     probability: float
@@ -174,8 +207,14 @@ class TransitionMatrix(NamedTuple):
         return float(per_stored[0]) if np.all(per_stored == per_stored[0]) else float(np.mean(per_stored))
 
 
+def _read_value(text: str) -> int | str:
+    return UNRESOLVED if text == UNRESOLVED else int(text)
+
+
+_read_value.__name__ = f"int or {UNRESOLVED!r}"
+
 _COLUMN_PARSERS = {
-    "corner": str, "vdd": float, "temp_c": float, "scheme": str, "stored": int, "read": int,
+    "corner": str, "vdd": float, "temp_c": float, "scheme": str, "stored": int, "read": _read_value,
     "samples": int, "count": int, "probability": float, "ci_low": float, "ci_high": float, "method": str,
 }
 
@@ -243,10 +282,21 @@ class BerTable:
         *,
         method: str = COUNTED_METHOD,
         confidence: float = 0.95,
+        unresolved: Mapping[Condition, npt.ArrayLike] | None = None,
+        failed: Mapping[Condition, npt.ArrayLike] | None = None,
     ) -> BerTable:
         """Build a table from read counts: `counts[condition][i, j]` = how many reads of
         stored alphabet[i] returned alphabet[j]. Row sums are the sample counts;
-        probability = count / samples with a Clopper-Pearson interval."""
+        probability = count / samples with a Clopper-Pearson interval.
+
+        `unresolved[condition][i]`: reads of stored alphabet[i] that had not decided (an
+        UNRESOLVED row per stored value when any read of the condition had not; they are
+        samples too). `failed[condition][i]`:
+        reads whose simulation did not converge. They stay in the accounting: each row's
+        interval spans the failed reads counted as that outcome and as another (low bound
+        of count / (samples + failed), high bound of (count + failed) / (samples + failed));
+        the method says how many. A stored value with no converged read at all is a row
+        group that says so (`failed: ...` in its method, estimate uniform, interval [0, 1])."""
         rows: list[BerRow] = []
         for condition, condition_counts in counts.items():
             alphabet = cls._alphabet_of(condition)
@@ -256,21 +306,44 @@ class BerTable:
                     f"counts for {condition.label()}: expected an integer {len(alphabet)}x{len(alphabet)} matrix "
                     f"(stored x read over {alphabet}), got dtype {matrix.dtype} shape {matrix.shape}"
                 )
-            if np.any(matrix < 0):
+            undecided = None if unresolved is None else np.asarray(unresolved[condition], dtype=np.int64)
+            if undecided is not None and not undecided.any():
+                # No row for an outcome that never happened: the table stays as it always was, and
+                # the zero-count upper bound of the misreads is not counted twice (see error_rates).
+                undecided = None
+            lost = np.zeros(len(alphabet), np.int64) if failed is None else np.asarray(failed[condition], np.int64)
+            if undecided is not None:
+                matrix = np.column_stack([matrix, undecided])
+            if np.any(matrix < 0) or np.any(lost < 0):
                 raise BerTableError(f"counts for {condition.label()}: counts must be >= 0")
             samples = matrix.sum(axis=1)
-            if np.any(samples == 0):
-                empty = [alphabet[i] for i in np.flatnonzero(samples == 0)]
+            empty = [alphabet[i] for i in np.flatnonzero((samples == 0) & (lost == 0))]
+            if empty:
                 raise BerTableError(f"counts for {condition.label()}: no samples for stored value(s) {empty}")
-            low, high = binomial_bounds(matrix, samples[:, None], confidence, "clopper-pearson")
+            reads = [*alphabet, *([UNRESOLVED] if undecided is not None else [])]
             for i, stored in enumerate(alphabet):
-                for j, read in enumerate(alphabet):
-                    rows.append(BerRow(
-                        condition.corner, condition.vdd, condition.temp_c, condition.scheme, stored, read,
-                        int(samples[i]), int(matrix[i, j]), int(matrix[i, j]) / int(samples[i]),
-                        float(low[i, j]), float(high[i, j]), method,
-                    ))
+                rows.extend(cls._counted_rows(condition, stored, reads, matrix[i], int(lost[i]), method, confidence))
         return cls(rows, source="<counts>")
+
+    @staticmethod
+    def _counted_rows(condition: Condition, stored: int, reads: list, counts: np.ndarray, failed: int, method: str,
+                      confidence: float) -> list[BerRow]:
+        """The rows of one stored value (see `from_counts`)."""
+        samples = int(counts.sum())
+        place = (condition.corner, condition.vdd, condition.temp_c, condition.scheme, stored)
+        if samples == 0:
+            uniform = 1.0 / len(condition.alphabet)
+            text = method_text(method, f"failed: all {failed} reads of stored {stored:+d} did not converge")
+            return [BerRow(*place, read, 0, 0, uniform if read != UNRESOLVED else 0.0, 0.0, 1.0, text)
+                    for read in reads]
+        low, _ = binomial_bounds(counts, samples + failed, confidence, "clopper-pearson")
+        _, high = binomial_bounds(counts + failed, samples + failed, confidence, "clopper-pearson")
+        if failed == 0:
+            low, high = binomial_bounds(counts, samples, confidence, "clopper-pearson")
+        text = method_text(method, f"non-converged {failed} of {samples + failed} reads in the interval" if failed else "")
+        return [BerRow(*place, read, samples, int(count), int(count) / samples,
+                       min(float(lo), int(count) / samples), max(float(hi), int(count) / samples), text)
+                for read, count, lo, hi in zip(reads, counts, low, high)]
 
     @classmethod
     def from_probabilities(
@@ -368,7 +441,7 @@ class BerTable:
         """One `ConditionRate` per condition, in table order."""
         rates = []
         for condition in self.conditions():
-            errors = [row for row in self.rows if row.condition == condition and row.read != row.stored]
+            errors = [row for row in self.rows if row.condition == condition and row.read != row.stored]  # unresolved too
             by_stored = [[row for row in errors if row.stored == stored] for stored in condition.alphabet]
             low = np.mean([sum(row.ci_low for row in group) for group in by_stored])
             high = np.mean([min(1.0, sum(row.ci_high for row in group)) for group in by_stored])
@@ -407,7 +480,7 @@ class BerTable:
             if alphabet is None:
                 raise BerTableError(f"{where}, column scheme: unknown scheme {row.scheme!r}; expected one of {_known_schemes()}")
             for column in ("stored", "read"):
-                if getattr(row, column) not in alphabet:
+                if getattr(row, column) not in alphabet and not (column == "read" and row.read == UNRESOLVED):
                     raise BerTableError(f"{where}, column {column}: value {getattr(row, column)} is not a {row.scheme} state; expected one of {alphabet}")
             if not row.corner or not row.method:
                 raise BerTableError(f"{where}: corner and method must not be empty")
@@ -442,24 +515,31 @@ class BerTable:
                         "every read value of the alphabet needs a row (probability 0 if never seen)"
                     )
                 group_rows = [by_read[r][1] for r in alphabet]
-                sample_counts = {r.samples for r in group_rows}
+                undecided = by_read[UNRESOLVED][1] if UNRESOLVED in by_read else None
+                every_row = group_rows + ([undecided] if undecided is not None else [])
+                sample_counts = {r.samples for r in every_row}
                 if len(sample_counts) != 1:
                     raise BerTableError(f"{self.source}: {condition.label()}, stored {stored}: rows disagree on samples {sorted(sample_counts)}")
-                total = math.fsum(r.probability for r in group_rows)
+                total = math.fsum(r.probability for r in every_row)
                 if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
                     first_row = min(by_read[r][0] for r in alphabet)
                     raise BerTableError(
                         f"{self._row_label(first_row)} and the other rows of {condition.label()}, stored {stored}: "
                         f"probabilities sum to {total!r}, expected 1 within {PROBABILITY_SUM_TOLERANCE:g}"
                     )
-                counted = group_rows[0].method == COUNTED_METHOD
-                if counted and group_rows[0].samples > 0 and sum(r.count for r in group_rows) != group_rows[0].samples:
+                counted = method_estimator(group_rows[0].method) == COUNTED_METHOD
+                if counted and group_rows[0].samples > 0 and sum(r.count for r in every_row) != group_rows[0].samples:
                     raise BerTableError(
                         f"{self.source}: {condition.label()}, stored {stored}: counts sum to "
-                        f"{sum(r.count for r in group_rows)}, expected samples = {group_rows[0].samples}"
+                        f"{sum(r.count for r in every_row)}, expected samples = {group_rows[0].samples}"
                     )
                 estimate[i] = [r.probability for r in group_rows]
                 upper[i] = [r.ci_high for r in group_rows]
+                if undecided is not None and len(alphabet) > 1:
+                    # An unresolved read is a misread: spread evenly over the other values.
+                    others = np.arange(len(alphabet)) != i
+                    estimate[i, others] += undecided.probability / (len(alphabet) - 1)
+                    upper[i, others] += undecided.ci_high / (len(alphabet) - 1)
             # Renormalise rows that carry the tolerated rounding of another tool (a few
             # printed digits) so samplers see rows that sum to 1; rows that only differ
             # from 1 by the float rounding of the sum itself keep their exact values.

@@ -184,8 +184,13 @@ def campaign_offset_fits(campaign_json: Path | str) -> tuple[dict[Condition, Off
     try:
         settings = summary["settings"]
         device = settings["device"] if "device" in settings else settings["spread"]
-        fits = {Condition(entry["corner"], float(entry["vdd"]), float(entry["temp_c"]), entry["scheme"]):
-                OffsetFit.from_dict(entry) for entry in entries}
+        fits = {}
+        for entry in entries:
+            condition = Condition(entry["corner"], float(entry["vdd"]), float(entry["temp_c"]), entry["scheme"])
+            if entry.get("status", "ok") != "ok":   # a condition whose offset reads failed: no fit to use
+                raise CircuitkitError(f"{path}: {condition.label()}: {entry['status']}; no offset fit to place "
+                                      "errors with")
+            fits[condition] = OffsetFit.from_dict(entry)
     except (KeyError, TypeError, ValueError) as error:
         raise CircuitkitError(f"{path}: malformed offset fit or device spread ({error!r})") from None
     return fits, device

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from circuitkit.ber_table import BER_TABLE_COLUMNS, BerTable
+from circuitkit.ber_table import BER_TABLE_COLUMNS, BerTable, method_estimator
 from circuitkit.corners.campaign import CampaignConfig, run_campaign
 from circuitkit.corners.reads import PcsaReadSimulator
 from circuitkit.device.nonideality import DeviceNonideality
@@ -51,7 +51,8 @@ def test_table_schema_sums_and_intervals(trend_campaigns):
         matrix = table.transition_matrix(condition).matrix
         np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
     for row in table:
-        assert row.ci_low <= row.probability <= row.ci_high and row.method == "mc" and row.samples == 96
+        assert row.ci_low <= row.probability <= row.ci_high and row.samples == 96
+        assert row.method == "mc; device lrs:lognormal hrs:lognormal" and method_estimator(row.method) == "mc"
     summary = result.summary
     assert summary["failed_samples"] == 0 and summary["samples_simulated"] == 2 * 2 * 96
     assert summary["toolchain"]["ngspice"].startswith("4") and summary["seed"] == 3
@@ -173,13 +174,13 @@ def test_rare_event_estimate_agrees_with_brute_force_where_both_can_measure(tmp_
     offset = run_campaign(CampaignConfig(samples=32, method="offset", **common), tmp_path / "offset", workers=2,
                           simulator=PCSA, progress=False)
     for stored in (+1, -1):
-        mc_row = next(r for r in brute.table if r.stored == stored and r.read != stored)
-        rare_row = next(r for r in offset.table if r.stored == stored and r.read != stored)
+        mc_row = next(r for r in brute.table if r.stored == stored and r.read == -stored)
+        rare_row = next(r for r in offset.table if r.stored == stored and r.read == -stored)
         print(f"stored {stored:+d}: mc {mc_row.probability:.4f} [{mc_row.ci_low:.4f}, {mc_row.ci_high:.4f}] "
               f"({mc_row.samples} reads); offset {rare_row.probability:.4f} [{rare_row.ci_low:.4f}, {rare_row.ci_high:.4f}] "
               f"({rare_row.samples} simulations)")
         assert mc_row.probability >= 0.01       # measurable by brute force
-        assert rare_row.method == "offset"
+        assert rare_row.method == "offset; device lrs:lognormal hrs:lognormal"
         # The two intervals overlap.
         assert rare_row.ci_low <= mc_row.ci_high and mc_row.ci_low <= rare_row.ci_high
     fit = offset.summary["offset_fits"][0]
@@ -202,7 +203,8 @@ def test_non_converging_jobs_are_retried_once_then_counted_and_reported(tmp_path
             return super().__call__(point, scheme, resistances, spice_seed, stored=stored, tighter=tighter, **kwargs)
 
     config = CampaignConfig(samples=16, batch_size=8, seed=2, device=OVERLAPPING)
-    result = run_campaign(config, tmp_path, workers=1, simulator=Flaky(), progress=False)
+    said = []
+    result = run_campaign(config, tmp_path, workers=1, simulator=Flaky(), progress=False, log=said.append)
     summary = result.summary
     failed = {entry["stored"]: entry["failed"] for entry in summary["failed_samples_by_condition"]}
     print(f"attempts {attempts}; failed samples {failed}; retried jobs {summary['retried_jobs']}")
@@ -211,6 +213,15 @@ def test_non_converging_jobs_are_retried_once_then_counted_and_reported(tmp_path
     assert summary["retried_jobs"] == 2
     rows = {row.stored: row.samples for row in result.table}
     assert rows == {+1: 16, -1: 8}          # the failed batch is counted in campaign.json, not passed off as reads
+    # ... and stays in the accounting: both bounds in campaign.json and on the console, inside the intervals.
+    bounds = summary["non_converged"]["by_condition"][0]
+    errors_plus = sum(r.count for r in result.table if r.stored == +1 and r.read != +1)
+    errors_minus = sum(r.count for r in result.table if r.stored == -1 and r.read != -1)
+    assert bounds["non_converged_reads"] == 8
+    assert bounds["ber_counted_as_errors"] == pytest.approx((errors_plus / 16 + (errors_minus + 8) / 16) / 2)
+    assert bounds["ber_counted_as_correct"] == pytest.approx((errors_plus / 16 + errors_minus / 16) / 2)
+    assert any("8 of 32 reads did not converge" in line and "counted as errors" in line for line in said)
+    assert result.table.error_rates()[0].ci_high >= bounds["ber_counted_as_errors"]
     assert any("injected by the test" in message for message in summary["failures"])
 
 

@@ -85,27 +85,30 @@ def test_states_come_from_a_fitted_distribution_card_with_their_alternatives():
     assert chosen.state("hrs") == real.distribution("hrs")
     gpd = DeviceNonideality.from_model_card(real, model="empirical_gpd")
     assert gpd.state("lrs").kind == "empirical_gpd"
-    # A mixture state is drawn from its own model, and refused by the lognormal-only integral.
+    # A mixture state is drawn from its own model, and the offset integral takes it as it is (issue 14).
     from circuitkit.sense_offset import OffsetFit, error_probabilities
 
     resistances = chosen.draw(np.random.default_rng(1), +1, 20_000)
     low_hrs = np.mean(resistances[:, 1] < 20e3)   # the HRS cells that stayed near LRS (about 7 %)
     assert 0.04 < low_hrs < 0.10
-    fit = OffsetFit(0.0, 0.1, np.eye(2) * 1e-4, np.zeros(3), np.ones(3), np.ones(3), False)
-    with pytest.raises(NonidealityError, match="a lognormal_mixture model; this method assumes lognormal"):
-        error_probabilities(fit, chosen)
+    fit = OffsetFit(0.0, 0.4, np.eye(2) * 1e-4, np.zeros(3), np.ones(3), np.ones(3), False)
+    estimate, low, high = error_probabilities(fit, chosen)[+1]
+    cells = chosen.draw(np.random.default_rng(2), +1, 60_000)
+    direct = np.mean(np.log(cells[:, 1] / cells[:, 0]) < 0.4 * np.random.default_rng(3).standard_normal(len(cells)))
+    assert abs(estimate - direct) < 4 * np.sqrt(direct * (1 - direct) / len(cells)) and low <= estimate <= high
 
 
 def test_spread_options_override_the_card_field_by_field():
     from circuitkit.corners.cli import _device
 
     card = ModelCard.load(FITTED_CARD)
-    fitted = DeviceNonideality.from_model_card(card)
+    fitted = DeviceNonideality.from_model_card(card, model=CHOSEN)   # campaigns draw the fit's chosen models
     device = _device(_ber_args("--model-card", FITTED_CARD, "--hrs-sigma", "0.5"), card)
     assert device.state("lrs") == fitted.state("lrs")      # the card's LRS fit, cell count included
     assert device.state("hrs").median == fitted.state("hrs").median and device.state("hrs").sigma_ln == 0.5
     assert device.state("hrs").samples == 0                # no longer the fitted distribution
-    assert device.source == "fitted from characterization/resistance_distribution.csv; hrs_sigma_ln=0.5 given explicitly"
+    assert device.source == ("fitted from characterization/resistance_distribution.csv (chosen models); "
+                             "hrs_sigma_ln=0.5 given explicitly")
     # An explicit zero is a value, never 'not given': a zero sigma is used, a zero median refused.
     assert _device(_ber_args("--lrs-sigma", "0"), None).state("lrs").sigma_ln == 0.0
     with pytest.raises(CircuitkitError, match="median resistance must be a positive number of ohms, got 0.0"):

@@ -1,5 +1,5 @@
-"""Read disturb over a lifetime (issue 15, item 3): the bit-line clamp, the per-read stress
-and drift in real ngspice, the drift law, reads to failure, and bad input named before any
+"""Read disturb over a lifetime (issue 15, item 3): the bit-line clamp, the slew-limited word
+line (against the real card's SET-direction glitch), the per-read stress and drift in real ngspice, the drift law, reads to failure, and bad input named before any
 simulation."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from circuitkit import CircuitkitError
 from circuitkit.corners import disturb as disturb_module
 from circuitkit.corners.disturb import (
     DisturbConfig,
+    ReadBias,
     device_disturb,
     fit_drift_law,
     read_timing,
@@ -27,7 +28,7 @@ from circuitkit.corners.disturb import (
 )
 from circuitkit.device.model import ModelCard
 from circuitkit.netlist import PcsaReadBench, ReadUnit, ternary_pcsa, two_t_two_r_pcsa, xnor_pcsa
-from circuitkit.netlist.pcsa import BitLineClamp
+from circuitkit.netlist.pcsa import BitLineClamp, WordLineSlew
 from circuitkit.operating import OperatingPoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +37,10 @@ HOT_FAST = OperatingPoint("ff", 1.98, 125.0)
 # field peaks at 0.84x it at ff/1.98 V/125 C). A card whose threshold lies below the read's
 # peak field is where reads disturb in the RESET direction, the direction the clamp acts on.
 LOW_RESET_THRESHOLD = ModelCard.default(fmin_reset=0.9e9)
+# The card fitted to the real 1T1R array's pulse data: its SET threshold is near zero, so the
+# glitch the rising word line couples onto the cells moves the HRS cell towards LRS.
+REAL_CARD = ModelCard.load(REPO / "characterization/fits/real_1t1r/pulse/model_card.json")
+HOT_TYPICAL = OperatingPoint("tt", 1.8, 125.0)
 
 
 # --------------------------------------------------------------------------- no ngspice
@@ -72,21 +77,35 @@ def test_bad_input_is_named_before_any_simulation(monkeypatch):
         two_t_two_r_pcsa(+1, clamp=BitLineClamp(1.9))
     with pytest.raises(CircuitkitError, match=r"w_clamp=0\.1 um is below the sky130 minimum width"):
         BitLineClamp(1.0, w_clamp=0.1)
+    # a word-line ramp that does not fit in the precharge, or is no ramp at all
+    with pytest.raises(CircuitkitError, match=r"DisturbConfig binary: .*t_rise=1e-09 s must lie between"):
+        DisturbConfig(wl_rise=1e-9)
+    with pytest.raises(CircuitkitError, match=r"t_rise=-1e-10 s: expected a finite number > 0"):
+        DisturbConfig(wl_rise=-1e-10)
+    with pytest.raises(CircuitkitError, match=r"PcsaReadBench: word-line rise t_rise=1e-11 s must lie between"):
+        two_t_two_r_pcsa(+1, wl_slew=WordLineSlew(1e-11))
     # the command line: exit status 2 and the same message, before any ngspice run
-    for option, message in ((["--reads", "-5"], "reads=-5"), (["--clamp-v", "2.5"], "v_gate=2.5 V lies above")):
+    for option, message in ((["--reads", "-5"], "reads=-5"), (["--clamp-v", "2.5"], "v_gate=2.5 V lies above"),
+                            (["--wl-rise", "2e-9"], "t_rise=2e-09 s must lie between")):
         run = subprocess.run([sys.executable, "-m", "circuitkit.cli", "disturb", "-o", "unused", *option],
                              capture_output=True, text=True, cwd=REPO)
         assert run.returncode == 2 and message in run.stderr, run.stderr
 
 
-def test_a_bench_without_the_clamp_writes_todays_netlist():
-    """The option is off by default and then changes nothing: the reference netlists
-    (committed before the option existed) are what a bench with clamp=None writes."""
+def test_a_bench_without_the_read_bias_options_writes_todays_netlist():
+    """The options are off by default and then change nothing: the reference netlists
+    (committed before the options existed) are what a bench with clamp=None and
+    wl_slew=None writes."""
     for file, bench in (("2t2r_pcsa.cir", two_t_two_r_pcsa(+1)), ("ternary_pcsa.cir", ternary_pcsa()),
                         ("xnor_pcsa.cir", xnor_pcsa())):
-        assert dataclasses.replace(bench, clamp=None).to_netlist() == (REPO / "netlists" / file).read_text()
+        assert dataclasses.replace(bench, clamp=None, wl_slew=None).to_netlist() == \
+            (REPO / "netlists" / file).read_text()
         clamped = dataclasses.replace(bench, clamp=BitLineClamp(0.8)).to_netlist()
         assert "bl_clamp" in clamped and ".param v_clamp=0.8" in clamped and "Vclamp vclamp 0 {v_clamp}" in clamped
+        slewed = dataclasses.replace(bench, wl_slew=WordLineSlew(0.4e-9))
+        text = slewed.to_netlist()
+        assert ".param t_wl_rise=400p" in text and "{t_pre-t_wl_lead-t_wl_rise+t_edge} {t_wl_rise} {t_edge}" in text
+        assert slewed.header()["wl_slew"] == {"t_rise": 0.4e-9} and "wl_slew" not in bench.header()
 
 
 # --------------------------------------------------------------------------- ngspice
@@ -95,7 +114,7 @@ def test_a_bench_without_the_clamp_writes_todays_netlist():
 @pytest.mark.spice
 def test_the_clamp_lowers_the_peak_cell_voltage_and_raises_reads_to_failure_where_reads_disturb():
     config = DisturbConfig(schemes=("binary",), corners=("ff",), vdd=(1.98,), temp_c=(125.0,), reads=40,
-                           clamp_v=1.4)
+                           clamp_v=1.4, wl_rise=None)
     result = run_disturb(config, LOW_RESET_THRESHOLD, log=print)
     free, clamped = (result.row("binary", HOT_FAST, clamp=flag) for flag in (False, True))
     for before, after in zip(free.devices, clamped.devices):
@@ -117,6 +136,55 @@ def test_the_clamp_lowers_the_peak_cell_voltage_and_raises_reads_to_failure_wher
 
 
 @pytest.mark.spice
+def test_the_word_line_options_remove_the_set_direction_glitch_and_raise_reads_to_failure_on_the_real_card():
+    """The real card's disturb: the ~0.1 V SET-direction glitch the rising word line couples
+    onto the HRS cell (its SET threshold is near zero) moves it towards LRS on every read.
+    A 0.4 ns word-line ramp (instead of the 50 ps clock edge), or the word line raised while
+    the bit line is still low (850 ps before evaluation instead of 200 ps), must lower that
+    peak strictly, slow the drift and so raise the reads to failure, at the cost the row
+    reports (the sensing itself is not slower)."""
+    config = DisturbConfig(schemes=("binary",), corners=("tt",), vdd=(1.8,), temp_c=(125.0,), reads=40,
+                           clamp_v=None, wl_rise=0.4e-9, wl_lead=0.85e-9)
+    result = run_disturb(config, REAL_CARD, log=print)
+    free, slewed = (result.row("binary", HOT_TYPICAL, slew=flag) for flag in (False, True))
+    early = result.row("binary", HOT_TYPICAL, early=True)
+    assert (free.bias, slewed.bias) == ("as designed", "word-line rise 400 ps")
+    (free_lrs, free_hrs), (slewed_lrs, slewed_hrs) = free.devices, slewed.devices
+    print(f"HRS SET-direction peak {free_hrs.peak_set_v * 1e3:.1f} -> {slewed_hrs.peak_set_v * 1e3:.1f} mV, change "
+          f"per read {free_hrs.change_per_read_m * 1e12:+.3g} -> {slewed_hrs.change_per_read_m * 1e12:+.3g} pm; "
+          f"reads to failure {free.reads_to_failure:.3g} -> {slewed.reads_to_failure:.3g}; delay "
+          f"{free.delay_s * 1e12:.1f} -> {slewed.delay_s * 1e12:.1f} ps, margin {free.margin_v * 1e3:.0f} -> "
+          f"{slewed.margin_v * 1e3:.0f} mV, read energy {free.energy_j * 1e15:.2f} -> {slewed.energy_j * 1e15:.2f} fJ")
+    # as designed, the glitch is the disturb: SET-direction (gap shrinking) drift of the HRS cell
+    assert free_hrs.state == "hrs" and free_hrs.peak_set_v > 0.08 and free_hrs.change_per_read_m < 0
+    # the ramp lowers the peak across the HRS cell strictly, by far more than a resolution step
+    assert slewed_hrs.peak_set_v < 0.5 * free_hrs.peak_set_v
+    assert slewed_lrs.peak_set_v < free_lrs.peak_set_v
+    assert abs(slewed_hrs.change_per_read_m) < 0.2 * abs(free_hrs.change_per_read_m)
+    # and the weight survives many more reads (both extrapolated from the same 40 simulated reads)
+    assert free.status == "extrapolated" and slewed.status == "extrapolated"
+    assert slewed.reads_to_failure > 5 * free.reads_to_failure
+    assert slewed.interval[0] > free.interval[1]
+    # its cost, beside the gain: the sensing is not slower and the margin barely moves
+    assert slewed.delay_s == pytest.approx(free.delay_s, rel=0.05)
+    assert slewed.margin_v == pytest.approx(free.margin_v, rel=0.05)
+    assert math.isfinite(slewed.energy_j) and slewed.energy_j > 0
+    # the early word line: the bit line rises onto a cell already tied to the source line
+    early_hrs = early.devices[1]
+    print(f"early word line: HRS SET peak {early_hrs.peak_set_v * 1e3:.1f} mV, {early_hrs.change_per_read_m:+.3g} "
+          f"m/read, {early.status}; read energy {early.energy_j * 1e15:.2f} fJ")
+    assert early.bias == "word line 850 ps early"
+    assert early_hrs.peak_set_v < 0.5 * free_hrs.peak_set_v
+    assert abs(early_hrs.change_per_read_m) < 0.2 * abs(free_hrs.change_per_read_m)
+    after = math.inf if early.reads_to_failure is None else early.reads_to_failure
+    assert after > 5 * free.reads_to_failure and early.status in ("extrapolated", "no failure to horizon",
+                                                                  "below threshold")
+    assert early.delay_s == pytest.approx(free.delay_s, rel=0.05)
+    # its cost: the cells conduct through the precharge (more energy per read)
+    assert early.energy_j > free.energy_j
+
+
+@pytest.mark.spice
 def test_the_state_change_per_read_grows_with_supply_and_temperature():
     """Above the RESET threshold at every point compared (0.7 GV/m: the peak LRS field is
     1.1-1.4x it): the thermally activated motion grows with temperature, the cell voltage
@@ -126,7 +194,7 @@ def test_the_state_change_per_read_grows_with_supply_and_temperature():
     unit = [ReadUnit("p", +1)]
 
     def lrs_change_per_read(point: OperatingPoint) -> float:
-        _, stresses = stress_cells("binary", unit, point, card, None, read_timing("binary", point.vdd), 12)
+        _, stresses = stress_cells("binary", unit, point, card, ReadBias(), read_timing("binary", point.vdd), 12)
         lrs = device_disturb(stresses[0], "lrs", card)
         print(f"{point.label()}: LRS peak {lrs.peak_reset_v:.3f} V ({lrs.reset_field_ratio:.2f}x fmin_reset), "
               f"{lrs.energy_per_read_j * 1e15:.2f} fJ/read, {lrs.change_per_read_m * 1e12:+.4g} pm/read")
@@ -142,7 +210,8 @@ def test_the_state_change_per_read_grows_with_supply_and_temperature():
 
 @pytest.mark.spice
 def test_no_motion_below_the_field_threshold_is_stated_with_its_margin_not_a_number():
-    config = DisturbConfig(schemes=("binary",), corners=("tt",), vdd=(1.8,), temp_c=(27.0,), reads=12, clamp_v=None)
+    config = DisturbConfig(schemes=("binary",), corners=("tt",), vdd=(1.8,), temp_c=(27.0,), reads=12, clamp_v=None,
+                           wl_rise=None)
     (row,) = run_disturb(config, ModelCard.default(), log=print).rows
     assert row.reads_to_failure is None and row.interval is None
     assert "no failure predicted by the model below its field threshold" in row.basis
@@ -157,17 +226,19 @@ def test_the_command_writes_the_table_its_settings_and_the_figure(tmp_path):
     out = tmp_path / "disturb"
     run = subprocess.run([sys.executable, "-m", "circuitkit.cli", "disturb", "-o", str(out), "--schemes", "binary,xnor",
                           "--corners", "tt", "--vdd", "1.8", "--temp-c", "27", "--reads", "10", "--clamp-v", "1.4",
-                          "--quiet"], capture_output=True, text=True, cwd=REPO)
+                          "--wl-rise", "0.4e-9", "--quiet"], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 0, run.stderr
     print(run.stdout)
     rows = list(csv.DictReader((out / "disturb_table.csv").open()))
-    assert [(row["scheme"], row["clamp_v"]) for row in rows] == [("binary", ""), ("binary", "1.4"), ("xnor", ""),
-                                                                 ("xnor", "1.4")]
-    for column in ("bl_peak_reset_v", "blb_energy_per_read_j", "bl_change_per_read_m", "reads_to_failure",
+    biases = ["as designed", "clamp at 1.4 V", "word-line rise 400 ps"]
+    assert [(row["scheme"], row["bias"]) for row in rows] == [(s, b) for s in ("binary", "xnor") for b in biases]
+    assert [row["clamp_v"] for row in rows[:3]] == ["", "1.4", ""] and float(rows[2]["wl_rise_s"]) == 4e-10
+    for column in ("bl_peak_reset_v", "blb_peak_set_v", "read_energy_j", "blb_energy_per_read_j", "bl_change_per_read_m", "reads_to_failure",
                    "rtf_low", "rtf_high", "simulated_reads", "extrapolated", "status", "basis", "delay_s", "margin_v"):
         assert column in rows[0]
     saved = json.loads((out / "disturb.json").read_text())
     assert saved["settings"]["reads"] == 10 and saved["settings"]["clamp_v"] == 1.4
+    assert saved["settings"]["wl_rise"] == 4e-10
     assert {"ngspice", "verilog_a", "pdk"} <= set(saved["toolchain"])
     assert "fmin_reset" in saved["card"]["thresholds"] and saved["assumptions"]
     assert (out / "reads_to_failure.png").stat().st_size > 10_000
@@ -178,6 +249,7 @@ def test_the_command_writes_the_table_its_settings_and_the_figure(tmp_path):
     html._disturb_section(doc, tmp_path)
     page = "".join(doc.html)
     assert "disturb/reads_to_failure.png" in page and "no failure predicted by the model below" in page
+    assert "word-line rise 400 ps" in page
 
 
 @pytest.mark.spice
@@ -193,7 +265,7 @@ def test_a_clamp_that_breaks_the_read_and_a_point_ngspice_fails_are_reported_and
 
     monkeypatch.setattr(disturb_module, "disturb_rows", one_point_fails)
     config = DisturbConfig(schemes=("binary",), corners=("tt",), vdd=(1.8, 1.98), temp_c=(27.0,), reads=8,
-                           clamp_v=0.5)
+                           clamp_v=0.5, wl_rise=None)
     result = run_disturb(config, ModelCard.default(), log=print)
     assert len(result.failures) == 1 and "1.98 V" in result.failures[0] and "timestep too small" in result.failures[0]
     free, clamped = result.rows

@@ -29,28 +29,16 @@ from typing import Any
 import numpy as np
 
 from circuitkit import CircuitkitError
-from circuitkit.ber_table import BerTable, Condition
+from circuitkit.ber_table import BerTable, Condition, method_text
 from circuitkit.corners.batch import ReadSimulator
 from circuitkit.corners.config import CampaignConfig
 from circuitkit.corners.jobs import Job, JobOutcome, SampleStore, collect, execute, plan_jobs
+from circuitkit.corners.outcomes import counted_table, non_converged_bounds, reweighted_sensitivity, tally_reads
 from circuitkit.corners.rare import offset_table
 from circuitkit.device.model import ModelCard
 from circuitkit.files import write_atomic
 
 __all__ = ["CampaignConfig", "CampaignResult", "run_campaign"]
-
-
-def count_matrices(results: list[tuple[Job, JobOutcome]]) -> dict[Condition, np.ndarray]:
-    """Read counts (stored x read) per condition; failed jobs add no reads (they are
-    counted by `condition_summaries`)."""
-    counts: dict[Condition, np.ndarray] = {}
-    for job, outcome in results:
-        alphabet = job.condition.alphabet
-        matrix = counts.setdefault(job.condition, np.zeros((len(alphabet), len(alphabet)), dtype=np.int64))
-        row = alphabet.index(job.stored)
-        for value in outcome.read:
-            matrix[row, alphabet.index(value)] += 1
-    return counts
 
 
 def _finite_stats(values: list[float]) -> dict[str, float | int]:
@@ -113,20 +101,24 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
     ran_now = execute(jobs, config, store, simulator, workers=workers, executor=executor, scheduler=scheduler,
                       card=card, progress=progress)
     grouped = collect(jobs, store)
+    all_results = [item for items in grouped.values() for item in items]
+    tallies = tally_reads(all_results, config.conditions())
     if config.method == "mc":
-        counts = count_matrices(grouped["mc"])
-        empty = [f"{c.label()} stored {s}" for c, m in counts.items() for s, row in zip(c.alphabet, m) if row.sum() == 0]
-        if empty:
-            raise CircuitkitError(
-                "every sample failed to converge for " + "; ".join(empty) + f"; see the errors in {store.directory}"
-            )
-        table = BerTable.from_counts(counts, method="mc")
+        table = counted_table(tallies, method_text("mc", config.device.states.model_label()))
         rare_fits = []
+        sensitivity = [{**dataclasses.asdict(condition), "assumed": config.device.states.model_label(),
+                        "ber": rate.ber, "alternatives": reweighted_sensitivity(grouped["mc"], config.device).get(condition, [])}
+                       for condition, rate in zip(table.conditions(), table.error_rates())]
     else:
         table, rare_fits = offset_table(grouped["offset"], config)
+        sensitivity = [{key: fit[key] for key in ("corner", "vdd", "temp_c", "scheme")}
+                       | {"assumed": fit.get("assumed"), "ber": rate.ber, "alternatives": fit.get("model_form_sensitivity", [])}
+                       for fit, rate in zip(rare_fits, table.error_rates())]
     table.write(outdir / "ber_table.csv")
-    all_results = [item for items in grouped.values() for item in items]
     conditions = condition_summaries(all_results)
+    non_converged = non_converged_bounds(tallies)
+    for line in outcome_lines(non_converged, sensitivity, config):
+        (log or _to_stderr)(line)
     summary = {
         "settings": config.to_dict(),
         "model_card": dict(card.provenance) if card is not None else "defaults of verilog-a/rram_hfox.va",
@@ -147,6 +139,19 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
         "retried_jobs": sum(1 for _, outcome in all_results if outcome.attempts > 1),
         "conditions": conditions,
         "offset_fits": rare_fits,
+        "non_converged": {
+            "how": "reads whose simulation did not converge (after one retry) stay in the accounting: each table "
+                   "row's interval spans them counted as that outcome and as another; here the BER with them "
+                   "counted as correct and as errors (both bounds) and left out (the table's estimate)",
+            "by_condition": non_converged},
+        "model_form_sensitivity": {
+            "how": ("the offset estimate recomputed from the same fit with each distribution model the card's fit "
+                    "compared (same kind for LRS and HRS)" if config.method == "offset" else
+                    "the same reads reweighted by each alternative model's likelihood ratio (self-normalised); "
+                    "cannot show a tail beyond the reads"),
+            "note": "" if config.device.states.fitted else
+                    "no alternative models: the states were given or are defaults, not fitted to cells",
+            "by_condition": sensitivity},
         "wall_time_s_this_run": time.perf_counter() - started,
         "simulation_time_s_total": sum(outcome.elapsed_s for _, outcome in all_results),
         "workers": workers,
@@ -154,6 +159,41 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
     }
     write_atomic(outdir / "campaign.json", json.dumps(summary, indent=2, default=float) + "\n")
     return CampaignResult(table, summary, outdir)
+
+
+def _to_stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr)
+
+
+def outcome_lines(non_converged: list[dict[str, Any]], sensitivity: list[dict[str, Any]],
+                  config: CampaignConfig) -> list[str]:
+    """What the console says about reads that decided nothing and about the device model
+    each estimate assumed (the same facts as campaign.json)."""
+    lines = []
+    for entry in non_converged:
+        label = Condition(entry["corner"], entry["vdd"], entry["temp_c"], entry["scheme"]).label()
+        if entry["non_converged_reads"]:
+            lines.append(f"{label}: {entry['non_converged_reads']} of {entry['reads']} reads did not converge; BER "
+                         f"{entry['ber_counted_as_correct']:.3g} with them counted as correct, "
+                         f"{entry['ber_counted_as_errors']:.3g} counted as errors (the table's intervals span both)")
+        if entry["unresolved_reads"]:
+            lines.append(f"{label}: {entry['unresolved_reads']} reads unresolved at the sampling time "
+                         "(their own outcome in the table, counted as errors)")
+    for entry in sensitivity:
+        if not entry["alternatives"]:
+            continue
+        label = Condition(entry["corner"], entry["vdd"], entry["temp_c"], entry["scheme"]).label()
+        rates = [alternative["ber"] for alternative in entry["alternatives"]]
+        positive = [rate for rate in rates + [entry["ber"]] if rate > 0]
+        spread = max(positive) / min(positive) if positive else 1.0
+        lines.append(f"{label}: BER {entry['ber']:.3g} assuming {entry['assumed']}; with the other fitted models "
+                     + ", ".join(f"{a['hrs']} {a['ber']:.3g}" + (f" (reweighted, {a['errors_seen']} errors seen)"
+                                                                    if "errors_seen" in a else "")
+                                 for a in entry["alternatives"])
+                     + (f" ({spread:.3g}x apart: the answer is the assumption)" if spread > 10 else ""))
+    return lines
 
 
 def simulation_key(card: ModelCard, fingerprint: dict[str, str]) -> dict[str, str]:

@@ -2,7 +2,8 @@
 reads the stored weight survives.
 
 For each read scheme (binary 2T2R PCSA, ternary, XNOR), each corner (process x supply x
-temperature) and each read bias (as designed, and with a `BitLineClamp`):
+temperature) and each read bias (as designed, with a `BitLineClamp`, with a
+`WordLineSlew`, and with the word line raised early, `DisturbConfig.wl_lead`):
 
 1. **Stress, simulated.** One transient of `reads` consecutive reads in ngspice (the
    Verilog-A model moves its state during every read). Per device and per read: the peak
@@ -29,9 +30,16 @@ temperature) and each read bias (as designed, and with a `BitLineClamp`):
    state at all: then no failure is predicted, and the row says so with the threshold
    margin (peak field / threshold) instead of a number.
 
-The clamp's cost is reported beside its gain: the fresh read's sense delay and margin with
-and without it (the margin is the BER's proxy here: at a fixed sampling time a smaller
-margin is a larger error rate under the same offset spread).
+Each option's cost is reported beside its gain: the fresh read's sense delay, margin and
+energy with and without it (the margin is the BER's proxy here: at a fixed sampling time a
+smaller margin is a larger error rate under the same offset spread). The two options act
+on different mechanisms: the clamp limits the RESET-direction voltage the read current
+puts across the cells; the slew-limited word line removes the SET-direction glitch the
+rising word line couples onto them, the disturb that moves HRS towards LRS on a card
+whose SET threshold is near zero (the refitted real card). Raising the word line early,
+while the bit line is still low in its precharge, removes the same glitch by sequencing
+(the bit line then rises onto a cell already tied to the source line), at the cost of a
+cell current during the whole precharge.
 
 This module simulates and fits; it draws nothing (`circuitkit.report.disturb_plots`) and
 parses no command line (`circuitkit.corners.disturb_cli`).
@@ -58,6 +66,7 @@ from circuitkit.netlist.pcsa import (
     PcsaReadBench,
     ReadTiming,
     ReadUnit,
+    WordLineSlew,
 )
 from circuitkit.netlist.readout import CellStress, PcsaRead, PcsaReads, measure_cell_stress
 from circuitkit.operating import Corner, OperatingPoint
@@ -96,6 +105,9 @@ ASSUMPTIONS = (
     "energy per read: integral of V(te,be) I over the read, I the card's current at ngspice's voltage and state",
     "no motion over the simulated reads with the peak field below the card's thresholds: no failure predicted "
     "by the model (it has no sub-threshold motion); the threshold margin is the peak field / threshold",
+    "read biases: the clamp is re-timed to its own delay; the word-line ramp (WordLineSlew) and the early word line "
+    "are ideal word-line sources (the driver's size, delay and energy are not simulated; the read energy is the "
+    "read unit's supply only), one nominal 2T2R pair, no word-line wire RC of an array row",
 )
 
 
@@ -110,7 +122,11 @@ class DisturbConfig:
     consecutive reads simulated per transient (the data the drift law is fitted to; at
     least 8). `clamp_v` / `ternary_clamp_v`: the gate voltage of the bit-line clamp each
     scheme is also simulated with (None: without a clamp only); at most the scheme's lowest
-    supply. `margin_fraction`: a +-1 read fails when its margin falls below this fraction
+    supply. `wl_rise`: the rise time (s) of the slew-limited word line (`WordLineSlew`) every
+    scheme is also simulated with (None: not simulated); it must fit in the scheme's
+    precharge. `wl_lead`: the early word line every scheme is also simulated with: it rises
+    this long (s) before evaluation instead of `ReadTiming.t_wl_lead` (None: not simulated);
+    shorter than the scheme's precharge. `margin_fraction`: a +-1 read fails when its margin falls below this fraction
     of the fresh margin. `horizon`: the largest read count extrapolated to.
     """
 
@@ -122,6 +138,8 @@ class DisturbConfig:
     reads: int = 200
     clamp_v: float | None = 1.4
     ternary_clamp_v: float | None = 0.8
+    wl_rise: float | None = 0.4e-9
+    wl_lead: float | None = None
     margin_fraction: float = 0.5
     horizon: float = 1e15
 
@@ -150,6 +168,17 @@ class DisturbConfig:
             if clamp is not None:
                 for point in points:
                     clamp.check_supply(point.vdd, f"DisturbConfig {scheme} reads at {point.label()}")
+            # the phases a scheme's timing keeps from ReadTiming's defaults (for_supply sets only the
+            # evaluation and the margin time), so no simulation is needed to check the word line
+            phases = TERNARY_TIMING if scheme == "ternary" else ReadTiming()
+            slew = self.wl_slew()
+            if slew is not None:
+                slew.check_timing(phases, f"DisturbConfig {scheme}")
+            if self.wl_lead is not None:
+                try:
+                    ReadBias(wl_lead=self.wl_lead).timing(phases)
+                except CircuitkitError as error:
+                    raise CircuitkitError(f"DisturbConfig {scheme}: wl_lead: {error}") from None
 
     def supplies(self, scheme: str) -> tuple[float, ...]:
         return self.ternary_vdd if scheme == "ternary" else self.vdd
@@ -167,8 +196,53 @@ class DisturbConfig:
         except CircuitkitError as error:
             raise CircuitkitError(f"DisturbConfig {scheme}: {error}") from None
 
+    def wl_slew(self) -> WordLineSlew | None:
+        if self.wl_rise is None:
+            return None
+        try:
+            return WordLineSlew(t_rise=self.wl_rise)
+        except CircuitkitError as error:
+            raise CircuitkitError(f"DisturbConfig: {error}") from None
+
+    def biases(self, scheme: str) -> list["ReadBias"]:
+        """The read biases each point is simulated with: as designed first (the reference
+        the failure limit is taken from), then each configured option alone."""
+        clamp, slew, lead = self.clamp(scheme), self.wl_slew(), self.wl_lead
+        return ([ReadBias()] + ([ReadBias(clamp=clamp)] if clamp else []) + ([ReadBias(wl_slew=slew)] if slew else [])
+                + ([ReadBias(wl_lead=lead)] if lead is not None else []))
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadBias:
+    """One read-bias design option of the read benches (all None: as designed): a bit-line
+    clamp, a slew-limited word line, or the word line raised `wl_lead` seconds before
+    evaluation (a timing, `ReadTiming.t_wl_lead`: no new circuit)."""
+
+    clamp: BitLineClamp | None = None
+    wl_slew: WordLineSlew | None = None
+    wl_lead: float | None = None
+
+    def label(self) -> str:
+        return bias_label(self.clamp and self.clamp.v_gate, self.wl_slew and self.wl_slew.t_rise, self.wl_lead)
+
+    def bench_fields(self) -> dict[str, Any]:
+        return {"clamp": self.clamp, "wl_slew": self.wl_slew}
+
+    def timing(self, base: ReadTiming) -> ReadTiming:
+        """`base` with this bias's word-line lead (unchanged without one)."""
+        return base if self.wl_lead is None else dataclasses.replace(base, t_wl_lead=self.wl_lead)
+
+
+def bias_label(clamp_v: float | None, wl_rise_s: float | None, wl_lead_s: float | None = None) -> str:
+    """How a read bias is named in the table, the console and the figure."""
+    if clamp_v is not None:
+        return f"clamp at {clamp_v:g} V"
+    if wl_lead_s is not None:
+        return f"word line {wl_lead_s * 1e12:.0f} ps early"
+    return "as designed" if wl_rise_s is None else f"word-line rise {wl_rise_s * 1e12:.0f} ps"
 
 
 # --------------------------------------------------------------------------- drift law
@@ -258,6 +332,13 @@ class DisturbRow:
     reads_to_failure: float | None     # None: no failure predicted (see `basis`)
     interval: tuple[float, float] | None
     basis: str
+    wl_rise_s: float | None = None     # the slew-limited word line's rise time (None: the clock edge)
+    wl_lead_s: float | None = None     # the early word line's lead before evaluation (None: the timing's)
+    energy_j: float = math.nan         # fresh read's energy from the unit's supply (evaluation + precharge)
+
+    @property
+    def bias(self) -> str:
+        return bias_label(self.clamp_v, self.wl_rise_s, self.wl_lead_s)
 
     @property
     def status(self) -> str:
@@ -268,7 +349,10 @@ class DisturbRow:
 
     def to_csv_row(self) -> dict[str, Any]:
         row: dict[str, Any] = {"scheme": self.scheme, "corner": str(self.point.corner), "vdd": self.point.vdd,
-                               "temp_c": self.point.temp_c, "clamp_v": "" if self.clamp_v is None else self.clamp_v,
+                               "temp_c": self.point.temp_c, "bias": self.bias,
+                               "clamp_v": "" if self.clamp_v is None else self.clamp_v,
+                               "wl_rise_s": "" if self.wl_rise_s is None else self.wl_rise_s,
+                               "wl_lead_s": "" if self.wl_lead_s is None else self.wl_lead_s,
                                "weight": self.weight, "simulated_reads": self.simulated_reads}
         for d in self.devices:
             law = d.law
@@ -278,7 +362,8 @@ class DisturbRow:
                     f"{d.side}_change_per_read_m": d.change_per_read_m,
                     f"{d.side}_law_amplitude_m": "" if law is None else law.sign * law.amplitude_m,
                     f"{d.side}_law_exponent": "" if law is None else law.exponent}
-        row |= {"delay_s": self.delay_s, "margin_v": self.margin_v, "margin_limit_v": self.margin_limit_v,
+        row |= {"delay_s": self.delay_s, "margin_v": self.margin_v, "read_energy_j": self.energy_j,
+                "margin_limit_v": self.margin_limit_v,
                 "t_margin_s": self.t_margin_s,
                 "reads_to_failure": "" if self.reads_to_failure is None else self.reads_to_failure,
                 "rtf_low": "" if self.interval is None else self.interval[0],
@@ -295,11 +380,16 @@ class DisturbResult:
     card_source: str
     failures: tuple[str, ...] = ()   # points ngspice could not simulate (no rows), with its message
 
-    def row(self, scheme: str, point: OperatingPoint, clamp: bool, weight: int = +1) -> DisturbRow:
+    def row(self, scheme: str, point: OperatingPoint, clamp: bool = False, weight: int = +1,
+            slew: bool = False, early: bool = False) -> DisturbRow:
+        """The row of one weight at one point and bias: as designed, with the clamp, with
+        the slew-limited word line or with the early word line."""
+        key = (scheme, point, clamp, slew, early, weight)
         for row in self.rows:
-            if (row.scheme, row.point, row.clamp_v is not None, row.weight) == (scheme, point, clamp, weight):
+            if (row.scheme, row.point, row.clamp_v is not None, row.wl_rise_s is not None, row.wl_lead_s is not None,
+                    row.weight) == key:
                 return row
-        raise KeyError((scheme, point.label(), clamp, weight))
+        raise KeyError((scheme, point.label(), clamp, slew, early, weight))
 
 
 # --------------------------------------------------------------------------- simulation
@@ -312,10 +402,10 @@ def read_timing(scheme: str, vdd: float) -> ReadTiming:
 
 
 def _bench(scheme: str, units: Sequence[ReadUnit], point: OperatingPoint, card: ModelCard,
-           clamp: BitLineClamp | None, timing: ReadTiming, reads: int, **fields: Any) -> PcsaReadBench:
+           bias: ReadBias, timing: ReadTiming, reads: int, **fields: Any) -> PcsaReadBench:
     return PcsaReadBench(tuple(units), point=point, timing=timing, card=card, states=RramStates.of_card(card),
-                         kind=SCHEME_KINDS[scheme], xnor=scheme == "xnor", clamp=clamp, reads=reads, waveforms=False,
-                         **fields)
+                         kind=SCHEME_KINDS[scheme], xnor=scheme == "xnor", reads=reads, waveforms=False,
+                         **bias.bench_fields(), **fields)
 
 
 def read_unit(scheme: str, name: str, weight: int, **fields: Any) -> ReadUnit:
@@ -332,7 +422,7 @@ def clamped_timing(scheme: str, point: OperatingPoint, card: ModelCard, clamp: B
     time (it is what tells 0 from +-1); only its margin time moves, up to the sampling time.
     A clamp that keeps the fresh read from resolving keeps `base` (the rows then say that
     the fresh read fails)."""
-    probe = _bench(scheme, [read_unit(scheme, "p", +1)], point, card, clamp, base, 1,
+    probe = _bench(scheme, [read_unit(scheme, "p", +1)], point, card, ReadBias(clamp=clamp), base, 1,
                    title=f"bit-line clamp delay, {scheme}, {point.label()}").simulate(name="disturb_clamp_delay")["p"]
     if not (probe.correct and math.isfinite(probe.delay_s)):
         return base
@@ -343,10 +433,10 @@ def clamped_timing(scheme: str, point: OperatingPoint, card: ModelCard, clamp: B
 
 
 def stress_cells(scheme: str, units: Sequence[ReadUnit], point: OperatingPoint, card: ModelCard,
-                 clamp: BitLineClamp | None, timing: ReadTiming, reads: int) -> tuple[PcsaReads, list[CellStress]]:
+                 bias: ReadBias, timing: ReadTiming, reads: int) -> tuple[PcsaReads, list[CellStress]]:
     """`reads` consecutive reads of `units` in one ngspice transient: the first and last
     read of each unit, and what every read did to each device."""
-    bench = _bench(scheme, units, point, card, clamp, timing, reads, save_cells=True,
+    bench = _bench(scheme, units, point, card, bias, timing, reads, save_cells=True,
                    title=f"read disturb: {reads} reads, {scheme}, {point.label()}")
     result = run_batch(bench.to_netlist(), name="disturb_stress")
     return bench.measure(result), measure_cell_stress(result, bench.initial_gaps(), card, point.temp_c,
@@ -377,7 +467,7 @@ class _Stressed:
     scheme: str
     point: OperatingPoint
     card: ModelCard
-    clamp: BitLineClamp | None
+    bias: ReadBias
     timing: ReadTiming
     weight: int
     devices: tuple[DeviceDisturb, ...]
@@ -393,7 +483,7 @@ class _Stressed:
                     for d, g1 in zip(self.devices, self.gaps_after_first)]
             units.append(read_unit(self.scheme, f"n{index}", self.weight, rram_bl={"gap_init": gaps[0]},
                                    rram_blb={"gap_init": gaps[1]}))
-        measured = _bench(self.scheme, units, self.point, self.card, self.clamp, self.timing, 1,
+        measured = _bench(self.scheme, units, self.point, self.card, self.bias, self.timing, 1,
                           title=f"read disturb: extrapolated states, {self.scheme}, {self.point.label()}"
                           ).simulate(name="disturb_states")
         return measured["fresh"], [measured[f"n{index}"] for index in range(len(reads))]
@@ -408,7 +498,7 @@ def reads_to_failure(cell: _Stressed, limit_v: float, config: DisturbConfig) -> 
     fresh, reads = cell.read_states(grid)
     if _fails(fresh, limit_v):
         return None, (f"the fresh read already fails: margin {fresh.margin_v * 1e3:.0f} mV, limit "
-                      f"{limit_v * 1e3:.0f} mV{' (the clamp' + chr(39) + 's cost)' if cell.clamp else ''}")
+                      f"{limit_v * 1e3:.0f} mV{' (the cost of the ' + cell.bias.label() + ')' if cell.bias.label() != 'as designed' else ''}")
     failing = [index for index, read in enumerate(reads) if _fails(read, limit_v)]
     if not failing:
         return None, (f"no failure predicted up to {config.horizon:.0e} reads (drift law extrapolated from "
@@ -457,15 +547,18 @@ def _no_motion_basis(devices: Sequence[DeviceDisturb], reads: int) -> str:
 
 def disturb_rows(scheme: str, point: OperatingPoint, card: ModelCard, config: DisturbConfig) -> list[DisturbRow]:
     """Stress, drift laws and reads to failure of each weight of `scheme` at one point,
-    as designed and (if the config has one) with the clamp. The margin limit is the same
-    for both biases: `margin_fraction` of the unclamped fresh read's margin."""
+    as designed and with each read-bias option of the config (`DisturbConfig.biases`). The
+    margin limit is the same for every bias: `margin_fraction` of the fresh read's margin as
+    designed. The clamped read is re-timed to its own delay (`clamped_timing`); the
+    slew-limited word line ends its ramp where the clock edge did, so it keeps the timing;
+    the early word line changes only its lead."""
     units = [read_unit(scheme, {+1: "p", 0: "z"}[w], w) for w in SCHEME_WEIGHTS[scheme]]
     base = read_timing(scheme, point.vdd)
-    clamp = config.clamp(scheme)
     reference: dict[int, PcsaRead] = {}
     rows = []
-    for bias in (None, clamp) if clamp else (None,):
-        timing = base if bias is None else clamped_timing(scheme, point, card, bias, base, reference[+1].delay_s)
+    for bias in config.biases(scheme):
+        timing = (bias.timing(base) if bias.clamp is None else
+                  clamped_timing(scheme, point, card, bias.clamp, base, reference[+1].delay_s))
         first_reads, stresses = stress_cells(scheme, units, point, card, bias, timing, config.reads)
         for unit in units:
             read = first_reads[unit.name]
@@ -477,7 +570,7 @@ def disturb_rows(scheme: str, point: OperatingPoint, card: ModelCard, config: Di
             if _fails(read, limit):
                 basis = (f"the fresh read already fails: it reads {read.value:+d} (stored {unit.weight:+d}), margin "
                          f"{read.margin_v * 1e3:.0f} mV against the limit {limit * 1e3:.0f} mV"
-                         + (f": the cost of the clamp at {bias.v_gate:g} V" if bias else ""))
+                         + (f": the cost of the {bias.label()}" if bias != ReadBias() else ""))
             elif any(d.law for d in devices):
                 cell = _Stressed(scheme, point, card, bias, timing, unit.weight, devices,
                                  (float(own[0].gap_m[0]), float(own[1].gap_m[0])))
@@ -490,8 +583,10 @@ def disturb_rows(scheme: str, point: OperatingPoint, card: ModelCard, config: Di
                     interval = _law_interval(devices, own, n_fail, config.reads)
             else:
                 basis = _no_motion_basis(devices, config.reads)
-            rows.append(DisturbRow(scheme, point, bias and bias.v_gate, unit.weight, config.reads, devices,
-                                   read.delay_s, read.margin_v, limit, timing.t_margin, n_fail, interval, basis))
+            rows.append(DisturbRow(scheme, point, bias.clamp and bias.clamp.v_gate, unit.weight, config.reads,
+                                   devices, read.delay_s, read.margin_v, limit, timing.t_margin, n_fail, interval,
+                                   basis, wl_rise_s=bias.wl_slew and bias.wl_slew.t_rise, wl_lead_s=bias.wl_lead,
+                                   energy_j=read.energy_j))
     return rows
 
 
@@ -511,7 +606,7 @@ def run_disturb(config: DisturbConfig, card: ModelCard | None = None, card_sourc
                 continue
             rows += new
             for row in new:
-                bias = f"clamp {row.clamp_v:g} V" if row.clamp_v else "no clamp"
+                bias = row.bias
                 log(f"disturb {scheme} w{row.weight:+d} {point.label()} {bias}: {_rtf_text(row)}")
     if not rows:
         raise CircuitkitError("read disturb: no point could be simulated: " + "; ".join(failures))

@@ -2,7 +2,7 @@
 
 The command line's front end to `circuitkit.corners.disturb`: options named as the
 `DisturbConfig` fields they fill; the settings are checked (supplies, clamp voltages,
-read count) before any simulation; writes OUTDIR/disturb_table.csv, disturb.json and
+word-line rise time, read count) before any simulation; writes OUTDIR/disturb_table.csv, disturb.json and
 reads_to_failure.png.
 """
 
@@ -16,19 +16,26 @@ from circuitkit.argtypes import comma_floats, comma_names
 from circuitkit.corners.disturb import FIGURE_FILE, JSON_FILE, TABLE_FILE, DisturbConfig
 
 
-def _optional_volts(text: str) -> float | None:
-    if text.strip().lower() in ("none", "off", ""):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a voltage in V or 'none', got {text!r}") from None
+def _optional(what: str):
+    """An argparse type: a number (`what` says its unit) or none/off."""
+    def parse(text: str) -> float | None:
+        if text.strip().lower() in ("none", "off", ""):
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} or 'none', got {text!r}") from None
+    return parse
+
+
+_optional_volts = _optional("a voltage in V")
 
 
 def config_from_args(args: argparse.Namespace) -> DisturbConfig:
     return DisturbConfig(schemes=args.schemes, corners=args.corners, vdd=args.vdd, ternary_vdd=args.ternary_vdd,
                          temp_c=args.temp_c, reads=args.reads, clamp_v=args.clamp_v,
-                         ternary_clamp_v=args.ternary_clamp_v, margin_fraction=args.margin_fraction,
+                         ternary_clamp_v=args.ternary_clamp_v, wl_rise=args.wl_rise, wl_lead=args.wl_lead,
+                         margin_fraction=args.margin_fraction,
                          horizon=args.horizon)
 
 
@@ -40,17 +47,18 @@ def _disturb(args: argparse.Namespace) -> int:
     card = ModelCard.load(args.model_card) if args.model_card else ModelCard.default()
     result = run_disturb(config, card, card_source(args.model_card), log=(lambda _: None) if args.quiet else print)
     paths = write_disturb(result, args.output, card)
-    print(f"{'scheme':<8} {'w':>2} {'corner':<20} {'clamp':>6} {'peak V':>7} {'fJ/read':>8} {'dg/read pm':>11} "
-          f"{'delay ps':>8} {'margin':>7}  reads to failure")
+    print(f"{'scheme':<8} {'w':>2} {'corner':<20} {'bias':<22} {'peak V':>7} {'SET mV':>7} {'fJ/read':>8} "
+          f"{'dg/read pm':>11} {'delay ps':>8} {'margin':>7} {'read fJ':>8}  reads to failure")
     for row in result.rows:
         worst = max(row.devices, key=lambda d: d.peak_reset_v)
         change = max((abs(d.change_per_read_m) for d in row.devices))
         rtf = (row.status if row.reads_to_failure is None else
                f"{row.reads_to_failure:.3g} [{row.interval[0]:.3g}, {row.interval[1]:.3g}]")
-        print(f"{row.scheme:<8} {row.weight:>+2d} {row.point.label():<20} "
-              f"{'-' if row.clamp_v is None else format(row.clamp_v, 'g'):>6} {worst.peak_reset_v:>7.3f} "
-              f"{sum(d.energy_per_read_j for d in row.devices) * 1e15:>8.3f} {change * 1e12:>11.3g} "
-              f"{row.delay_s * 1e12 if math.isfinite(row.delay_s) else math.nan:>8.1f} {row.margin_v:>7.3f}  {rtf}")
+        peak_set = max(d.peak_set_v for d in row.devices)
+        print(f"{row.scheme:<8} {row.weight:>+2d} {row.point.label():<20} {row.bias:<22} {worst.peak_reset_v:>7.3f} "
+              f"{peak_set * 1e3:>7.1f} {sum(d.energy_per_read_j for d in row.devices) * 1e15:>8.3f} "
+              f"{change * 1e12:>11.3g} {row.delay_s * 1e12 if math.isfinite(row.delay_s) else math.nan:>8.1f} "
+              f"{row.margin_v:>7.3f} {row.energy_j * 1e15:>8.2f}  {rtf}")
     for failure in result.failures:
         print(f"FAILED (no rows): {failure}")
     print(f"reads simulated per transient: {config.reads}; beyond them every number is the drift law's "
@@ -64,7 +72,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "disturb", help="read disturb over a lifetime: cell stress per read, drift law, reads to failure",
         description="Simulates consecutive reads in ngspice for each scheme x corner x supply x temperature, "
-        "with and without a bit-line clamp; fits the state drift per read and extrapolates the reads until the "
+        "as designed, with a bit-line clamp, a slew-limited word line or an early word line; fits the state drift per read and extrapolates the reads until the "
         "sense margin or the read fails. Writes OUTDIR/disturb_table.csv, disturb.json, reads_to_failure.png.",
     )
     parser.add_argument("--output", "-o", required=True, type=Path, help="output directory")
@@ -82,6 +90,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help=f"bit-line clamp gate voltage of the binary and XNOR reads, or none (default {defaults.clamp_v})")
     parser.add_argument("--ternary-clamp-v", type=_optional_volts, default=defaults.ternary_clamp_v,
                         help=f"clamp gate voltage of the ternary reads, or none (default {defaults.ternary_clamp_v})")
+    parser.add_argument("--wl-rise", type=_optional("a rise time in s"), default=defaults.wl_rise,
+                        help="rise time (s) of the slew-limited word line every scheme is also read with, against "
+                        f"the SET-direction glitch of the rising word line, or none (default {defaults.wl_rise:g})")
+    parser.add_argument("--wl-lead", type=_optional("a time in s"), default=defaults.wl_lead,
+                        help="also read with the word line raised this long (s) before evaluation, while the bit "
+                        "line still precharges (another sequencing against the same glitch), or none (default none)")
     parser.add_argument("--margin-fraction", type=float, default=defaults.margin_fraction,
                         help="a read fails when its margin falls below this fraction of the fresh unclamped "
                         f"margin (default {defaults.margin_fraction})")

@@ -9,16 +9,24 @@ two things that vary:
    many mismatch samples read cells with fixed ratios exp(x_k) around zero, and a probit
    maximum-likelihood fit of P(read +1 | x) = Phi((x - x0) / sigma) gives x0 and sigma
    with their covariance.
-2. The programmed resistances are lognormal (the campaign's
-   `device.nonideality.ProgrammedStates`), so for a cell storing +1 x ~ N(D, s^2) with
-   D = ln(HRS median / LRS median), s^2 = s_LRS^2 + s_HRS^2, and
+2. The programmed resistances follow the campaign's distribution models
+   (`device.nonideality.ProgrammedStates`: the card's chosen lognormal, mixture or
+   empirical-with-GPD-tails per state). For lognormal states a cell storing +1 has
+   x ~ N(D, s^2) with D = ln(HRS median / LRS median), s^2 = s_LRS^2 + s_HRS^2, and
 
        P(read -1 | stored +1) = Phi((x0 - D) / sqrt(s^2 + sigma^2))
        P(read +1 | stored -1) = Phi((-D - x0) / sqrt(s^2 + sigma^2))
 
-   exactly, however small. That integral, with `OffsetFit`, lives in
-   `circuitkit.sense_offset` (the inject stage places errors with it too); its names
-   are importable from here as before.
+   exactly, however small; any other model is integrated numerically (to ~1e-16). That
+   integral, with `OffsetFit`, lives in `circuitkit.sense_offset` (the inject stage
+   places errors with it too); its names are importable from here as before.
+
+What the table says (`offset_table`): every row names the device models it assumed; the
+campaign records the estimate under every other model the card's fit compared
+(`model_form_sensitivity`: same fit, same reads); reads that decided nothing are fitted
+both ways; a separated fit (every point read one way) is flagged and bounded over its
+95 % likelihood-ratio region, never given an invented sigma or covariance; a condition
+with nothing to fit is a row group that says why.
 
 The fixed-ratio cells are placed at the most probable failure point: the pair (R_BL,
 R_BLb) of highest joint density on the line ln R_BLb - ln R_BL = x, so the absolute
@@ -27,8 +35,9 @@ resistance level the amplifier sees is the one at which errors really happen.
 Assumptions (checked against brute-force Monte Carlo by tests/test_corners.py at a
 condition with a measurable BER): the amplifier's decision depends on the ratio near
 that level, and its offset is Gaussian. The 95 % interval propagates the probit fit's
-covariance and, when the distributions were fitted from a finite number of cells, their
-parameters' sampling error (delta method on the Phi argument).
+covariance and, for lognormal states fitted from a finite number of cells, their
+parameters' sampling error (delta method on the Phi argument); for other models the
+fit's covariance only (the model-form sensitivity shows the device model's weight).
 """
 
 from __future__ import annotations
@@ -40,7 +49,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special, stats
 
-from circuitkit.ber_table import BerRow, BerTable, Condition
+from circuitkit.ber_table import BerRow, BerTable, Condition, method_text
+from circuitkit.corners.outcomes import UNRESOLVED_READ
 from circuitkit.device.nonideality import ProgrammedStates
 from circuitkit.sense_offset import Z95, OffsetFit, conditional_error_probabilities, error_probabilities
 
@@ -52,8 +62,16 @@ METHOD_NAME = "offset"
 
 def design_point_resistances(states: ProgrammedStates, point: float) -> np.ndarray:
     """(R_BL, R_BLb) with ln(R_BLb/R_BL) = point at the most probable failure point of
-    the lognormal `states` (a `ProgrammedStates`, or a `DeviceNonideality`'s)."""
+    the programmed `states` (a `ProgrammedStates`, or a `DeviceNonideality`'s): the pair
+    (ln R_LRS, ln R_HRS = ln R_LRS + point) of highest joint density. Lognormal states in
+    closed form; any other model (a mixture may have two modes) by a search over ln R_LRS."""
     states = getattr(states, "states", states)
+    lrs_model, hrs_model = states.state("lrs"), states.state("hrs")
+    if lrs_model.kind != "lognormal" or hrs_model.kind != "lognormal":
+        ln_lrs = np.linspace(float(np.log(lrs_model.ppf(1e-12))), float(np.log(lrs_model.isf(1e-12))), 20001)
+        joint = lrs_model.ln_logpdf(ln_lrs) + hrs_model.ln_logpdf(ln_lrs + point)
+        best = float(ln_lrs[int(np.argmax(joint))])
+        return np.exp([best, best + point])
     lrs, hrs = states.lognormal("lrs"), states.lognormal("hrs")
     mu_l, mu_h = lrs.mu, hrs.mu
     var_l, var_h = lrs.sigma ** 2, hrs.sigma ** 2
@@ -77,15 +95,7 @@ def fit_offset(points: np.ndarray, trials: np.ndarray, read_plus: np.ndarray) ->
     points, trials, read_plus = points[order], trials[order], read_plus[order]
     mixed = (read_plus > 0) & (read_plus < trials)
     if not mixed.any():
-        # Perfect separation: the threshold lies between the last all-minus and the first
-        # all-plus point; take the middle, and the bracket width as a pessimistic sigma.
-        minus = points[read_plus == 0]
-        plus = points[read_plus == trials]
-        low = minus.max() if minus.size else points.min() - 1.0
-        high = plus.min() if plus.size else points.max() + 1.0
-        width = max(high - low, 1e-6)
-        covariance = np.diag([(width / 2 / Z95) ** 2, (width / 2 / Z95) ** 2])
-        return OffsetFit(0.5 * (low + high), width / 2, covariance, points, trials, read_plus, True)
+        return _separated_fit(points, trials, read_plus)
 
     def negative_log_likelihood(theta: np.ndarray) -> float:
         x0, log_sigma = theta
@@ -107,27 +117,119 @@ def fit_offset(points: np.ndarray, trials: np.ndarray, read_plus: np.ndarray) ->
     return OffsetFit(x0, sigma, covariance, points, trials, read_plus, False)
 
 
+# Grid of the 95 % likelihood-ratio region of a separated fit: x0 beyond the points by
+# this much (log-ratio units) counts as unbounded; sigma from a step to far wider than
+# any point spacing.
+_REGION_MARGIN = 2.0
+_REGION_SIGMAS = np.geomspace(1e-4, 4.0, 241)
+
+
+def _separated_fit(points: np.ndarray, trials: np.ndarray, read_plus: np.ndarray) -> OffsetFit:
+    """Perfect separation: every read at a point went one way, so the likelihood is
+    largest as sigma -> 0 with x0 anywhere between the last all-minus and the first
+    all-plus point; no sigma or covariance is resolved. What the reads do say is the 95 %
+    likelihood-ratio region of (x0, sigma) (deviance <= chi2(2) 95 % point, the maximum
+    log-likelihood being 0); it is kept as its box (`OffsetFit.region`, +-inf where the
+    points do not bound it) and the misread rates are bounded over it. Reported: x0 the
+    bracket's middle, sigma the region's largest (an upper bound), covariance NaN."""
+    minus = points[read_plus == 0]
+    plus = points[read_plus == trials]
+    low = minus.max() if minus.size else -math.inf
+    high = plus.min() if plus.size else math.inf
+    x0_grid = np.linspace(points.min() - _REGION_MARGIN, points.max() + _REGION_MARGIN, 801)
+    z = (points[None, None, :] - x0_grid[:, None, None]) / _REGION_SIGMAS[None, :, None]
+    log_likelihood = np.sum(read_plus * special.log_ndtr(z) + (trials - read_plus) * special.log_ndtr(-z), axis=2)
+    inside = -2.0 * log_likelihood <= stats.chi2.ppf(0.95, 2)
+    x0_inside = x0_grid[inside.any(axis=1)]
+    sigma_inside = _REGION_SIGMAS[inside.any(axis=0)]
+    x0_low = -math.inf if x0_inside.min() <= x0_grid[0] else float(x0_inside.min())
+    x0_high = math.inf if x0_inside.max() >= x0_grid[-1] else float(x0_inside.max())
+    sigma_high = math.inf if sigma_inside.max() >= _REGION_SIGMAS[-1] else float(sigma_inside.max())
+    middle = 0.5 * (low + high) if math.isfinite(low + high) else (low if math.isfinite(low) else high)
+    return OffsetFit(float(middle), float(sigma_inside.max()), np.full((2, 2), np.nan), points, trials, read_plus,
+                     True, (x0_low, x0_high, sigma_high))
+
+
+def _bounded_probabilities(fits: list[OffsetFit], states) -> dict[int, tuple[float, float, float]]:
+    """The first fit's misread rates, with an interval covering every fit's (the others
+    count the undecided reads one way or the other)."""
+    each = [error_probabilities(fit, states) for fit in fits]
+    return {stored: (each[0][stored][0], min(p[stored][1] for p in each), max(p[stored][2] for p in each))
+            for stored in (+1, -1)}
+
+
+def model_form_sensitivity(fits: list[OffsetFit], states: ProgrammedStates) -> list[dict[str, Any]]:
+    """The offset estimate recomputed, from the same fit, with every distribution model a
+    fit of the cells produced (`ProgrammedStates.fitted`; the same kind for both states):
+    BER = mean over stored values of the misread rate, with its interval."""
+    kinds = [kind for kind in states.fitted.get("lrs", {}) if kind in states.fitted.get("hrs", {})]
+    entries = []
+    for kind in kinds:
+        alternative = ProgrammedStates(states.fitted["lrs"][kind], states.fitted["hrs"][kind],
+                                       source=f"{states.source} ({kind})")
+        probabilities = _bounded_probabilities(fits, alternative)
+        entries.append({"lrs": kind, "hrs": kind,
+                        "ber": float(np.mean([probabilities[s][0] for s in (+1, -1)])),
+                        "ci95": [float(np.mean([probabilities[s][i] for s in (+1, -1)])) for i in (1, 2)]})
+    return entries
+
+
 def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
-    """The binary BER table of a campaign run with the offset method (failed jobs add no
-    simulations; the campaign summary counts them)."""
-    by_condition: dict[Condition, dict[float, list[int]]] = {}
+    """The binary BER table of a campaign run with the offset method, one row group per
+    condition of `config` (a condition whose jobs all failed is a row group saying so),
+    and one fit record per condition (campaign.json `offset_fits`).
+
+    Reads that decided nothing (unresolved, or in a job that did not converge) stay in the
+    accounting: the interval covers the fit with them counted as +1 and as -1. The method
+    names the device models the integral assumed and flags a separated fit; the record
+    holds the model-form sensitivity (`model_form_sensitivity`)."""
+    states = config.device.states
+    # Per condition and offset point: reads, reads of +1, undecided reads (unresolved or not converged).
+    by_condition: dict[Condition, dict[float, list[int]]] = {condition: {} for condition in config.conditions()}
+    errors: dict[Condition, list[str]] = {}
     for job, outcome in results:
+        tally = by_condition.setdefault(job.condition, {}).setdefault(job.offset_point, [0, 0, 0])
         if outcome.status != "ok":
+            tally[2] += job.count
+            errors.setdefault(job.condition, []).append(outcome.error)
             continue
-        tally = by_condition.setdefault(job.condition, {}).setdefault(job.offset_point, [0, 0])
-        tally[0] += len(outcome.read)
+        tally[0] += sum(1 for value in outcome.read if value != UNRESOLVED_READ)
         tally[1] += sum(1 for value in outcome.read if value == +1)
+        tally[2] += sum(1 for value in outcome.read if value == UNRESOLVED_READ)
     rows: list[BerRow] = []
-    fits = []
+    records = []
     for condition, tallies in by_condition.items():
         points = np.array(sorted(tallies))
         trials = np.array([tallies[p][0] for p in points])
         read_plus = np.array([tallies[p][1] for p in points])
-        fit = fit_offset(points, trials, read_plus)
-        probabilities = error_probabilities(fit, config.device.states)
-        simulations = int(trials.sum())
-        fits.append({**dataclasses.asdict(condition), **fit.to_dict(),
-                     "ber": {str(stored): list(values) for stored, values in probabilities.items()}})
+        undecided = np.array([tallies[p][2] for p in points])
+        place = (condition.corner, condition.vdd, condition.temp_c, condition.scheme)
+        if (trials > 0).sum() < 2:
+            # Nothing to fit: the condition stays, as rows that say what happened.
+            reason = (f"failed: {int(undecided.sum())} offset reads did not converge or decide, "
+                      f"{int(trials.sum())} did")
+            text = method_text(METHOD_NAME, states.model_label(), reason)
+            rows.extend(BerRow(*place, stored, read, 0, 0, 0.5, 0.0, 1.0, text) for stored in (-1, +1) for read in (-1, +1))
+            records.append({**dataclasses.asdict(condition), "status": reason,
+                            "errors": sorted(set(errors.get(condition, [])))[:5]})
+            continue
+        used = trials > 0
+        fits = [fit_offset(points[used], trials[used], read_plus[used])]
+        if undecided.any():
+            fits += [fit_offset(points, trials + undecided, read_plus + undecided),
+                     fit_offset(points, trials + undecided, read_plus)]
+        probabilities = _bounded_probabilities(fits, states)
+        flags = [states.model_label()]
+        if fits[0].separated:
+            flags.append("separated: no sigma resolved, estimate at sigma 0, interval over the 95 % likelihood region")
+        if undecided.any():
+            flags.append(f"undecided {int(undecided.sum())} of {int((trials + undecided).sum())} reads in the interval")
+        text = method_text(METHOD_NAME, *flags)
+        simulations = int((trials + undecided).sum())
+        records.append({**dataclasses.asdict(condition), **fits[0].to_dict(), "status": "ok",
+                        "undecided_reads": undecided.tolist(), "assumed": states.model_label(),
+                        "ber": {str(stored): list(values) for stored, values in probabilities.items()},
+                        "model_form_sensitivity": model_form_sensitivity(fits, states)})
         for stored in (-1, +1):
             error, low, high = probabilities[stored]
             for read in (-1, +1):
@@ -135,6 +237,5 @@ def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
                     estimate, ci_low, ci_high = 1.0 - error, 1.0 - high, 1.0 - low
                 else:
                     estimate, ci_low, ci_high = error, low, high
-                rows.append(BerRow(condition.corner, condition.vdd, condition.temp_c, condition.scheme,
-                                   stored, read, simulations, 0, estimate, ci_low, ci_high, METHOD_NAME))
-    return BerTable(rows, source="<offset method>"), fits
+                rows.append(BerRow(*place, stored, read, simulations, 0, estimate, ci_low, ci_high, text))
+    return BerTable(rows, source="<offset method>"), records

@@ -185,6 +185,12 @@ class ProgrammedStates:
 
         return "; ".join(one(name) for name in STATES)
 
+    def model_label(self) -> str:
+        """Which distribution model each state is, for a bit-error table's `method`
+        (`device lrs:lognormal hrs:lognormal_mixture`), marked when not fitted to the user's cells."""
+        label = f"device lrs:{self.lrs.kind} hrs:{self.hrs.kind}"
+        return label + (" (literature default)" if self.uses_literature_defaults else "")
+
     def lognormal(self, name: str) -> Lognormal:
         """The state's model when it is a lognormal (what closed-form integrals need)."""
         model = self.state(name)
@@ -513,9 +519,20 @@ def device_nonideality(card: ModelCard | None = None, overrides: Mapping[str, fl
     """The device nonideality a run uses, with its source: the card's resistance-
     distribution fit when it has one, else the literature defaults; then each given
     override (keys `SPREAD_FIELDS`, None = not given) replaces one field of a lognormal
-    state and is named in the source. `read_noise` and `stuck` are taken as given."""
+    state and is named in the source. `read_noise` and `stuck` are taken as given.
+
+    `model`: which of the card's models the states are (SUMMARY, CHOSEN, or a kind; see
+    `ProgrammedStates.from_model_card`; campaigns ask for CHOSEN). A card that holds only
+    the lognormal summary falls back to it, and the source says so; an overridden state
+    whose model is not a lognormal starts from the card's lognormal summary."""
     fitted = card is not None and "median_r_lrs" in card.variability
-    base = ProgrammedStates.from_model_card(card, model) if fitted else ProgrammedStates()
+    if fitted and model != SUMMARY and not all(name.upper() in card.distributions for name in STATES):
+        # An older card (lognormal summary only): its summary, and the source says why.
+        base = ProgrammedStates.from_model_card(card, SUMMARY)
+        base = dataclasses.replace(base, source=f"{base.source} (lognormal summary: the card holds no fitted "
+                                                f"distribution models, {model!r} asked)")
+    else:
+        base = ProgrammedStates.from_model_card(card, model) if fitted else ProgrammedStates()
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     unknown = sorted(set(given) - set(SPREAD_FIELDS))
     if unknown:
@@ -528,7 +545,9 @@ def device_nonideality(card: ModelCard | None = None, overrides: Mapping[str, fl
             if not any(key.startswith(name) for key in given):
                 changed[name] = base.state(name)
                 continue
-            state = base.lognormal(name)
+            # A state of another model is overridden from the card's lognormal summary.
+            state = (base.state(name) if base.state(name).kind == "lognormal"
+                     else ProgrammedStates.from_model_card(card, SUMMARY).lognormal(name))
             median = given.get(f"{name}_median_ohm", state.median)
             sigma = given.get(f"{name}_sigma_ln", state.sigma)
             # A fitted state keeps its cell count only while both of its numbers are the fit's.

@@ -1,4 +1,5 @@
-"""The read-disturb figure: reads to failure per corner, with and without the bit-line clamp.
+"""The read-disturb figure: reads to failure per corner and read bias (as designed, with the
+bit-line clamp, with the slew-limited word line).
 
 Drawing only: takes the table rows `circuitkit.corners.disturb` writes (dicts of the CSV
 columns) and computes nothing.
@@ -23,7 +24,7 @@ def _number(value) -> float | None:
 
 def plot_reads_to_failure(rows: Sequence[Mapping], path: Path | str, horizon: float = 1e15) -> Path:
     """One panel per scheme and stored weight: reads to failure (log axis, with its
-    interval) per corner, side by side without and with the clamp. A row with no predicted
+    interval) per corner, the read biases side by side (in the table's order). A row with no predicted
     failure (below the field threshold, or beyond the horizon) is an upward triangle at
     the horizon, a fresh read that already fails a cross at 1; the simulated read count is the dotted line: everything above it is the
     drift law's extrapolation."""
@@ -34,11 +35,11 @@ def plot_reads_to_failure(rows: Sequence[Mapping], path: Path | str, horizon: fl
     for axis, ((scheme, weight), items) in zip(axes[0], sorted(panels.items())):
         corners = sorted({(r["corner"], float(r["vdd"]), float(r["temp_c"])) for r in items})
         x = {corner: i for i, corner in enumerate(corners)}
-        for offset, clamped, colour in ((-0.15, False, "tab:blue"), (0.15, True, "tab:orange")):
-            mine = [r for r in items if (r["clamp_v"] not in ("", None)) == clamped]
-            if not mine:
-                continue
-            label = (f"bit-line clamp {float(mine[0]['clamp_v']):g} V" if clamped else "no clamp")
+        biases = list(dict.fromkeys(r["bias"] for r in items))
+        offsets = np.linspace(-0.3, 0.3, len(biases)) if len(biases) > 1 else [0.0]
+        colours = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+        for offset, label, colour in zip(offsets, biases, colours):
+            mine = [r for r in items if r["bias"] == label]
             for row in mine:  # every point labelled: the legend keeps one entry per label
                 position = x[(row["corner"], float(row["vdd"]), float(row["temp_c"]))] + offset
                 rtf = _number(row["reads_to_failure"])

@@ -11,14 +11,14 @@ import csv
 import datetime
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from circuitkit import __version__
 from circuitkit.ber_table import BerTable, Condition
 from circuitkit.files import write_atomic
-from circuitkit.report.plots import BER_FIGURE, plot_accuracy_with_campaigns, plot_tolerance
+from circuitkit.report.plots import BER_FIGURE, BER_TIME_FIGURE, plot_accuracy_with_campaigns, plot_tolerance
 
 # The accuracy at each condition's BER upper bound (accuracy.csv columns), written by the
 # flow's accuracy stages beside their accuracy.csv.
@@ -163,6 +163,32 @@ def spread_lines(records: dict) -> list[str]:
             for spread in sorted(s for s in spreads if s)]
 
 
+def campaign_outcome_lines(summary: Mapping[str, Any]) -> list[str]:
+    """What a campaign.json says about reads that decided nothing and about the device model
+    its estimates assumed: non-converged reads with both bounds, unresolved reads, and the
+    BER under each other fitted distribution model."""
+    lines = []
+    for entry in (summary.get("non_converged") or {}).get("by_condition", []):
+        where = f"{entry['corner']} {_g(entry['vdd'])} V {_g(entry['temp_c'])} C"
+        if entry.get("non_converged_reads"):
+            lines.append(f"{where}: {entry['non_converged_reads']} of {entry['reads']} reads did not converge; they are "
+                         f"inside the table's intervals: BER {_g(entry['ber_counted_as_correct'])} counting them as "
+                         f"correct, {_g(entry['ber_counted_as_errors'])} counting them as errors")
+        if entry.get("unresolved_reads"):
+            lines.append(f"{where}: {entry['unresolved_reads']} reads unresolved at the sampling time (their own "
+                         "'unresolved' rows, counted as errors; injected as misreads)")
+    sensitivity = summary.get("model_form_sensitivity") or {}
+    if sensitivity.get("note"):
+        lines.append(f"model-form sensitivity: {sensitivity['note']}")
+    for entry in sensitivity.get("by_condition", []):
+        if entry.get("alternatives"):
+            lines.append(f"{entry['corner']} {_g(entry['vdd'])} V {_g(entry['temp_c'])} C: BER {_g(entry['ber'])} "
+                         f"assuming {entry['assumed']}; with the other fitted models "
+                         + ", ".join(f"{a['hrs']} {_g(a['ber'])}" for a in entry["alternatives"])
+                         + f" ({sensitivity.get('how', '')})")
+    return lines
+
+
 def write_report(out: Path, directory: Path, records: dict, config, versions: dict[str, str],
                  published_points: Sequence[dict] = ()) -> dict[str, Any]:
     """Write report.html and report.md into `out` (their images refer to the stages'
@@ -177,7 +203,7 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
 
     # --- device
     doc.heading("1. Device model fitted to the measurements")
-    for name in ("fit_iv", "fit_levels", "fit_pulse", "fit_distribution"):
+    for name in ("fit_iv", "fit_levels", "fit_pulse", "fit_distribution", "fit_retention"):
         if name not in records:
             continue
         card = json.loads((out / name / "model_card.json").read_text())
@@ -186,7 +212,7 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
         doc.image(f"{name}/fit.png", f"{name} data against fit")
         quality = provenance.get("fit_quality", {})
         spice = provenance.get("ngspice_quality", {})
-        if name in ("fit_levels", "fit_pulse"):  # the fit's own sentences: what was judged, how well, the flags
+        if name in ("fit_levels", "fit_pulse", "fit_retention"):  # the fit's own sentences: what was judged, how well, the flags
             for line in provenance.get("summary", []):
                 doc.paragraph(line)
             for flag in provenance.get("flags", []):
@@ -229,14 +255,22 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
             ber_rows.append([c.corner, f"{c.vdd:g}", f"{c.temp_c:g}", c.scheme, rate.method, rate.samples,
                              _g(rate.ber), f"{_g(rate.ci_low)} .. {_g(rate.ci_high)}"])
         doc.paragraph(f"{name}: {summary.get('samples_simulated')} simulated reads, "
-                      f"{summary.get('failed_samples')} failed to converge (counted, not dropped), "
+                      f"{summary.get('failed_samples')} failed to converge, "
                       f"{_g(summary.get('simulation_time_s_total'))} s of simulation. Full table: {name}/ber_table.csv",
                       note=True)
+        for line in campaign_outcome_lines(summary):
+            doc.paragraph(f"{name}: {line}", note=True)
     doc.table(["corner", "VDD (V)", "T (C)", "scheme", "method", "samples per state", "BER", "95 % interval"], ber_rows)
     doc.paragraph("BER is the mean over stored values of P(read != stored). 'mc' rows count brute-force Monte Carlo "
                   "reads (Clopper-Pearson intervals); 'offset' rows integrate the sense amplifier's measured "
                   "input-referred offset against the lognormal LRS/HRS distributions (probit fit, delta-method "
-                  "interval), which reaches rates no sampling can see.", note=True)
+                  "interval), which reaches rates no sampling can see. The method column names the device-distribution "
+                  "models each estimate assumed and its flags ('separated': the offset fit resolved no sigma, the "
+                  "interval bounds it; 'failed': no read converged, interval [0, 1]; 'non-converged'/'undecided': "
+                  "reads that decided nothing are inside the interval, counted both ways).", note=True)
+
+    if "ber_time" in records:
+        _ber_time_section(doc, records["ber_time"].summary)
 
     # --- accuracy
     doc.heading("4. Network accuracy under those bit errors")
@@ -367,6 +401,21 @@ def _snn_section(doc: _Document, out: Path) -> None:
                   "spaced: the coding is an input the comparison must state.", note=True)
 
 
+def _ber_time_section(doc: _Document, stage: dict) -> None:
+    """BER against the time after programming (the relaxed states), extrapolation marked."""
+    doc.heading("BER versus time after programming", 3)
+    doc.image(f"ber_time/{BER_TIME_FIGURE}", "BER vs time after programming (normal-quantile BER axis)")
+    doc.table(["read after", "kept at (C)", "corner", "VDD (V)", "T read (C)", "method", "BER", "95 % interval",
+               "data or extrapolation"],
+              [[row["read_after"], _g(row["retention_temp_c"]), row["corner"], _g(row["vdd"]), _g(row["temp_c"]),
+                row["method"], _g(row["ber"]), f"{_g(row['ci_low'])} .. {_g(row['ci_high'])}",
+                row["extrapolation"] or ("as programmed" if float(row["read_after_s"]) == 0 else "within the data")]
+               for row in stage.get("rows", [])])
+    doc.paragraph(f"Method: {stage.get('method')}. Device: {stage.get('relaxation')}. Each read time draws the "
+                  "states relaxed by the fitted model (median drift and widening, evaluated at each state's median); "
+                  "rows beyond the retention data's equivalent time are extrapolated and say by how much.", note=True)
+
+
 def _program_section(doc: _Document, out: Path, stage: dict) -> None:
     """Programming energy vs read bit errors (cells SET in ngspice, 1T1R vs 2T2R)."""
     summary = json.loads((out / "program" / "tradeoff.json").read_text())
@@ -394,24 +443,26 @@ def _program_section(doc: _Document, out: Path, stage: dict) -> None:
 
 
 def _disturb_section(doc: _Document, out: Path) -> None:
-    """Reads to failure per corner, with and without the bit-line clamp, and what they assume."""
+    """Reads to failure per corner and read bias (as designed, clamp, slew-limited word line)."""
     saved = json.loads((out / "disturb" / "disturb.json").read_text())
     doc.heading("6b. Read disturb over a lifetime: reads to failure per corner")
-    doc.image("disturb/reads_to_failure.png", "reads to failure per corner, with and without the bit-line clamp")
+    doc.image("disturb/reads_to_failure.png", "reads to failure per corner and read bias")
 
     def reads(row: dict) -> str:
         if row["reads_to_failure"] == "":
             return "none predicted"
         return f"{_g(row['reads_to_failure'])} ({_g(row['rtf_low'])} .. {_g(row['rtf_high'])})"
 
-    doc.table(["scheme", "weight", "corner", "clamp (V)", "peak V BL / BLb (RESET dir.)", "energy per read (fJ)",
-               "gap change per read (pm) BL / BLb", "delay (ps)", "margin (V)", "reads to failure (law spread)",
-               "basis"],
+    doc.table(["scheme", "weight", "corner", "read bias", "peak V BL / BLb (RESET dir.)",
+               "peak mV BL / BLb (SET dir.)", "cell energy per read (fJ)", "gap change per read (pm) BL / BLb",
+               "delay (ps)", "margin (V)", "read energy (fJ)", "reads to failure (law spread)", "basis"],
               [[row["scheme"], f"{int(row['weight']):+d}", f"{row['corner']}, {_g(row['vdd'])} V, {_g(row['temp_c'])} C",
-                row["clamp_v"] or "-", f"{row['bl_peak_reset_v']:.3f} / {row['blb_peak_reset_v']:.3f}",
+                row["bias"], f"{row['bl_peak_reset_v']:.3f} / {row['blb_peak_reset_v']:.3f}",
+                f"{row['bl_peak_set_v'] * 1e3:.1f} / {row['blb_peak_set_v'] * 1e3:.1f}",
                 f"{(row['bl_energy_per_read_j'] + row['blb_energy_per_read_j']) * 1e15:.2f}",
                 f"{row['bl_change_per_read_m'] * 1e12:.3g} / {row['blb_change_per_read_m'] * 1e12:.3g}",
-                f"{row['delay_s'] * 1e12:.0f}", f"{row['margin_v']:.3f}", reads(row), row["basis"]]
+                f"{row['delay_s'] * 1e12:.0f}", f"{row['margin_v']:.3f}", f"{row['read_energy_j'] * 1e15:.1f}",
+                reads(row), row["basis"]]
                for row in saved["rows"]])
     for failure in saved.get("failed_points", []):
         doc.paragraph(f"Not simulated (ngspice failed, no rows): {failure}", note=True)

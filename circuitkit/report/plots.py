@@ -7,6 +7,8 @@ compute nothing a table does not already say; they import no stage (published po
 for instance, are passed in).
 
 - `plot_ber_vs_vdd`: a campaign's BER with its interval against supply.
+- `plot_ber_vs_time`: BER against the time since programming (ber_vs_time.csv rows), on a
+  normal-quantile BER axis, extrapolated points marked.
 - `plot_accuracy_vs_ber`: accuracy per condition of a table, against its BER.
 - `plot_accuracy_with_campaigns`: symmetric-BER curves with the campaign conditions placed on them.
 - `plot_tolerance`: tolerance curves with their knees, published points and campaign conditions.
@@ -21,21 +23,31 @@ from pathlib import Path
 import matplotlib.ticker
 import numpy as np
 
-from circuitkit.ber_table import BerTable, ConditionRate
+from circuitkit.ber_table import BerTable, ConditionRate, method_estimator
 from circuitkit.report.figures import plt, save_figure
 
 # A campaign's figure, drawn beside its ber_table.csv.
 BER_FIGURE = "ber_vs_vdd.png"
+# `circuitkit ber --read-after`'s figure, beside its ber_vs_time.csv.
+BER_TIME_FIGURE = "ber_vs_time.png"
 
 
 def plot_ber_vs_vdd(table: BerTable, path: Path | str) -> Path:
     """BER with its 95 % interval against supply, log axis, one line per (corner, temperature,
-    scheme). A BER of zero is drawn at its upper bound as a downward triangle."""
+    scheme, estimator). A BER of zero is drawn at its upper bound as a downward triangle; a
+    condition with no converged read (a `failed:` row) as a cross at 1, its upper bound."""
     groups: dict[tuple, list[ConditionRate]] = {}
+    failed = []
     for rate in table.error_rates():
         c = rate.condition
-        groups.setdefault((c.corner, c.temp_c, c.scheme, rate.method), []).append(rate)
+        if "failed:" in rate.method:
+            failed.append(rate)
+            continue
+        groups.setdefault((c.corner, c.temp_c, c.scheme, method_estimator(rate.method)), []).append(rate)
     figure, axis = plt.subplots(figsize=(7, 4.5))
+    if failed:
+        axis.plot([r.condition.vdd for r in failed], [1.0] * len(failed), linestyle="", marker="x", color="black",
+                  label="no read converged (" + ", ".join(sorted({r.condition.corner for r in failed})) + ")")
     for (corner, temp, scheme, method), items in sorted(groups.items()):
         items.sort(key=lambda r: r.condition.vdd)
         vdd = np.array([r.condition.vdd for r in items])
@@ -59,6 +71,56 @@ def plot_ber_vs_vdd(table: BerTable, path: Path | str) -> Path:
     axis.set_title("2T2R + PCSA read errors vs supply (\u25bd: none seen, upper bound)")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8)
+    return save_figure(figure, path)
+
+
+def plot_ber_vs_time(rows: Sequence[Mapping], path: Path | str) -> Path:
+    """BER with its 95 % interval against the time after programming (log time axis; the
+    BER on a normal-quantile axis, as bit-error probabilities are plotted in the field), one
+    line per (corner, supply, temperature, retention temperature). Reads within the
+    retention data are filled circles, extrapolated ones open; a BER of zero is drawn at its
+    upper bound as a downward triangle. A read at 0 s is drawn at the left edge."""
+    from scipy import stats
+
+    groups: dict[tuple, list[Mapping]] = {}
+    for row in rows:
+        key = (row["corner"], row["vdd"], row["temp_c"], row["retention_temp_c"], row["method"])
+        groups.setdefault(key, []).append(row)
+    figure, axis = plt.subplots(figsize=(7.5, 4.6))
+    positive = [float(r["read_after_s"]) for r in rows if float(r["read_after_s"]) > 0]
+    zero_at = min(positive) / 10 if positive else 1.0
+    lowest = 1.0
+    for (corner, vdd, temp, retention_temp, method), items in sorted(groups.items()):
+        items = sorted(items, key=lambda r: float(r["read_after_s"]))
+        t = np.array([float(r["read_after_s"]) or zero_at for r in items])
+        ber = np.array([float(r["ber"]) for r in items])
+        low = np.array([float(r["ci_low"]) for r in items])
+        high = np.array([float(r["ci_high"]) for r in items])
+        lowest = min(lowest, *[v for v in np.r_[low, ber, high] if v > 0] or [1e-9])
+        label = f"{corner}, {vdd:g} V, read at {temp:g} C; kept at {retention_temp:g} C" + (
+            f" ({method})" if method != "mc" else "")
+        q = lambda p: stats.norm.ppf(np.clip(p, 1e-15, 0.5))  # noqa: E731
+        seen = ber > 0
+        line, = axis.plot(t[seen], q(ber[seen]), "-", label=label)
+        colour = line.get_color()
+        band = seen & (low > 0)
+        axis.fill_between(t[band], q(low[band]), q(high[band]), color=colour, alpha=0.15)
+        extrapolated = np.array([bool(r["extrapolation"]) for r in items])
+        axis.plot(t[seen & ~extrapolated], q(ber[seen & ~extrapolated]), "o", color=colour)
+        axis.plot(t[seen & extrapolated], q(ber[seen & extrapolated]), "o", color=colour, markerfacecolor="white")
+        if (~seen).any():
+            axis.plot(t[~seen], q(high[~seen]), "v", linestyle=":", color=colour,
+                      label=f"{label}: no error seen (95 % upper bound)")
+    ticks = [p for p in (1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5) if p >= lowest / 3]
+    axis.set_yticks(stats.norm.ppf(ticks))
+    axis.set_yticklabels([f"{p:.0e}" if p < 0.01 else f"{p:g}" for p in ticks], fontsize=7)
+    axis.set_xscale("log")
+    at_zero = "; leftmost: a read at 0 s" if any(float(r["read_after_s"]) == 0 for r in rows) else ""
+    axis.set_xlabel(f"time after programming (s{at_zero})   filled: within the retention data, open: extrapolated")
+    axis.set_ylabel("bit-error rate (normal-quantile axis; 95 % band)")
+    axis.set_title("2T2R + PCSA read errors vs time after programming")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=7)
     return save_figure(figure, path)
 
 
