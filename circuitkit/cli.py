@@ -23,6 +23,7 @@ STAGE_MODULES = (
     "circuitkit.inject.cli",
     "circuitkit.snn.cli",
     "circuitkit.mlc.cli",
+    "circuitkit.crossbar.cli",
     "circuitkit.program.cli",
     "circuitkit.learn.cli",
 )

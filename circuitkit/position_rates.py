@@ -15,20 +15,29 @@ states) at that D_eff, with their delta-method 95 % intervals (the fit's and the
 uncertainty; the ngspice margins are deterministic). Measured rows/columns are the data;
 rows between them are interpolated linearly in the row index (extrapolation is refused).
 
+The offset distribution is a campaign's measurement (`circuitkit ber --method offset`: its
+`offset_fits` at the array's condition, read by `campaign_offset_fits`); the table names
+it (`offset`: campaign, condition, fitted threshold and spread with their standard errors,
+simulated reads).
+
 CSV (`write_csv` / `read_csv`): one line per measured position: row, column, margin_v,
 ideal_margin_v, log_ratio_scale, p_plus (P(read -1 | stored +1)), p_plus_low, p_plus_high,
-p_minus, p_minus_low, p_minus_high; a `#` header gives the array shape and the model.
+p_minus, p_minus_low, p_minus_high; `#` header lines give the array shape and the model,
+then the offset distribution it assumed.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from circuitkit import CircuitkitError
+from circuitkit.ber_table import Condition
 from circuitkit.sense_offset import OffsetFit, error_probabilities
 
 COLUMNS = ("row", "column", "margin_v", "ideal_margin_v", "log_ratio_scale", "p_plus", "p_plus_low",
@@ -52,6 +61,7 @@ class PositionRates:
     log_ratio_scale: np.ndarray
     p_plus: np.ndarray
     p_minus: np.ndarray
+    offset: str = ""        # the offset distribution assumed (`describe_offset`)
 
     def __post_init__(self) -> None:
         shape = (len(self.rows), len(self.columns))
@@ -86,6 +96,7 @@ class PositionRates:
         path = Path(path)
         with path.open("w", newline="") as handle:
             handle.write(f"# circuitkit position rates: array {self.array_rows} x {self.array_columns}; model: {MODEL}\n")
+            handle.write(f"# offset: {self.offset or 'not stated'}\n")
             writer = csv.writer(handle)
             writer.writerow(COLUMNS)
             for i, r in enumerate(self.rows):
@@ -103,7 +114,9 @@ class PositionRates:
             header = lines[0]
             shape = header.split("array ", 1)[1].split(";", 1)[0]
             array_rows, array_columns = (int(v) for v in shape.split(" x "))
-            table = list(csv.DictReader(lines[1:]))
+            comments = [line for line in lines[1:] if line.startswith("#")]
+            offset = next((line.split(":", 1)[1].strip() for line in comments if line.startswith("# offset:")), "")
+            table = list(csv.DictReader(line for line in lines[1:] if not line.startswith("#")))
             missing = [name for name in COLUMNS if name not in (table[0] if table else {})]
             if missing:
                 raise CircuitkitError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -117,16 +130,32 @@ class PositionRates:
         except (OSError, IndexError, ValueError, KeyError) as error:
             raise CircuitkitError(f"{path}: not a position-rate table ({error!r}); expected the header "
                                   f"'# circuitkit position rates: array R x C; ...' and columns {', '.join(COLUMNS)}") from None
-        return cls(array_rows, array_columns, rows, columns, grid["margin_v"], grid["ideal_margin_v"],
-                   grid["log_ratio_scale"],
-                   np.stack([grid["p_plus"], grid["p_plus_low"], grid["p_plus_high"]], axis=-1),
-                   np.stack([grid["p_minus"], grid["p_minus_low"], grid["p_minus_high"]], axis=-1))
+        if not table:
+            raise CircuitkitError(f"{path}: a position-rate table without rows")
+        for name, values in grid.items():
+            if np.isnan(values).any():
+                i, k = np.argwhere(np.isnan(values))[0]
+                raise CircuitkitError(f"{path}: no {name} for row {rows[i]}, column {columns[k]}: every measured row "
+                                      "needs every column")
+        for name in COLUMNS[5:]:
+            if np.any((grid[name] < 0) | (grid[name] > 1)):
+                i, k = np.argwhere((grid[name] < 0) | (grid[name] > 1))[0]
+                raise CircuitkitError(f"{path}: {name} = {float(grid[name][i, k])!r} at row {rows[i]}, column {columns[k]}: "
+                                      "expected a probability in [0, 1]")
+        try:
+            return cls(array_rows, array_columns, rows, columns, grid["margin_v"], grid["ideal_margin_v"],
+                       grid["log_ratio_scale"],
+                       np.stack([grid["p_plus"], grid["p_plus_low"], grid["p_plus_high"]], axis=-1),
+                       np.stack([grid["p_minus"], grid["p_minus_low"], grid["p_minus_high"]], axis=-1), offset)
+        except CircuitkitError as error:
+            raise CircuitkitError(f"{path}: {error}") from None
 
 
 def position_rates(margin_v: np.ndarray, ideal_margin_v: np.ndarray, rows, array_shape: tuple[int, int],
-                   fit: OffsetFit, states) -> PositionRates:
+                   fit: OffsetFit, states, offset: str = "") -> PositionRates:
     """The table from measured margins (read rows x all columns) with and without wire
-    resistance, an offset fit and the programmed states (see the module docstring)."""
+    resistance, an offset fit and the programmed states (see the module docstring);
+    `offset` says where the fit comes from (`describe_offset`)."""
     margin_v, ideal_margin_v = np.asarray(margin_v, float), np.asarray(ideal_margin_v, float)
     if np.any(ideal_margin_v <= 0) or not np.all(np.isfinite(margin_v)):
         raise CircuitkitError("position_rates: every ideal-wire margin must be > 0 and every margin finite "
@@ -137,4 +166,40 @@ def position_rates(margin_v: np.ndarray, ideal_margin_v: np.ndarray, rows, array
         probabilities = error_probabilities(fit, states, float(scale[index]))
         p_plus[index], p_minus[index] = probabilities[+1], probabilities[-1]
     return PositionRates(array_shape[0], array_shape[1], np.asarray(rows, int), np.arange(scale.shape[1]),
-                         margin_v, ideal_margin_v, scale, p_plus, p_minus)
+                         margin_v, ideal_margin_v, scale, p_plus, p_minus, offset)
+
+
+def campaign_offset_fits(campaign_json: Path | str) -> tuple[dict[Condition, OffsetFit], dict[str, Any]]:
+    """The sense-amplifier offset fits of a campaign run with `--method offset`, by
+    condition, and its device settings (`settings.device`, or `settings.spread` in files of
+    earlier campaigns; a dict for `device.nonideality.DeviceNonideality.from_dict`)."""
+    path = Path(campaign_json)
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise CircuitkitError(f"{path}: cannot read the campaign summary: {error}") from None
+    entries = summary.get("offset_fits") or []
+    if not entries:
+        raise CircuitkitError(f"{path}: no offset_fits; run the campaign with `circuitkit ber --method offset`")
+    try:
+        settings = summary["settings"]
+        device = settings["device"] if "device" in settings else settings["spread"]
+        fits = {}
+        for entry in entries:
+            condition = Condition(entry["corner"], float(entry["vdd"]), float(entry["temp_c"]), entry["scheme"])
+            if entry.get("status", "ok") != "ok":   # a condition whose offset reads failed: no fit to use
+                raise CircuitkitError(f"{path}: {condition.label()}: {entry['status']}; no offset fit to place "
+                                      "errors with")
+            fits[condition] = OffsetFit.from_dict(entry)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CircuitkitError(f"{path}: malformed offset fit or device spread ({error!r})") from None
+    return fits, device
+
+
+def describe_offset(fit: OffsetFit, source: str) -> str:
+    """One line naming an offset fit and its numbers, for a table's header."""
+    se_x0, se_sigma = np.sqrt(np.clip(np.diag(fit.covariance), 0.0, None))
+    bound = "; separated outcomes: sigma is an upper bound" if fit.separated else ""
+    return (f"{source}: Gaussian offset, threshold x0 {fit.x0:+.4g} (s.e. {se_x0:.2g}), sigma {fit.sigma:.4g} "
+            f"(s.e. {se_sigma:.2g}) in ln(R_BLb/R_BL), probit fit of {int(np.sum(fit.trials))} simulated reads at "
+            f"{len(fit.points)} offset points{bound}")

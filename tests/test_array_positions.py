@@ -3,14 +3,20 @@ the injection that uses it."""
 
 from __future__ import annotations
 
+import csv
+import json
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from circuitkit.corners.positions import array_position_reads, array_position_rates
+from circuitkit import CircuitkitError
+from circuitkit.corners.positions import array_position_reads, array_position_rates, campaign_position_rates
 from circuitkit.device.nonideality import DeviceNonideality
 from circuitkit.inject.placement import ArrayGeometry, PositionErrors
 from circuitkit.netlist import ArrayReadBench, WireParasitics, weight_pattern
+from circuitkit.netlist.arrays import ArrayRead
+from circuitkit.operating import OperatingPoint
 from circuitkit.position_rates import PositionRates, position_rates
 from circuitkit.sense_offset import OffsetFit
 
@@ -57,6 +63,26 @@ def test_position_rates_rise_towards_the_far_rows(reads_32x32, tmp_path):
     assert again.rows.tolist() == [0, 15, 31]
 
 
+@pytest.mark.spice
+def test_reads_of_a_64_row_column_do_not_depend_on_their_order():
+    """64 rows x 2 columns, ideal wires, default timing: the first and last row read in
+    either order give the same margins (before the columns' own bit-line precharge the
+    first read of a deck had 1.06 V and every later one 0.37 V, whichever row it read), and
+    the precharge leaves the far end of the bit lines at its level when the word line rises."""
+    ideal = WireParasitics(r_bitline=0.0, r_wordline=0.0)
+    weights = weight_pattern(64, 2)
+    forward, backward = (ArrayReadBench(weights, wires=ideal, read_rows=order).simulate(name="array_order")
+                         for order in ((0, 63), (63, 0)))
+    print("margins (mV) rows 0, 63:", np.round(forward.margin_v * 1e3, 1).tolist(), "reversed order:",
+          np.round(backward.margin_v[::-1] * 1e3, 1).tolist(), "precharge left (mV)",
+          np.round(forward.precharge_error_v * 1e3, 1).tolist())
+    np.testing.assert_array_equal(forward.values, forward.expected)
+    np.testing.assert_array_equal(backward.values, backward.expected)
+    np.testing.assert_allclose(backward.margin_v[::-1], forward.margin_v, rtol=0.02)   # same row, other order
+    np.testing.assert_allclose(forward.margin_v[1], forward.margin_v[0], rtol=0.05)   # ideal wires: rows alike
+    assert np.all(forward.precharge_error_v < 0.02) and np.all(backward.precharge_error_v < 0.02)
+
+
 def test_xnor_array_netlist_swaps_by_input():
     bench = ArrayReadBench(weight_pattern(4, 4, "rows"), read_rows=(0, 3), inputs=(+1, -1))
     np.testing.assert_array_equal(bench.expected(), [[1] * 4, [1] * 4])  # row 3 stores -1, input -1
@@ -69,7 +95,7 @@ def synthetic_table(near: float, far: float, rows: int = 16, columns: int = 8) -
     """A table whose margin falls from row 0 to the last row."""
     margin = np.linspace(1.0, 1.0 - far, 2)[:, None] * np.ones((2, columns)) - near
     return position_rates(margin, np.ones((2, columns)), (0, rows - 1), (rows, columns), offset_fit(sigma=0.3),
-                          SPREAD)
+                          SPREAD, "illustrative offset sigma 0.3 (a test's)")
 
 
 def test_position_injection_puts_more_errors_where_the_table_says():
@@ -110,3 +136,101 @@ def test_array_command_writes_a_chip_size_deck(tmp_path):
     assert "circuitkit-fet-sizes:" in text                                # bin-resolved library declared
     with pytest.raises(Exception, match="read_rows"):
         ArrayReadBench(weight_pattern(4, 4), read_rows=(0, 4))
+
+
+# ------------------------------------------------------------ position tables from a campaign, and their injection
+
+def _offset_campaign(directory, fits):
+    summary = {"settings": {"device": {"states": {"lrs_median_ohm": 10e3, "lrs_sigma_ln": 0.1, "lrs_samples": None,
+                                                  "hrs_median_ohm": 40e3, "hrs_sigma_ln": 0.3, "hrs_samples": None}}},
+               "offset_fits": fits}
+    directory.mkdir(parents=True)
+    (directory / "campaign.json").write_text(json.dumps(summary))
+    return directory
+
+
+def _margins(rows=(0, 15), columns=4, far_loss=0.3):
+    margin = np.array([[1.0] * columns, [1.0 - far_loss] * columns])
+    make = lambda m: ArrayRead(np.ones((2, columns), int), np.ones((2, columns), int), np.full((2, columns), 1e-10),
+                               m, np.zeros(2), np.array(rows))
+    return make(margin), make(np.ones((2, columns)))
+
+
+def test_position_rates_come_from_the_campaigns_offset_at_the_arrays_condition(tmp_path):
+    """The table takes the offset fit the campaign measured at the array's condition (not
+    another condition's, not an assumed one) and says so in its CSV."""
+    fits = [{"corner": "tt", "vdd": vdd, "temp_c": 27.0, "scheme": "binary", **offset_fit(sigma=sigma).to_dict()}
+            for vdd, sigma in ((1.2, 0.9), (1.8, 0.45))]
+    campaign = _offset_campaign(tmp_path / "offset-run", fits)
+    read, ideal = _margins()
+    table = campaign_position_rates(read, ideal, (16, 4), campaign, OperatingPoint("tt", 1.8, 27.0))
+    expected = position_rates(read.margin_v, ideal.margin_v, read.rows, (16, 4), offset_fit(sigma=0.45), SPREAD)
+    np.testing.assert_allclose(table.p_plus, expected.p_plus, rtol=1e-12)
+    np.testing.assert_allclose(table.p_minus, expected.p_minus, rtol=1e-12)
+    assert "offset-run, tt vdd=1.8 V T=27 C binary" in table.offset and "sigma 0.45 " in table.offset
+    assert "LRS median 10 kohm" in table.offset
+    text = table.write_csv(tmp_path / "rates.csv").read_text()
+    assert text.splitlines()[1] == f"# offset: {table.offset}" and "margin-equivalent log ratio" in text.splitlines()[0]
+    assert PositionRates.read_csv(tmp_path / "rates.csv").offset == table.offset
+    with pytest.raises(CircuitkitError, match=r"no offset fit at ss vdd=1.8 V T=27 C binary.*tt vdd=1.2 V"):
+        campaign_position_rates(read, ideal, (16, 4), campaign, OperatingPoint("ss", 1.8, 27.0))
+    with pytest.raises(CircuitkitError, match="no offset_fits"):
+        campaign_position_rates(read, ideal, (16, 4), _offset_campaign(tmp_path / "mc-run", []),
+                                OperatingPoint("tt", 1.8, 27.0))
+
+
+def test_inject_position_table_puts_errors_where_the_table_says(tmp_path, monkeypatch):
+    """`circuitkit inject --position-table`: the table read from its CSV drives the
+    injection into a real network; errors per array row of the first layer (2352 x 16 on
+    16 x 8 tiles) over 400 trials follow the table (chi-square), far rows above near ones;
+    the command writes both placements at the same mean rate and the table's offset."""
+    from circuitkit import cli
+    from circuitkit.inject.networks import load_network
+    from circuitkit.inject.placement import HardwareErrors, HardwareInjector
+
+    path = synthetic_table(0.0, 0.6).write_csv(tmp_path / "rates.csv")
+    table = PositionRates.read_csv(path)
+    network = load_network("bnn-fc-narrow")
+    errors = HardwareErrors.uniform(network, PositionErrors(table))
+    trials = 400
+    corrupted = HardwareInjector(network, errors).corrupted(trials, seed=3)
+    first = network.layer_slices()[0]
+    clean = network.flat_weights()[first]
+    wrong = (corrupted[:, first] != clean).reshape(trials, 2352, 16).sum(axis=(0, 2))
+    per_row = np.bincount(np.arange(2352) % 16, weights=wrong, minlength=16)
+    cell_plus, cell_minus = table.cell_rates()                 # the table's 16 x 8 cells, rows interpolated
+    tile_row, tile_column = np.arange(2352)[:, None] % 16, np.arange(16)[None, :] % 8
+    rates = np.where(clean.reshape(2352, 16) > 0, cell_plus[tile_row, tile_column], cell_minus[tile_row, tile_column])
+    expected = np.bincount(np.arange(2352) % 16, weights=rates.sum(axis=1), minlength=16) * trials
+    print("errors per tile row", per_row.astype(int), "expected", np.round(expected).astype(int))
+    assert scipy_stats.chisquare(per_row, expected * per_row.sum() / expected.sum()).pvalue > 1e-3
+    assert per_row[-4:].sum() > 1.5 * per_row[:4].sum()
+    monkeypatch.setattr(cli, "STAGE_MODULES", ("circuitkit.inject.cli",))
+    out = tmp_path / "out"
+    assert cli.main(["inject", "--position-table", str(path), "--network", "bnn-fc-narrow", "--trials", "4",
+                     "-o", str(out)]) == 0
+    with (out / "position_placement.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["placement"] for r in rows] == ["independent", "position"]
+    assert float(rows[0]["mean_ber"]) == pytest.approx(table.mean_error_rate)
+    assert rows[1]["offset"] == table.offset and "illustrative" in rows[1]["offset"]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda lines: ["# some other table"] + lines[1:], "not a position-rate table"),
+    (lambda lines: lines[:2] + [lines[2].replace(",p_minus_high", "")] + [l.rsplit(",", 1)[0] for l in lines[3:]],
+     "missing column"),
+    (lambda lines: [l for l in lines if not l.startswith("15,")], "must include the first and last row"),
+    (lambda lines: lines[:3] + [lines[3].replace(lines[3].split(",")[5], "1.5", 1)] + lines[4:],
+     "p_plus = 1.5 at row 0, column 0: expected a probability"),
+    (lambda lines: [l for l in lines if not l.startswith("0,3,")], "no margin_v for row 0, column 3"),
+])
+def test_a_bad_position_table_is_named_with_what_is_wrong(tmp_path, monkeypatch, capsys, edit, message):
+    from circuitkit import cli
+    lines = synthetic_table(0.0, 0.6).write_csv(tmp_path / "rates.csv").read_text().splitlines()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(edit(lines)) + "\n")
+    monkeypatch.setattr(cli, "STAGE_MODULES", ("circuitkit.inject.cli",))
+    assert cli.main(["inject", "--position-table", str(bad), "--network", "bnn-fc-narrow", "-o", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert str(bad) in error and message in error

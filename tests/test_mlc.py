@@ -207,6 +207,34 @@ def test_campaign_resumes_to_the_same_outputs_and_refuses_other_settings(tmp_pat
     assert "off" in whole.summary["drift"]
 
 
+def test_campaign_cells_are_the_same_with_1_or_2_workers_and_after_resume(tmp_path, cards):
+    """Each batch draws from the stream `circuitkit.seeding` names by the seed and the
+    batch: two worker processes (batches finishing in any order), and a resume of them,
+    give the cells of one process, array for array."""
+    from circuitkit.seeding import value_seed
+
+    config = MlcConfig(levels=8, cells_per_level=24, batch_size=48, max_pulses=40)
+    serial = run_mlc_campaign(config, tmp_path / "one", pulse_card=cards[0], start_card=cards[1], log=None)
+    parallel = tmp_path / "two"
+    run_mlc_campaign(config, parallel, pulse_card=cards[0], start_card=cards[1], log=None, workers=2)
+    (parallel / "samples" / "batch_0002.npz").unlink()    # as if killed before that batch was written
+    resumed = run_mlc_campaign(config, parallel, pulse_card=cards[0], start_card=cards[1], log=None, workers=2)
+    assert resumed.summary["batches_run_now"] == 1 and config.batches == 4
+    for batch in range(config.batches):
+        with np.load(tmp_path / "one" / "samples" / f"batch_{batch:04d}.npz") as one, \
+                np.load(parallel / "samples" / f"batch_{batch:04d}.npz") as two:
+            assert sorted(one.files) == sorted(two.files)
+            for key in one.files:
+                np.testing.assert_array_equal(one[key], two[key], err_msg=f"batch {batch}: {key}")
+    assert (parallel / "ber_table.csv").read_text() == (tmp_path / "one" / "ber_table.csv").read_text()
+    np.testing.assert_array_equal(resumed.later_read_ohm, serial.later_read_ohm)
+    stream = np.random.Generator(np.random.PCG64(value_seed(config.seed, "mlc batch", 1)))
+    with np.load(tmp_path / "one" / "samples" / "batch_0001.npz") as one:
+        np.testing.assert_array_equal(one["r_start"], cards[1].distribution("HRS").sample(stream, 48))
+    with pytest.raises(CircuitkitError, match="workers=0"):
+        run_mlc_campaign(config, tmp_path / "three", pulse_card=cards[0], start_card=cards[1], log=None, workers=0)
+
+
 def test_mlc_command_compares_with_the_real_runs(tmp_path):
     from circuitkit.cli import main
 

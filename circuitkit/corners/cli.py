@@ -22,6 +22,7 @@ from circuitkit.argtypes import add_stuck_cell_options, comma_floats, comma_name
 from circuitkit.corners.campaign import run_campaign
 from circuitkit.corners.config import DEFAULT_OFFSET_POINTS, METHODS, CampaignConfig
 from circuitkit.corners.executors import EXECUTORS
+from circuitkit.corners.importance import NORMAL_INTERVAL
 from circuitkit.device.nonideality import CHOSEN, DeviceNonideality, StuckCells, device_nonideality
 from circuitkit.device.relaxation import RetentionRead, format_duration, parse_duration
 
@@ -43,7 +44,7 @@ def config_from_args(args: argparse.Namespace, card, read_after_s: float | None 
     return CampaignConfig(
         corners=args.corners, vdd=args.vdd, temp_c=args.temp_c, scheme=args.scheme, samples=args.samples,
         seed=args.seed, method=args.method, batch_size=args.batch_size, device=_device(args, card),
-        offset_points=args.offset_points, mismatch=args.mismatch,
+        offset_points=args.offset_points, mismatch=args.mismatch, pilot_samples=args.pilot_samples,
         retention=None if read_after_s is None else retention_read(card, read_after_s, args.retention_temperature,
                                                                    args.model_card),
     )
@@ -131,6 +132,11 @@ def _ber(args: argparse.Namespace) -> int:
         print(f"{c.corner:<6} {c.vdd:>5.2f} {c.temp_c:>6.1f} {c.scheme:<8} {estimator:<7} {rate.ber:>10.3g}  "
               f"[{rate.ci_low:.3g}, {rate.ci_high:.3g}]  {facts}")
     summary = result.summary
+    for row in summary.get("importance", {}).get("rows", []):
+        print(f"  is {row['corner']} {row['vdd']:g} V {row['temp_c']:g} C stored {row['stored']:+d}: "
+              f"{row['estimate']:.3g} +- {row['standard_error']:.2g} (standard error), {row['failures_seen']} "
+              f"failing of {row['reads']} reads, effective sample size {row['effective_sample_size']:.0f}"
+              + ("" if row["interval"] == NORMAL_INTERVAL else f" ({row['interval']})"))
     print(f"device spread: {summary['device_spread']}")
     print(f"{summary['samples_simulated']} samples ({summary['failed_samples']} failed to converge), "
           f"{summary['jobs_run_this_time']} of {summary['jobs']} jobs run now, "
@@ -148,12 +154,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--vdd", type=comma_floats, default=(1.8,), help="supplies in V, e.g. 0.8,1.2,1.8")
     parser.add_argument("--temp-c", "--temp", dest="temp_c", type=comma_floats, default=(27.0,),
                         help="temperatures in C, e.g. -40,27,125")
-    parser.add_argument("--samples", type=int, default=256, help="samples per condition and stored value (per offset point for --method offset)")
+    parser.add_argument("--samples", type=int, default=256,
+                        help="samples per condition and stored value (per offset point for --method offset)")
     parser.add_argument("--scheme", choices=("binary", "ternary"), default="binary")
     parser.add_argument("--method", choices=METHODS, default="mc",
-                        help="mc: brute-force Monte Carlo; offset: rare-event estimate from the sense amplifier's measured offset")
+                        help="mc: brute-force Monte Carlo; offset: rare-event estimate from the sense amplifier's "
+                             "measured offset; is: importance sampling, every sample an ngspice read of cells drawn "
+                             "near the failure region and weighted by their likelihood ratio")
     parser.add_argument("--offset-points", type=comma_floats, default=DEFAULT_OFFSET_POINTS,
-                        help="--method offset: ln(R_BLb/R_BL) ratios at which the offset is measured")
+                        help="--method offset (and the pilot of --method is): ln(R_BLb/R_BL) ratios at which the "
+                             "offset is measured")
+    parser.add_argument("--pilot-samples", type=int, default=CampaignConfig.pilot_samples,
+                        help="--method is: mismatch samples per offset point of the pilot run that places the proposal")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (local executor)")
     parser.add_argument("--executor", choices=EXECUTORS, default="process")

@@ -18,7 +18,13 @@ from circuitkit.device.nonideality import STATES, ProgrammedStates
 from circuitkit.device.relaxation import RelaxationError, RetentionRead, relax_state
 from circuitkit.operating import Corner, OperatingPoint
 
-METHODS = ("mc", "offset")
+# mc: brute-force Monte Carlo; offset: the amplifier's measured offset integrated against
+# the device model (corners/rare.py); is: importance sampling of the full circuit, every
+# sample an ngspice read (corners/importance.py).
+METHODS = ("mc", "offset", "is")
+# Settings only the `is` method reads (recorded only for `is` campaigns, so the saved
+# settings of other campaigns stay as they were).
+IMPORTANCE_ONLY = ("pilot_samples",)
 
 
 def relax_device(device: DeviceNonideality, read: RetentionRead | None) -> DeviceNonideality:
@@ -65,7 +71,7 @@ class CampaignConfig:
     vdd: tuple[float, ...] = (1.8,)
     temp_c: tuple[float, ...] = (27.0,)
     scheme: str = "binary"
-    samples: int = 256                 # per condition and stored value (mc), per offset point (offset)
+    samples: int = 256                 # per condition and stored value (mc, is), per offset point (offset)
     seed: int = 1
     method: str = "mc"
     # Sense circuits per ngspice run. 32 is where a read costs least CPU (bench/bench_corners.py
@@ -77,6 +83,9 @@ class CampaignConfig:
     device: DeviceNonideality = DeviceNonideality()   # the cells' programmed states (and stuck cells)
     offset_points: tuple[float, ...] = DEFAULT_OFFSET_POINTS
     mismatch: bool = True              # per-instance transistor mismatch (the PDK's own AGAUSS)
+    # `is`: mismatch samples per offset point of the pilot run whose offset fit places the
+    # proposal (corners/importance.py); a poor pilot costs efficiency, not bias.
+    pilot_samples: int = 32
     # Read the cells a time after programming (`--read-after`, `--retention-temperature`):
     # `device` is then the relaxed device (`device.relaxation.relax_device`), what every draw
     # uses; `programmed` keeps the device as given, which is what the settings file records.
@@ -106,14 +115,15 @@ class CampaignConfig:
             raise CircuitkitError(f"unknown scheme {self.scheme!r}; expected one of {', '.join(SCHEME_ALPHABETS)}")
         if self.method not in METHODS:
             raise CircuitkitError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
-        if self.method == "offset" and self.scheme != "binary":
-            raise CircuitkitError("the offset (rare-event) method models a binary decision; use --method mc for ternary")
-        for name in ("samples", "batch_size", "seed"):
+        if self.method in ("offset", "is") and self.scheme != "binary":
+            raise CircuitkitError(f"the {self.method} (rare-event) method models a binary decision; "
+                                  "use --method mc for ternary")
+        for name in ("samples", "batch_size", "seed", "pilot_samples"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "seed" else 1):
                 raise CircuitkitError(f"campaign: {name}={value!r}: expected a whole number >= {0 if name == 'seed' else 1}")
-        if self.method == "offset" and len(self.offset_points) < 3:
-            raise CircuitkitError("the offset method needs at least 3 offset points")
+        if self.method in ("offset", "is") and len(self.offset_points) < 3:
+            raise CircuitkitError(f"the {self.method} method needs at least 3 offset points")
         if not isinstance(self.device, DeviceNonideality):
             raise CircuitkitError(f"campaign: device={self.device!r}: expected a DeviceNonideality "
                                   "(circuitkit.device.nonideality)")
@@ -130,13 +140,17 @@ class CampaignConfig:
         if self.method == "offset" and self.device.stuck is not None:
             raise CircuitkitError("campaign: the offset method's integral does not include stuck cells; "
                                   "use --method mc with stuck cells")
+        if self.method == "is" and self.device.stuck is not None:
+            raise CircuitkitError("campaign: the is method's likelihood ratio does not include stuck cells; "
+                                  "use --method mc with stuck cells")
 
     def conditions(self) -> list[Condition]:
         return [Condition.at(point, self.scheme) for point in self.points]
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON values (corners as their names)."""
-        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.init}
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)
+                if field.init and (self.method == "is" or field.name not in IMPORTANCE_ONLY)}
         return {**data, "corners": [corner.value for corner in self.corners], "vdd": list(self.vdd),
                 "temp_c": list(self.temp_c), "offset_points": list(self.offset_points),
                 "device": self.programmed.to_dict(),

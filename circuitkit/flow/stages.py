@@ -185,6 +185,7 @@ class Flow:
         self.stage("netlists", inputs, action)
 
     def _campaign_stages(self, card_path: Path | None) -> dict[str, Path]:
+        from circuitkit.ber_table import BerTable
         from circuitkit.corners.campaign import run_campaign
         from circuitkit.corners.reads import PcsaReadSimulator
         from circuitkit.device.nonideality import CHOSEN, device_nonideality
@@ -209,6 +210,12 @@ class Flow:
 
             self.stage(name, inputs, action)
             tables[name] = self.out / name / "ber_table.csv"
+        # The flow's BER figure: every campaign's estimates together, each in its method's style
+        # (brute force where it saw errors, the rare-event method's estimate with its interval
+        # where it did not), upper bounds only where no campaign measured a condition.
+        drawn = [BerTable.read(path) for path in tables.values() if path.exists()]
+        if drawn:
+            plot_ber_vs_vdd(drawn, self.out / BER_FIGURE)
         return tables
 
     def _ber_time_stage(self, card_path: Path | None) -> None:

@@ -7,11 +7,15 @@ the hardware puts them.
     circuitkit inject --sweep-ber 1e-6:1e-1 [--sweep-points N] ... -o OUTDIR
     circuitkit inject --tolerance [--networks bnn,tnn,...] [--ber-range 1e-5:0.2] ... -o OUTDIR
     circuitkit inject --offset-campaign DIR [--rows R] ... -o OUTDIR
+    circuitkit inject --position-table FILE ... -o OUTDIR
 
 Writes OUTDIR/accuracy.csv and OUTDIR/accuracy_vs_ber.png (a sweep also writes the
 synthetic table it injected, OUTDIR/ber_table.csv); --tolerance writes one
 tolerance_<network>.csv per network, knees.csv and tolerance.png; --offset-campaign
-writes placement.csv (column-correlated vs independent injection at the same mean BER).
+writes placement.csv (column-correlated vs independent injection at the same mean BER);
+--position-table (a table of `bench/bench_array.py --offset-campaign`, i.e.
+`corners.positions.campaign_position_rates`) writes position_placement.csv (each weight
+misread with its array position's rate vs the same mean rate everywhere).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from circuitkit.inject.accuracy import evaluate_table, placement_comparison, swe
 from circuitkit.inject.config import NetworkConfig
 from circuitkit.inject.data import DATASET_SPECS, DEFAULT_DATASET, load_dataset
 from circuitkit.inject.networks import ALIASES, PRETRAINED, load_network
-from circuitkit.inject.placement import ArrayGeometry, HardwareErrors, IndependentErrors, offset_models
+from circuitkit.inject.placement import ArrayGeometry, HardwareErrors, IndependentErrors, PositionErrors, offset_models
+from circuitkit.position_rates import PositionRates
 from circuitkit.seeding import value_seed
 from circuitkit.inject.tolerance import PUBLISHED, read_rows, tolerance_curve, write_knees_csv
 from circuitkit.report.plots import plot_accuracy_vs_ber, plot_tolerance
@@ -65,6 +70,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--offset-campaign", type=Path, metavar="DIR",
                         help="a campaign run with --method offset: per-amplifier offsets make whole columns weak; "
                              "compared with independent errors at the same mean BER")
+    source.add_argument("--position-table", type=Path, metavar="FILE",
+                        help="a position-rate table (bench/bench_array.py --offset-campaign): each weight misread with "
+                             "its array position's rate (the table's array shape is the tile); compared with independent "
+                             "errors at the same mean BER")
     parser.add_argument("--sweep-points", type=int, default=11, metavar="N", help="BER points of a sweep (default 11)")
     names = (*ALIASES, *PRETRAINED)
     parser.add_argument("--network", default="bnn", metavar="NAME|PATH.npz",
@@ -107,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     network = load_network(args.network)
     if args.offset_campaign is not None:
         return _placement(args, network, dataset)
+    if args.position_table is not None:
+        return _positions(args, network, dataset)
     clean = network.accuracy(dataset.x_test, dataset.y_test)
     print(f"{network.describe()}, {dataset.name} test set ({len(dataset.y_test)} images): "
           f"accuracy without errors {clean:.4f}")
@@ -203,19 +214,55 @@ def _placement(args: argparse.Namespace, network, dataset) -> int:
                                           value_seed(args.seed, "placement", condition.corner, condition.vdd,
                                                      condition.temp_c))
         amplifiers = sum(geometry.amplifiers(layer.matrix_shape) for layer in network.weight_layers)
-        for placement, interval in (("independent", comparison.independent), ("column", comparison.column)):
-            difference = comparison.difference if placement == "column" else (0.0, 0.0, 0.0)
-            rows.append([condition.corner, repr(condition.vdd), repr(condition.temp_c), placement,
-                         repr(comparison.mean_ber), repr(interval.mean), repr(interval.std), repr(interval.low),
-                         repr(interval.high), interval.samples, amplifiers, *map(repr, difference)])
-        d, low, high = comparison.difference
-        print(f"  {condition.label():<36} mean BER {comparison.mean_ber:.3g}: independent "
-              f"{comparison.independent.mean:.4f}, column {comparison.column.mean:.4f}, difference {d * 100:+.2f} "
-              f"points (95 % CI {low * 100:+.2f} .. {high * 100:+.2f}, {args.trials} trials each)")
-    path = args.output / "placement.csv"
+        for fields, difference in _comparison_rows(comparison, "column"):
+            rows.append([condition.corner, repr(condition.vdd), repr(condition.temp_c), *fields, amplifiers,
+                         *difference])
+        print(f"  {condition.label():<36} " + _comparison_text(comparison, "column", args.trials))
+    _write_rows(args.output / "placement.csv", PLACEMENT_COLUMNS, rows)
+    return 0 if not any(math.isnan(float(r[5])) for r in rows) else 1
+
+
+def _comparison_rows(comparison, placement: str) -> list[tuple[list, list]]:
+    """(placement, mean BER, accuracy mean/std/interval, trials) and the difference to the
+    independent placement, for the independent row and then the `placement` row."""
+    rows = []
+    for name, interval in (("independent", comparison.independent), (placement, comparison.column)):
+        difference = comparison.difference if name == placement else (0.0, 0.0, 0.0)
+        rows.append(([name, repr(comparison.mean_ber), repr(interval.mean), repr(interval.std), repr(interval.low),
+                      repr(interval.high), interval.samples], [repr(v) for v in difference]))
+    return rows
+
+
+def _comparison_text(comparison, placement: str, trials: int) -> str:
+    d, low, high = comparison.difference
+    return (f"mean BER {comparison.mean_ber:.3g}: independent {comparison.independent.mean:.4f}, {placement} "
+            f"{comparison.column.mean:.4f}, difference {d * 100:+.2f} points (95 % CI {low * 100:+.2f} .. "
+            f"{high * 100:+.2f}, {trials} trials each)")
+
+
+def _write_rows(path: Path, columns: tuple[str, ...], rows: list[list]) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(PLACEMENT_COLUMNS)
+        writer.writerow(columns)
         writer.writerows(rows)
     print(f"wrote {path}")
-    return 0 if not any(math.isnan(float(r[5])) for r in rows) else 1
+
+
+POSITION_COLUMNS = ("placement", "mean_ber", "accuracy_mean", "accuracy_std", "ci_low", "ci_high", "trials", "arrays",
+                    "difference_to_independent", "difference_ci_low", "difference_ci_high", "table", "offset")
+
+
+def _positions(args: argparse.Namespace, network, dataset) -> int:
+    table = PositionRates.read_csv(args.position_table)
+    model = PositionErrors(table, f"positions of {args.position_table.name}")
+    arrays = sum(model.geometry.arrays(layer.matrix_shape) for layer in network.weight_layers)
+    print(f"{network.describe()} on {arrays} arrays of {table.array_rows} x {table.array_columns} "
+          f"(rows {', '.join(str(r) for r in table.rows)} measured, the others interpolated); "
+          f"offset: {table.offset or 'not stated'}")
+    comparison = placement_comparison(network, dataset.x_test, dataset.y_test, model, args.trials,
+                                      value_seed(args.seed, "positions", str(args.position_table.name)))
+    rows = [[*fields, arrays, *difference, str(args.position_table), table.offset]
+            for fields, difference in _comparison_rows(comparison, "position")]
+    print("  " + _comparison_text(comparison, "position", args.trials))
+    _write_rows(args.output / "position_placement.csv", POSITION_COLUMNS, rows)
+    return 0

@@ -39,7 +39,6 @@ copies depend only on (seed, t, network, error models), never on chunking.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +52,7 @@ from circuitkit.device.nonideality import DeviceNonideality
 from circuitkit.inject.networks import QuantizedNetwork
 from circuitkit.inject.sampler import ErrorInjector
 from circuitkit.seeding import Seed, trial_generator
-from circuitkit.position_rates import PositionRates
+from circuitkit.position_rates import PositionRates, campaign_offset_fits
 from circuitkit.sense_offset import OffsetFit, conditional_error_probabilities, error_probabilities
 
 
@@ -156,26 +155,12 @@ def offset_models(campaign_json: str | Path, geometry: ArrayGeometry = ArrayGeom
     """The column models of every condition of a campaign run with `--method offset`:
     its `offset_fits` and the device of its settings (`campaign.json`; `spread` in files
     of earlier campaigns)."""
-    path = Path(campaign_json)
+    fits, device_settings = campaign_offset_fits(campaign_json)
     try:
-        summary = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise CircuitkitError(f"{path}: cannot read the campaign summary: {error}") from None
-    fits = summary.get("offset_fits") or []
-    if not fits:
-        raise CircuitkitError(f"{path}: no offset_fits; run the campaign with `circuitkit ber --method offset`")
-    try:
-        settings = summary["settings"]
-        device = DeviceNonideality.from_dict(settings["device"] if "device" in settings else settings["spread"])
-        models = {}
-        for entry in fits:
-            condition = Condition(entry["corner"], float(entry["vdd"]), float(entry["temp_c"]), entry["scheme"])
-            if entry.get("status", "ok") != "ok":   # a condition whose offset reads failed: no model to place
-                raise CircuitkitError(f"{path}: {condition.label()}: {entry['status']}; no offset fit to place errors with")
-            models[condition] = ColumnOffsetErrors(OffsetFit.from_dict(entry), device, geometry, condition.label())
+        device = DeviceNonideality.from_dict(device_settings)
     except (KeyError, TypeError, ValueError, CircuitkitError) as error:
-        raise CircuitkitError(f"{path}: malformed offset fit or device spread ({error!r})") from None
-    return models
+        raise CircuitkitError(f"{campaign_json}: malformed device spread ({error!r})") from None
+    return {condition: ColumnOffsetErrors(fit, device, geometry, condition.label()) for condition, fit in fits.items()}
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,10 +5,12 @@ Cell i of a campaign targets level i mod N (interleaved, as the bundled chip was
 written) and starts from a resistance drawn from the fitted HRS distribution of the
 distribution card (the bundled real array's formed-and-reset population, 7 % of it near
 6 kohm: those cells start above every band but the top ones). The cells are split into
-batches of `batch_size`; batch b draws its random numbers from a stream keyed by the
-campaign seed and b alone, so a resumed or re-split run gives the same cells. Each
-finished batch is written atomically (`samples/batch_<b>.npz`); a killed campaign resumes
-where it stopped and its outputs equal an uninterrupted run's. A directory holding
+batches of `batch_size`; batch b draws its random numbers from the stream that
+`circuitkit.seeding` names by the campaign seed and the values ("mlc batch", b), like the
+other campaigns' jobs, so a resumed run, or one whose batches run in `workers` processes
+in any order, gives the same cells. Each finished batch is written atomically
+(`samples/batch_<b>.npz`); a killed campaign resumes where it stopped and its outputs
+equal an uninterrupted run's. A directory holding
 another configuration or another model card is refused.
 
 Outputs in the campaign directory:
@@ -30,8 +32,10 @@ import hashlib
 import io
 import json
 import math
+import multiprocessing
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,7 @@ from circuitkit.mlc.levels import MEASURED_RANGE_S, LevelMap
 from circuitkit.mlc.schemes import SCHEMES, scheme_by_name
 from circuitkit.mlc.writeverify import DEFAULT_READ_TIME_S, DriftModel, ProgrammingResult, write_verify
 from circuitkit.resources import bundled_data
+from circuitkit.seeding import value_seed
 from circuitkit.stats import binomial_bounds
 
 PULSE_CARD = "fits/real_1t1r/pulse/model_card.json"
@@ -129,8 +134,22 @@ def card_digest(card: ModelCard) -> str:
 
 
 def batch_generator(seed: int, batch: int) -> np.random.Generator:
-    """The random stream of one batch: keyed by the campaign seed and the batch index."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x4D4C43, batch)))
+    """The random stream of one batch: named by the campaign seed and ("mlc batch", b)."""
+    return np.random.Generator(np.random.PCG64(value_seed(seed, "mlc batch", batch)))
+
+
+def _programming(config: MlcConfig, pulse_card: ModelCard):
+    """The pulse model, scheme and engine a campaign programs with."""
+    model = with_read_noise_scale(PulseModel.from_card(pulse_card), config.read_noise_scale)
+    scheme = scheme_by_name(config.scheme, model, config.level_map, max_pulses=config.max_pulses)
+    return model, scheme, ProgrammingEngine.for_scheme(model, scheme)
+
+
+def _batch_job(config: MlcConfig, pulse_card: ModelCard, start: ModelCard, batch: int, drift: DriftModel | None,
+               drift_t_s: float) -> tuple[int, dict[str, np.ndarray]]:
+    """One batch in a worker process (which builds its own engine)."""
+    model, scheme, engine = _programming(config, pulse_card)
+    return batch, _run_batch(config, model, start, engine, scheme, batch, drift, drift_t_s)
 
 
 def _run_batch(config: MlcConfig, model: PulseModel, start: ModelCard, engine: ProgrammingEngine, scheme,
@@ -149,30 +168,41 @@ def _run_batch(config: MlcConfig, model: PulseModel, start: ModelCard, engine: P
 def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: ModelCard | None = None,
                      start_card: ModelCard | None = None, drift: DriftModel | None = None, drift_t_s: float = 0.0,
                      distinguish_threshold: float = analysis.DEFAULT_THRESHOLD,
-                     log: Callable[[str], None] | None = print) -> MlcCampaign:
-    """Run (or resume) a campaign into `outdir`."""
+                     log: Callable[[str], None] | None = print, workers: int = 1) -> MlcCampaign:
+    """Run (or resume) a campaign into `outdir`; `workers` > 1 programs the missing batches
+    in that many processes (same cells: each batch carries its own stream)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise CircuitkitError(f"mlc: workers={workers!r}: expected a positive integer")
     outdir = Path(outdir)
     default_pulse, default_start = default_cards() if pulse_card is None or start_card is None else (None, None)
     pulse_card = pulse_card or default_pulse
     start_card = start_card or default_start
-    model = with_read_noise_scale(PulseModel.from_card(pulse_card), config.read_noise_scale)
+    model, scheme, engine = _programming(config, pulse_card)
     levels = config.level_map
-    scheme = scheme_by_name(config.scheme, model, levels, max_pulses=config.max_pulses)
-    engine = ProgrammingEngine.for_scheme(model, scheme)
     key = {"config": config.to_dict(), "pulse_card": card_digest(pulse_card), "start_card": card_digest(start_card),
            "drift": "off" if drift is None else f"{type(drift).__name__} t={drift_t_s!r} s"}
     check_or_save_key(outdir / "mlc_config.json", key)
     samples = outdir / "samples"
     started = time.perf_counter()
     ran = cells_run = 0
-    for batch in range(config.batches):
-        path = samples / f"batch_{batch:04d}.npz"
-        if path.exists():
-            continue
-        arrays = _run_batch(config, model, start_card, engine, scheme, batch, drift, drift_t_s)
-        save_batch(path, arrays)
+
+    def save(batch: int, arrays: dict[str, np.ndarray]) -> None:
+        nonlocal ran, cells_run
+        save_batch(samples / f"batch_{batch:04d}.npz", arrays)
         ran += 1
         cells_run += arrays["level"].size
+
+    missing = [b for b in range(config.batches) if not (samples / f"batch_{b:04d}.npz").exists()]
+    if workers > 1 and len(missing) > 1:
+        # spawn, as the corner campaigns: a worker starts clean; each finished batch is saved at once
+        with ProcessPoolExecutor(max_workers=min(workers, len(missing)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_batch_job, config, pulse_card, start_card, b, drift, drift_t_s) for b in missing]
+            for future in as_completed(futures):
+                save(*future.result())
+    else:
+        for batch in missing:
+            save(batch, _run_batch(config, model, start_card, engine, scheme, batch, drift, drift_t_s))
     elapsed = time.perf_counter() - started
     parts = [load_batch(samples / f"batch_{b:04d}.npz") for b in range(config.batches)]
     result = ProgrammingResult.concatenate([ProgrammingResult.from_arrays(p) for p in parts])

@@ -2,7 +2,7 @@
 its comparison with the real 32-level runs.
 
     circuitkit mlc [--levels 32] [--scheme dual-direction|ispp|fixed-wl] [--tolerance-us T]
-                   [--max-pulses 300] [--cells-per-level 256] [--seed 1]
+                   [--max-pulses 300] [--cells-per-level 256] [--seed 1] [--workers N]
                    [--pulse-card CARD] [--start-card CARD] [--threshold 0.05] [--no-compare] -o OUTDIR
 
 Writes into OUTDIR: ber_table.csv (confusion, scheme mlc<N>), levels.csv, summary.json,
@@ -43,6 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cells-per-level", type=int, default=MlcConfig.cells_per_level)
     parser.add_argument("--batch-size", type=int, default=MlcConfig.batch_size, help="cells per checkpoint")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes for the batches (same results for any number; default 1)")
     parser.add_argument("--read-noise-scale", type=float, default=1.0,
                         help="multiply the fitted read noise on every read (what-if; default 1)")
     parser.add_argument("--pulse-card", type=Path, help="model card with a fitted pulse model (default: the "
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     pulse = ModelCard.load(args.pulse_card) if args.pulse_card else pulse_default
     start = ModelCard.load(args.start_card) if args.start_card else start_default
     campaign = run_mlc_campaign(config, args.output, pulse_card=pulse, start_card=start,
-                                distinguish_threshold=args.threshold)
+                                distinguish_threshold=args.threshold, workers=args.workers)
     if not args.no_compare and config.level_map == LevelMap(LEVELS):
         from circuitkit.mlc.compare import compare
 

@@ -8,7 +8,29 @@ bit line at the cell of row r, `bl_c<c>_sa` its end at the sense amplifier.
 
 Two read cycles per read row (the first conditions the bit lines, the second is measured: `CYCLES_PER_ROW`) (the `ReadTiming` phases of `circuitkit.netlist.pcsa`): read i
 raises only the word line of `read_rows[i]` (all rows by default), every column's PCSA
-senses its cell in that row. A chip-size array reads a chosen set of rows (e.g. first,
+senses its cell in that row.
+
+Bit-line precharge. The PCSA alone precharges its inputs through its latch NMOS (source
+followers from Q/Qb). That is enough for one cell's few fF, not for a column of 64+ cells:
+at 64 rows the bit lines were still recharging (from the previous evaluation's discharge)
+when the next word line rose, Q/Qb had not returned to VDD (the 0.5 um precharge PMOS fed
+the bit lines through the latch), and each read started from its predecessor's state: the
+first read of a deck (precharged at t = 0 by the DC operating point) sensed in 24 ps with
+1.06 V of margin, every later one in 114 ps with 0.37 V, whichever row it read, with ideal
+wires and at reltol 1e-3 or 1e-4 alike (64 x 2, tt 1.8 V). So every column has its own
+precharge (`bl_precharge`): PMOS switches from the precharge level `vblpre` to BL and BLb
+and an equaliser between them, `m_blpre` devices in parallel (default one per 8 rows: the
+switch's RC follows the column's load), on while `preb_bl` is low, i.e. until the word
+line rises (the word-line lead then develops the signal on floating bit lines, as in the
+single-cell bench). `vblpre` is the level the PCSA's own follower gives its inputs (a
+replica of the latch NMOS, gate and drain at VDD, biased at `i_blpre` and buffered), so a
+read starts from the state of the DC operating point's first read, every time. Each
+measured read records the far end of the last column's bit lines as the precharge switches
+start to open (`ArrayRead.precharge_error_v`: how far from `vblpre` the precharge left
+them; the switches' gate edge then kicks both bit lines alike by some tens of mV). With a
+complete precharge the bit-line capacitance sets the sensing delay (64 rows: ~0.2 ns,
+128 rows: ~0.57 ns at 1.8 V): `array_timing` measures it and places the margin time and
+the evaluation like `ReadTiming.for_supply` does for one cell. A chip-size array reads a chosen set of rows (e.g. first,
 middle, last) in one deck: the word lines of rows that are not read stay at 0 V, so their
 cells' gates are tied to ground (no word-line ladder: nothing there carries a signal)
 while their transistors still load the bit lines. Row r's branch
@@ -24,6 +46,7 @@ its `measure(result)` returns an `ArrayRead` (every cell's value, delay and marg
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -34,8 +57,9 @@ from circuitkit import CircuitkitError
 from circuitkit.netlist import common as c
 from circuitkit.netlist import pcsa
 from circuitkit.netlist.bench import Bench
+from circuitkit.operating import Corner, OperatingPoint
 from circuitkit.spice.binning import FetSizes
-from circuitkit.netlist.readout import energy_measure, read_measures, unit_read
+from circuitkit.netlist.readout import cycle_start, energy_measure, read_measures, unit_read
 from circuitkit.spice.runner import SimResult
 
 MAX_CELLS = 128 * 128
@@ -44,10 +68,11 @@ MAX_CELLS = 128 * 128
 # ideal wires the first read after t = 0 measured 16 % less margin than later ones and
 # reads after different rows differed by 0.5 %. Every read row is therefore read twice in
 # a row and measured on the second read: each measurement has the same history (itself).
-# Not enough at 64 rows and more: there the first row a deck reads senses in 24 ps and every
-# later one in 100-118 ps, with ideal wires too (64 x 64, tt 1.8 V); compare positions only
-# against the same schedule with ideal wires (`corners.positions`), or read one row per deck.
+# At 64 rows and more that was not enough by itself (the first read of a deck sensed in 24 ps,
+# every later one in 114 ps): the cause was the bit-line precharge (module docstring), fixed
+# by the columns' own precharge; the conditioning read stays for the source lines' history.
 CYCLES_PER_ROW = 2
+ROWS_PER_PRECHARGE_DEVICE = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,10 +185,21 @@ class ArrayReadBench(Bench["ArrayRead"]):
     # decks (16 x 16 at 50 ohm/pitch, 64 x 64 at metal 1's 0.89) stopped at a word-line edge
     # with "timestep too small" at 1e-3 and ran at 1e-4 (about 3x the CPU time).
     reltol: float | None = None
+    # Bit-line precharge switches per column (None: one per `ROWS_PER_PRECHARGE_DEVICE` rows)
+    # and the bias current of the precharge level's replica follower (A).
+    bl_precharge_devices: int | None = None
+    i_blpre: float = 1e-9
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "weights", _check_weights(self.weights))
+        if self.bl_precharge_devices is None:
+            object.__setattr__(self, "bl_precharge_devices", -(-self.rows // ROWS_PER_PRECHARGE_DEVICE))
+        if isinstance(self.bl_precharge_devices, bool) or not isinstance(self.bl_precharge_devices, int) \
+                or self.bl_precharge_devices < 1:
+            raise CircuitkitError(f"array: bl_precharge_devices={self.bl_precharge_devices!r}: expected a positive integer")
+        if not self.i_blpre > 0:
+            raise CircuitkitError(f"array: i_blpre={self.i_blpre!r}: expected a bias current > 0 A")
         rows = len(self.weights)
         read_rows = tuple(range(rows)) if self.read_rows is None else tuple(self.read_rows)
         if not read_rows or len(set(read_rows)) != len(read_rows) or any(
@@ -208,7 +244,7 @@ class ArrayReadBench(Bench["ArrayRead"]):
         return [p for p in self.sizing.params() if p[0] not in excluded]
 
     def _extra_subckts(self) -> list[str]:
-        return pcsa.xnor_subckt() + [""] if self.xnor else []
+        return bl_precharge_subckt() + [""] + (pcsa.xnor_subckt() + [""] if self.xnor else [])
 
     def fet_sizes(self) -> FetSizes:
         return c.fet_sizes(pcsa.read_subckts(self.card, self._extra_subckts()), self._sizing_params())
@@ -222,9 +258,21 @@ class ArrayReadBench(Bench["ArrayRead"]):
         lines = pcsa.read_preamble(
             self, title, "circuitkit.netlist.arrays, array", timing=self.timing,
             sizing_params=self._sizing_params() + self.wires.params(), states=self.states,
-            extra_params=[("reads", reads, "read cycles, one per read row")], extra_subckts=self._extra_subckts())
+            extra_params=[("reads", reads, "read cycles, one per read row"),
+                          ("m_blpre", self.bl_precharge_devices, "bit-line precharge switches per bit line"),
+                          ("i_blpre", self.i_blpre, "bias of the precharge level's replica follower (A)")],
+            extra_subckts=self._extra_subckts())
         lines += pcsa.clock_lines(word_line=False)
+        # (released one edge before the word line rises: a release on the word line's edge stopped
+        # ngspice there with "timestep too small", 32 x 32 at 50 ohm/pitch)
+        lines += ["* bit-line precharge: on (low) until just before the word line rises, off with preb",
+                  "Vpreb_bl preb_bl 0 PULSE(0 {vdd} {t_pre-t_wl_lead-t_edge} {t_edge} {t_edge} "
+                  "{t_eval+t_wl_lead-t_edge} {t_period})"]
         lines.append("Vdd vdd 0 {vdd}")
+        lines += c.section("bit-line precharge level: a replica of the PCSA's latch NMOS follower, buffered")
+        lines += [str(c.fet_line("MREP", "vdd", "vdd", "blpre_rep", "0", "n", "w_ln")),
+                  "Irep blpre_rep 0 {i_blpre}",
+                  "Eblpre vblpre 0 blpre_rep 0 1"]
         lines += c.section("word lines of the read rows: read i raises row read_rows[i] "
                            "(driver at the left end, RC per column pitch); the other rows' gates are at 0 V")
         for index, r in enumerate(read_rows):
@@ -246,6 +294,7 @@ class ArrayReadBench(Bench["ArrayRead"]):
             lines += self._input_sources()
         lines += c.section("sense amplifiers, one per column" + (" behind the XNOR input swap" if self.xnor else ""))
         for k in range(cols):
+            lines.append(f"Xpre_c{k} vdd preb_bl vblpre bl_c{k}_sa blb_c{k}_sa bl_precharge")
             if self.xnor:
                 lines.append(f"Xsw_c{k} in inb bl_c{k}_sa blb_c{k}_sa sa_c{k} sab_c{k} xnor_swap")
                 lines.append(f"Xsa_c{k} vdd preb se sa_c{k} sab_c{k} sl_c{k}_sa q_c{k} qb_c{k} pcsa")
@@ -265,9 +314,14 @@ class ArrayReadBench(Bench["ArrayRead"]):
             for k in range(cols):
                 lines += read_measures(f"r{r}_c{k}", f"q_c{k}", f"qb_c{k}", cycle=cycle)
             lines.append(energy_measure(f"r{r}", "vdd", cycle))
+            precharged = f"{{{cycle_start(cycle)}-t_wl_lead-t_edge}}"   # as the switches start to open
+            for wire in ("bl", "blb"):
+                lines.append(f".meas tran pre_{wire}_r{r} find v({wire}_c{cols - 1}_r{rows - 1}) at={precharged}")
+        lines.append(".meas tran v_blpre find v(vblpre) at={t_pre}")
         lines += c.section("analysis")
         saves = ["v(preb)", "v(se)", "i(vdd)"] + [f"v(wl_r{r}_c{cols - 1})" for r in read_rows]
         saves += [f"v({node}_c{k})" for k in range(cols) for node in ("q", "qb")]
+        saves += ["v(vblpre)", f"v(bl_c{cols - 1}_r{rows - 1})", f"v(blb_c{cols - 1}_r{rows - 1})"]
         lines += c.wrap_words(".save", saves)
         if self.reltol is not None:
             lines.append(f".options reltol={self.reltol:g}")
@@ -291,6 +345,40 @@ class ArrayReadBench(Bench["ArrayRead"]):
                              read_rows=self.read_rows, expected=self.expected())
 
 
+def bl_precharge_subckt() -> list[str]:
+    """A column's bit-line precharge: BL and BLb switched to the level `vpre`, and equalised,
+    while `preb_bl` is low (precharge-PMOS size, `m_blpre` in parallel)."""
+    return [
+        "* bit-line precharge of one column: bl, blb to vpre and to each other while preb_bl = 0",
+        ".subckt bl_precharge vdd preb_bl vpre bl blb",
+        c.fet_line("MPBL", "bl", "preb_bl", "vpre", "vdd", "p", "w_pre", multiplier="m_blpre"),
+        c.fet_line("MPBLB", "blb", "preb_bl", "vpre", "vdd", "p", "w_pre", multiplier="m_blpre"),
+        c.fet_line("MEQ", "bl", "preb_bl", "blb", "vdd", "p", "w_pre", multiplier="m_blpre"),
+        ".ends bl_precharge",
+    ]
+
+
+@functools.cache
+def array_timing(rows: int, vdd: float = 1.8, t_precharge: float = 1e-9) -> pcsa.ReadTiming:
+    """Read timing for a column of `rows` cells: like `ReadTiming.for_supply` for one cell,
+    the margin is taken at 1.5x and the evaluation lasts at least 6x the column's nominal
+    sensing delay, measured here (ngspice, rows x 2 checkerboard, ideal wires, tt, 27 C,
+    default sizing and states, the first and last row, the slower of the two): with the
+    bit lines fully precharged their capacitance sets the delay (about 0.2 ns at 64 rows,
+    0.57 ns at 128, 1.8 V). Cached per process."""
+    probe = pcsa.ReadTiming(t_precharge=t_precharge, t_evaluate=8e-9, t_margin=1e-9)
+    bench = ArrayReadBench(weight_pattern(rows, 2), timing=probe, point=OperatingPoint(Corner.TT, vdd, 27.0),
+                           wires=WireParasitics(r_bitline=0.0, r_wordline=0.0),
+                           read_rows=tuple(sorted({0, rows - 1})), reltol=1e-4)
+    read = bench.simulate(name=f"array_timing_{rows}")
+    if read.errors or not np.all(np.isfinite(read.delay_s)):
+        raise CircuitkitError(f"array_timing: a {rows}-row column does not resolve a nominal read at {vdd:g} V "
+                              f"within {probe.t_evaluate:g} s:\n{read.table()}")
+    delay = float(np.max(read.delay_s))
+    return pcsa.ReadTiming(t_precharge=t_precharge, t_evaluate=max(pcsa.ReadTiming.t_evaluate, 6 * delay),
+                           t_margin=1.5 * delay)
+
+
 def _row_list(rows: Sequence[int]) -> str:
     return ", ".join(str(r) for r in rows) if len(rows) <= 8 else f"{rows[0]}..{rows[-1]} ({len(rows)} rows)"
 
@@ -306,6 +394,9 @@ class ArrayRead:
     margin_v: np.ndarray
     energy_j: np.ndarray
     rows: np.ndarray | None = None
+    # per read row: the largest |V - vblpre| of the far end of the last column's BL and BLb
+    # as the precharge switches start to open (how incomplete the precharge was); NaN if not measured
+    precharge_error_v: np.ndarray | None = None
 
     @property
     def errors(self) -> int:
@@ -338,4 +429,7 @@ def measure_array(result: SimResult, weights: Sequence[Sequence[int]], vdd: floa
         margin_v=np.array([[read.margin_v for read in row] for row in reads]),
         energy_j=np.array([result.measures.get(f"e_r{r}", math.nan) for r in read_rows]),
         rows=np.array(read_rows, dtype=int),
+        precharge_error_v=np.array([max(abs(result.measures.get(f"pre_{wire}_r{r}", math.nan)
+                                            - result.measures.get("v_blpre", math.nan)) for wire in ("bl", "blb"))
+                                    for r in read_rows]),
     )

@@ -4,9 +4,9 @@ For each condition of the sweep (compliance = SET word-line voltage, pulse width
 or off) a programming campaign (`program.campaign`) SETs cells from the fitted HRS in ngspice.
 The programmed cells become the campaign's LRS distribution ("programmed with condition X":
 `device.distributions.fit_empirical_gpd`, an empirical body with generalized-Pareto tails,
-carrying its cell count); the HRS is the distribution card's fitted HRS (the bundled real
-card cannot RESET: its fmin_reset is out of reach of the rated voltages, open in issue 15,
-so no condition programs the HRS here; every row says so).
+carrying its cell count); the HRS is the distribution card's fitted HRS: no condition
+programs the HRS here (the sweep varies the SET compliance; RESET programming is not in the
+trade-off yet, though the refitted real card RESETs since issue 15 part C; every row says so).
 
 Read BER per condition, two architectures:
 
@@ -233,7 +233,7 @@ def run_tradeoff(config: TradeoffConfig, outdir: Path | str, *, pulse_card: Mode
         "settings": config.to_dict(), "offset_fit": fit.to_dict(), "offset_reads": offset_reads,
         "hrs": f"distribution card's fitted HRS ({hrs_model.kind}), {HRS_DRAWS} draws in the offset integral",
         "energy": "SET energy per programmed LRS device (ngspice, every source, pulses and verify reads) x 1 (2T2R) "
-                  "or x 1/2 (1T1R); RESET not included (the bundled card cannot RESET, issue 15)",
+                  "or x 1/2 (1T1R); RESET not included (the sweep programs the LRS only; the HRS is the card's fitted population)",
         "methods": {"mc": "read campaign in ngspice (corners) with the PDK's mismatch, Clopper-Pearson 95 %: 2T2R + "
                           "PCSA; 1T1R cell single-ended against a reference cell (reference_1t1r_ohm: geometric mean "
                           "of the condition's LRS median and the HRS median) through the same PCSA",

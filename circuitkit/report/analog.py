@@ -139,3 +139,33 @@ def plot_stellar(rows: Sequence[dict], path: Path | str) -> Path:
     right.set_yscale("log")
     figure.suptitle("on-chip learning with identical pulses on the fitted devices", fontsize=10)
     return _save(figure, path)
+
+
+def plot_crossbar(currents: np.ndarray, mac_errors: np.ndarray, path: Path | str, title: str = "") -> Path:
+    """Left: column currents of the vectorized solver (and with ideal wires) against
+    ngspice's (`currents`: ngspice, solver, ideal-wire columns). Right: the layer's
+    normalised MAC errors as an empirical CDF on a probit axis, beside a normal of the
+    same spread."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10.4, 4.2))
+    spice, solved, ideal = (currents[:, i] * 1e6 for i in range(3))
+    span = [min(spice.min(), ideal.min()), max(spice.max(), ideal.max())]
+    left.plot(span, span, color="0.7", linewidth=0.8, label="equal")
+    left.plot(spice, ideal, ".", color="tab:orange", markersize=4, label="ideal wires (no IR drop)")
+    left.plot(spice, solved, "x", color="tab:blue", markersize=5, label="vectorized solver")
+    left.set_xlabel("ngspice column current (uA)")
+    left.set_ylabel("model column current (uA)")
+    left.legend(fontsize=8)
+    left.grid(True, alpha=0.25)
+    errors = np.sort(np.asarray(mac_errors, dtype=float))
+    z = special.ndtri((np.arange(errors.size) + 0.5) / errors.size)
+    right.plot(errors, z, color="tab:blue", linewidth=1.0, label=f"analog layer ({errors.size} MACs)")
+    spread = errors.std()
+    right.plot(spread * z + errors.mean(), z, color="0.6", linewidth=0.8, linestyle="--",
+               label="normal, same mean and spread")
+    right.set_xlabel("MAC error / spread of the exact outputs")
+    right.set_ylabel("normal quantile")
+    right.legend(fontsize=8)
+    right.grid(True, alpha=0.25)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    return _save(figure, path)

@@ -244,6 +244,8 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
     for line in spread_lines(records):
         doc.paragraph(line)
     ber_rows = []
+    if (out / BER_FIGURE).exists():
+        doc.image(BER_FIGURE, "BER vs VDD of every campaign: estimates with 95 % intervals, one style per method")
     for name in ("ber_binary", "ber_ternary", "ber_rare"):
         if name not in records:
             continue
@@ -264,7 +266,9 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
     doc.paragraph("BER is the mean over stored values of P(read != stored). 'mc' rows count brute-force Monte Carlo "
                   "reads (Clopper-Pearson intervals); 'offset' rows integrate the sense amplifier's measured "
                   "input-referred offset against the lognormal LRS/HRS distributions (probit fit, delta-method "
-                  "interval), which reaches rates no sampling can see. The method column names the device-distribution "
+                  "interval), which reaches rates no sampling can see; 'is' rows are importance sampling, every sample an "
+                  "ngspice read of cells drawn near the failure region and weighted by its likelihood ratio (normal "
+                  "interval of the weighted mean; effective sample size in campaign.json). The method column names the device-distribution "
                   "models each estimate assumed and its flags ('separated': the offset fit resolved no sigma, the "
                   "interval bounds it; 'failed': no read converged, interval [0, 1]; 'non-converged'/'undecided': "
                   "reads that decided nothing are inside the interval, counted both ways).", note=True)
