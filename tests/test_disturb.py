@@ -18,9 +18,12 @@ import pytest
 from circuitkit import CircuitkitError
 from circuitkit.corners import disturb as disturb_module
 from circuitkit.corners.disturb import (
+    DeviceDisturb,
     DisturbConfig,
+    DriftLaw,
     ReadBias,
     device_disturb,
+    dominant_device,
     fit_drift_law,
     read_timing,
     read_unit,
@@ -94,6 +97,22 @@ def test_bad_input_is_named_before_any_simulation(monkeypatch):
         run = subprocess.run([sys.executable, "-m", "circuitkit.cli", "disturb", "-o", "unused", *option],
                              capture_output=True, text=True, cwd=REPO)
         assert run.returncode == 2 and message in run.stderr, run.stderr
+
+
+def test_a_failure_is_laid_to_the_device_drifting_towards_the_other_state():
+    """With the refitted real card a read can deepen the HRS (RESET-direction, above
+    fmin_reset) by more picometres than it raises the LRS: the margin is closed by the LRS,
+    and the row's basis and law spread must name that device, not the larger mover."""
+    def device(side, state, sign, amplitude_m):
+        law = DriftLaw(sign, amplitude_m, 1.0, 2, 40) if amplitude_m else None
+        return DeviceDisturb(side, state, 0.7, 0.05, 1.0, 1.0, 1e-15, sign * amplitude_m, law)
+
+    lrs_rising, hrs_deepening = device("bl", "lrs", +1, 1e-16), device("blb", "hrs", +1, 5e-16)
+    assert dominant_device((lrs_rising, hrs_deepening), 1e8) == 0
+    assert dominant_device((device("bl", "lrs", -1, 1e-16), device("blb", "hrs", -1, 5e-17)), 1e8) == 1
+    assert dominant_device((device("bl", "lrs", 0, 0.0), device("blb", "hrs", -1, 5e-17)), 1e8) == 1
+    # a ternary 0 (HRS/HRS, both deepening): no device closes a margin; the larger mover
+    assert dominant_device((device("bl", "hrs", +1, 1e-16), device("blb", "hrs", +1, 3e-16)), 1e8) == 1
 
 
 def test_a_bench_without_the_read_bias_options_writes_todays_netlist():

@@ -557,16 +557,28 @@ def reads_to_failure(cell: _Stressed, limit_v: float, config: DisturbConfig) -> 
         n_fail = float(np.exp(np.log(n_lo) + share * (np.log(n_hi) - np.log(n_lo))))
     else:
         n_fail = float(np.sqrt(n_lo * n_hi))
-    dominant = max((d for d in cell.devices if d.law), key=lambda d: abs(d.law.drift_m(n_fail)))
+    dominant = cell.devices[dominant_device(cell.devices, n_fail)]
     where = "extrapolated" if n_fail > config.reads else "within the simulated reads"
     return n_fail, (f"{where}: power law of the {dominant.state.upper()} ({dominant.side}) device fitted to "
                     f"reads 2..{config.reads}, {dominant.law.label()}; fails between {n_lo:.3g} and {n_hi:.3g} reads")
 
 
+def dominant_device(devices: Sequence[DeviceDisturb], n_fail: float) -> int:
+    """The index of the device a failure after `n_fail` reads is laid to: of the devices
+    drifting towards the other state (an LRS gap growing, an HRS gap shrinking: what closes
+    a +-1's margin), the one that has moved most; without such a device (a ternary 0's
+    pair), the one that has moved most. An HRS deepening by more picometres than the LRS
+    rises does not fail the read: the LRS does."""
+    moving = [index for index, d in enumerate(devices) if d.law]
+    closing = [index for index in moving if (devices[index].state == "lrs") == (devices[index].law.sign > 0)]
+    return max(closing or moving, key=lambda index: abs(devices[index].law.drift_m(n_fail)))
+
+
 def _law_interval(devices: Sequence[DeviceDisturb], stresses: Sequence[CellStress], n_fail: float,
                   reads: int) -> tuple[float, float]:
     """Reads to failure by the dominant device's law fitted to all reads and to each half."""
-    index, dominant = max(enumerate(devices), key=lambda item: abs(item[1].law.drift_m(n_fail)) if item[1].law else -1)
+    index = dominant_device(devices, n_fail)
+    dominant = devices[index]
     target = abs(dominant.law.drift_m(n_fail))
     gap = stresses[index].gap_m
     half = (reads - 1) // 2
