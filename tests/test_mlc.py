@@ -5,6 +5,7 @@ cached), so these tests are marked `spice`."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 
@@ -244,3 +245,32 @@ def test_mlc_command_compares_with_the_real_runs(tmp_path):
         assert (tmp_path / name).exists(), name
     measured = BerTable.read(tmp_path / "measured_ber_table.csv")
     assert {c.corner for c in measured.conditions()} == {"measured-read_mlc_good", "measured-newwrite"}
+
+
+def test_a_relaxation_model_relaxes_the_later_reads_and_is_part_of_the_campaign(tmp_path, cards):
+    """`--drift-card`: the later read (what the comparison with the runs read 15-30 min after
+    programming uses) relaxes each cell by the card's fitted relaxation model; the same cells
+    read fresh keep their verify spread. The drift is in the campaign's key: a directory of
+    fresh reads refuses a relaxed campaign, and a card without a relaxation model is named."""
+    from circuitkit.device.relaxation import RelaxationModel
+    from circuitkit.mlc.cli import add_parser
+
+    config = MlcConfig(levels=8, cells_per_level=24, batch_size=64, max_pulses=60)
+    widening = RelaxationModel(activation_energy_ev=0.6, time_exponent=0.2, s0=-0.3)   # spread ~0.6 in ln R after 22.5 min
+    fresh = run_mlc_campaign(config, tmp_path / "fresh", pulse_card=cards[0], start_card=cards[1], log=None)
+    relaxed = run_mlc_campaign(config, tmp_path / "relaxed", pulse_card=cards[0], start_card=cards[1], log=None,
+                               drift=widening, drift_t_s=1350.0)
+    np.testing.assert_array_equal(fresh.result.level, relaxed.result.level)   # the same cells, programmed alike
+    spread = [np.std(np.log(c.later_read_ohm / c.result.r_final)) for c in (fresh, relaxed)]
+    assert spread[1] > 2 * spread[0]
+    assert "read 1350 s after programming" in relaxed.summary["drift"] and fresh.summary["drift"].startswith("off")
+    with pytest.raises(CircuitkitError, match="another drift"):
+        run_mlc_campaign(config, tmp_path / "fresh", pulse_card=cards[0], start_card=cards[1], log=None,
+                         drift=widening, drift_t_s=1350.0)
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    card_path = tmp_path / "no_relaxation.json"
+    cards[1].save(card_path)
+    args = parser.parse_args(["mlc", "--drift-card", str(card_path), "--no-compare", "-o", str(tmp_path / "cli")])
+    with pytest.raises(CircuitkitError, match="no_relaxation.json: the card holds no relaxation model"):
+        args.handler(args)

@@ -57,7 +57,7 @@ from circuitkit.stats import binomial_bounds
 
 PULSE_CARD = "fits/real_1t1r/pulse/model_card.json"
 START_CARD = "fits/real_1t1r/distribution/model_card.json"
-DRIFT_OFF = ("off: circuitkit has no fitted relaxation model yet; the reads are fresh reads of the just-programmed "
+DRIFT_OFF = ("off: no relaxation model given (`circuitkit mlc --drift-card`); the reads are fresh reads of the just-programmed "
              "state (the bundled measured reads were taken 15-30 min after programming)")
 ENERGY_METHOD = ("pulse energy = |V_BL - V_SL| x charge through cell and access transistor, integrated along the "
                  "pulse model's gap trajectory (mlc/engine.py); verify reads: V_read^2 / R x read time; line "
@@ -165,6 +165,13 @@ def _run_batch(config: MlcConfig, model: PulseModel, start: ModelCard, engine: P
     return {**result.to_arrays(), "r_start": r_start, "later_read": later}
 
 
+def drift_label(drift: DriftModel, t_s: float, temp_c: float) -> str:
+    """What the later read assumed: the relaxation model (its own description, so another
+    fit is another campaign), the read time and the temperature."""
+    described = drift.describe() if hasattr(drift, "describe") else type(drift).__name__
+    return f"{described}; read {t_s:g} s after programming at {temp_c:g} C"
+
+
 def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: ModelCard | None = None,
                      start_card: ModelCard | None = None, drift: DriftModel | None = None, drift_t_s: float = 0.0,
                      distinguish_threshold: float = analysis.DEFAULT_THRESHOLD,
@@ -180,7 +187,7 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
     model, scheme, engine = _programming(config, pulse_card)
     levels = config.level_map
     key = {"config": config.to_dict(), "pulse_card": card_digest(pulse_card), "start_card": card_digest(start_card),
-           "drift": "off" if drift is None else f"{type(drift).__name__} t={drift_t_s!r} s"}
+           "drift": "off" if drift is None else drift_label(drift, drift_t_s, model.temp_c)}
     check_or_save_key(outdir / "mlc_config.json", key)
     samples = outdir / "samples"
     started = time.perf_counter()
