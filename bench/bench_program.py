@@ -58,11 +58,12 @@ def grid() -> None:
         result = run_tradeoff(config, tmp, log=None)
         elapsed = time.perf_counter() - started
     print(f"demo trade-off grid: {len(result.rows) // 2} conditions x {config.cells} cells, {config.read_samples} "
-          f"2T2R reads per stored weight, offset fit {config.offset_samples} per point: {elapsed:.1f} s")
+          f"mc reads per stored weight and architecture, offset fit {config.offset_samples} per point: {elapsed:.1f} s")
     for row in result.rows:
         print(f"  {row['condition']:24s} {row['architecture']}: {row['energy_per_bit_j'] * 1e12:7.1f} pJ/bit, write "
               f"failures {row['write_failure']:.1%}, BER {row['ber']:.3g} [{row['ber_ci_low']:.3g}, "
-              f"{row['ber_ci_high']:.3g}], mc {row['ber_mc']:.3g}")
+              f"{row['ber_ci_high']:.3g}], mc {row['ber_mc']:.3g} [{row['ber_mc_ci_low']:.3g}, {row['ber_mc_ci_high']:.3g}] "
+              f"of {row['ber_mc_reads']}")
 
 
 if __name__ == "__main__":

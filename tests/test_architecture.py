@@ -198,7 +198,8 @@ def test_a_flow_file_takes_the_campaign_fields_by_their_names(tmp_path):
     say how those campaigns differ; `ternary = false` drops one."""
     from circuitkit.flow import CAMPAIGN_KEYS, FlowConfig
 
-    assert set(CAMPAIGN_KEYS) == _campaign_settings() - {"scheme", "method", "seed", "device"}
+    # The flow decides the retention read too: its [retention] table and the fitted relaxation.
+    assert set(CAMPAIGN_KEYS) == _campaign_settings() - {"scheme", "method", "seed", "device", "retention"}
     flow = tmp_path / "FLOW.toml"
     flow.write_text("[flow]\nseed = 5\n[campaign]\ncorners = ['ss']\nvdd = [1.1, 1.5]\ntemp_c = [85]\nsamples = 12\n"
                     "batch_size = 6\nmismatch = false\nrare = false\n[campaign.ternary]\nvdd = [0.95]\n")

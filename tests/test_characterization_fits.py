@@ -82,11 +82,6 @@ def test_real_pulse_card_re_simulates_in_ngspice(regenerated):
     assert report["ngspice"]["status"] == "ok" and report["ngspice_metrics"]["rms_ln_r_ngspice_vs_python"] < 0.1
 
 
-@pytest.mark.xfail(strict=True, reason="known, open (issue 15): since the pulse tables follow the motion past "
-                   "sub-threshold stretches (as ngspice does), the refitted card predicts no RESET and its held-out "
-                   "RESET log-likelihood (-3.5) is below 'a pulse changes nothing' (-1.2): the RESET spread is too "
-                   "narrow for the cells that do switch; the optimiser stops at its evaluation budget. Strict: fails "
-                   "the day the fit beats no-change again")
 def test_real_sweeps_beat_no_change_in_reset_likelihood(regenerated):
     report = json.loads((regenerated / "real_1t1r" / "pulse" / "fit_report.json").read_text())
     held = report["fit_metrics"]["held_out"]

@@ -168,23 +168,46 @@ def test_dask_cluster_gives_the_same_table(tmp_path):
     assert remote.summary["executor"] == "dask"
 
 
-def test_rare_event_estimate_agrees_with_brute_force_where_both_can_measure(tmp_path):
-    common = dict(corners=("tt",), vdd=(1.8,), seed=11, device=OVERLAPPING, batch_size=48)
+# Narrow states, 1.35x apart: the sense amplifier's own offset (sigma ~0.17 in ln of the
+# ratio at tt 1.8 V) dominates the cells' spread (0.03 * sqrt 2), so the errors are the
+# amplifier's. An amplifier without offset would misread about 1e-12 of these cells.
+OFFSET_DOMINATED = DeviceNonideality.given(20e3, 0.03, 27e3, 0.03)
+
+
+def _interval(row) -> tuple[float, float, float]:
+    return row.probability, row.ci_low, row.ci_high
+
+
+def test_rare_event_methods_agree_with_brute_force_where_the_offset_dominates(tmp_path):
+    """The offset method and importance sampling against 288 brute-force reads per stored
+    value; the same comparison must fail for an amplifier whose offset is forced to zero."""
+    from circuitkit.sense_offset import OffsetFit, error_probabilities
+
+    common = dict(corners=("tt",), vdd=(1.8,), seed=11, device=OFFSET_DOMINATED, batch_size=48)
     brute = run_campaign(CampaignConfig(samples=288, **common), tmp_path / "mc", workers=2, simulator=PCSA, progress=False)
     offset = run_campaign(CampaignConfig(samples=32, method="offset", **common), tmp_path / "offset", workers=2,
                           simulator=PCSA, progress=False)
+    sampled = run_campaign(CampaignConfig(samples=96, method="is", pilot_samples=8, **common), tmp_path / "is",
+                           workers=2, simulator=PCSA, progress=False)
+    fit = OffsetFit.from_dict(offset.summary["offset_fits"][0])
+    print(f"sense-amplifier offset: x0 {fit.x0:+.4f}, sigma {fit.sigma:.4f} (ln of resistance ratio)")
+    zero_offset = error_probabilities(OffsetFit(0.0, 0.0, np.zeros((2, 2)), fit.points, fit.trials, fit.read_plus,
+                                                False), OFFSET_DOMINATED.states)
+
+    def overlap(a, b) -> bool:
+        return a[1] <= b[2] and b[1] <= a[2]
+
     for stored in (+1, -1):
-        mc_row = next(r for r in brute.table if r.stored == stored and r.read == -stored)
-        rare_row = next(r for r in offset.table if r.stored == stored and r.read == -stored)
-        print(f"stored {stored:+d}: mc {mc_row.probability:.4f} [{mc_row.ci_low:.4f}, {mc_row.ci_high:.4f}] "
-              f"({mc_row.samples} reads); offset {rare_row.probability:.4f} [{rare_row.ci_low:.4f}, {rare_row.ci_high:.4f}] "
-              f"({rare_row.samples} simulations)")
-        assert mc_row.probability >= 0.01       # measurable by brute force
-        assert rare_row.method == "offset; device lrs:lognormal hrs:lognormal"
-        # The two intervals overlap.
-        assert rare_row.ci_low <= mc_row.ci_high and mc_row.ci_low <= rare_row.ci_high
-    fit = offset.summary["offset_fits"][0]
-    print(f"sense-amplifier offset: x0 {fit['x0']:+.4f}, sigma {fit['sigma']:.4f} (ln of resistance ratio)")
+        mc, rare, weighted = (_interval(next(r for r in result.table if r.stored == stored and r.read == -stored))
+                              for result in (brute, offset, sampled))
+        print(f"stored {stored:+d}: mc {mc[0]:.4f} [{mc[1]:.4f}, {mc[2]:.4f}] (288 reads); offset {rare[0]:.4f} "
+              f"[{rare[1]:.4f}, {rare[2]:.4f}]; is {weighted[0]:.4f} [{weighted[1]:.4f}, {weighted[2]:.4f}] "
+              f"(96 reads); zero offset {zero_offset[stored][0]:.2e}")
+        assert mc[0] >= 0.01                          # measurable by brute force
+        assert overlap(rare, mc) and overlap(weighted, mc)
+        assert not overlap(zero_offset[stored], mc)   # the comparison can fail: without the offset it does
+    assert {r.method for r in offset.table} == {"offset; device lrs:lognormal hrs:lognormal"}
+    assert {r.method for r in sampled.table} == {"is; device lrs:lognormal hrs:lognormal"}
 
 
 def test_non_converging_jobs_are_retried_once_then_counted_and_reported(tmp_path):

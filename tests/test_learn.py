@@ -97,10 +97,10 @@ def device():
 
 
 STELLAR_OPEN = pytest.mark.xfail(strict=True, reason=(
-    "known, open (issue 18): with the card refitted under issue 15, which predicts almost no RESET "
-    "(its RESET likelihood is below no-change, open there), STELLAR with 4x RESET steps no longer holds its "
-    "40 % bound and margin over sign-SGD; the README figures predate the refit (strict: fails the day it learns "
-    "again)"))
+    "known, open (issue 18): the real card refitted under issue 15 RESETs only at the strongest RESET pulses "
+    "(as the bundled sweeps do: V_SL >= 2.5 V, microsecond widths); the pulse response's RESET step (V_SL 2 V, "
+    "20 ns) moves no cell, so the asymmetric device has no RESET step to scale (asymmetry ~0) and STELLAR "
+    "cannot learn with it (strict: fails the day it learns again)"))
 
 
 @pytest.mark.spice

@@ -3,6 +3,7 @@ as its device distribution; weaker programming gives a wider distribution and a 
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -20,22 +21,30 @@ def test_lower_compliance_gives_a_wider_distribution_and_a_higher_ber(tmp_path):
     result = run_tradeoff(config, tmp_path, log=None)
     rows = {(r["v_wl"], r["architecture"]): r for r in result.rows}
     weak, strong = rows[(1.0, "2t2r")], rows[(2.0, "2t2r")]
-    print({k: (weak[k], strong[k]) for k in ("sigma_ln_lrs", "energy_per_bit_j", "ber", "ber_ci_low", "ber_ci_high",
-                                             "ber_mc", "ber_mc_ci_low", "ber_mc_ci_high")})
+    for architecture in ("2t2r", "1t1r"):
+        print(architecture, {k: (rows[(1.0, architecture)][k], rows[(2.0, architecture)][k]) for k in (
+            "sigma_ln_lrs", "energy_per_bit_j", "ber", "ber_ci_low", "ber_ci_high", "ber_mc", "ber_mc_ci_low",
+            "ber_mc_ci_high", "ber_mc_reads", "reference_1t1r_ohm")})
     assert weak["sigma_ln_lrs"] > strong["sigma_ln_lrs"]
     assert weak["energy_per_bit_j"] < strong["energy_per_bit_j"]
     for architecture in ("1t1r", "2t2r"):  # intervals separate, by both methods where both apply
         weak, strong = rows[(1.0, architecture)], rows[(2.0, architecture)]
         assert weak["ber_ci_low"] > strong["ber_ci_high"]
-    assert rows[(1.0, "2t2r")]["ber_mc_ci_low"] > rows[(2.0, "2t2r")]["ber_mc_ci_high"]
+    for architecture in ("1t1r", "2t2r"):  # also by the ngspice Monte Carlo of each read
+        assert rows[(1.0, architecture)]["ber_mc_ci_low"] > rows[(2.0, architecture)]["ber_mc_ci_high"]
     # the network's accuracy follows the BER (injection core at each point)
     assert rows[(1.0, "2t2r")]["accuracy_bnn-fc_ci_high"] < rows[(2.0, "2t2r")]["accuracy_bnn-fc_ci_low"]
     # the read campaign took the programmed cells as its device distribution, with their count
     spread = json.loads((tmp_path / "wl1_w1e-06_single" / "read_2t2r" / "campaign.json").read_text())["device_spread"]
     assert "programmed with wl1_w1e-06_single (320 cells" in json.dumps(spread)
-    # the 2T2R mc estimate and the offset integral agree within their intervals
-    for v_wl in (1.0, 2.0):
-        row = rows[(v_wl, "2t2r")]
+    # the 1T1R reads were single-ended against the reference the integral assumes (geometric mean of the medians)
+    one_t_one_r = json.loads((tmp_path / "wl1_w1e-06_single" / "read_1t1r" / "campaign.json").read_text())
+    assert one_t_one_r["read_timing_by_vdd"]["1.8"]["reference_ohm"] == rows[(1.0, "1t1r")]["reference_1t1r_ohm"]
+    # the mc estimate and the offset integral agree within their intervals, both architectures, at the wide
+    # (WL 1.0 V) and the narrow (2.0 V) spread
+    for v_wl, architecture in itertools.product((1.0, 2.0), ("1t1r", "2t2r")):
+        row = rows[(v_wl, architecture)]
+        assert row["ber_mc_reads"] == 2 * config.read_samples
         assert row["ber_mc_ci_low"] <= row["ber_ci_high"] and row["ber_ci_low"] <= row["ber_mc_ci_high"]
 
 

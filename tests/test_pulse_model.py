@@ -93,3 +93,41 @@ def test_fit_recovers_a_known_device_and_is_calibrated_on_held_out_cells():
     assert median_error < 0.3 and width_error < 0.5
     assert outcome.parameters["read_sigma"]["value"] == pytest.approx(0.03, rel=0.25)
     assert outcome.parameters["read_exponent"]["value"] == pytest.approx(0.8, abs=0.25)
+
+
+def test_a_reset_threshold_beyond_every_pulse_is_brought_back_within_reach():
+    """A RESET threshold above every RESET pulse's field makes the likelihood flat in it (no
+    cell moves whatever its value): the joint optimiser stranded the real card there.
+    `refine_reset` brings it back within the pulses' reach and recovers the truth's RESET
+    behaviour from rows where the truth does RESET."""
+    from circuitkit.device.access import fet_table
+    from circuitkit.device.pulse import _Likelihood, refine_reset, reset_field_reach
+
+    import dataclasses
+
+    # a device on which ~3 % of the grid's RESET pulses switch a cell (the real array: 0.7 %)
+    rare_reset = dataclasses.replace(TRUTH, card=CARD.with_values({"fmin_reset": 0.5e9}))
+    table = synthetic_sweep(rare_reset, seed=7)
+    start = ModelCard.from_values({"v0": 0.48, "i0": 1.19e-4}, variability={"v_read": 0.2})
+    truth = {"vel0": 0.4, "gamma0": 20.0, "beta": 0.0, "fmin_set": CARD.value("fmin_set"),
+             "fmin_reset": 0.5e9, "gmin": 0.16e-9, "gmax_span": 0.39e-9,
+             "sigma_ln_rate_set": 3.0, "sigma_ln_rate_reset": 1.0, "sigma_ln_program_set": 0.15,
+             "sigma_ln_program_reset": 0.1, "read_sigma": 0.03, "read_exponent": 0.8, "read_sigma_max": 0.3}
+    stranded = truth | {"fmin_reset": 20e9, "sigma_ln_rate_reset": 8.0}
+    fet = fet_table(AccessTransistor())
+    reset_rows = table.rows(table.bl_voltage < table.sl_voltage)
+    likelihood = _Likelihood(start, fet, reset_rows, 0.2, 27.0)
+    reach = reset_field_reach(likelihood, stranded)
+    assert truth["fmin_reset"] < reach < 20e9
+    refined, record = refine_reset(start, fet, table, stranded, 0.2, 27.0, print)
+    mean_ll = {name: float(np.mean(likelihood.per_row(point)))
+               for name, point in (("stranded", stranded), ("refined", refined), ("truth", truth))}
+    print(record, mean_ll)
+    assert record["result"] == "refined" and refined["fmin_reset"] <= reach
+    # nearly all the likelihood the stranded threshold lost is recovered (the threshold and the
+    # rate spread trade off: the refined pair differs from the truth's, its likelihood hardly)
+    recovered = (mean_ll["refined"] - mean_ll["stranded"]) / (mean_ll["truth"] - mean_ll["stranded"])
+    assert mean_ll["truth"] > mean_ll["stranded"] + 1.0 and recovered > 0.99, recovered
+    # only the RESET parameters moved
+    assert {k for k in truth if refined[k] != stranded[k]} <= {"fmin_reset", "sigma_ln_rate_reset",
+                                                               "sigma_ln_program_reset"}

@@ -55,3 +55,39 @@ def test_the_report_names_the_device_spread_each_campaign_used():
                "ber_rare": _Record({"device_spread": "literature defaults, not your data (LRS ...)"})}
     assert spread_lines(records) == ["Device spread (LRS/HRS resistance distributions the Monte Carlo draws from): "
                                      "literature defaults, not your data (LRS ...)"]
+
+
+def test_the_ber_figure_draws_each_estimate_in_its_methods_style_and_bounds_only_where_none_measured(tmp_path,
+                                                                                                       monkeypatch):
+    """Brute force saw no error at tt: the offset method's estimates are drawn there (its
+    style), not the upper bounds; ss 1.2 V has brute-force errors (mc style, with the
+    interval); at ss 1.8 V nothing measured: only there an upper bound."""
+    import numpy as np
+
+    from circuitkit.ber_table import BerTable, Condition
+    from circuitkit.report.plots import METHOD_STYLES, plot_ber_vs_vdd
+
+    bars, lines = [], []
+    real_errorbar, real_plot = matplotlib.axes.Axes.errorbar, matplotlib.axes.Axes.plot
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar",
+                        lambda self, x, y, *a, **k: bars.append({"x": list(x), "y": list(y), **k})
+                        or real_errorbar(self, x, y, *a, **k))
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot",
+                        lambda self, x, y, *a, **k: lines.append({"x": list(x), "y": list(y), **k})
+                        or real_plot(self, x, y, *a, **k))
+    condition = {(corner, vdd): Condition(corner, vdd, 27.0, "binary") for corner in ("tt", "ss") for vdd in (1.2, 1.8)}
+    brute = BerTable.from_counts({condition["tt", 1.2]: np.array([[128, 0], [0, 128]]),
+                                  condition["tt", 1.8]: np.array([[128, 0], [0, 128]]),
+                                  condition["ss", 1.2]: np.array([[125, 3], [1, 127]]),
+                                  condition["ss", 1.8]: np.array([[128, 0], [0, 128]])})
+    rare = BerTable.from_probabilities({condition["tt", vdd]: [[1 - ber, ber], [ber, 1 - ber]]
+                                        for vdd, ber in ((1.2, 1e-5), (1.8, 1e-8))}, method="offset")
+    plot_ber_vs_vdd([brute, rare], tmp_path / "ber.png")
+    by_marker = {bar["marker"]: bar for bar in bars}
+    assert set(by_marker) == {METHOD_STYLES["offset"]["marker"], METHOD_STYLES["mc"]["marker"]}
+    offset, counted = by_marker["s"], by_marker["o"]
+    assert offset["y"] == [pytest.approx(1e-5), pytest.approx(1e-8)] and offset["linestyle"] == "--"
+    assert counted["y"] == [pytest.approx((3 / 128 + 1 / 128) / 2)] and counted["yerr"][1][0] > 0
+    bounds = [line for line in lines if line.get("marker") == "v"]
+    assert len(bounds) == 1 and bounds[0]["x"] == [1.8] and "ss" in bounds[0]["label"]
+    assert (tmp_path / "ber.png").stat().st_size > 10_000

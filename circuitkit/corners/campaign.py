@@ -4,8 +4,9 @@ into a bit-error table.
 `run_campaign` is the orchestrator: from a `CampaignConfig` (`corners/config.py`) it
 plans and runs the jobs (`corners/jobs.py`: seeding by value, executors, checkpoints),
 refuses to mix samples of other settings, another model card or another toolchain in one
-directory, and turns the reads into `ber_table.csv` (counts, or the rare-event `offset`
-estimate of `corners/rare.py`) and `campaign.json` (settings, spread, toolchain, timing,
+directory, and turns the reads into `ber_table.csv` (counts, the rare-event `offset`
+estimate of `corners/rare.py`, or the importance-sampling estimate of
+`corners/importance.py`, whose jobs a pilot offset run places) and `campaign.json` (settings, spread, toolchain, timing,
 failures, delay and margin statistics). A campaign killed at any moment and restarted
 with the same command resumes, and its final table equals an uninterrupted run's.
 
@@ -30,9 +31,10 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerTable, Condition, method_text
+from circuitkit.corners import importance
 from circuitkit.corners.batch import ReadSimulator
 from circuitkit.corners.config import CampaignConfig
-from circuitkit.corners.jobs import Job, JobOutcome, SampleStore, collect, execute, plan_jobs
+from circuitkit.corners.jobs import Job, JobOutcome, SampleStore, collect, execute, plan_importance_jobs, plan_jobs
 from circuitkit.corners.outcomes import counted_table, non_converged_bounds, reweighted_sensitivity, tally_reads
 from circuitkit.corners.rare import offset_table
 from circuitkit.device.model import ModelCard
@@ -94,20 +96,40 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
     _check_or_save_config(config, outdir / "campaign_config.json")
     _check_or_save_simulation_key(simulated_with, outdir / "simulated_with.json", outdir / "samples")
     store = SampleStore(outdir / "samples")
-    jobs = plan_jobs(config)
+    # `is`: the pilot offset characterisation first; its fit places the proposal.
+    pilot = dataclasses.replace(config, method="offset", samples=config.pilot_samples) if config.method == "is" else config
+    jobs = plan_jobs(pilot)
     # Measured here once (and cached) rather than by every worker's first job.
     timings = {f"{vdd:g}": dict(simulator.timing(config.scheme, vdd)) for vdd in config.vdd}
     started = time.perf_counter()
     ran_now = execute(jobs, config, store, simulator, workers=workers, executor=executor, scheduler=scheduler,
                       card=card, progress=progress)
     grouped = collect(jobs, store)
+    pilot_fits = {}
+    if config.method == "is":
+        pilot_fits = importance.pilot_fits(grouped["offset"])
+        sampling_jobs = plan_importance_jobs(config, pilot_fits)
+        ran_now += execute(sampling_jobs, config, store, simulator, workers=workers, executor=executor,
+                           scheduler=scheduler, card=card, progress=progress)
+        jobs += sampling_jobs
+        grouped |= collect(sampling_jobs, store)
     all_results = [item for items in grouped.values() for item in items]
-    tallies = tally_reads(all_results, config.conditions())
+    # An `is` campaign's reads are its sampled ones; the pilot's fixed ratios only placed them.
+    estimated_from = grouped["is"] if config.method == "is" else all_results
+    tallies = tally_reads(estimated_from, config.conditions())
+    importance_rows = []
     if config.method == "mc":
         table = counted_table(tallies, method_text("mc", config.device.states.model_label()))
         rare_fits = []
         sensitivity = [{**dataclasses.asdict(condition), "assumed": config.device.states.model_label(),
                         "ber": rate.ber, "alternatives": reweighted_sensitivity(grouped["mc"], config.device).get(condition, [])}
+                       for condition, rate in zip(table.conditions(), table.error_rates())]
+    elif config.method == "is":
+        table, importance_rows = importance.importance_table(grouped["is"], config)
+        rare_fits = [{**dataclasses.asdict(condition), "pilot": True, **fit.to_dict()}
+                     for condition, fit in pilot_fits.items()]
+        sensitivity = [{**dataclasses.asdict(condition), "assumed": config.device.states.model_label(),
+                        "ber": rate.ber, "alternatives": []}
                        for condition, rate in zip(table.conditions(), table.error_rates())]
     else:
         table, rare_fits = offset_table(grouped["offset"], config)
@@ -115,7 +137,7 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
                        | {"assumed": fit.get("assumed"), "ber": rate.ber, "alternatives": fit.get("model_form_sensitivity", [])}
                        for fit, rate in zip(rare_fits, table.error_rates())]
     table.write(outdir / "ber_table.csv")
-    conditions = condition_summaries(all_results)
+    conditions = condition_summaries(estimated_from)
     non_converged = non_converged_bounds(tallies)
     for line in outcome_lines(non_converged, sensitivity, config):
         (log or _to_stderr)(line)
@@ -139,6 +161,10 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
         "retried_jobs": sum(1 for _, outcome in all_results if outcome.attempts > 1),
         "conditions": conditions,
         "offset_fits": rare_fits,
+        **({"importance": {"estimator": importance.ESTIMATOR, "rows": importance_rows,
+                           "pilot_samples_simulated": sum(job.count for job, _ in grouped["offset"]),
+                           "pilot_failed_samples": sum(job.count for job, o in grouped["offset"] if o.status != "ok")}}
+           if config.method == "is" else {}),
         "non_converged": {
             "how": "reads whose simulation did not converge (after one retry) stay in the accounting: each table "
                    "row's interval spans them counted as that outcome and as another; here the BER with them "
@@ -147,6 +173,8 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
         "model_form_sensitivity": {
             "how": ("the offset estimate recomputed from the same fit with each distribution model the card's fit "
                     "compared (same kind for LRS and HRS)" if config.method == "offset" else
+                    "not computed for importance sampling (its weights are for the assumed model only)"
+                    if config.method == "is" else
                     "the same reads reweighted by each alternative model's likelihood ratio (self-normalised); "
                     "cannot show a tail beyond the reads"),
             "note": "" if config.device.states.fitted else

@@ -14,9 +14,45 @@ from typing import Any
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import SCHEME_ALPHABETS, Condition
 from circuitkit.device.nonideality import DeviceNonideality
+from circuitkit.device.nonideality import STATES, ProgrammedStates
+from circuitkit.device.relaxation import RelaxationError, RetentionRead, relax_state
 from circuitkit.operating import Corner, OperatingPoint
 
-METHODS = ("mc", "offset")
+# mc: brute-force Monte Carlo; offset: the amplifier's measured offset integrated against
+# the device model (corners/rare.py); is: importance sampling of the full circuit, every
+# sample an ngspice read (corners/importance.py).
+METHODS = ("mc", "offset", "is")
+# Settings only the `is` method reads (recorded only for `is` campaigns, so the saved
+# settings of other campaigns stay as they were).
+IMPORTANCE_ONLY = ("pilot_samples",)
+
+
+def relax_device(device: DeviceNonideality, read: RetentionRead | None) -> DeviceNonideality:
+    """The device whose programmed states are read `read.read_after_s` after programming
+    (`device.relaxation.relax_state` on each state, and on each fitted alternative that can
+    be relaxed); stuck cells and read noise unchanged. None or 0 s: `device` itself. What a
+    campaign draws from when it reads later (`CampaignConfig.retention`)."""
+    if read is None or read.read_after_s == 0:
+        return device
+    model = read.model()
+    states = device.states
+    relaxed = {name: relax_state(states.state(name), model, read.read_after_s, read.temp_c) for name in STATES}
+    fitted = {}
+    for name, models in states.fitted.items():
+        kept = {}
+        for kind, alternative in models.items():
+            try:
+                kept[kind] = relax_state(alternative, model, read.read_after_s, read.temp_c)
+            except RelaxationError:
+                continue  # an empirical body cannot be relaxed: not an alternative of the relaxed state
+        fitted[name] = kept
+    source = f"{states.source}; relaxed: {read.label} ({read.extrapolation or 'within the retention data'})"
+    result = dataclasses.replace(device, states=ProgrammedStates(relaxed["lrs"], relaxed["hrs"], source=source,
+                                                                 fitted=fitted))
+    # Remember the programmed device: `dataclasses.replace(config, ...)` hands the relaxed one
+    # back to `CampaignConfig`, which must relax the programmed device again, not this one.
+    object.__setattr__(result, "_relaxed_from", device)
+    return result
 # Points (ln of the BLb/BL resistance ratio) at which the `offset` method measures the
 # probability that the sense amplifier reads +1; symmetric, denser near zero.
 DEFAULT_OFFSET_POINTS = (-0.8, -0.4, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
@@ -35,7 +71,7 @@ class CampaignConfig:
     vdd: tuple[float, ...] = (1.8,)
     temp_c: tuple[float, ...] = (27.0,)
     scheme: str = "binary"
-    samples: int = 256                 # per condition and stored value (mc), per offset point (offset)
+    samples: int = 256                 # per condition and stored value (mc, is), per offset point (offset)
     seed: int = 1
     method: str = "mc"
     # Sense circuits per ngspice run. 32 is where a read costs least CPU (bench/bench_corners.py
@@ -47,9 +83,17 @@ class CampaignConfig:
     device: DeviceNonideality = DeviceNonideality()   # the cells' programmed states (and stuck cells)
     offset_points: tuple[float, ...] = DEFAULT_OFFSET_POINTS
     mismatch: bool = True              # per-instance transistor mismatch (the PDK's own AGAUSS)
+    # `is`: mismatch samples per offset point of the pilot run whose offset fit places the
+    # proposal (corners/importance.py); a poor pilot costs efficiency, not bias.
+    pilot_samples: int = 32
+    # Read the cells a time after programming (`--read-after`, `--retention-temperature`):
+    # `device` is then the relaxed device (`device.relaxation.relax_device`), what every draw
+    # uses; `programmed` keeps the device as given, which is what the settings file records.
+    retention: RetentionRead | None = None
 
     # The grid's operating points, corners outermost (the table's order); not a setting.
     points: tuple[OperatingPoint, ...] = dataclasses.field(init=False, repr=False, compare=False)
+    programmed: DeviceNonideality = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("corners", "vdd", "temp_c", "offset_points"):
@@ -71,17 +115,24 @@ class CampaignConfig:
             raise CircuitkitError(f"unknown scheme {self.scheme!r}; expected one of {', '.join(SCHEME_ALPHABETS)}")
         if self.method not in METHODS:
             raise CircuitkitError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
-        if self.method == "offset" and self.scheme != "binary":
-            raise CircuitkitError("the offset (rare-event) method models a binary decision; use --method mc for ternary")
-        for name in ("samples", "batch_size", "seed"):
+        if self.method in ("offset", "is") and self.scheme != "binary":
+            raise CircuitkitError(f"the {self.method} (rare-event) method models a binary decision; "
+                                  "use --method mc for ternary")
+        for name in ("samples", "batch_size", "seed", "pilot_samples"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "seed" else 1):
                 raise CircuitkitError(f"campaign: {name}={value!r}: expected a whole number >= {0 if name == 'seed' else 1}")
-        if self.method == "offset" and len(self.offset_points) < 3:
-            raise CircuitkitError("the offset method needs at least 3 offset points")
+        if self.method in ("offset", "is") and len(self.offset_points) < 3:
+            raise CircuitkitError(f"the {self.method} method needs at least 3 offset points")
         if not isinstance(self.device, DeviceNonideality):
             raise CircuitkitError(f"campaign: device={self.device!r}: expected a DeviceNonideality "
                                   "(circuitkit.device.nonideality)")
+        if self.retention is not None and not isinstance(self.retention, RetentionRead):
+            raise CircuitkitError(f"campaign: retention={self.retention!r}: expected a RetentionRead "
+                                  "(circuitkit.device.relaxation)")
+        programmed = getattr(self.device, "_relaxed_from", self.device)
+        object.__setattr__(self, "programmed", programmed)
+        object.__setattr__(self, "device", relax_device(programmed, self.retention))
         # Say what the read simulation cannot do rather than ignore it.
         if self.device.read_noise is not None:
             raise CircuitkitError("campaign: the 2T2R read draws programmed states once per read; read noise "
@@ -89,16 +140,21 @@ class CampaignConfig:
         if self.method == "offset" and self.device.stuck is not None:
             raise CircuitkitError("campaign: the offset method's integral does not include stuck cells; "
                                   "use --method mc with stuck cells")
+        if self.method == "is" and self.device.stuck is not None:
+            raise CircuitkitError("campaign: the is method's likelihood ratio does not include stuck cells; "
+                                  "use --method mc with stuck cells")
 
     def conditions(self) -> list[Condition]:
         return [Condition.at(point, self.scheme) for point in self.points]
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON values (corners as their names)."""
-        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.init}
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)
+                if field.init and (self.method == "is" or field.name not in IMPORTANCE_ONLY)}
         return {**data, "corners": [corner.value for corner in self.corners], "vdd": list(self.vdd),
                 "temp_c": list(self.temp_c), "offset_points": list(self.offset_points),
-                "device": self.device.to_dict()}
+                "device": self.programmed.to_dict(),
+                "retention": self.retention.to_dict() if self.retention is not None else None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CampaignConfig":
@@ -106,4 +162,6 @@ class CampaignConfig:
         earlier campaign_config.json files hold."""
         data = dict(data)
         device = data.pop("device", None) or data.pop("spread")
-        return cls(**data, device=DeviceNonideality.from_dict(device))
+        retention = data.pop("retention", None)
+        return cls(**data, device=DeviceNonideality.from_dict(device),
+                   retention=RetentionRead.from_dict(retention) if retention else None)

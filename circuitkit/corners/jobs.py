@@ -39,11 +39,13 @@ from circuitkit.ber_table import SCHEME_ALPHABETS, Condition
 from circuitkit.corners.batch import ReadSimulator
 from circuitkit.corners.config import CampaignConfig
 from circuitkit.corners.executors import make_executor
+from circuitkit.corners.importance import Proposal, target_log_ratio
 from circuitkit.corners.rare import design_point_resistances
 from circuitkit.device.model import ModelCard
 from circuitkit.files import write_atomic
 from circuitkit.operating import OperatingPoint
 from circuitkit.seeding import keyed_seed
+from circuitkit.sense_offset import OffsetFit
 from circuitkit.spice.runner import SimulationError
 
 
@@ -53,14 +55,16 @@ class Job:
 
     For `mc`, each circuit reads a cell storing `stored` drawn from the device spread;
     for `offset`, each reads a cell with a fixed resistance ratio exp(`offset_point`)
-    (BLb/BL) around the most probable failure point.
+    (BLb/BL) around the most probable failure point; for `is`, a cell drawn from the
+    importance-sampling proposal centred at the log ratio `offset_point`
+    (`corners.importance.Proposal`).
     """
 
     point: OperatingPoint
     scheme: str
-    kind: str            # "mc" or "offset"
-    stored: int          # mc: the stored weight; offset: +1 (the ratio's sign is in `offset_point`)
-    offset_point: float  # offset: ln(R_BLb / R_BL); mc: 0
+    kind: str            # "mc", "offset" or "is"
+    stored: int          # mc, is: the stored weight; offset: +1 (the ratio's sign is in `offset_point`)
+    offset_point: float  # offset: ln(R_BLb / R_BL); is: the proposal's ln(R_BLb / R_BL); mc: 0
     batch: int
     count: int
     campaign_seed: int
@@ -79,7 +83,7 @@ class Job:
     def random_stream_key(self) -> str:
         """What the job's random numbers depend on: not corner, vdd or temperature (common
         random numbers across conditions, see the module doc)."""
-        what = f"s{self.stored:+d}" if self.kind == "mc" else f"x{self.offset_point:+.4f}"
+        what = f"s{self.stored:+d}" if self.kind in ("mc", "is") else f"x{self.offset_point:+.4f}"
         return f"{self.scheme}_{self.kind}_{what}_b{self.batch:04d}"
 
     def seed_sequence(self) -> np.random.SeedSequence:
@@ -115,10 +119,33 @@ def plan_jobs(config: CampaignConfig) -> list[Job]:
     return jobs
 
 
+def plan_importance_jobs(config: CampaignConfig, fits: dict[Condition, OffsetFit]) -> list[Job]:
+    """An `is` campaign's sampling jobs, placed by its pilot's offset `fits`
+    (`corners.importance`): per condition and stored value, `samples` reads in batches.
+    A job's `offset_point` holds the proposal's log ratio x*, which with the device model
+    fixes its proposal (`Proposal.at`); its random numbers, like a Monte Carlo job's, do
+    not depend on the condition (common random numbers)."""
+    missing = [condition.label() for condition in config.conditions() if condition not in fits]
+    if missing:
+        raise CircuitkitError("importance sampling: every pilot job failed for " + "; ".join(missing)
+                              + ", so there is no offset fit to place the proposal")
+    jobs = []
+    for point in config.points:
+        fit = fits[Condition.at(point, config.scheme)]
+        for stored in (+1, -1):
+            log_ratio = target_log_ratio(config.device.states, stored, fit)
+            for batch in range(math.ceil(config.samples / config.batch_size)):
+                count = min(config.batch_size, config.samples - batch * config.batch_size)
+                jobs.append(Job(point, config.scheme, "is", stored, log_ratio, batch, count, config.seed))
+    return jobs
+
+
 def job_resistances(job: Job, config: CampaignConfig, rng: np.random.Generator) -> np.ndarray:
     """The (BL, BLb) resistances of the job's cells."""
     if job.kind == "mc":
         return config.device.draw(rng, job.stored, job.count)
+    if job.kind == "is":
+        return Proposal.at(config.device.states, job.stored, job.offset_point).draw(rng, job.count)
     pair = design_point_resistances(config.device.states, job.offset_point)
     return np.tile(pair, (job.count, 1))
 

@@ -9,7 +9,11 @@ encodes 2N - 1 values. Every cell is programmed by the write-verify loop of
 `circuitkit.mlc` (fitted pulse model, its spread, noisy verify reads) starting from the
 fitted HRS distribution: what the layer holds is what programming left, failures
 included. A drift model (`mlc.writeverify.DriftModel`), when given, moves the states
-before use; circuitkit ships none yet, so by default drift is off and the layer says so.
+before use: a model card's fitted relaxation (`circuitkit fit --kind retention`,
+`card_drift(card)` = `card.relaxation_model()`, a `device.relaxation.RelaxationModel`),
+read `drift_t_s` after programming at `drift_temp_c`. Off by default (the layer says so):
+the bundled relaxation is fitted on 1 h bakes and extrapolates with an assumed time
+exponent, which a user should choose to apply.
 
 Tiles. The physical matrix (inputs x 2 outputs) is cut into tiles of at most
 `tile_rows` x `tile_cols` (the chip's arrays); each tile is a `CrossbarNetwork` with the
@@ -50,7 +54,12 @@ from circuitkit.mlc.writeverify import DriftModel, ProgrammingResult, write_veri
 from circuitkit.netlist.arrays import WireParasitics
 from circuitkit.netlist.wires import WireGeometry
 
-DRIFT_OFF = "off (no fitted relaxation model)"
+DRIFT_OFF = "off (default; a card's fitted relaxation model can be given: drift=card_drift(card))"
+
+
+def card_drift(card: ModelCard) -> DriftModel | None:
+    """The drift hook of a model card: its fitted relaxation model, or None (drift off)."""
+    return card.relaxation_model()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,8 +168,10 @@ class AnalogLinear:
     @classmethod
     def program(cls, weights: np.ndarray, config: CrossbarConfig, programmer: Programmer, rng: np.random.Generator,
                 *, x_max: float = 1.0, w_max: float | None = None, drift: DriftModel | None = None,
-                drift_t_s: float = 0.0) -> "AnalogLinear":
-        """Program `weights` (inputs x outputs) into a fresh array (one chip's draw)."""
+                drift_t_s: float = 0.0, drift_temp_c: float | None = None) -> "AnalogLinear":
+        """Program `weights` (inputs x outputs) into a fresh array (one chip's draw); with
+        `drift`, the array is read `drift_t_s` after programming, kept at `drift_temp_c`
+        (default: the pulse model's temperature)."""
         weights = np.asarray(weights, dtype=float)
         if weights.ndim != 2 or not np.all(np.isfinite(weights)):
             raise CircuitkitError(f"crossbar layer: weights must be a finite inputs x outputs matrix, got {weights.shape}")
@@ -170,9 +181,12 @@ class AnalogLinear:
         target = weight_levels(weights, config.levels, w_max)
         result = programmer.program(target, rng)
         resistance = result.r_final
+        temp_c = programmer.model.temp_c if drift_temp_c is None else float(drift_temp_c)
         if drift is not None:
-            resistance = drift.sample(resistance, drift_t_s, programmer.model.temp_c, rng)
-        note = DRIFT_OFF if drift is None else f"{type(drift).__name__} after {drift_t_s:g} s"
+            resistance = drift.sample(resistance, drift_t_s, temp_c, rng)
+        note = DRIFT_OFF if drift is None else f"{type(drift).__name__} after {drift_t_s:g} s at {temp_c:g} C" + (
+            f"; {drift.extrapolation(drift_t_s, temp_c)}" if hasattr(drift, "extrapolation")
+            and drift.extrapolation(drift_t_s, temp_c) else "")
         return cls(weights, w_max, (1.0 / resistance).reshape(target.shape), target, config, programmer, x_max, note,
                    result)
 

@@ -40,10 +40,11 @@ from circuitkit.measurements import (
     PulseTable,
     ReadOptions,
     ResistanceDistribution,
+    RetentionFiles,
     read_measurement,
 )
 
-KINDS = ("iv", "levels", "pulse", "distribution")
+KINDS = ("iv", "levels", "pulse", "distribution", "retention")
 Log = Callable[[str], None]
 
 
@@ -87,6 +88,15 @@ class FitOptions:
     fet_length_um: float | None = None
     fet_corner: str = "tt"
     transistor_in_loop: bool = True  # False: V_BL - V_SL lies across the cell (files without an access transistor)
+    # retention (`device.relaxation`): per file, the time (s, or '1h') and temperature (C) of its
+    # reads when the file has no such column, and the run its cells belong to. Levels files
+    # take `temperatures` too: the temperature each file was read at (a temperature series)
+    times: tuple[str, ...] | None = None
+    temperatures: tuple[str, ...] | None = None
+    runs: tuple[str, ...] | None = None
+    time_exponent: float | None = None  # held at this value (else fitted where identified)
+    activation_energy: float | None = None  # eV, held at this value
+    read_noise: float | None = None  # sigma of ln R per read, taken out of the relaxation spread
     # ngspice re-simulation
     ngspice: bool = True
     ngspice_cells: int = 2000  # at most this many rows (pulses) or cells per state (distributions)
@@ -105,6 +115,12 @@ class FitOptions:
         state = per_file(self.states, "--states")
         if state is not None:
             constants["state"] = state
+        for key, values in (("time", self.times), ("temperature", self.temperatures)):
+            value = per_file(values, f"--{key}s")
+            if value is not None:
+                from circuitkit.device.relaxation import parse_duration
+
+                constants[key] = parse_duration(value) if key == "time" else value
         return ReadOptions(header=self.header, columns=self.columns, units=self.units, constants=constants or None,
                            strict=self.strict, open_circuit_ohm=self.open_circuit_ohm, read_voltage=self.v_read,
                            pulsed_line=per_file(self.pulsed_lines, "--pulsed-line"))
@@ -126,19 +142,27 @@ def _jsonable(value: Any) -> Any:
 
 def read_files(paths: Sequence[Path], kind: str, options: FitOptions):
     """Read every file of a fit and join them (pulse tables, distributions); one I-V file."""
-    if kind in ("iv", "levels") and len(paths) != 1:
+    if kind == "iv" and len(paths) != 1:
         raise CircuitkitError(f"an I-V fit takes one file, got {len(paths)}")
     parts = []
     for k, path in enumerate(paths):
         extra = {"sweep_rate": options.sweep_rate} if kind == "iv" else {}
         if kind == "levels":  # reads at fixed biases: the time base is irrelevant
             extra = {"sweep_rate": options.sweep_rate or 1.0}
+        # a levels file's temperature belongs to the series, not to its rows
+        reading = dataclasses.replace(options, temperatures=None) if kind == "levels" else options
         parts.append(read_measurement(path, "iv" if kind == "levels" else kind,
-                                      options=options.read_options(k, len(paths)), **extra))
+                                      options=reading.read_options(k, len(paths)), **extra))
     if kind == "pulse":
         return PulseTable.join(parts)
     if kind == "distribution":
         return ResistanceDistribution.join(parts)
+    if kind == "levels":  # one file, or a temperature series of the same cells
+        from circuitkit.device.levels import LevelsSeries
+
+        return LevelsSeries.from_files(parts, options.temperatures, options.start or ModelCard.default())
+    if kind == "retention":
+        return RetentionFiles(tuple(parts))
     return parts[0]
 
 
@@ -178,6 +202,9 @@ def characterize(paths: Path | str | Sequence[Path | str], kind: str, outdir: Pa
     elif kind == "levels":
         v_read = options.v_read or DEFAULT_READ_VOLTAGE
         v_read_origin = "given (--read-voltage)" if options.v_read else f"default {v_read:g} V"
+    elif kind == "retention":  # each cell is compared with itself: the read voltage only labels the card
+        v_read = options.v_read or DEFAULT_READ_VOLTAGE
+        v_read_origin = "given (--read-voltage)" if options.v_read else "not used by the relaxation fit"
     else:
         v_read, v_read_origin = resolve_read_voltage(data, options, log)
     times["read"] = time.perf_counter() - began
@@ -195,7 +222,10 @@ def characterize(paths: Path | str | Sequence[Path | str], kind: str, outdir: Pa
     report_path = _write_report(outdir, report, card_path)
     log(f"wrote {card_path} and {report_path} (before any ngspice run)")
 
-    if options.ngspice:
+    if options.ngspice and kind == "retention":
+        spice_curve, spice = None, {"status": "not applicable", "reason": "relaxation is not in the compact model: "
+                                    "campaigns apply it to the states they draw (--read-after)"}
+    elif options.ngspice:
         log("re-simulating the measurement's stimulus with the fitted card in ngspice")
         mark = time.perf_counter()
         spice_curve, spice = _resimulate_safely(kind, data, outcome, options, v_read, outdir / "ngspice", log)
@@ -266,6 +296,10 @@ def _fit(kind: str, data: Any, options: FitOptions, v_read: float, progress, log
         from circuitkit.device.levels import fit_levels
 
         return fit_levels(data, options.start, v_read=v_read)
+    if kind == "retention":
+        return fitting.fit_retention(data.tables, options.start, runs=options.runs, time_exponent=options.time_exponent,
+                                     activation_energy_ev=options.activation_energy, read_noise=options.read_noise,
+                                     seed=options.seed)
     if kind == "pulse":
         if data.has_terminals and options.transistor_in_loop:
             from circuitkit.device import pulse
@@ -405,12 +439,18 @@ def _provenance(data: Any, outcome: fitting.FitOutcome, spice: dict | None, opti
         provenance["fit_quality"] = outcome.metrics["states"]
     if outcome.kind == "pulse" and "held_out" in outcome.metrics:
         provenance["fit_quality"] = {"held_out": outcome.metrics["held_out"]}
+    if outcome.kind == "retention":
+        provenance["fit_quality"] = {key: outcome.metrics[key] for key in ("cross_validation", "unrelated_pairs",
+                                                                          "read_noise") if key in outcome.metrics}
     if options.start is not None:
         provenance["based_on"] = dict(options.start.provenance)
     return _jsonable(provenance)
 
 
 def _plot(kind: str, path: Path, data: Any, outcome: fitting.FitOutcome, spice: Any, name: str) -> Path:
+    if kind == "retention":
+        return plotting.plot_retention(path, outcome.curves["pairs"], outcome.curves["fit"], name,
+                                       outcome.curves.get("series"))
     if kind == "levels":
         from circuitkit.device import levels
 
@@ -490,7 +530,7 @@ def summary(result: CharacterizationResult) -> str:
 # ---------------------------------------------------------------------------- measurement specs (FLOW.toml)
 
 SPEC_KEYS = ("files", "header", "columns", "units", "constants", "pulsed_line", "states", "read_voltage",
-             "open_circuit", "threshold", "strict")
+             "open_circuit", "threshold", "strict", "times", "temperatures", "runs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -517,6 +557,10 @@ class MeasurementSpec:
     open_circuit: float | None = 1e9
     threshold: tuple[float, ...] | None = None
     strict: bool = False
+    # retention files: per file, the time and temperature of its reads and its run (FitOptions)
+    times: tuple[str, ...] | None = None
+    temperatures: tuple[str, ...] | None = None
+    runs: tuple[str, ...] | None = None
 
     @classmethod
     def from_toml(cls, value: Any, base: Path, where: str) -> "MeasurementSpec":
@@ -546,13 +590,16 @@ class MeasurementSpec:
                    pulsed_line=strings("pulsed_line"), states=strings("states"),
                    read_voltage=value.get("read_voltage"), open_circuit=value.get("open_circuit", 1e9),
                    threshold=tuple(float(v) for v in strings("threshold")) if value.get("threshold") else None,
-                   strict=bool(value.get("strict", False)))
+                   strict=bool(value.get("strict", False)),
+                   **{key: tuple(str(v) for v in strings(key)) if value.get(key) is not None else None
+                      for key in ("times", "temperatures", "runs")})
 
     def fit_options(self, **fields: Any) -> FitOptions:
         return FitOptions(header=self.header, columns=self.columns, units=self.units, constants=self.constants,
                           pulsed_lines=self.pulsed_line, states=self.states, v_read=self.read_voltage,
                           open_circuit_ohm=self.open_circuit or None, threshold_ohm=self.threshold,
-                          strict=self.strict, **fields)
+                          strict=self.strict, times=self.times, temperatures=self.temperatures, runs=self.runs,
+                          **fields)
 
     def key(self) -> dict[str, Any]:
         """What a flow stage depends on: the files' contents and every reader option."""

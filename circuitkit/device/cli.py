@@ -37,6 +37,15 @@ Examples (the bundled real 130 nm 1T1R data, read at 0.2 V):
       --column address=1 --column width=2 --column wl_voltage=3 --column line_voltage=4 \\
       --column r_before=5 --column r_after=6 --pulsed-line bl,sl --read-voltage 0.2
 
+Low-field reads of the same cells at several temperatures (one file each) fit the
+activation energy of the gap conduction too:
+  circuitkit fit reads_27C.csv reads_85C.csv reads_125C.csv --kind levels --temperatures 27,85,125
+
+Retention: the bundled 1 h bakes (the same cells before and after, paired by address):
+  circuitkit fit prebake85.tsv.gz postbake85.tsv.gz prebake130.tsv.gz postbake130.tsv.gz \\
+      --kind retention --no-header --column address=1,resistance=2 --times 0,1h,0,1h \\
+      --temperatures 25,85,25,130 --runs bake85,bake85,bake130,bake130
+
 Chain fits: pass a card with --card to start from it (a distribution fit adds the
 device-to-device spread to a card whose current equation and dynamics it keeps).
 """
@@ -75,7 +84,8 @@ def add_parser(subparsers) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, nargs="+", help="measurement file(s): CSV/TSV, optionally .gz")
     parser.add_argument("--kind", required=True, choices=KINDS, help="measurement shape: iv (switching I-V sweep), "
-                        "levels (low-field reads of many cells: address, voltage, current), pulse, distribution")
+                        "levels (low-field reads of many cells: address, voltage, current), pulse, distribution, retention "
+                        "(resistance, time, temperature; before/after pairs or series by address)")
     parser.add_argument("-o", "--outdir", type=Path, help="output directory (default: fit-<first data file stem>)")
     parser.add_argument("--card", type=Path, help="model card JSON to start from (default: the .va defaults)")
     reading = parser.add_argument_group("reading the files")
@@ -123,6 +133,21 @@ def add_parser(subparsers) -> None:
     fitting.add_argument("--fet-corner", default="tt", help="pulse model: process corner of the access transistor")
     fitting.add_argument("--no-transistor", action="store_true", help="pulse files: V_BL - V_SL lies across the cell "
                          "(no access transistor in the loop; a deterministic least-squares fit)")
+    retention = parser.add_argument_group("retention (--kind retention)")
+    retention.add_argument("--times", metavar="T[,...]", help="per file, the time of its reads when it has no time "
+                           "column: after programming, or the bake duration of a pair file (1h, 30min, 3600; one per "
+                           "file or one for all)")
+    retention.add_argument("--temperatures", metavar="C[,...]", help="per file, the temperature (C) the cells spent "
+                           "the time at, when the file has no temperature column; levels files: the temperature "
+                           "each file was read at, one per file in order (the same cells at two or more "
+                           "temperatures fit the activation energy eac; default: one file at the card's tnom)")
+    retention.add_argument("--runs", metavar="LABEL[,...]", help="per file, the run its cells belong to: the files of "
+                           "one run hold reads of the same cells (e.g. pre- and post-bake), paired by address")
+    retention.add_argument("--time-exponent", type=float, help="hold the relaxation's time exponent at this value "
+                           "(default: fitted where the data identify it, else an announced assumption)")
+    retention.add_argument("--activation-energy", type=float, metavar="EV", help="hold the activation energy (eV)")
+    retention.add_argument("--read-noise", type=float, metavar="SIGMA", help="sigma of ln R of one read, taken out of "
+                           "the relaxation spread (default: from the files' time series of single cells, else none)")
     spice = parser.add_argument_group("ngspice re-simulation")
     spice.add_argument("--no-ngspice", action="store_true", help="skip the ngspice re-simulation")
     spice.add_argument("--ngspice-cells", type=int, default=2000, help="re-simulate at most this many rows "
@@ -144,7 +169,9 @@ def options_from_args(args: argparse.Namespace) -> FitOptions:
         threshold_ohm=_floats(args.threshold, "--threshold"), max_states=args.max_states,
         state_names=_list(args.state_names), criterion=args.criterion, holdout=args.holdout,
         fet_width_um=_floats(args.fet_width, "--fet-width"), fet_length_um=args.fet_length, fet_corner=args.fet_corner,
-        transistor_in_loop=not args.no_transistor,
+        transistor_in_loop=not args.no_transistor, times=_list(args.times), temperatures=_list(args.temperatures),
+        runs=_list(args.runs), time_exponent=args.time_exponent, activation_energy=args.activation_energy,
+        read_noise=args.read_noise,
         ngspice=not args.no_ngspice, ngspice_cells=args.ngspice_cells, seed=args.seed,
     )
 

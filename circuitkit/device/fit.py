@@ -723,3 +723,34 @@ def fit_distribution(data: ResistanceDistribution, start: ModelCard | None = Non
         flags=distribution_flags(fits, split_summary) + bound_flags,
         runtime_s=_time.perf_counter() - began,
     )
+
+
+# ---------------------------------------------------------------------------- retention
+
+
+def fit_retention(tables: Sequence[Any], start: ModelCard | None = None, **options: Any) -> FitOutcome:
+    """`circuitkit fit --kind retention`: `device.relaxation.fit_retention` (options as it takes),
+    its model carried on `start` (or the default card)."""
+    from circuitkit.device.relaxation import fit_retention as fit_relaxation_of
+
+    began = _time.perf_counter()
+    fit, pairs, metrics, summary = fit_relaxation_of(tables, **options)
+    series = metrics.pop("series", {})
+    if fit is None:  # time series only: read noise against drift, no model for the card
+        return FitOutcome(kind="retention", card=start or ModelCard.default(), parameters={}, metrics=metrics,
+                          settings={"fitted": [], "summary": summary}, curves={"pairs": None, "fit": None,
+                                                                               "series": series},
+                          flags=[{"what": "relaxation", "problem": "no_model", "message": summary[-1]}],
+                          runtime_s=_time.perf_counter() - began)
+    units = {"activation_energy_ev": "eV", "m0": "ln R", "m1": "ln R", "m2": "ln R", "unrelated_mean": "ln R"}
+    rows = {name: {"value": row["value"], "stderr": row.get("stderr"), "unit": units.get(name, ""),
+                   "vary": row["vary"], **{k: row[k] for k in ("ci95", "interval", "held", "ci95_reaches_bound")
+                                            if k in row}}
+            for name, row in fit.parameters.items()}
+    optimizer = fit.settings["optimizer"]
+    return FitOutcome(kind="retention", card=(start or ModelCard.default()).with_values(relaxation=fit.model.to_dict()),
+                      parameters=rows, metrics=metrics,
+                      settings=fit.settings | {"fitted": [n for n, r in rows.items() if r["vary"]], "summary": summary},
+                      curves={"pairs": pairs, "fit": fit, "series": series}, flags=fit.flags, nfev=optimizer["evaluations"],
+                      success=optimizer["success"], message=optimizer["message"],
+                      runtime_s=_time.perf_counter() - began)

@@ -129,6 +129,9 @@ class ModelCard:
     distributions: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # `PulseModel.to_dict()` of `device.pulse`: the stochastic 1T1R pulse model (empty if none).
     pulse_model: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # `RelaxationModel.to_dict()` of `device.relaxation`: drift and widening of the states
+    # with time after programming and temperature (empty if none; `relaxation_model()`).
+    relaxation: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def default(cls, **overrides: float) -> "ModelCard":
@@ -151,7 +154,7 @@ class ModelCard:
         fields (variability, provenance) replaced."""
         merged = {**self.parameters, **self.instance_defaults, **(values or {})}
         kept = {"variability": self.variability, "provenance": self.provenance, "distributions": self.distributions,
-                "pulse_model": self.pulse_model}
+                "pulse_model": self.pulse_model, "relaxation": self.relaxation}
         return ModelCard.from_values(merged, module=self.module, **(kept | fields))
 
     def gap_init_expression(self, state: str) -> str:
@@ -222,7 +225,7 @@ class ModelCard:
             },
             "variability_info": {key: variability_meaning(key) for key in self.variability},
         }
-        for key in ("distributions", "pulse_model"):  # written only when fitted: older cards stay byte-identical
+        for key in ("distributions", "pulse_model", "relaxation"):  # only when fitted: older cards stay byte-identical
             if not data[key]:
                 del data[key]
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
@@ -260,13 +263,26 @@ class ModelCard:
             module=module,
             distributions=data.get("distributions", {}),
             pulse_model=data.get("pulse_model", {}),
+            relaxation=data.get("relaxation", {}),
         )
         for state in card.distributions:  # a malformed entry fails here, naming the card
             try:
                 card.state_fit(state)
             except CircuitkitError as error:
                 raise CircuitkitError(f"model card {path}, distributions[{state!r}]: {error}") from None
+        try:
+            card.relaxation_model()
+        except CircuitkitError as error:
+            raise CircuitkitError(f"model card {path}, relaxation: {error}") from None
         return card
+
+    def relaxation_model(self):
+        """The card's fitted `device.relaxation.RelaxationModel`, or None (no retention fit)."""
+        if not self.relaxation:
+            return None
+        from circuitkit.device.relaxation import RelaxationModel
+
+        return RelaxationModel.from_dict(self.relaxation)
 
     # ------------------------------------------------------------------ fitted distributions
 

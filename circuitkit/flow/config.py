@@ -14,7 +14,9 @@ the flow file to Python:
                           no [disturb] table: no read-disturb stage
     [program]             TradeoffConfig fields   (`circuitkit program --v-wl` -> v_wl ...);
                           no [program] table: no programming trade-off stage
-    [measurements]        the fit stages' files and reader options (`MeasurementSpec`)
+    [measurements]        the fit stages' files and reader options (`MeasurementSpec`); `retention`
+                          (bake or retention files) adds a relaxation fit and a BER-vs-time stage
+    [retention]           read_after (e.g. ["1s", "1d", "10y"]), temp_c: when and where that stage reads
     [flow], [pdk]         output, seed, workers; the user's PDK
 
 It checks everything (operating points, grids) when made, before a fit spends minutes on
@@ -49,7 +51,7 @@ RARE_OVERRIDES = {"samples": 32}
 FLOW_NETWORK = NetworkConfig(trials=50)
 FLOW_SNN = SnnConfig(chips=10)
 # What a flow file's [campaign] may set: the CampaignConfig fields the flow does not decide itself.
-FLOW_DECIDES = ("scheme", "method", "seed", "device")
+FLOW_DECIDES = ("scheme", "method", "seed", "device", "retention")
 CAMPAIGN_KEYS = tuple(f.name for f in dataclasses.fields(CampaignConfig) if f.init and f.name not in FLOW_DECIDES)
 NETWORK_KEYS = tuple(f.name for f in dataclasses.fields(NetworkConfig))
 SNN_KEYS = tuple(f.name for f in dataclasses.fields(SnnConfig))
@@ -86,6 +88,10 @@ class FlowConfig:
     network: NetworkConfig = FLOW_NETWORK
     snn: SnnConfig = FLOW_SNN
     mlc: MlcConfig | None = None                   # multi-level write-verify stage (None: none)
+    retention: MeasurementSpec | None = None       # retention/bake files: relaxation fit + BER vs time stage
+    # The BER-vs-time stage's read times (1 h at 85 C lies within the bundled bakes; the others beyond).
+    read_after: tuple[str, ...] = ("1s", "1h", "1d", "10y")
+    retention_temp_c: float = 85.0                 # ... and the temperature the cells spend them at
     disturb: DisturbConfig | None = None           # read disturb over a lifetime (None: no such stage)
     program: TradeoffConfig | None = None          # programming energy vs BER stage (None: none)
     workers: int = 2
@@ -95,6 +101,10 @@ class FlowConfig:
         # Every campaign checked (operating points included) before the fits spend minutes
         # on a flow that cannot run.
         self.campaigns()
+        from circuitkit.device.relaxation import parse_duration
+
+        for value in self.read_after:
+            parse_duration(value)
 
     def campaigns(self, device=None) -> dict[str, CampaignConfig]:
         """Stage name -> campaign, each with the flow's seed and (when given) `device`."""
@@ -135,7 +145,8 @@ class FlowConfig:
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise CircuitkitError(f"cannot read flow file {path}: {error}") from error
         base = path.parent
-        sections = {"flow", "measurements", "pdk", "campaign", "network", "snn", "mlc", "disturb", "program"}
+        sections = {"flow", "measurements", "pdk", "campaign", "network", "snn", "mlc", "disturb", "program",
+                    "retention"}
         unknown = sorted(set(data) - sections)
         if unknown:
             raise CircuitkitError(f"{path}: unknown section(s) {', '.join(unknown)}; expected {', '.join(sorted(sections))}")
@@ -150,7 +161,9 @@ class FlowConfig:
             return dict(values)
 
         flow = section("flow", ["output", "seed", "workers"])
-        measurements = section("measurements", ["iv", "levels", "pulse", "distribution", "sweep_rate", "temp_c"])
+        measurements = section("measurements", ["iv", "levels", "pulse", "distribution", "retention", "sweep_rate",
+                                                "temp_c"])
+        retention = section("retention", ["read_after", "temp_c"])
         pdk = section("pdk", ["models"])
         campaign = section("campaign", [*CAMPAIGN_KEYS, "ternary", "rare"])
         network = section("network", NETWORK_KEYS)
@@ -178,7 +191,11 @@ class FlowConfig:
 
         if "iv" in measurements:
             fields["iv"] = resolve(measurements["iv"])
-        for key in ("levels", "pulse", "distribution"):
+        if "read_after" in retention:
+            fields["read_after"] = tuple(str(v) for v in retention["read_after"])
+        if "temp_c" in retention:
+            fields["retention_temp_c"] = float(retention["temp_c"])
+        for key in ("levels", "pulse", "distribution", "retention"):
             if key in measurements:
                 fields[key] = MeasurementSpec.from_toml(measurements[key], base, f"{path}, [measurements] {key}")
         if "sweep_rate" in measurements:

@@ -14,7 +14,8 @@ from circuitkit.resources import bundled_data
 
 def demo_flow(output: Path | str) -> FlowConfig:
     """The flow `make demo` runs: real devices (the bundled 130 nm 1T1R array data: low-field
-    reads of 32 levels, the SET and RESET sweeps, the programmed LRS/HRS distributions),
+    reads of 32 levels, the SET and RESET sweeps, the programmed LRS/HRS distributions, the
+    85/130 C bakes for relaxation and a BER-vs-time line),
     three corners, two supplies, a ternary read at its near-threshold supply, rare-event
     rows, bundled BNN/TNN, read disturb over a lifetime at four corners."""
     from circuitkit.corners.disturb import DisturbConfig
@@ -34,6 +35,12 @@ def demo_flow(output: Path | str) -> FlowConfig:
         distribution=MeasurementSpec((data / "reset_sweep.tsv.gz", data / "set_sweep.tsv.gz"), header=False,
                                      columns={"resistance": 5, "address": 1}, states=("LRS", "HRS"), read_voltage=0.2),
         mlc=MlcConfig(cells_per_level=64),  # 2,048 cells beside the real 32-level runs, a few seconds
+        # The 1 h bakes at 85 and 130 C of the same 16,384 cells, before and after (paired by address).
+        retention=MeasurementSpec(tuple(data / f"{stage}bake{temp}.tsv.gz" for temp in (85, 130)
+                                        for stage in ("pre", "post")), header=False,
+                                  columns={"address": 1, "resistance": 2}, read_voltage=0.2,
+                                  times=("0", "1h", "0", "1h"), temperatures=("25", "85", "25", "130"),
+                                  runs=("bake85", "bake85", "bake130", "bake130")),
         # a weak and a strong compliance, single pulse and verify: 4 conditions x 320 cells, about 2 min
         program=TradeoffConfig(v_wl=(1.0, 1.6), verify=(False, True), cells=320, batch_size=80, read_samples=64,
                                offset_samples=16, trials=10),

@@ -8,10 +8,12 @@ a user can change one stage (a CSV, a corner list) and rerun cheaply: only what 
 on the change runs again. A stage interrupted half-way (a long campaign) resumes where
 it stopped when its inputs are unchanged.
 
-The stages, in order: fit_iv / fit_levels / fit_pulse / fit_distribution (each from the
-card of the one before), netlists, ber_binary / ber_ternary / ber_rare (campaigns with
-the fitted device), disturb (read disturb over a lifetime, when configured), accuracy_*
-(each table injected into its network), tolerance, snn, report. `Flow` orchestrates: it calls the stages and records what they did; it computes
+The stages, in order: fit_iv / fit_levels / fit_pulse / fit_distribution / fit_retention
+(each from the card of the one before), netlists, ber_binary / ber_ternary / ber_rare
+(campaigns with the fitted device), ber_time (the rare-event campaign read at times after
+programming, when the card has a relaxation model), disturb (read disturb over a lifetime,
+when configured), accuracy_* (each table injected into its network), tolerance, snn,
+report. `Flow` orchestrates: it calls the stages and records what they did; it computes
 no result of its own and draws through `circuitkit.report`.
 """
 
@@ -29,9 +31,12 @@ from typing import Any
 
 from circuitkit import __version__
 from circuitkit.files import file_hash, write_atomic
-from circuitkit.flow.config import FlowConfig
+from circuitkit.flow.config import RARE_OVERRIDES, FlowConfig
 
 Log = Callable[[str], None]
+# Simulations per offset point of each BER-vs-time campaign (half the demo's rare campaign:
+# the line has one campaign per read time).
+BER_TIME_SAMPLES = 16
 
 
 @dataclasses.dataclass
@@ -111,6 +116,7 @@ class Flow:
         card_path = self._fit_stages()
         self._netlist_stage(card_path)
         tables = self._campaign_stages(card_path)
+        self._ber_time_stage(card_path)
         self._disturb_stage(card_path)
         self._inject_stages(tables)
         self._tolerance_stage()
@@ -127,7 +133,7 @@ class Flow:
         config = self.config
         card_path: Path | None = None
         stages = (("iv", MeasurementSpec((config.iv,)) if config.iv else None), ("levels", config.levels),
-                  ("pulse", config.pulse), ("distribution", config.distribution))
+                  ("pulse", config.pulse), ("distribution", config.distribution), ("retention", config.retention))
         for kind, spec in stages:  # each fit starts from the card of the one before
             if spec is None:
                 continue
@@ -179,6 +185,7 @@ class Flow:
         self.stage("netlists", inputs, action)
 
     def _campaign_stages(self, card_path: Path | None) -> dict[str, Path]:
+        from circuitkit.ber_table import BerTable
         from circuitkit.corners.campaign import run_campaign
         from circuitkit.corners.reads import PcsaReadSimulator
         from circuitkit.device.nonideality import CHOSEN, device_nonideality
@@ -203,7 +210,54 @@ class Flow:
 
             self.stage(name, inputs, action)
             tables[name] = self.out / name / "ber_table.csv"
+        # The flow's BER figure: every campaign's estimates together, each in its method's style
+        # (brute force where it saw errors, the rare-event method's estimate with its interval
+        # where it did not), upper bounds only where no campaign measured a condition.
+        drawn = [BerTable.read(path) for path in tables.values() if path.exists()]
+        if drawn:
+            plot_ber_vs_vdd(drawn, self.out / BER_FIGURE)
         return tables
+
+    def _ber_time_stage(self, card_path: Path | None) -> None:
+        """BER against the time after programming: the rare-event (offset) campaign at the
+        flow's first corner and temperature and its highest supply, once per read time, the
+        states relaxed by the card's fitted relaxation model (no model on the card: no stage)."""
+        from circuitkit.corners.campaign import run_campaign
+        from circuitkit.corners.cli import BER_VS_TIME, ber_vs_time_rows, write_ber_vs_time
+        from circuitkit.corners.reads import PcsaReadSimulator
+        from circuitkit.device.nonideality import CHOSEN, device_nonideality
+        from circuitkit.device.relaxation import RetentionRead, format_duration
+        from circuitkit.report.plots import BER_TIME_FIGURE, plot_ber_vs_time
+
+        config = self.config
+        card = self._card(card_path)
+        if card.relaxation_model() is None:
+            return
+        # The fit's chosen models, as the other campaigns draw (the relaxation moves each lognormal component).
+        rare = config.campaigns(device_nonideality(card, model=CHOSEN))["ber_rare" if config.rare is not None else "ber_binary"]
+        # One condition, at most BER_TIME_SAMPLES simulations per offset point: a campaign per read time.
+        samples = min(rare.samples if config.rare is not None else RARE_OVERRIDES["samples"], BER_TIME_SAMPLES)
+        base = dataclasses.replace(rare, corners=rare.corners[:1], vdd=(max(rare.vdd),), temp_c=rare.temp_c[:1],
+                                   method="offset", scheme="binary", samples=samples)
+        reads = [RetentionRead(t, config.retention_temp_c, card.relaxation) for t in config.read_after]
+        campaigns = [dataclasses.replace(base, retention=read) for read in reads]
+        inputs = {"campaigns": [c.to_dict() for c in campaigns], "card": file_hash(card_path),
+                  "toolchain": self.fingerprint}
+
+        def action(directory: Path) -> dict[str, Any]:
+            rows = []
+            for campaign in campaigns:
+                label = format_duration(campaign.retention.read_after_s).replace(" ", "")
+                self.log(f"       {campaign.retention.label}")
+                result = run_campaign(campaign, directory / f"read_after_{label}", simulator=PcsaReadSimulator(),
+                                      workers=config.workers, card=card, log=lambda m: self.log(f"       {m}"))
+                rows.extend(ber_vs_time_rows(result.table, campaign.retention))
+            write_ber_vs_time(rows, directory / BER_VS_TIME)
+            plot_ber_vs_time(rows, directory / BER_TIME_FIGURE)
+            return {"method": "offset (rare-event): the sense amplifier's measured offset integrated against the "
+                    "relaxed states (the card's chosen distribution models, each lognormal component relaxed)", "relaxation": card.relaxation_model().describe(), "rows": rows}
+
+        self.stage("ber_time", inputs, action)
 
     def _disturb_stage(self, card_path: Path | None) -> None:
         """Read disturb over a lifetime with the flow's card: stress per read in ngspice, drift

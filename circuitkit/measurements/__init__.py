@@ -16,6 +16,10 @@ Three shapes (see characterization/README.md for examples):
 - resistance distributions (`read_distribution`): one resistance per cell, optional state
   label (e.g. LRS/HRS, or one label for the whole file with `constants={"state": "LRS"}`)
   and address.
+- retention reads (`read_retention`): resistance, time and temperature (C); with
+  `r_before` each row is a before/after pair around a bake of `time` at `temperature`
+  (`time_before`: when the before read was taken after programming), else each row is one
+  read of cell `address` in a time series.
 
 Files: an optional header row naming the columns, then one row per point; `#` starts a
 comment line (`# key: value` comments are kept as metadata) unless its first cell is an
@@ -39,8 +43,8 @@ belongs, a missing column, a row with the wrong number of fields) is a
 what was expected.
 
 The package: `reader` is the core every kind shares (the table, units, columns, dropped
-rows, `ReadOptions`, `MeasurementFile`); `kinds` holds the three kinds (`read_iv`,
-`read_pulse`, `read_distribution`, `read_measurement`). Import from here.
+rows, `ReadOptions`, `MeasurementFile`); `kinds` holds the four kinds (`read_iv`,
+`read_pulse`, `read_distribution`, `read_retention`, `read_measurement`). Import from here.
 """
 
 from circuitkit.measurements.kinds import (
@@ -49,10 +53,13 @@ from circuitkit.measurements.kinds import (
     IVSweep,
     PulseTable,
     ResistanceDistribution,
+    RetentionFiles,
+    RetentionTable,
     read_distribution,
     read_iv,
     read_measurement,
     read_pulse,
+    read_retention,
 )
 from circuitkit.measurements.reader import (
     DIMENSIONS,
@@ -71,5 +78,6 @@ from circuitkit.measurements.reader import (
 
 __all__ = ["DIMENSIONS", "DROP_REASONS", "EXCEL_ERRORS", "PULSED_LINES", "QUANTITIES", "READERS", "SI_UNIT",
            "IVSweep", "MeasurementError", "MeasurementFile", "PulseTable", "Quantity", "ReadOptions",
-           "ResistanceDistribution", "is_excel_error", "read_distribution", "read_iv", "read_measurement", "read_pulse",
-           "split_header", "unit_scale"]
+           "ResistanceDistribution", "RetentionFiles", "RetentionTable",
+           "is_excel_error", "read_distribution", "read_iv",
+           "read_measurement", "read_pulse", "read_retention", "split_header", "unit_scale"]

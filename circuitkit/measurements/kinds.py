@@ -1,6 +1,7 @@
 """The measurement kinds, on the reader core (`measurements.reader`): I-V sweeps
 (`read_iv`, `IVSweep`), pulse programming tables (`read_pulse`, `PulseTable`) and
-resistance distributions (`read_distribution`, `ResistanceDistribution`); `read_measurement`
+resistance distributions (`read_distribution`, `ResistanceDistribution`) and retention reads
+(`read_retention`, `RetentionTable`); `read_measurement`
 reads any of them by name. What each kind takes is in the package docstring.
 """
 
@@ -346,11 +347,90 @@ def read_distribution(path: Path | str, *, columns: Mapping[str, Any] | None = N
     return ResistanceDistribution(resistance=values["resistance"][keep], state=state, address=address, source=source)
 
 
-READERS = {"iv": read_iv, "pulse": read_pulse, "distribution": read_distribution}
+# ---------------------------------------------------------------------------- retention
+
+
+@dataclasses.dataclass(frozen=True)
+class RetentionTable:
+    """Resistance reads after programming, at a temperature.
+
+    Pairs (`r_before` given): each row a cell read before and after `time` spent at
+    `temperature` (a bake); `time_before` is when the before read was taken after
+    programming (0 when the file does not say: `time_before_origin`). Series (no
+    `r_before`): each row one read of cell `address` at `time` (after programming, or any
+    clock: a cell's first read is its reference) and `temperature`.
+    """
+
+    resistance: np.ndarray  # ohm (the after read of a pair)
+    time: np.ndarray  # s
+    temperature: np.ndarray  # C
+    r_before: np.ndarray | None
+    time_before: np.ndarray  # s
+    address: np.ndarray | None
+    source: MeasurementFile
+    time_before_origin: str = "file"
+
+    def __len__(self) -> int:
+        return len(self.resistance)
+
+    @property
+    def is_pairs(self) -> bool:
+        return self.r_before is not None
+
+    @property
+    def read_voltage(self) -> float | None:
+        return self.source.read_voltage
+
+
+def read_retention(path: Path | str, *, columns: Mapping[str, Any] | None = None,
+                   units: Mapping[str, str] | None = None, options: ReadOptions | None = None,
+                   **reader: Any) -> RetentionTable:
+    options = _options(options, columns=columns, units=units, **reader)
+    table, values, drops, meta = _read_columns(path, "retention", options)
+    positive = {"resistance": "resistance"} | ({"r_before": "resistance"} if "r_before" in values else {})
+    _drop_not_positive(drops, values, positive, meta)
+    _drop_open_circuit(drops, values, tuple(positive), meta, options.open_circuit_ohm)
+    drops.drop(~(values["time"] >= 0) & np.isfinite(values["time"]), "not_positive",
+               "negative time: times after programming (or bake durations) are >= 0",
+               _column_label(table, meta["index"]["time"]) if "time" in meta["index"] else "time")
+    drops.drop(~(values["temperature"] > -273.15) & np.isfinite(values["temperature"]), "not_positive",
+               "temperature below absolute zero (temperatures are in Celsius)",
+               _column_label(table, meta["index"]["temperature"]) if "temperature" in meta["index"] else "temperature")
+    source = _finish(table, drops, meta, options, 2, "reads", "retention")
+    keep = drops.keep
+    get = lambda name: values[name][keep] if name in values else None  # noqa: E731
+    before = get("time_before")
+    return RetentionTable(resistance=get("resistance"), time=get("time"), temperature=get("temperature"),
+                          r_before=get("r_before"), time_before=before if before is not None else np.zeros(int(keep.sum())),
+                          address=get("address"), source=source,
+                          time_before_origin="file" if before is not None else "not given: 0 s (the before read "
+                          "taken as the programmed state)")
+
+
+@dataclasses.dataclass(frozen=True)
+class RetentionFiles:
+    """The retention tables of one fit, file by file (pairs and series are not joined: the
+    relaxation fit pairs the reads of one cell across files)."""
+
+    tables: tuple[RetentionTable, ...]
+
+    @property
+    def sources(self) -> tuple[MeasurementFile, ...]:
+        return tuple(t.source for t in self.tables)
+
+    @property
+    def source(self) -> MeasurementFile:
+        return self.tables[0].source
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self.tables)
+
+
+READERS = {"iv": read_iv, "pulse": read_pulse, "distribution": read_distribution, "retention": read_retention}
 
 
 def read_measurement(path: Path | str, kind: str, **options: Any):
-    """`read_iv`, `read_pulse` or `read_distribution` by `kind` (keyword options as those take)."""
+    """`read_iv`, `read_pulse`, `read_distribution` or `read_retention` by `kind` (keyword options as those take)."""
     if kind not in READERS:
         raise MeasurementError(f"unknown measurement kind {kind!r}; known: {', '.join(READERS)}", path=path)
     return READERS[kind](path, **options)

@@ -3,7 +3,7 @@
 positions map to quantities (`QUANTITIES`) with their units (`unit_scale`); bad rows are
 dropped and counted per reason (`DROP_REASONS`) or, with `strict`, refused; the result is
 described by `MeasurementFile`. The package docstring (`circuitkit.measurements`) is the
-user's guide; `kinds` builds the three kinds on this.
+user's guide; `kinds` builds the four kinds on this.
 """
 
 
@@ -47,9 +47,12 @@ DIMENSIONS: dict[str, dict[str, float]] = {
     "current": {"a": 1.0, "ma": 1e-3, "ua": 1e-6, "na": 1e-9, "pa": 1e-12, "amp": 1.0, "amps": 1.0},
     "resistance": {"ohm": 1.0, "ohms": 1.0, "kohm": 1e3, "kohms": 1e3, "mohm": 1e6, "mohms": 1e6,
                    "megohm": 1e6, "gohm": 1e9},
-    "time": {"s": 1.0, "sec": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9, "ps": 1e-12},
+    "time": {"s": 1.0, "sec": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9, "ps": 1e-12, "min": 60.0, "h": 3600.0,
+             "hour": 3600.0, "hours": 3600.0, "day": 86400.0, "days": 86400.0},
+    # Celsius only: a unit here is a factor, and kelvin needs an offset.
+    "temperature": {"c": 1.0, "degc": 1.0, "celsius": 1.0},
 }
-SI_UNIT = {"voltage": "V", "current": "A", "resistance": "ohm", "time": "s"}
+SI_UNIT = {"voltage": "V", "current": "A", "resistance": "ohm", "time": "s", "temperature": "C"}
 
 
 def _normalize_unit(unit: str) -> str:
@@ -112,6 +115,17 @@ QUANTITIES: dict[str, tuple[Quantity, ...]] = {
     "distribution": (
         _q("resistance", ("r", "r_read", "resistance_read", "rread"), "resistance"),
         _q("state", ("label", "target", "level", "target_state"), None, "text", required=False),
+        _q("address", ("addr", "cell", "device", "cell_address"), None, "text", required=False),
+    ),
+    # Retention: a read `resistance` at `time` (after programming, or the bake duration of a
+    # before/after pair) and `temperature`; `r_before` makes each row a pair.
+    "retention": (
+        _q("resistance", ("r", "r_read", "r_after", "resistance_after", "r_post", "rpost", "r_final"), "resistance"),
+        _q("time", ("t", "bake_time", "time_after_programming", "elapsed", "elapsed_time", "duration",
+                    "timestamp"), "time"),
+        _q("temperature", ("temp", "temp_c", "bake_temperature", "t_bake", "temperature_c"), "temperature"),
+        _q("r_before", ("resistance_before", "r_pre", "rpre", "r_initial", "r0"), "resistance", required=False),
+        _q("time_before", ("t_before", "time_before_bake"), "time", required=False),
         _q("address", ("addr", "cell", "device", "cell_address"), None, "text", required=False),
     ),
 }

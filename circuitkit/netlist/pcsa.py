@@ -42,6 +42,11 @@ Raising the word line early (`ReadTiming.t_wl_lead` near `t_precharge`), while t
 line is still low, removes the same glitch by sequencing, at a cell current through the
 precharge (`bench/bench_disturb.py --slew` compares both).
 
+Single-ended 1T1R read (`SingleEndedReference`, the bench's `reference`, default None:
+today's netlists): the same read unit with its BLb device replaced by a reference cell at a
+set level; the BL device is the 1T1R cell, and the PCSA reads +1 for a cell below the
+reference (LRS), -1 above it (HRS).
+
 Decision at the sampling time (`ReadTiming.t_sample` after evaluation starts), from the
 logic levels of Q and Qb (threshold VDD/2): (1, 0) -> +1, (0, 1) -> -1, (1, 1) -> 0
 (not resolved). A binary read samples at the end of evaluation, where 0 means the latch
@@ -427,13 +432,15 @@ class ReadUnit:
             raise CircuitkitError(f"ReadUnit {self.name}: input_bit={self.input_bit!r}: expected 0 or 1")
 
     @classmethod
-    def with_resistances(cls, name: str, weight: int, r_bl: float, r_blb: float, card: ModelCard | None = None,
+    def with_resistances(cls, name: str, weight: int, r_bl: float, r_blb: float | None, card: ModelCard | None = None,
                          **fields: Any) -> "ReadUnit":
-        """A unit whose devices read `r_bl` / `r_blb` ohm at 0.1 V (e.g. Monte Carlo draws)."""
+        """A unit whose devices read `r_bl` / `r_blb` ohm at 0.1 V (e.g. Monte Carlo draws);
+        `r_blb` None for a single-ended read, whose BLb holds the bench's reference cell."""
         card = card or ModelCard.default()
         # each device's gap, with its own bound where the draw lies beyond the card's (rram_hfox.va's check)
         states = [card.programmed_instance(c.check_positive(f"ReadUnit {name}", side, r, "ohm"),
-                                           where=f"ReadUnit {name} {side}") for side, r in (("r_bl", r_bl), ("r_blb", r_blb))]
+                                           where=f"ReadUnit {name} {side}") if r is not None else {}
+                  for side, r in (("r_bl", r_bl), ("r_blb", r_blb))]
         return cls(name, weight, rram_bl=states[0], rram_blb=states[1], **fields)
 
     @property
@@ -442,6 +449,38 @@ class ReadUnit:
         if self.input_bit is None:
             return self.weight
         return self.weight if self.input_bit == 1 else -self.weight
+
+
+@dataclasses.dataclass(frozen=True)
+class SingleEndedReference:
+    """The fixed reference of a single-ended (1T1R) read: a reference cell on BLb, an RRAM
+    device of the bench's card programmed to read `ohm` at 0.1 V, behind its own access
+    transistor (the BLb half of the read unit, so the PCSA, its mismatch and the timing are
+    the 2T2R read's). The PCSA then reads +1 (Q = 1) when the 1T1R cell on BL conducts more
+    than the reference (a cell below `ohm`: LRS) and -1 when it conducts less (HRS).
+
+    A reference cell rather than a linear resistor: it shares the cell's voltage and
+    temperature dependence, so `ohm` compares with the cells' read resistances on the same
+    0.1 V scale the campaign draws and the offset integral uses. `between(lrs, hrs)` puts it
+    at the geometric mean of the two state medians (the level a designer trims to, and what
+    `program.tradeoff`'s 1T1R offset integral assumes); any other level may be given."""
+
+    ohm: float
+
+    def __post_init__(self) -> None:
+        # refused before any netlist is written, with the parameter named
+        object.__setattr__(self, "ohm", c.check_positive("SingleEndedReference", "ohm", self.ohm, "ohm"))
+
+    @classmethod
+    def between(cls, lrs_median_ohm: float, hrs_median_ohm: float) -> "SingleEndedReference":
+        """The reference at the geometric mean of the LRS and HRS medians."""
+        lrs = c.check_positive("SingleEndedReference.between", "lrs_median_ohm", lrs_median_ohm, "ohm")
+        hrs = c.check_positive("SingleEndedReference.between", "hrs_median_ohm", hrs_median_ohm, "ohm")
+        return cls(math.sqrt(lrs * hrs))
+
+    def instance(self, card: ModelCard) -> dict[str, float]:
+        """The reference cell's RRAM instance parameters (its gap) on `card`."""
+        return card.programmed_instance(self.ohm, where="SingleEndedReference")
 
 
 # --------------------------------------------------------------------------- subcircuits
@@ -533,7 +572,7 @@ def read_unit_subckt(card: ModelCard, xnor: bool, clamp: bool = False) -> list[s
 # --------------------------------------------------------------------------- benches
 
 
-KINDS = ("2t2r-pcsa", "ternary-pcsa", "xnor-pcsa")
+KINDS = ("2t2r-pcsa", "ternary-pcsa", "xnor-pcsa", "1t1r-pcsa")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -552,6 +591,9 @@ class PcsaReadBench(Bench[PcsaReads]):
     line's slope, and with it the SET-direction glitch it couples onto the cells;
     `save_cells` also saves both terminals of every RRAM and its state, for the per-read
     cell voltage and energy of `circuitkit.netlist.readout.measure_cell_stress`.
+    `reference` (a `SingleEndedReference`; None: today's 2T2R read) makes every unit a
+    single-ended 1T1R read (kind `1t1r-pcsa`): its BL device is the cell storing the unit's
+    weight (+1: LRS, -1: HRS), its BLb device the reference cell.
     """
 
     units: Sequence[ReadUnit]
@@ -566,9 +608,11 @@ class PcsaReadBench(Bench[PcsaReads]):
     clamp: BitLineClamp | None = None
     save_cells: bool = False
     wl_slew: WordLineSlew | None = None
+    reference: SingleEndedReference | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self._place_reference()
         if self.clamp is not None:
             if not isinstance(self.clamp, BitLineClamp):
                 raise CircuitkitError(f"PcsaReadBench: clamp={self.clamp!r}: expected a BitLineClamp or None")
@@ -599,6 +643,26 @@ class PcsaReadBench(Bench[PcsaReads]):
         if any("gap_init" not in u.rram_bl or "gap_init" not in u.rram_blb for u in self.units):
             self.states.gaps(self.card)
 
+    def _place_reference(self) -> None:
+        """A single-ended bench: the reference cell becomes every unit's BLb device."""
+        if self.reference is None:
+            if self.kind == "1t1r-pcsa":
+                raise CircuitkitError("PcsaReadBench: kind='1t1r-pcsa' needs a reference (a SingleEndedReference)")
+            return
+        if not isinstance(self.reference, SingleEndedReference):
+            raise CircuitkitError(f"PcsaReadBench: reference={self.reference!r}: expected a SingleEndedReference or None")
+        if self.kind != "1t1r-pcsa" or self.xnor:
+            raise CircuitkitError(f"PcsaReadBench: a reference makes a single-ended read: kind must be '1t1r-pcsa' "
+                                  f"without xnor, got kind={self.kind!r}, xnor={self.xnor}")
+        reference = self.reference.instance(self.card)
+        units = []
+        for unit in self.units:
+            if unit.weight == 0 or set(unit.rram_blb) & set(reference):
+                raise CircuitkitError(f"ReadUnit {unit.name}: a single-ended read stores +1 or -1 in its BL cell and "
+                                      f"holds the reference on BLb; got weight {unit.weight}, rram_blb {dict(unit.rram_blb)}")
+            units.append(dataclasses.replace(unit, rram_blb={**unit.rram_blb, **reference}))
+        object.__setattr__(self, "units", tuple(units))
+
     def _overrides(self) -> dict[str, tuple[list[str], list[str]]]:
         return {u.name: tuple(c.instance_overrides(side, values, self.card, where=f"ReadUnit {u.name} rram_{side}")
                               for side, values in (("bl", u.rram_bl), ("blb", u.rram_blb)))
@@ -627,12 +691,16 @@ class PcsaReadBench(Bench[PcsaReads]):
         # each read-bias option only where there is one: a bench without them keeps today's header
         options = {name: dataclasses.asdict(value) for name, value in (("clamp", self.clamp),
                                                                         ("wl_slew", self.wl_slew)) if value}
-        return read_header(self, self.kind, self.timing, reads=self.reads, xnor=self.xnor, units=units, **options)
+        reference = {"reference_ohm": self.reference.ohm} if self.reference else {}
+        return read_header(self, self.kind, self.timing, reads=self.reads, xnor=self.xnor, units=units, **options,
+                           **reference)
 
     def to_netlist(self) -> str:
         units, reads, xnor = self.units, self.reads, self.xnor
         overrides = self._overrides()
         what = "XNOR read" if xnor else ("ternary read" if self.kind == "ternary-pcsa" else "read")
+        if self.reference:
+            what = f"single-ended 1T1R read against a {self.reference.ohm:.4g} ohm reference cell"
         title = self.title or f"2T2R + precharge sense amplifier, {what} of {len(units)} synapse(s), {self.label()}"
         lines = read_preamble(self, title, f"circuitkit.netlist.pcsa, {self.kind}", timing=self.timing,
                               sizing_params=self.sizing.params() + self._clamp_params(), states=self.states,
@@ -655,7 +723,8 @@ class PcsaReadBench(Bench[PcsaReads]):
                       (("bl", gap_bl, unit.rram_bl), ("blb", gap_blb, unit.rram_blb)) if "gap_init" not in own]
             params += extra_bl + extra_blb
             inputs = ""
-            comment = f"* unit {n}: weight {unit.weight:+d} (BL {bl_state}, BLb {blb_state})"
+            comment = f"* unit {n}: weight {unit.weight:+d} (BL {bl_state}, BLb {blb_state})" if not self.reference else \
+                f"* unit {n}: 1T1R cell storing {unit.weight:+d} (BL {bl_state}), BLb the reference cell"
             if xnor:
                 comment += f", input {unit.input_bit}: expected Q = {int(unit.expected > 0)}"
                 inputs = f" in_{n} inb_{n}"

@@ -57,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "empirical distribution's tails need them)")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="cells per ngspice deck")
     parser.add_argument("--read-samples", type=int, default=DEFAULTS.read_samples,
-                        help="2T2R mc reads per stored weight and condition")
+                        help="mc reads per stored weight, condition and architecture (2T2R + PCSA, 1T1R vs reference)")
     parser.add_argument("--offset-samples", type=int, default=DEFAULTS.offset_samples,
                         help="reads per offset point of the PCSA offset fit")
     parser.add_argument("--corner", default=DEFAULTS.corner)

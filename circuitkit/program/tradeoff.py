@@ -4,14 +4,18 @@ For each condition of the sweep (compliance = SET word-line voltage, pulse width
 or off) a programming campaign (`program.campaign`) SETs cells from the fitted HRS in ngspice.
 The programmed cells become the campaign's LRS distribution ("programmed with condition X":
 `device.distributions.fit_empirical_gpd`, an empirical body with generalized-Pareto tails,
-carrying its cell count); the HRS is the distribution card's fitted HRS (the bundled real
-card cannot RESET: its fmin_reset is out of reach of the rated voltages, open in issue 15,
-so no condition programs the HRS here; every row says so).
+carrying its cell count); the HRS is the distribution card's fitted HRS: no condition
+programs the HRS here (the sweep varies the SET compliance; RESET programming is not in the
+trade-off yet, though the refitted real card RESETs since issue 15 part C; every row says so).
 
 Read BER per condition, two architectures:
 
-- 2T2R + PCSA, `mc`: the read campaign of `corners` (real PCSA in ngspice with the PDK's
-  mismatch) with the programmed states as its `DeviceNonideality`; Clopper-Pearson intervals.
+- `mc`, both architectures: the read campaign of `corners` (real PCSA in ngspice with the
+  PDK's mismatch) with the programmed states as its `DeviceNonideality`; Clopper-Pearson
+  intervals. 2T2R: `PcsaReadSimulator`; 1T1R: `SingleEndedReadSimulator`, each programmed
+  cell (LRS) or HRS draw on BL against a reference cell on BLb at the geometric mean of
+  the condition's LRS median and the HRS median (`one_t_one_r_reference`, the level the
+  offset integral assumes).
 - both 2T2R + PCSA and 1T1R single-ended against a reference, `offset-empirical`: the PCSA's
   input-referred offset (probit fit of an ngspice offset campaign at the operating point,
   `corners.rare.fit_offset`) integrated over the programmed cells and the HRS: a cell pair
@@ -42,11 +46,12 @@ from scipy import special
 from circuitkit import CircuitkitError
 from circuitkit.corners.campaign import run_campaign
 from circuitkit.corners.config import CampaignConfig
-from circuitkit.corners.reads import PcsaReadSimulator
+from circuitkit.corners.reads import PcsaReadSimulator, SingleEndedReadSimulator
 from circuitkit.device.distributions import fit_empirical_gpd
 from circuitkit.device.model import ModelCard
 from circuitkit.device.nonideality import CHOSEN, SUMMARY, DeviceNonideality, ProgrammedStates
 from circuitkit.files import write_json, write_rows_csv
+from circuitkit.netlist.pcsa import SingleEndedReference
 from circuitkit.netlist.programming import ProgrammingPulse
 from circuitkit.operating import Corner, OperatingPoint
 from circuitkit.program.campaign import ProgramConfig, cards_or_bundled, run_program_campaign
@@ -75,7 +80,7 @@ class TradeoffConfig:
     step_v_wl: float = 0.1
     cells: int = 384
     batch_size: int = 64
-    read_samples: int = 128      # 2T2R mc reads per stored weight and condition
+    read_samples: int = 128      # mc reads per stored weight, condition and architecture (2T2R, 1T1R)
     offset_samples: int = 32     # reads per offset point of the one offset fit
     networks: tuple[str, ...] = ("bnn-fc", "bnn-conv")  # bundled binary networks evaluated at each point
     trials: int = 10             # corrupted copies per network and point
@@ -137,6 +142,11 @@ def offset_fit(config: TradeoffConfig, start_card: ModelCard, pulse_card: ModelC
     return fit, int(fit.trials.sum())
 
 
+def one_t_one_r_reference(lrs: np.ndarray, hrs: np.ndarray) -> SingleEndedReference:
+    """The 1T1R read's reference: the geometric mean of the LRS and HRS medians."""
+    return SingleEndedReference.between(float(np.median(lrs)), float(np.median(hrs)))
+
+
 def offset_ber(fit: OffsetFit, lrs: np.ndarray, hrs: np.ndarray, architecture: str,
                rng: np.random.Generator | None = None) -> tuple[float, float, float, dict[int, float]]:
     """P(misread) averaged over stored +1 and -1 (estimate, 95 % low, high) and per stored
@@ -148,7 +158,7 @@ def offset_ber(fit: OffsetFit, lrs: np.ndarray, hrs: np.ndarray, architecture: s
             x = np.log(hrs)[None, :] - np.log(lrs)[:, None]
             plus, minus = special.ndtr((x0 - x) / sigma).mean(), special.ndtr((-x - x0) / sigma).mean()
         elif architecture == "1t1r":  # the cell on BL, the reference on BLb
-            reference = math.sqrt(np.median(lrs) * np.median(hrs))
+            reference = one_t_one_r_reference(lrs, hrs).ohm
             plus = special.ndtr((x0 - np.log(reference / lrs)) / sigma).mean()
             minus = special.ndtr((np.log(reference / hrs) - x0) / sigma).mean()
         else:
@@ -183,21 +193,23 @@ def run_tradeoff(config: TradeoffConfig, outdir: Path | str, *, pulse_card: Mode
         outcome, summary = program.outcome, program.summary
         programmed[label] = outcome.r_final
         states = programmed_states(outcome.r_final, start_card, label)
-        read = run_campaign(CampaignConfig(corners=(config.point.corner,), vdd=(config.vdd,), temp_c=(config.temp_c,),
-                                           samples=config.read_samples, seed=config.seed,
-                                           device=DeviceNonideality(states)),
-                            outdir / label / "read_2t2r", simulator=PcsaReadSimulator(), card=pulse_card,
-                            progress=False, log=log)
-        errors = sum(r.count for r in read.table.rows if r.stored != r.read)
-        reads = sum(r.count for r in read.table.rows)
-        mc = binomial_interval(errors, reads)
+        read_config = CampaignConfig(corners=(config.point.corner,), vdd=(config.vdd,), temp_c=(config.temp_c,),
+                                     samples=config.read_samples, seed=config.seed, device=DeviceNonideality(states))
+        reference = one_t_one_r_reference(outcome.r_final, hrs)
+        mc, mc_reads = {}, {}
+        for architecture, simulator in (("2t2r", PcsaReadSimulator()), ("1t1r", SingleEndedReadSimulator(reference=reference))):
+            read = run_campaign(read_config, outdir / label / f"read_{architecture}", simulator=simulator,
+                                card=pulse_card, progress=False, log=log)
+            errors = sum(r.count for r in read.table.rows if r.stored != r.read)
+            mc_reads[architecture] = sum(r.count for r in read.table.rows)
+            mc[architecture] = binomial_interval(errors, mc_reads[architecture])
         energy = summary["energy_per_cell_j"]
         failure = summary["write_failure"]
         base = {"condition": label, "v_wl": scheme.first.v_wl, "width_s": scheme.first.width,
                 "verify": scheme.verify, "cells": outcome.passed.size, "pulses_mean": summary["pulses_mean"],
                 "write_failure": failure["fraction"], "write_failure_ci_low": failure["ci_low"],
                 "write_failure_ci_high": failure["ci_high"],
-                "lrs_median_ohm": float(np.median(outcome.r_final)),
+                "lrs_median_ohm": float(np.median(outcome.r_final)), "reference_1t1r_ohm": reference.ohm,
                 "sigma_ln_lrs": summary["sigma_ln_programmed"]}
         rng = np.random.Generator(np.random.PCG64(value_seed(config.seed, "tradeoff", label)))
         for architecture in ARCHITECTURES:
@@ -207,22 +219,24 @@ def run_tradeoff(config: TradeoffConfig, outdir: Path | str, *, pulse_card: Mode
                    "ber_stored_minus": by_stored[-1], "energy_per_bit_j": share * energy["mean"],
                    "energy_per_bit_j_ci_low": share * energy["ci_low"], "energy_per_bit_j_ci_high": share * energy["ci_high"],
                    "ber": estimate, "ber_ci_low": low, "ber_ci_high": high, "ber_method": OFFSET_METHOD,
-                   "ber_reads": offset_reads,
-                   "ber_mc": math.nan, "ber_mc_ci_low": math.nan, "ber_mc_ci_high": math.nan, "ber_mc_reads": 0}
-            if architecture == "2t2r":
-                row |= {"ber_mc": mc.estimate, "ber_mc_ci_low": mc.low, "ber_mc_ci_high": mc.high, "ber_mc_reads": reads}
+                   "ber_reads": offset_reads, "ber_mc": mc[architecture].estimate, "ber_mc_ci_low": mc[architecture].low,
+                   "ber_mc_ci_high": mc[architecture].high, "ber_mc_reads": mc_reads[architecture]}
             rows.append(row)
         if log:
             log(f"tradeoff {label}: {energy['mean'] * 1e12:.1f} pJ per SET, write failures {failure['fraction']:.1%}, "
-                f"2T2R mc BER {mc.estimate:.2%} [{mc.low:.2%}, {mc.high:.2%}] of {reads} reads")
+                + ", ".join(f"{a.upper()} mc BER {mc[a].estimate:.2%} [{mc[a].low:.2%}, {mc[a].high:.2%}] of "
+                            f"{mc_reads[a]} reads" for a in ("2t2r", "1t1r"))
+                + f" (1T1R reference cell {reference.ohm:.4g} ohm)")
     network_accuracy(rows, config.networks, config.trials, config.seed)
     write_rows_csv(outdir / "tradeoff.csv", rows)
     write_json(outdir / "tradeoff.json", {
         "settings": config.to_dict(), "offset_fit": fit.to_dict(), "offset_reads": offset_reads,
         "hrs": f"distribution card's fitted HRS ({hrs_model.kind}), {HRS_DRAWS} draws in the offset integral",
         "energy": "SET energy per programmed LRS device (ngspice, every source, pulses and verify reads) x 1 (2T2R) "
-                  "or x 1/2 (1T1R); RESET not included (the bundled card cannot RESET, issue 15)",
-        "methods": {"mc": "2T2R + PCSA read campaign in ngspice (corners), Clopper-Pearson 95 %",
+                  "or x 1/2 (1T1R); RESET not included (the sweep programs the LRS only; the HRS is the card's fitted population)",
+        "methods": {"mc": "read campaign in ngspice (corners) with the PDK's mismatch, Clopper-Pearson 95 %: 2T2R + "
+                          "PCSA; 1T1R cell single-ended against a reference cell (reference_1t1r_ohm: geometric mean "
+                          "of the condition's LRS median and the HRS median) through the same PCSA",
                     OFFSET_METHOD: "probit-fitted PCSA offset integrated over the programmed cells and the HRS draws; "
                                    f"95 % bootstrap ({BOOTSTRAP}) over cells and the fit's covariance; no tail beyond "
                                    "the programmed cells; 1T1R against a reference at the geometric mean of the medians"},

@@ -135,3 +135,62 @@ def plot_distribution(path: Path, data: ResistanceDistribution, fits: list[Any],
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=6, loc="lower right", ncol=1)
     return finish(fig, path, title)
+
+
+def plot_retention(path: Path, pairs: Any, fit: Any, title: str, series: dict | None = None) -> Path:
+    """Relaxation fit: per file (condition), the robust spread and the median of
+    ln(R_after/R_before) in bins of the before-read resistance (pairs judged unrelated left
+    out), against the fitted model's spread and drift with their 95 % bands. Without a fit
+    (time series of single cells only): ln R of each series against time."""
+    if fit is None:
+        fig, ax = plt.subplots(figsize=(8, 4.4))
+        for name, entry in (series or {}).items():
+            t, r = np.asarray(entry["_time_s"]), np.asarray(entry["_resistance"])
+            ax.plot(t - t.min(), np.log(r / np.median(r)), ".", markersize=1.5,
+                    label=f"{name}: read noise {entry['read_noise_sigma_ln']:.4f} per read, net drift "
+                          f"{entry['net_drift_ln']:+.4f}")
+        ax.set_xlabel("time since the first read (s)")
+        ax.set_ylabel("ln(R / median R)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+        return finish(fig, path, f"{title}: read noise against relaxation of single cells")
+    model = fit.model
+    fig, (ax_s, ax_m) = plt.subplots(1, 2, figsize=(11, 4.6))
+    related = fit.unrelated_probability < 0.5
+    colors = plt.cm.tab10(np.arange(max(len(pairs.group_names), 1)))
+    for g, (name, color) in enumerate(zip(pairs.group_names, colors)):
+        sel = related & (pairs.group == g)
+        if sel.sum() < 20:
+            continue
+        rb, d = pairs.r_before[sel], np.log(pairs.r_after[sel] / pairs.r_before[sel])
+        edges = np.unique(np.percentile(np.log(rb), np.linspace(0, 100, 13)))
+        centre, width, median = [], [], []
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            b = (np.log(rb) >= lo) & (np.log(rb) <= hi)
+            q = np.percentile(d[b], [15.87, 50, 84.13])
+            centre.append(np.exp(np.median(np.log(rb[b]))))
+            width.append((q[2] - q[0]) / 2)
+            median.append(q[1])
+        ax_s.plot(centre, width, "o", color=color, markersize=4, label=f"{name}: data, {int(sel.sum())} pairs")
+        ax_m.plot(centre, median, "o", color=color, markersize=4)
+        temp = float(np.median(pairs.temp_c[sel]))
+        duration = float(np.median(pairs.duration_s[sel]))
+        before = float(np.median(pairs.t_before_s[sel]))
+        r = np.geomspace(min(centre), max(centre), 60)
+        w_b = model.time_scale(before)
+        w_a = model.time_scale(before + model.equivalent_time(duration, temp))
+        factor = np.sqrt(max(w_a ** 2 - w_b ** 2, 0.0)) / max(w_a, 1e-300)
+        ax_s.plot(r, model.spread(r, duration, temp) * factor, color=color,
+                  label=f"model, {duration / 3600:.3g} h at {temp:g} C")
+        low, high = model.spread_interval(r, duration, temp)
+        ax_s.fill_between(r, low * factor, high * factor, color=color, alpha=0.2)
+        ax_m.plot(r, model.drift_per_unit(r) * (w_a - w_b), color=color)
+    for ax in (ax_s, ax_m):
+        ax.set_xscale("log")
+        ax.set_xlabel("resistance before (ohm)")
+        ax.grid(True, which="both", alpha=0.3)
+    ax_s.set_yscale("log")
+    ax_s.set_ylabel("spread of ln(R_after / R_before) (half 16-84 % width)")
+    ax_m.set_ylabel("median of ln(R_after / R_before)")
+    ax_s.legend(fontsize=6)
+    return finish(fig, path, f"{title}: relaxation fit (bands: 95 % from the parameters' covariance)")

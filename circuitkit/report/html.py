@@ -18,7 +18,7 @@ from typing import Any
 from circuitkit import __version__
 from circuitkit.ber_table import BerTable, Condition
 from circuitkit.files import write_atomic
-from circuitkit.report.plots import BER_FIGURE, plot_accuracy_with_campaigns, plot_tolerance
+from circuitkit.report.plots import BER_FIGURE, BER_TIME_FIGURE, plot_accuracy_with_campaigns, plot_tolerance
 
 # The accuracy at each condition's BER upper bound (accuracy.csv columns), written by the
 # flow's accuracy stages beside their accuracy.csv.
@@ -203,7 +203,7 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
 
     # --- device
     doc.heading("1. Device model fitted to the measurements")
-    for name in ("fit_iv", "fit_levels", "fit_pulse", "fit_distribution"):
+    for name in ("fit_iv", "fit_levels", "fit_pulse", "fit_distribution", "fit_retention"):
         if name not in records:
             continue
         card = json.loads((out / name / "model_card.json").read_text())
@@ -212,7 +212,7 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
         doc.image(f"{name}/fit.png", f"{name} data against fit")
         quality = provenance.get("fit_quality", {})
         spice = provenance.get("ngspice_quality", {})
-        if name in ("fit_levels", "fit_pulse"):  # the fit's own sentences: what was judged, how well, the flags
+        if name in ("fit_levels", "fit_pulse", "fit_retention"):  # the fit's own sentences: what was judged, how well, the flags
             for line in provenance.get("summary", []):
                 doc.paragraph(line)
             for flag in provenance.get("flags", []):
@@ -244,6 +244,8 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
     for line in spread_lines(records):
         doc.paragraph(line)
     ber_rows = []
+    if (out / BER_FIGURE).exists():
+        doc.image(BER_FIGURE, "BER vs VDD of every campaign: estimates with 95 % intervals, one style per method")
     for name in ("ber_binary", "ber_ternary", "ber_rare"):
         if name not in records:
             continue
@@ -264,10 +266,15 @@ def write_report(out: Path, directory: Path, records: dict, config, versions: di
     doc.paragraph("BER is the mean over stored values of P(read != stored). 'mc' rows count brute-force Monte Carlo "
                   "reads (Clopper-Pearson intervals); 'offset' rows integrate the sense amplifier's measured "
                   "input-referred offset against the lognormal LRS/HRS distributions (probit fit, delta-method "
-                  "interval), which reaches rates no sampling can see. The method column names the device-distribution "
+                  "interval), which reaches rates no sampling can see; 'is' rows are importance sampling, every sample an "
+                  "ngspice read of cells drawn near the failure region and weighted by its likelihood ratio (normal "
+                  "interval of the weighted mean; effective sample size in campaign.json). The method column names the device-distribution "
                   "models each estimate assumed and its flags ('separated': the offset fit resolved no sigma, the "
                   "interval bounds it; 'failed': no read converged, interval [0, 1]; 'non-converged'/'undecided': "
                   "reads that decided nothing are inside the interval, counted both ways).", note=True)
+
+    if "ber_time" in records:
+        _ber_time_section(doc, records["ber_time"].summary)
 
     # --- accuracy
     doc.heading("4. Network accuracy under those bit errors")
@@ -396,6 +403,21 @@ def _snn_section(doc: _Document, out: Path) -> None:
                   f"{spread['samples']} Monte Carlo samples. Stuck cells: LRS {_g(stuck['stuck_lrs'])}, HRS "
                   f"{_g(stuck['stuck_hrs'])} ({stuck['source']}). Poisson input spikes are random, regular ones evenly "
                   "spaced: the coding is an input the comparison must state.", note=True)
+
+
+def _ber_time_section(doc: _Document, stage: dict) -> None:
+    """BER against the time after programming (the relaxed states), extrapolation marked."""
+    doc.heading("BER versus time after programming", 3)
+    doc.image(f"ber_time/{BER_TIME_FIGURE}", "BER vs time after programming (normal-quantile BER axis)")
+    doc.table(["read after", "kept at (C)", "corner", "VDD (V)", "T read (C)", "method", "BER", "95 % interval",
+               "data or extrapolation"],
+              [[row["read_after"], _g(row["retention_temp_c"]), row["corner"], _g(row["vdd"]), _g(row["temp_c"]),
+                row["method"], _g(row["ber"]), f"{_g(row['ci_low'])} .. {_g(row['ci_high'])}",
+                row["extrapolation"] or ("as programmed" if float(row["read_after_s"]) == 0 else "within the data")]
+               for row in stage.get("rows", [])])
+    doc.paragraph(f"Method: {stage.get('method')}. Device: {stage.get('relaxation')}. Each read time draws the "
+                  "states relaxed by the fitted model (median drift and widening, evaluated at each state's median); "
+                  "rows beyond the retention data's equivalent time are extrapolated and say by how much.", note=True)
 
 
 def _program_section(doc: _Document, out: Path, stage: dict) -> None:

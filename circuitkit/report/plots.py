@@ -6,7 +6,10 @@ curves, then draws them here). Plots take the stages' objects or their CSV rows 
 compute nothing a table does not already say; they import no stage (published points,
 for instance, are passed in).
 
-- `plot_ber_vs_vdd`: a campaign's BER with its interval against supply.
+- `plot_ber_vs_vdd`: one or more campaigns' BER estimates with their intervals against
+  supply, one style per method, upper bounds only where no method measured.
+- `plot_ber_vs_time`: BER against the time since programming (ber_vs_time.csv rows), on a
+  normal-quantile BER axis, extrapolated points marked.
 - `plot_accuracy_vs_ber`: accuracy per condition of a table, against its BER.
 - `plot_accuracy_with_campaigns`: symmetric-BER curves with the campaign conditions placed on them.
 - `plot_tolerance`: tolerance curves with their knees, published points and campaign conditions.
@@ -26,47 +29,137 @@ from circuitkit.report.figures import plt, save_figure
 
 # A campaign's figure, drawn beside its ber_table.csv.
 BER_FIGURE = "ber_vs_vdd.png"
+# `circuitkit ber --read-after`'s figure, beside its ber_vs_time.csv.
+BER_TIME_FIGURE = "ber_vs_time.png"
 
 
-def plot_ber_vs_vdd(table: BerTable, path: Path | str) -> Path:
-    """BER with its 95 % interval against supply, log axis, one line per (corner, temperature,
-    scheme, estimator). A BER of zero is drawn at its upper bound as a downward triangle; a
-    condition with no converged read (a `failed:` row) as a cross at 1, its upper bound."""
-    groups: dict[tuple, list[ConditionRate]] = {}
+# One style per estimator (`BerRow.method`); an unknown method gets the last one.
+METHOD_STYLES: dict[str, dict[str, str]] = {
+    "mc": {"marker": "o", "linestyle": "-", "name": "brute-force Monte Carlo"},
+    "is": {"marker": "D", "linestyle": "-.", "name": "importance sampling"},
+    "offset": {"marker": "s", "linestyle": "--", "name": "amplifier offset x device model"},
+    "": {"marker": "P", "linestyle": ":", "name": "other"},
+}
+
+
+def _measured(rate: ConditionRate) -> bool:
+    """A method measured this condition: an estimate above zero (a count of zero errors, or
+    an importance sample without a failure, only bounds the rate from above)."""
+    return rate.ber > 0
+
+
+def plot_ber_vs_vdd(tables: BerTable | Sequence[BerTable], path: Path | str) -> Path:
+    """BER against supply, log axis: per (corner, temperature, scheme) one colour, per
+    estimator one style (`METHOD_STYLES`), every estimate with its 95 % interval as an error
+    bar, from whichever of the `tables` measured it (several methods at one condition are
+    all drawn, side by side). Where no method measured a condition (no error seen by any),
+    its upper bound is drawn as a downward triangle; a condition with no converged read (a
+    `failed:` row) as a cross at 1, its upper bound."""
+    tables = [tables] if isinstance(tables, BerTable) else list(tables)
+    by_condition: dict[tuple, list[ConditionRate]] = {}
     failed = []
-    for rate in table.error_rates():
-        c = rate.condition
-        if "failed:" in rate.method:
-            failed.append(rate)
-            continue
-        groups.setdefault((c.corner, c.temp_c, c.scheme, method_estimator(rate.method)), []).append(rate)
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for table in tables:
+        for rate in table.error_rates():
+            if "failed:" in rate.method:
+                failed.append(rate)
+                continue
+            by_condition.setdefault(rate.condition, []).append(rate)
+    groups: dict[tuple, dict[str, list[ConditionRate]]] = {}
+    bounds: dict[tuple, list[ConditionRate]] = {}
+    for condition, rates in by_condition.items():
+        key = (condition.corner, condition.temp_c, condition.scheme)
+        measured = [rate for rate in rates if _measured(rate)]
+        for rate in measured:
+            groups.setdefault(key, {}).setdefault(method_estimator(rate.method), []).append(rate)
+        if not measured:   # the tightest bound any method gives
+            bounds.setdefault(key, []).append(min(rates, key=lambda rate: rate.ci_high))
+    methods = sorted({m for by_method in groups.values() for m in by_method})
+    # Methods side by side at one supply: a small offset in x keeps their bars apart.
+    supplies = [condition.vdd for condition in by_condition]
+    step = 0.015 * ((max(supplies) - min(supplies)) or 1.0) if supplies else 0.0
+    spread = {method: (index - (len(methods) - 1) / 2) * step for index, method in enumerate(methods)}
+    colours = {key: f"C{index % 10}" for index, key in enumerate(sorted(set(groups) | set(bounds)))}
+    figure, axis = plt.subplots(figsize=(10, 4.8))
     if failed:
         axis.plot([r.condition.vdd for r in failed], [1.0] * len(failed), linestyle="", marker="x", color="black",
                   label="no read converged (" + ", ".join(sorted({r.condition.corner for r in failed})) + ")")
-    for (corner, temp, scheme, method), items in sorted(groups.items()):
+    for key, by_method in sorted(groups.items()):
+        corner, temp, scheme = key
+        for method, items in sorted(by_method.items()):
+            style = METHOD_STYLES.get(method, METHOD_STYLES[""])
+            items.sort(key=lambda r: r.condition.vdd)
+            vdd = np.array([r.condition.vdd for r in items]) + spread[method]
+            ber = np.array([r.ber for r in items])
+            # A lower bound of zero has no place on a log axis: the bar ends three decades down.
+            low = np.maximum(np.array([r.ci_low for r in items]), ber * 1e-3)
+            high = np.array([r.ci_high for r in items])
+            axis.errorbar(vdd, ber, yerr=[ber - low, high - ber], color=colours[key], marker=style["marker"],
+                          linestyle=style["linestyle"], capsize=3, markersize=5,
+                          label=f"{corner}, {temp:g} C, {scheme}: {method} ({style['name']})")
+    for key, items in sorted(bounds.items()):
+        corner, temp, scheme = key
         items.sort(key=lambda r: r.condition.vdd)
-        vdd = np.array([r.condition.vdd for r in items])
-        ber = np.array([r.ber for r in items])
-        low = np.array([r.ci_low for r in items])
-        high = np.array([r.ci_high for r in items])
-        label = f"{corner}, {temp:g} C, {scheme}" + (f" ({method})" if method != "mc" else "")
-        seen = ber > 0
-        colour = None
-        if seen.any():
-            line, = axis.plot(vdd[seen], ber[seen], marker="o", label=label)
-            colour = line.get_color()
-            # The band only where errors were seen: a zero count has no lower bound on a log axis.
-            axis.fill_between(vdd[seen], low[seen], high[seen], color=colour, alpha=0.15)
-        if (~seen).any():
-            axis.plot(vdd[~seen], high[~seen], linestyle=":", marker="v", color=colour,
-                      label=f"{label}: no error in {items[0].samples} reads (95 % upper bound)")
+        axis.plot([r.condition.vdd for r in items], [r.ci_high for r in items], linestyle=":", marker="v",
+                  color=colours[key], markerfacecolor="none",
+                  label=f"{corner}, {temp:g} C, {scheme}: no error seen by any method (95 % upper bound, "
+                        f"{method_estimator(items[0].method)}, {items[0].samples} reads)")
     axis.set_yscale("log")
     axis.set_xlabel("supply VDD (V)")
-    axis.set_ylabel("bit-error rate (95 % interval shaded)")
-    axis.set_title("2T2R + PCSA read errors vs supply (\u25bd: none seen, upper bound)")
+    axis.set_ylabel("bit-error rate (95 % interval)")
+    axis.set_title("2T2R + PCSA read errors vs supply: one style per method (\u25bd: upper bound only)")
     axis.grid(True, which="both", alpha=0.3)
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))   # beside the data, never over it
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def plot_ber_vs_time(rows: Sequence[Mapping], path: Path | str) -> Path:
+    """BER with its 95 % interval against the time after programming (log time axis; the
+    BER on a normal-quantile axis, as bit-error probabilities are plotted in the field), one
+    line per (corner, supply, temperature, retention temperature). Reads within the
+    retention data are filled circles, extrapolated ones open; a BER of zero is drawn at its
+    upper bound as a downward triangle. A read at 0 s is drawn at the left edge."""
+    from scipy import stats
+
+    groups: dict[tuple, list[Mapping]] = {}
+    for row in rows:
+        key = (row["corner"], row["vdd"], row["temp_c"], row["retention_temp_c"], row["method"])
+        groups.setdefault(key, []).append(row)
+    figure, axis = plt.subplots(figsize=(7.5, 4.6))
+    positive = [float(r["read_after_s"]) for r in rows if float(r["read_after_s"]) > 0]
+    zero_at = min(positive) / 10 if positive else 1.0
+    lowest = 1.0
+    for (corner, vdd, temp, retention_temp, method), items in sorted(groups.items()):
+        items = sorted(items, key=lambda r: float(r["read_after_s"]))
+        t = np.array([float(r["read_after_s"]) or zero_at for r in items])
+        ber = np.array([float(r["ber"]) for r in items])
+        low = np.array([float(r["ci_low"]) for r in items])
+        high = np.array([float(r["ci_high"]) for r in items])
+        lowest = min(lowest, *[v for v in np.r_[low, ber, high] if v > 0] or [1e-9])
+        label = f"{corner}, {vdd:g} V, read at {temp:g} C; kept at {retention_temp:g} C" + (
+            f" ({method})" if method != "mc" else "")
+        q = lambda p: stats.norm.ppf(np.clip(p, 1e-15, 0.5))  # noqa: E731
+        seen = ber > 0
+        line, = axis.plot(t[seen], q(ber[seen]), "-", label=label)
+        colour = line.get_color()
+        band = seen & (low > 0)
+        axis.fill_between(t[band], q(low[band]), q(high[band]), color=colour, alpha=0.15)
+        extrapolated = np.array([bool(r["extrapolation"]) for r in items])
+        axis.plot(t[seen & ~extrapolated], q(ber[seen & ~extrapolated]), "o", color=colour)
+        axis.plot(t[seen & extrapolated], q(ber[seen & extrapolated]), "o", color=colour, markerfacecolor="white")
+        if (~seen).any():
+            axis.plot(t[~seen], q(high[~seen]), "v", linestyle=":", color=colour,
+                      label=f"{label}: no error seen (95 % upper bound)")
+    ticks = [p for p in (1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5) if p >= lowest / 3]
+    axis.set_yticks(stats.norm.ppf(ticks))
+    axis.set_yticklabels([f"{p:.0e}" if p < 0.01 else f"{p:g}" for p in ticks], fontsize=7)
+    axis.set_xscale("log")
+    at_zero = "; leftmost: a read at 0 s" if any(float(r["read_after_s"]) == 0 for r in rows) else ""
+    axis.set_xlabel(f"time after programming (s{at_zero})   filled: within the retention data, open: extrapolated")
+    axis.set_ylabel("bit-error rate (normal-quantile axis; 95 % band)")
+    axis.set_title("2T2R + PCSA read errors vs time after programming")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=7)
     return save_figure(figure, path)
 
 

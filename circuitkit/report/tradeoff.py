@@ -1,5 +1,5 @@
 """The programming trade-off figure: read BER against programming energy per bit, 1T1R
-against 2T2R, with intervals; the bundled networks' accuracy at each point; and the
+against 2T2R, each by the offset integral and by the ngspice Monte Carlo, with intervals; the bundled networks' accuracy at each point; and the
 programmed LRS distributions on a normal-quantile axis.
 
 Drawing only: it takes the rows of `program.tradeoff` (tradeoff.csv) and, optionally,
@@ -30,7 +30,7 @@ def _errors(rows, key: str) -> np.ndarray:
 
 def plot_tradeoff(rows: Sequence[Mapping], path: Path | str,
                   programmed: Mapping[str, np.ndarray] | None = None) -> Path:
-    """BER (offset integral, and 2T2R Monte Carlo) and network accuracy against energy per
+    """BER (offset integral, and ngspice Monte Carlo) of both architectures and network accuracy against energy per
     bit; with `programmed` (condition -> resistances), their distributions."""
     networks = sorted({key[len("accuracy_"):-len("_clean")] for key in rows[0] if key.endswith("_clean")})
     panels = 1 + bool(networks) + bool(programmed)
@@ -47,12 +47,11 @@ def plot_tradeoff(rows: Sequence[Mapping], path: Path | str,
         for r, x, y in zip(chosen, energy, ber):
             ber_axis.annotate(r["condition"].replace("_w1e-06", ""), (x, y), fontsize=6, xytext=(3, 3),
                               textcoords="offset points")
-        if architecture == "2t2r":
-            mc = np.array([float(r["ber_mc"]) for r in chosen])
-            if np.isfinite(mc).any():
-                _, mc_error = _errors(chosen, "ber_mc")
-                ber_axis.errorbar(energy * 1.03, np.maximum(mc, 1e-12), yerr=mc_error, fmt="s", mfc="none", capsize=3,
-                                  color=_COLOURS[architecture], label="2T2R + PCSA (ngspice Monte Carlo)")
+        mc = np.array([float(r["ber_mc"]) for r in chosen])
+        if np.isfinite(mc).any():  # tables of older runs have no 1T1R Monte Carlo
+            _, mc_error = _errors(chosen, "ber_mc")
+            ber_axis.errorbar(energy * 1.03, np.maximum(mc, 1e-12), yerr=mc_error, fmt="s", mfc="none", capsize=3,
+                              color=_COLOURS[architecture], label=f"{_LABELS[architecture]} (ngspice Monte Carlo)")
     ber_axis.set_xscale("log")
     ber_axis.set_yscale("log")
     ber_axis.set_xlabel("programming energy per bit (pJ, SET)")
