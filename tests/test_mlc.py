@@ -113,7 +113,16 @@ WRITE_VERIFY_OPEN = pytest.mark.xfail(strict=True, reason=(
     "verified, so over all cells later reads leave their level as often after either verify (38.4 % vs 37.6 %; "
     "with V_SL 2.5 or 3.0 V, where the sweeps RESET, 31-35 % either way). Strict: fails the day it passes"))
 
+REACH_OPEN = pytest.mark.xfail(strict=True, reason=(
+    "known, open (issues 15, 18): this passed while the verify reads carried the pulse card's read term (0.12-0.44 "
+    "in ln R): 69 % of cells were 'verified' but only 16 % of those had their state in the band (11 % of all "
+    "cells), the noise accepted them. With the measured read noise 42 % [37, 47] are verified (62 % of them truly "
+    "in band, 26 % of all cells: twice as many), below the 60 % claimed: the refitted card's per-pulse spread "
+    "(sigma ln rate 7 SET / 13 RESET) makes each pulse a lottery and 300 pulses too few. Strict: fails the day it "
+    "passes"))
 
+
+@REACH_OPEN
 def test_write_verify_reaches_a_level_one_pulse_misses_and_stops_at_its_budget(model, cards):
     levels = LevelMap(32)
     target = np.full(400, 12)  # 48-52 uS: far from the HRS start, inside the SET staircase's reach
