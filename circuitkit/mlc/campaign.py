@@ -47,7 +47,7 @@ from circuitkit.device.model import ModelCard
 from circuitkit.device.pulse import PulseModel
 from circuitkit.files import write_atomic, write_json, write_rows_csv
 from circuitkit.mlc import analysis
-from circuitkit.mlc.engine import ProgrammingEngine, with_read_noise_scale
+from circuitkit.mlc.engine import ProgrammingEngine, with_measured_read_noise, with_read_noise_scale
 from circuitkit.mlc.levels import MEASURED_RANGE_S, LevelMap
 from circuitkit.mlc.schemes import SCHEMES, scheme_by_name
 from circuitkit.mlc.writeverify import DEFAULT_READ_TIME_S, DriftModel, ProgrammingResult, write_verify
@@ -78,7 +78,7 @@ class MlcConfig:
     batch_size: int = 2048
     seed: int = 1
     read_time_s: float = DEFAULT_READ_TIME_S
-    read_noise_scale: float = 1.0  # what-if knob on the fitted read noise (see mlc.engine)
+    read_noise_scale: float = 1.0  # what-if knob on the measured read noise (see mlc.engine)
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
@@ -139,16 +139,20 @@ def batch_generator(seed: int, batch: int) -> np.random.Generator:
 
 
 def _programming(config: MlcConfig, pulse_card: ModelCard):
-    """The pulse model, scheme and engine a campaign programs with."""
-    model = with_read_noise_scale(PulseModel.from_card(pulse_card), config.read_noise_scale)
+    """The pulse model (its reads with the measured read noise), scheme and engine a
+    campaign programs with, and what the reads assumed."""
+    model, read_noise = with_measured_read_noise(PulseModel.from_card(pulse_card))
+    model = with_read_noise_scale(model, config.read_noise_scale)
     scheme = scheme_by_name(config.scheme, model, config.level_map, max_pulses=config.max_pulses)
-    return model, scheme, ProgrammingEngine.for_scheme(model, scheme)
+    if config.read_noise_scale != 1:
+        read_noise += f"; x {config.read_noise_scale:g} (what-if)"
+    return model, scheme, ProgrammingEngine.for_scheme(model, scheme), read_noise
 
 
 def _batch_job(config: MlcConfig, pulse_card: ModelCard, start: ModelCard, batch: int, drift: DriftModel | None,
                drift_t_s: float) -> tuple[int, dict[str, np.ndarray]]:
     """One batch in a worker process (which builds its own engine)."""
-    model, scheme, engine = _programming(config, pulse_card)
+    model, scheme, engine, _ = _programming(config, pulse_card)
     return batch, _run_batch(config, model, start, engine, scheme, batch, drift, drift_t_s)
 
 
@@ -184,9 +188,10 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
     default_pulse, default_start = default_cards() if pulse_card is None or start_card is None else (None, None)
     pulse_card = pulse_card or default_pulse
     start_card = start_card or default_start
-    model, scheme, engine = _programming(config, pulse_card)
+    model, scheme, engine, read_noise = _programming(config, pulse_card)
     levels = config.level_map
     key = {"config": config.to_dict(), "pulse_card": card_digest(pulse_card), "start_card": card_digest(start_card),
+           "read_noise": read_noise,
            "drift": "off" if drift is None else drift_label(drift, drift_t_s, model.temp_c)}
     check_or_save_key(outdir / "mlc_config.json", key)
     samples = outdir / "samples"
@@ -245,7 +250,7 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
         "read_energy_j_mean": float(result.read_energy_j.mean()),
         "distinguishable": distinct.to_dict(), "drift": DRIFT_OFF if drift is None else key["drift"],
         "energy_method": ENERGY_METHOD,
-        "read_noise": f"fitted read-to-read noise of the pulse card on every read, x {config.read_noise_scale:g}",
+        "read_noise": read_noise,
         "batches_run_now": ran, "wall_time_s_this_run": elapsed,
         "cells_per_second": cells_run / elapsed if cells_run and elapsed > 0 else None,
     }

@@ -49,7 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes for the batches (same results for any number; default 1)")
     parser.add_argument("--read-noise-scale", type=float, default=1.0,
-                        help="multiply the fitted read noise on every read (what-if; default 1)")
+                        help="multiply the read noise on every read (measured on the bundled read series; what-if; "
+                        "default 1)")
     parser.add_argument("--pulse-card", type=Path, help="model card with a fitted pulse model (default: the "
                         "bundled real-device card)")
     parser.add_argument("--start-card", type=Path, help="model card with a fitted HRS distribution the cells "
