@@ -44,6 +44,22 @@ def test_cache_key_names_what_the_table_depends_on():
         AccessTransistor(w_um=0.1)
 
 
+def test_extraction_loads_the_bin_resolved_library_and_its_reduction_keys_the_cache(monkeypatch):
+    from circuitkit import toolchain as tc
+    from circuitkit.device.access import extraction_netlist
+    from circuitkit.spice.deck import binned_library_used
+
+    transistor = AccessTransistor()
+    netlist = extraction_netlist(transistor)
+    assert "circuitkit_sky130_fet.lib" not in netlist
+    library = binned_library_used(netlist)
+    assert library is not None and set(library.kept) == {transistor.device}
+    assert [b.name.rsplit(".", 1)[1] for b in library.kept[transistor.device]] == ["42", "49"]  # W = 1 um: a boundary
+    before = table_key(transistor)
+    monkeypatch.setattr(tc, "REDUCTION_VERSION", tc.REDUCTION_VERSION + 1)
+    assert table_key(transistor) != before
+
+
 @pytest.mark.parametrize("v_wl, v_bl, v_sl, r_cell", [(0.9, 2.0, 0.0, 80e3), (1.5, 3.0, 0.0, 9e3), (3.3, 0.0, 2.5, 9e3),
                                                        (2.0, 0.0, 3.0, 60e3)])
 def test_cell_voltage_solve_equals_an_ngspice_operating_point(v_wl, v_bl, v_sl, r_cell):

@@ -91,16 +91,11 @@ def device():
     from circuitkit.learn.stellar import PulseResponse
     from circuitkit.mlc.campaign import default_cards
 
+    from circuitkit.mlc.engine import with_measured_read_noise
+
     pulse_card, start_card = default_cards()
-    model = PulseModel.from_card(pulse_card)
+    model = with_measured_read_noise(PulseModel.from_card(pulse_card))[0]
     return model, start_card, PulseResponse.from_model(model)
-
-
-STELLAR_OPEN = pytest.mark.xfail(strict=True, reason=(
-    "known, open (issue 18): the real card refitted under issue 15 RESETs only at the strongest RESET pulses "
-    "(as the bundled sweeps do: V_SL >= 2.5 V, microsecond widths); the pulse response's RESET step (V_SL 2 V, "
-    "20 ns) moves no cell, so the asymmetric device has no RESET step to scale (asymmetry ~0) and STELLAR "
-    "cannot learn with it (strict: fails the day it learns again)"))
 
 
 @pytest.mark.spice
@@ -132,7 +127,30 @@ def test_the_pulse_response_is_the_fitted_models_and_its_knobs_act(device):
 
 
 @pytest.mark.spice
-@STELLAR_OPEN
+def test_stellar_pulses_are_the_cards_weakest_that_move_a_device_by_the_median_step(device):
+    """The default pulses come from the card: drawn from the pulse model at the middle of
+    the device's range, each moves a device by a median >= MEDIAN_STEP in ln G in its
+    direction; the same pulse 0.1 V lower on the word line (less compliance) does not."""
+    from circuitkit.device.pulse import PulseCondition
+    from circuitkit.learn.stellar import MEDIAN_STEP, weakest_pulses
+    from circuitkit.mlc.engine import ProgrammingEngine, PulseMenu
+
+    model, _, response = device
+    assert (response.pulses[1], response.pulses[-1]) == weakest_pulses(model)
+    assert "weakest" in response.describe()["pulse_choice"]
+    r_middle = float(np.sqrt(model.resistance(model.card.value("gmin")) * model.resistance(model.card.value("gmax"))))
+    for polarity, pulse in response.pulses.items():
+        menu = PulseMenu.of([pulse.triple()])
+        after, _ = ProgrammingEngine(model, menu).apply(np.full(4000, r_middle), np.zeros(4000, int), pulse.width,
+                                                        np.random.default_rng(3))
+        step = polarity * np.log(r_middle / after)  # + towards the pulse's direction
+        assert np.median(step) >= 0.9 * MEDIAN_STEP, (polarity, np.median(step))
+        weaker = model.deterministic_after(np.array([r_middle]), PulseCondition(
+            np.array([pulse.v_wl - 0.1]), np.array([pulse.v_bl]), np.array([pulse.v_sl]), np.array([pulse.width])))
+        assert abs(np.log(r_middle / weaker[0])) < MEDIAN_STEP, polarity
+
+
+@pytest.mark.spice
 def test_stellar_learns_with_asymmetric_devices_where_plain_sign_updates_degrade_more(device, mnist):
     """RESET steps 4x the model's own (asymmetry ~6): the sign/threshold rule stays far
     above chance (its interval above 40 %, four times the 10 % of ten balanced classes: the

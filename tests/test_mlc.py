@@ -5,6 +5,7 @@ cached), so these tests are marked `spice`."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 
@@ -31,8 +32,14 @@ def cards():
 
 
 @pytest.fixture(scope="module")
-def model(cards) -> PulseModel:
+def card_model(cards) -> PulseModel:
     return PulseModel.from_card(cards[0])
+
+
+@pytest.fixture(scope="module")
+def model(card_model) -> PulseModel:
+    """What write-verify programs with: the card's pulses, the measured read noise."""
+    return engine_module.with_measured_read_noise(card_model)[0]
 
 
 def hrs_start(cards, n, seed):
@@ -99,12 +106,23 @@ def test_pulse_charge_quadrature_converges(model, monkeypatch):
 
 
 WRITE_VERIFY_OPEN = pytest.mark.xfail(strict=True, reason=(
-    "known, open (issues 15, 18): with the real card refitted under issue 15 (RESET within reach again, but "
-    "spread wide: sigma ln rate 13, programming spread at its bound), later reads leave their level about as "
-    "often after a tight verify as after a band verify (66.9 % vs 66.5 % of 2,100 cells): the tighter verify no "
-    "longer leaves fewer misreads (strict: fails the day it does)"))
+    "known, open (issues 15, 18): the verify reads now carry the measured read noise, and among the cells a verify "
+    "accepted a tight verify leaves 0.35 % misread against the band's 13.8 % (see the test above); but the refitted "
+    "real card's per-pulse spread (sigma ln rate 7 SET / 13 RESET, RESET programming spread 1.5 at its bound) "
+    "makes each pulse a lottery: 727 (band) and 958 (tight) of 2,100 cells spend their 300 pulses without being "
+    "verified, so over all cells later reads leave their level as often after either verify (38.4 % vs 37.6 %; "
+    "with V_SL 2.5 or 3.0 V, where the sweeps RESET, 31-35 % either way). Strict: fails the day it passes"))
+
+REACH_OPEN = pytest.mark.xfail(strict=True, reason=(
+    "known, open (issues 15, 18): this passed while the verify reads carried the pulse card's read term (0.12-0.44 "
+    "in ln R): 69 % of cells were 'verified' but only 16 % of those had their state in the band (11 % of all "
+    "cells), the noise accepted them. With the measured read noise 42 % [37, 47] are verified (62 % of them truly "
+    "in band, 26 % of all cells: twice as many), below the 60 % claimed: the refitted card's per-pulse spread "
+    "(sigma ln rate 7 SET / 13 RESET) makes each pulse a lottery and 300 pulses too few. Strict: fails the day it "
+    "passes"))
 
 
+@REACH_OPEN
 def test_write_verify_reaches_a_level_one_pulse_misses_and_stops_at_its_budget(model, cards):
     levels = LevelMap(32)
     target = np.full(400, 12)  # 48-52 uS: far from the HRS start, inside the SET staircase's reach
@@ -126,12 +144,10 @@ def test_write_verify_reaches_a_level_one_pulse_misses_and_stops_at_its_budget(m
     assert np.all(tight.pulses[~tight.success] == 5)
 
 
-@WRITE_VERIFY_OPEN
-def test_the_confusion_matrix_narrows_as_the_verify_tolerance_tightens(model, cards):
-    """8 levels of 16 uS: accepting anywhere in the band vs within +-4 uS of the target:
-    later reads leave their level less often, strictly (disjoint 95 % intervals), and the
-    states left lie closer to their targets. (Much tighter stops helping: the verify reads'
-    own noise, a few uS here, sets the floor, and more cells run out of budget.)"""
+def band_and_tight(model, cards):
+    """8 levels of 16 uS, 2,100 cells from HRS, verified anywhere in the band or within
+    +-4 uS of the target: per verify, the misreads of a later read (all cells and the
+    verified ones), the median distance of the state left from its target, mean pulses."""
     levels = LevelMap(8)
     target = np.tile(np.arange(1, 8), 300)
     r0 = hrs_start(cards, target.size, 3)
@@ -142,14 +158,51 @@ def test_the_confusion_matrix_narrows_as_the_verify_tolerance_tightens(model, ca
         rng = np.random.default_rng(4)
         result = write_verify(engine, scheme, levels, target, r0, rng, tolerance=tolerance)
         later = 1.0 / result.later_read(engine, rng)
-        counts = analysis.confusion_counts(levels, target, later)
-        errors = int(counts.sum() - np.trace(counts))
+        inside = analysis.confusion_counts(levels, target, later).trace()
+        ok = result.success
+        inside_ok = analysis.confusion_counts(levels, target[ok], later[ok]).trace()
         spread = np.median(np.abs(1.0 / result.r_final - levels.targets[target]))
-        outcome[name] = (binomial_interval(errors, target.size), spread, result.pulses.mean())
-    band, tight = outcome["band"], outcome["tight"]
-    assert tight[0].high < band[0].low, (band[0], tight[0])
-    assert tight[1] < 0.9 * band[1]  # 17 % closer with the refitted card, whose verify reads are noisier (sigma to 0.6)
-    assert tight[2] > band[2]  # tighter verify costs pulses
+        outcome[name] = {"all": binomial_interval(int(target.size - inside), target.size),
+                         "verified": binomial_interval(int(ok.sum() - inside_ok), int(ok.sum())),
+                         "spread": spread, "pulses": result.pulses.mean()}
+    return outcome["band"], outcome["tight"]
+
+
+@pytest.fixture(scope="module")
+def verify_outcomes(model, cards):
+    return band_and_tight(model, cards)
+
+
+def test_verify_reads_carry_the_measured_read_noise_and_a_tight_verify_narrows_what_it_verified(
+        model, card_model, cards, verify_outcomes):
+    """The reads are the bundled read series' (0.0125 in ln R per read at 10.75 kohm),
+    not the pulse card's read term (~10x that there); with them, among the cells a verify
+    accepted, later reads leave their level far less often after a +-4 uS verify than
+    after a band verify (disjoint 95 % intervals, by more than 10x). With the card's read
+    term the tight verify buys nothing there (the verify and later reads' noise, +-10-20
+    uS, swamps both acceptances)."""
+    measured = engine_module.measured_read_noise()
+    assert measured["reads"] == 10000 and measured["read_noise_sigma_ln"] == pytest.approx(0.0125, abs=5e-4)
+    at = np.array([measured["median_ohm"]])
+    assert model.read_noise.sigma_at(at)[0] == pytest.approx(measured["read_noise_sigma_ln"], rel=1e-9)
+    assert card_model.read_noise.sigma_at(at)[0] > 5 * measured["read_noise_sigma_ln"]
+    band, tight = verify_outcomes
+    assert tight["verified"].high < band["verified"].low, (band, tight)
+    assert tight["verified"].estimate < 0.1 * band["verified"].estimate, (band, tight)
+    card_band, card_tight = band_and_tight(card_model, cards)
+    assert card_tight["verified"].low > 0.1 * card_band["verified"].estimate, (card_band, card_tight)
+
+
+@WRITE_VERIFY_OPEN
+def test_the_confusion_matrix_narrows_as_the_verify_tolerance_tightens(verify_outcomes):
+    """8 levels of 16 uS: accepting anywhere in the band vs within +-4 uS of the target:
+    later reads leave their level less often, strictly (disjoint 95 % intervals), and the
+    states left lie closer to their targets. (Much tighter stops helping: the verify reads'
+    own noise, a few uS here, sets the floor, and more cells run out of budget.)"""
+    band, tight = verify_outcomes
+    assert tight["all"].high < band["all"].low, (band["all"], tight["all"])
+    assert tight["spread"] < 0.9 * band["spread"]  # 17 % closer with the refitted card, whose verify reads are noisier (sigma to 0.6)
+    assert tight["pulses"] > band["pulses"]  # tighter verify costs pulses
 
 
 def test_mlc_confusion_tables_use_the_ber_table_schema(tmp_path):
@@ -244,3 +297,32 @@ def test_mlc_command_compares_with_the_real_runs(tmp_path):
         assert (tmp_path / name).exists(), name
     measured = BerTable.read(tmp_path / "measured_ber_table.csv")
     assert {c.corner for c in measured.conditions()} == {"measured-read_mlc_good", "measured-newwrite"}
+
+
+def test_a_relaxation_model_relaxes_the_later_reads_and_is_part_of_the_campaign(tmp_path, cards):
+    """`--drift-card`: the later read (what the comparison with the runs read 15-30 min after
+    programming uses) relaxes each cell by the card's fitted relaxation model; the same cells
+    read fresh keep their verify spread. The drift is in the campaign's key: a directory of
+    fresh reads refuses a relaxed campaign, and a card without a relaxation model is named."""
+    from circuitkit.device.relaxation import RelaxationModel
+    from circuitkit.mlc.cli import add_parser
+
+    config = MlcConfig(levels=8, cells_per_level=24, batch_size=64, max_pulses=60)
+    widening = RelaxationModel(activation_energy_ev=0.6, time_exponent=0.2, s0=-0.3)   # spread ~0.6 in ln R after 22.5 min
+    fresh = run_mlc_campaign(config, tmp_path / "fresh", pulse_card=cards[0], start_card=cards[1], log=None)
+    relaxed = run_mlc_campaign(config, tmp_path / "relaxed", pulse_card=cards[0], start_card=cards[1], log=None,
+                               drift=widening, drift_t_s=1350.0)
+    np.testing.assert_array_equal(fresh.result.level, relaxed.result.level)   # the same cells, programmed alike
+    spread = [np.std(np.log(c.later_read_ohm / c.result.r_final)) for c in (fresh, relaxed)]
+    assert spread[1] > 2 * spread[0]
+    assert "read 1350 s after programming" in relaxed.summary["drift"] and fresh.summary["drift"].startswith("off")
+    with pytest.raises(CircuitkitError, match="another drift"):
+        run_mlc_campaign(config, tmp_path / "fresh", pulse_card=cards[0], start_card=cards[1], log=None,
+                         drift=widening, drift_t_s=1350.0)
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    card_path = tmp_path / "no_relaxation.json"
+    cards[1].save(card_path)
+    args = parser.parse_args(["mlc", "--drift-card", str(card_path), "--no-compare", "-o", str(tmp_path / "cli")])
+    with pytest.raises(CircuitkitError, match="no_relaxation.json: the card holds no relaxation model"):
+        args.handler(args)

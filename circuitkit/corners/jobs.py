@@ -204,7 +204,7 @@ def execute(jobs: Sequence[Job], config: CampaignConfig, store: SampleStore, sim
         return 0
     bar = _progress_bar(len(jobs), len(jobs) - len(todo), progress)
     remaining = iter(todo)
-    with make_executor(executor, workers, scheduler) as (pool, slots):
+    with make_executor(executor, workers, scheduler, preload=(type(simulator).__module__,)) as (pool, slots):
         def submit_next(pending: set) -> None:
             job = next(remaining, None)
             if job is not None:

@@ -13,9 +13,13 @@ in ngspice and interpolated:
   threshold, finite as Vds -> 0), interpolated trilinearly: Id = Vds exp(h);
 - grid: Vgs -0.5..3.6 V (50 mV), Vds 0.02..3.6 V (20 mV; below 20 mV the channel
   conductance Id/Vds is held), Vsb 0..3 V (0.1 V);
+- extracted with the bin-resolved copy of the PDK's library (`circuitkit.spice.binning`)
+  that keeps only the model bins the transistor's size can select: the same currents
+  (the bin ngspice picks is among those kept), without copying ~50 unused cards;
 - cached under the toolchain cache (`<cache>/access/<key>.npz`) keyed by the device, its
-  W/L, the corner, the temperature, the grid, the ngspice version and a hash of the PDK
-  model files actually used. `tests/test_access.py` proves table and ngspice agree.
+  W/L, the corner, the temperature, the grid and the toolchain fingerprint's ngspice and
+  PDK entries (the binary's and the model files' hashes, and the bin reduction's version).
+  `tests/test_access.py` proves table and ngspice agree.
 
 The default device is the thick-oxide `sky130_fd_pr__nfet_g5v0d10v5` (the array's word line
 goes to 3.4 V and its bit line to 3 V, beyond the 1.8 V core devices' rating), W = 1 um,
@@ -38,6 +42,7 @@ from circuitkit import CircuitkitError
 from circuitkit import toolchain as tc
 from circuitkit.files import write_atomic
 from circuitkit.operating import Corner
+from circuitkit.spice.binning import FET_SIZES_TAG, FetSizes, binned_library_name
 
 DEFAULT_DEVICE = "sky130_fd_pr__nfet_g5v0d10v5"
 DEFAULT_W_UM = 1.0
@@ -124,32 +129,32 @@ class FetTable:
         return result
 
 
-def _pdk_digest(directory: Path, corner: str) -> str:
-    digest = hashlib.sha256()
-    for name in ("models_fet.spice", f"parameters_fet_{corner}.spice", "models_global.spice"):
-        path = directory / name
-        stat = path.stat()
-        digest.update(_file_digest(str(path), stat.st_mtime_ns, stat.st_size).encode())
-    return digest.hexdigest()
+def fet_sizes(transistor: AccessTransistor) -> FetSizes:
+    """The one transistor size the extraction uses: its bin-resolved library keeps only the
+    model bins that size can select (`circuitkit.spice.binning`)."""
+    return FetSizes.of([(transistor.device, transistor.w_um, transistor.l_um)])
 
 
-@functools.cache
-def _file_digest(path: str, mtime_ns: int, size: int) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def library_lines(transistor: AccessTransistor) -> list[str]:
+    """The size declaration and the `.lib` line of the transistor's bin-resolved library."""
+    sizes = fet_sizes(transistor)
+    return [FET_SIZES_TAG + sizes.declaration(), f".lib {binned_library_name(sizes)} {transistor.corner}"]
 
 
 def table_key(transistor: AccessTransistor) -> str:
-    toolchain = tc.toolchain()
+    # The toolchain fingerprint names the ngspice binary and the PDK files with the version
+    # of the bin reduction the extraction's library went through.
+    fingerprint = tc.toolchain().fingerprint()
     parts = [transistor.device, f"{transistor.w_um:.6g}", f"{transistor.l_um:.6g}", transistor.corner,
-             f"{transistor.temp_c:.6g}", str((VGS, VDS, VSB, GRID_VERSION)), toolchain.ngspice_version,
-             _pdk_digest(toolchain.sky130.directory, transistor.corner)]
+             f"{transistor.temp_c:.6g}", str((VGS, VDS, VSB, GRID_VERSION)), fingerprint["ngspice"],
+             fingerprint["pdk"], binned_library_name(fet_sizes(transistor))]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
 def extraction_netlist(transistor: AccessTransistor) -> str:
     """ngspice deck sweeping Vds and Vgs for every Vsb of the grid (one plot per Vsb)."""
     lines = [f"* circuitkit: I-V table of the access transistor {transistor.describe()}",
-             f".lib circuitkit_sky130_fet.lib {transistor.corner}", f".temp {transistor.temp_c:g}",
+             *library_lines(transistor), f".temp {transistor.temp_c:g}",
              "Vbody b 0 0", "Vsrc s b 0", "Vgate g s 0", "Vdrain d s 0",
              f"XM1 d g s b {transistor.device} w={transistor.w_um:g} l={transistor.l_um:g}",
              ".control", "set filetype=binary", "set appendwrite"]
@@ -213,8 +218,8 @@ def ngspice_drain_current(transistor: AccessTransistor, v_gate, v_drain, v_sourc
     from circuitkit.spice.runner import run_batch
 
     vg, vd, vs = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (v_gate, v_drain, v_source))
-    lines = [f"* circuitkit: access transistor at given terminal voltages", f".lib circuitkit_sky130_fet.lib "
-             f"{transistor.corner}", f".temp {transistor.temp_c:g}"]
+    lines = [f"* circuitkit: access transistor at given terminal voltages", *library_lines(transistor),
+             f".temp {transistor.temp_c:g}"]
     for k, (g, d, s) in enumerate(zip(vg, vd, vs)):
         lines += [f"Vg{k} g{k} 0 {g:.9g}", f"Vd{k} d{k} 0 {d:.9g}", f"Vs{k} s{k} 0 {s:.9g}",
                   f"XM{k} d{k} g{k} s{k} 0 {transistor.device} w={transistor.w_um:g} l={transistor.l_um:g}"]

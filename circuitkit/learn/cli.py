@@ -92,8 +92,10 @@ def run_stellar_command(args: argparse.Namespace) -> int:
     from circuitkit.mlc.campaign import default_cards
     from circuitkit.report.analog import plot_stellar
 
+    from circuitkit.mlc.engine import with_measured_read_noise
+
     pulse_card, start_card = default_cards()
-    model = PulseModel.from_card(pulse_card)
+    model, read_noise = with_measured_read_noise(PulseModel.from_card(pulse_card))
     response = PulseResponse.from_model(model)
     base = StellarConfig(threshold=args.threshold, epochs=args.epochs, train_images=args.train_images,
                          test_images=args.test_images)
@@ -106,7 +108,7 @@ def run_stellar_command(args: argparse.Namespace) -> int:
                                   base=base)
     args.output.mkdir(parents=True, exist_ok=True)
     write_rows_csv(args.output / "stellar.csv", rows)
-    write_json(args.output / "stellar.json", {"rows": rows, "device": response.describe(),
+    write_json(args.output / "stellar.json", {"rows": rows, "device": response.describe(), "read_noise": read_noise,
                                               "config": dataclasses.asdict(base),
                                               "reference": "Zhang et al., Science 2023 (STELLAR)"})
     plot_stellar(rows, args.output / "stellar.png")

@@ -189,6 +189,6 @@ def run_hybrid(cnn: Cnn, dataset: Dataset, config: HybridConfig, *, pulse_card=N
     return {"software": {"accuracy": software.estimate, "ci_low": software.low, "ci_high": software.high,
                          "test_images": int(y_test.size)},
             "rows": rows, "chips": per_chip, "published": PUBLISHED, "config": config.describe(),
-            "drift": "off (no fitted relaxation model)",
+            "drift": "off (no relaxation model applied: the reads are fresh)",
             "read_noise": "fitted read-to-read noise of the pulse card on every read"
                           + (f", x {config.crossbar.read_noise_scale:g}" if config.crossbar.read_noise_scale != 1 else "")}

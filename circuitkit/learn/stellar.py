@@ -11,11 +11,14 @@ ideal-device SGD (real-valued weights, the exact gradient).
 The layer: a fully connected classifier (28 x 28 real MNIST, plus a bias input, 10
 sigmoid outputs, one-hot targets), one device per weight read against a reference
 conductance (a reference column: w = (G - G_ref) / (G_high - G_low)), read with the
-fitted read noise on every forward pass (wires ideal, no ADC: the subject is the update
+model's read noise on every forward pass (the command uses the measured one,
+`mlc.engine.with_measured_read_noise`) (wires ideal, no ADC: the subject is the update
 rule). Online learning, one image at a time.
 
 The devices. A pulse's effect comes from the fitted stochastic pulse model
-(`device.pulse`, via `mlc.engine`): for the chosen identical SET pulse and RESET pulse,
+(`device.pulse`, via `mlc.engine`): for the identical SET pulse and RESET pulse (by
+default chosen from the card: `weakest_pulses`, the least-energy pulses that move a
+device in the middle of its range by a median 0.1 in ln G),
 `PulseResponse` tabulates, on a grid of starting conductances, many draws of
 ln(G_after / G_before) and the mean energy of the pulse. A device takes a draw at its
 present conductance (nearest grid point), so every update has the model's spread, its
@@ -40,18 +43,57 @@ from typing import Any
 import numpy as np
 
 from circuitkit import CircuitkitError
-from circuitkit.device.pulse import PulseModel
+from circuitkit.device.pulse import PulseCondition, PulseModel
 from circuitkit.inject.data import Dataset
 from circuitkit.learn.cnn import class_interleaved
 from circuitkit.mlc.engine import ProgrammingEngine, PulseMenu
 from circuitkit.mlc.schemes import PulseStep
 from circuitkit.stats import mean_interval
 
-# Weak identical pulses inside the bundled sweeps' grid, where one pulse changes a cell by
-# a fraction of its range on average (the model's switching is stochastic).
-SET_PULSE = PulseStep(1.0, 1.5, 0.0, 20e-9)
-RESET_PULSE = PulseStep(2.0, 0.0, 2.0, 20e-9)
+# The identical SET and RESET pulses are chosen from the card (`weakest_pulses`): on the
+# bundled sweeps' grid (where the pulse model was fitted and is not extrapolated), the pulse
+# of least energy whose median step at the middle of the device's range is MEDIAN_STEP.
+MEDIAN_STEP = 0.1  # |ln(G_after / G_before)|: about 1/40 of the bundled card's range
+SWEEP_WIDTHS = (20e-9, 40e-9, 100e-9, 200e-9, 400e-9, 1e-6, 2e-6)
+SWEEP_WORD_LINE = tuple(np.round(np.arange(0.5, 3.41, 0.1), 2))
+SWEEP_LINE = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)  # the pulsed bit (SET) or source (RESET) line
 RULES = ("stellar", "sign", "ideal")
+
+
+def weakest_pulses(model: PulseModel, median_step: float = MEDIAN_STEP) -> tuple[PulseStep, PulseStep]:
+    """The weakest SET and RESET pulses of the sweeps' grid that move a device at the middle
+    of its range (ln G halfway between the card's gap bounds) by at least `median_step` in
+    ln G, median over the model's per-pulse rate scale (lognormal, median 1: the median
+    step is the step at rate scale 1; the programming spread's median is no change).
+    Weakest: least energy per pulse there (`ProgrammingEngine`, rate scale 1). The word
+    line sets the compliance, so for each (width, line voltage) only the lowest word-line
+    voltage that reaches the step competes."""
+    if not median_step > 0:
+        raise CircuitkitError(f"median_step={median_step!r}: expected > 0 (ln G)")
+    r_middle = float(np.sqrt(model.resistance(model.card.value("gmin")) * model.resistance(model.card.value("gmax"))))
+    width, line, word = (a.ravel() for a in np.meshgrid(SWEEP_WIDTHS, SWEEP_LINE, SWEEP_WORD_LINE, indexing="ij"))
+    fixed = dataclasses.replace(model, sigma_ln_rate=(1e-12, 1e-12), sigma_ln_program=(0.0, 0.0))
+    chosen = []
+    for polarity in (1, -1):
+        v_bl, v_sl = (line, np.zeros_like(line)) if polarity > 0 else (np.zeros_like(line), line)
+        after = model.deterministic_after(np.full(width.size, r_middle), PulseCondition(word, v_bl, v_sl, width))
+        reaches = np.abs(np.log(r_middle / after)) >= median_step
+        # per (width, line voltage), the first word-line voltage that reaches (word varies fastest)
+        first = reaches.reshape(-1, len(SWEEP_WORD_LINE))
+        rows = np.flatnonzero(first.any(axis=1)) * len(SWEEP_WORD_LINE) + first.argmax(axis=1)[first.any(axis=1)]
+        if rows.size == 0:
+            kind = "SET" if polarity > 0 else "RESET"
+            raise CircuitkitError(f"no {kind} pulse of the sweeps' grid moves a device at {r_middle:.4g} ohm by "
+                                  f"{median_step:g} in ln G (median) with this card")
+        triples = np.stack([word[rows], v_bl[rows], v_sl[rows]], axis=1)
+        menu = PulseMenu.of(triples)
+        engine = ProgrammingEngine(fixed, menu)
+        menu_rows = menu.index(triples)
+        _, charge = engine.apply(np.full(rows.size, r_middle), menu_rows, width[rows], np.random.default_rng(0))
+        best = int(np.argmin(engine.energy(charge, menu_rows)))
+        chosen.append(PulseStep(float(word[rows][best]), float(v_bl[rows][best]), float(v_sl[rows][best]),
+                                float(width[rows][best])))
+    return chosen[0], chosen[1]
 
 
 @dataclasses.dataclass
@@ -64,11 +106,20 @@ class PulseResponse:
     pulses: dict[int, PulseStep]
     reset_scale: float = 1.0
     nonlinearity: float = 0.0
+    choice: str = "given by the caller"
 
     @classmethod
-    def from_model(cls, model: PulseModel, set_pulse: PulseStep = SET_PULSE, reset_pulse: PulseStep = RESET_PULSE,
+    def from_model(cls, model: PulseModel, set_pulse: PulseStep | None = None, reset_pulse: PulseStep | None = None,
                    *, g_range: tuple[float, float] = (1e-6, 200e-6), points: int = 48, draws: int = 256,
                    seed: int = 0) -> "PulseResponse":
+        """The response to `set_pulse` and `reset_pulse`; without them, to the card's
+        `weakest_pulses`."""
+        choice = "given by the caller"
+        if set_pulse is None or reset_pulse is None:
+            chosen = weakest_pulses(model)
+            set_pulse, reset_pulse = set_pulse or chosen[0], reset_pulse or chosen[1]
+            choice = (f"the card's weakest (least energy) pulses of the sweeps' grid with a median step of at least "
+                      f"{MEDIAN_STEP:g} in ln G at the middle of the device's range (learn.stellar.weakest_pulses)")
         if set_pulse.polarity != 1 or reset_pulse.polarity != -1:
             raise CircuitkitError("STELLAR devices need one SET pulse and one RESET pulse")
         menu = PulseMenu.of([set_pulse.triple(), reset_pulse.triple()])
@@ -82,7 +133,7 @@ class PulseResponse:
             r_after, charge = engine.apply(r_before, np.full(r_before.size, row), pulse.width, rng)
             steps[polarity] = np.log(r_before / r_after).reshape(points, draws)
             energy[polarity] = engine.energy(charge, np.full(charge.size, row)).reshape(points, draws).mean(axis=1)
-        return cls(ln_g, steps, energy, {1: set_pulse, -1: reset_pulse})
+        return cls(ln_g, steps, energy, {1: set_pulse, -1: reset_pulse}, choice=choice)
 
     def deformed(self, reset_scale: float = 1.0, nonlinearity: float = 0.0) -> "PulseResponse":
         if reset_scale <= 0 or nonlinearity < 0:
@@ -139,6 +190,7 @@ class PulseResponse:
     def describe(self) -> dict[str, Any]:
         low, high = self.bounds
         return {"set_pulse": dataclasses.asdict(self.pulses[1]), "reset_pulse": dataclasses.asdict(self.pulses[-1]),
+                "pulse_choice": self.choice,
                 "reset_scale": self.reset_scale, "nonlinearity": self.nonlinearity,
                 "asymmetry_reset_over_set": self.asymmetry(),
                 "range_us": [float(np.exp(low) * 1e6), float(np.exp(high) * 1e6)],
@@ -185,7 +237,7 @@ class DeviceLayer:
         return (self.g - self.g_ref) / (self.g_high - self.g_low)
 
     def read_weights(self, rng: np.random.Generator | None) -> np.ndarray:
-        """One read of every device (fitted read noise), as weights."""
+        """One read of every device (the model's read noise), as weights."""
         if rng is None:
             return self.weights
         sigma = self.model.read_noise.sigma_at(1.0 / self.g)

@@ -47,7 +47,7 @@ from circuitkit.device.model import ModelCard
 from circuitkit.device.pulse import PulseModel
 from circuitkit.files import write_atomic, write_json, write_rows_csv
 from circuitkit.mlc import analysis
-from circuitkit.mlc.engine import ProgrammingEngine, with_read_noise_scale
+from circuitkit.mlc.engine import ProgrammingEngine, with_measured_read_noise, with_read_noise_scale
 from circuitkit.mlc.levels import MEASURED_RANGE_S, LevelMap
 from circuitkit.mlc.schemes import SCHEMES, scheme_by_name
 from circuitkit.mlc.writeverify import DEFAULT_READ_TIME_S, DriftModel, ProgrammingResult, write_verify
@@ -57,7 +57,7 @@ from circuitkit.stats import binomial_bounds
 
 PULSE_CARD = "fits/real_1t1r/pulse/model_card.json"
 START_CARD = "fits/real_1t1r/distribution/model_card.json"
-DRIFT_OFF = ("off: circuitkit has no fitted relaxation model yet; the reads are fresh reads of the just-programmed "
+DRIFT_OFF = ("off: no relaxation model given (`circuitkit mlc --drift-card`); the reads are fresh reads of the just-programmed "
              "state (the bundled measured reads were taken 15-30 min after programming)")
 ENERGY_METHOD = ("pulse energy = |V_BL - V_SL| x charge through cell and access transistor, integrated along the "
                  "pulse model's gap trajectory (mlc/engine.py); verify reads: V_read^2 / R x read time; line "
@@ -78,7 +78,7 @@ class MlcConfig:
     batch_size: int = 2048
     seed: int = 1
     read_time_s: float = DEFAULT_READ_TIME_S
-    read_noise_scale: float = 1.0  # what-if knob on the fitted read noise (see mlc.engine)
+    read_noise_scale: float = 1.0  # what-if knob on the measured read noise (see mlc.engine)
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
@@ -139,16 +139,20 @@ def batch_generator(seed: int, batch: int) -> np.random.Generator:
 
 
 def _programming(config: MlcConfig, pulse_card: ModelCard):
-    """The pulse model, scheme and engine a campaign programs with."""
-    model = with_read_noise_scale(PulseModel.from_card(pulse_card), config.read_noise_scale)
+    """The pulse model (its reads with the measured read noise), scheme and engine a
+    campaign programs with, and what the reads assumed."""
+    model, read_noise = with_measured_read_noise(PulseModel.from_card(pulse_card))
+    model = with_read_noise_scale(model, config.read_noise_scale)
     scheme = scheme_by_name(config.scheme, model, config.level_map, max_pulses=config.max_pulses)
-    return model, scheme, ProgrammingEngine.for_scheme(model, scheme)
+    if config.read_noise_scale != 1:
+        read_noise += f"; x {config.read_noise_scale:g} (what-if)"
+    return model, scheme, ProgrammingEngine.for_scheme(model, scheme), read_noise
 
 
 def _batch_job(config: MlcConfig, pulse_card: ModelCard, start: ModelCard, batch: int, drift: DriftModel | None,
                drift_t_s: float) -> tuple[int, dict[str, np.ndarray]]:
     """One batch in a worker process (which builds its own engine)."""
-    model, scheme, engine = _programming(config, pulse_card)
+    model, scheme, engine, _ = _programming(config, pulse_card)
     return batch, _run_batch(config, model, start, engine, scheme, batch, drift, drift_t_s)
 
 
@@ -165,6 +169,13 @@ def _run_batch(config: MlcConfig, model: PulseModel, start: ModelCard, engine: P
     return {**result.to_arrays(), "r_start": r_start, "later_read": later}
 
 
+def drift_label(drift: DriftModel, t_s: float, temp_c: float) -> str:
+    """What the later read assumed: the relaxation model (its own description, so another
+    fit is another campaign), the read time and the temperature."""
+    described = drift.describe() if hasattr(drift, "describe") else type(drift).__name__
+    return f"{described}; read {t_s:g} s after programming at {temp_c:g} C"
+
+
 def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: ModelCard | None = None,
                      start_card: ModelCard | None = None, drift: DriftModel | None = None, drift_t_s: float = 0.0,
                      distinguish_threshold: float = analysis.DEFAULT_THRESHOLD,
@@ -177,10 +188,11 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
     default_pulse, default_start = default_cards() if pulse_card is None or start_card is None else (None, None)
     pulse_card = pulse_card or default_pulse
     start_card = start_card or default_start
-    model, scheme, engine = _programming(config, pulse_card)
+    model, scheme, engine, read_noise = _programming(config, pulse_card)
     levels = config.level_map
     key = {"config": config.to_dict(), "pulse_card": card_digest(pulse_card), "start_card": card_digest(start_card),
-           "drift": "off" if drift is None else f"{type(drift).__name__} t={drift_t_s!r} s"}
+           "read_noise": read_noise,
+           "drift": "off" if drift is None else drift_label(drift, drift_t_s, model.temp_c)}
     check_or_save_key(outdir / "mlc_config.json", key)
     samples = outdir / "samples"
     started = time.perf_counter()
@@ -238,7 +250,7 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
         "read_energy_j_mean": float(result.read_energy_j.mean()),
         "distinguishable": distinct.to_dict(), "drift": DRIFT_OFF if drift is None else key["drift"],
         "energy_method": ENERGY_METHOD,
-        "read_noise": f"fitted read-to-read noise of the pulse card on every read, x {config.read_noise_scale:g}",
+        "read_noise": read_noise,
         "batches_run_now": ran, "wall_time_s_this_run": elapsed,
         "cells_per_second": cells_run / elapsed if cells_run and elapsed > 0 else None,
     }

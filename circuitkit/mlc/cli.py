@@ -3,7 +3,8 @@ its comparison with the real 32-level runs.
 
     circuitkit mlc [--levels 32] [--scheme dual-direction|ispp|fixed-wl] [--tolerance-us T]
                    [--max-pulses 300] [--cells-per-level 256] [--seed 1] [--workers N]
-                   [--pulse-card CARD] [--start-card CARD] [--threshold 0.05] [--no-compare] -o OUTDIR
+                   [--pulse-card CARD] [--start-card CARD] [--drift-card CARD [--read-after 22.5min]]
+                   [--threshold 0.05] [--no-compare] -o OUTDIR
 
 Writes into OUTDIR: ber_table.csv (confusion, scheme mlc<N>), levels.csv, summary.json,
 samples/ (checkpoints: rerun the same command to resume); for 32 levels over 0-128 uS also
@@ -16,7 +17,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from circuitkit import CircuitkitError
 from circuitkit.device.model import ModelCard
+from circuitkit.device.relaxation import parse_duration
 from circuitkit.mlc.analysis import DEFAULT_THRESHOLD
 from circuitkit.mlc.campaign import MlcConfig, default_cards, run_mlc_campaign
 from circuitkit.mlc.levels import LevelMap
@@ -46,11 +49,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes for the batches (same results for any number; default 1)")
     parser.add_argument("--read-noise-scale", type=float, default=1.0,
-                        help="multiply the fitted read noise on every read (what-if; default 1)")
+                        help="multiply the read noise on every read (measured on the bundled read series; what-if; "
+                        "default 1)")
     parser.add_argument("--pulse-card", type=Path, help="model card with a fitted pulse model (default: the "
                         "bundled real-device card)")
     parser.add_argument("--start-card", type=Path, help="model card with a fitted HRS distribution the cells "
                         "start from (default: the bundled real-device card)")
+    parser.add_argument("--drift-card", type=Path, help="model card with a fitted relaxation model (`circuitkit fit "
+                        "--kind retention`): the later read relaxes each cell by it (default: fresh reads, drift off)")
+    parser.add_argument("--read-after", default="22.5min", help="with --drift-card: time of the later read after "
+                        "programming (default 22.5min, the middle of the bundled runs' 15-30 min)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="misclassification below which two levels count as distinguishable (default 0.05)")
     parser.add_argument("--no-compare", action="store_true", help="skip the comparison with the real runs")
@@ -66,8 +74,15 @@ def run(args: argparse.Namespace) -> int:
     pulse_default, start_default = default_cards()
     pulse = ModelCard.load(args.pulse_card) if args.pulse_card else pulse_default
     start = ModelCard.load(args.start_card) if args.start_card else start_default
-    campaign = run_mlc_campaign(config, args.output, pulse_card=pulse, start_card=start,
-                                distinguish_threshold=args.threshold, workers=args.workers)
+    drift, drift_t_s = None, 0.0
+    if args.drift_card is not None:
+        drift = ModelCard.load(args.drift_card).relaxation_model()
+        if drift is None:
+            raise CircuitkitError(f"mlc: --drift-card {args.drift_card}: the card holds no relaxation model (fit one "
+                                  "with `circuitkit fit ... --kind retention --card CARD`)")
+        drift_t_s = parse_duration(args.read_after)
+    campaign = run_mlc_campaign(config, args.output, pulse_card=pulse, start_card=start, drift=drift,
+                                drift_t_s=drift_t_s, distinguish_threshold=args.threshold, workers=args.workers)
     if not args.no_compare and config.level_map == LevelMap(LEVELS):
         from circuitkit.mlc.compare import compare
 

@@ -5,7 +5,8 @@ bundled measured run) per level: read-conductance quantiles and the fraction rea
 the target band; the confusion tables (the measured ones in the same CSV schema,
 corner `measured-<run>`); and how many levels are distinguishable in each
 (`mlc.analysis`). The measured reads were taken 15-30 min after programming; the
-simulated ones are fresh reads (no fitted relaxation model yet): the comparison says so.
+simulated ones are fresh reads unless the campaign relaxed them with a fitted relaxation model
+(`circuitkit mlc --drift-card`): the comparison says which.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from circuitkit import CircuitkitError
 from circuitkit.ber_table import Condition
 from circuitkit.files import write_json, write_rows_csv
 from circuitkit.mlc import analysis
-from circuitkit.mlc.campaign import MlcCampaign
+from circuitkit.mlc.campaign import DRIFT_OFF, MlcCampaign
 from circuitkit.mlc.levels import LevelMap
 from circuitkit.mlc.measured import DEFAULT_FILES, LEVELS, MeasuredLevels, citation, load_measured
 
@@ -38,7 +39,9 @@ class Population:
 def populations(campaign: MlcCampaign, measured: list[MeasuredLevels]) -> list[Population]:
     ok = campaign.result.success
     sim = [Population("simulated (all cells)", campaign.result.level, campaign.later_conductance,
-                      "one fresh read after write-verify; cells that ran out of budget included"),
+                      ("one fresh read after write-verify" if campaign.summary["drift"] == DRIFT_OFF else
+                       f"one read after write-verify, relaxed ({campaign.summary['drift']})")
+                      + "; cells that ran out of budget included"),
            Population("simulated (verified cells)", campaign.result.level[ok], campaign.later_conductance[ok],
                       "cells whose last verify read was in band")]
     return sim + [Population(f"measured {m.name}", m.target, m.conductance, "read 15-30 min after programming")

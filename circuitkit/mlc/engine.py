@@ -30,13 +30,22 @@ separately (V_read^2 / R over a read time the caller sets).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import gzip
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.device.access import fet_table
-from circuitkit.device.pulse import PulseCondition, PulseModel, _Conditions, _Tables, gap_grid, gaps_after
+from circuitkit.device.pulse import PulseCondition, PulseModel, ReadNoise, _Conditions, _Tables, gap_grid, gaps_after
+from circuitkit.device.relaxation import read_noise_and_relaxation
+from circuitkit.resources import bundled_data
+
+# One cell of the bundled array read 10,000 times over 467 s (MIT licence, see its README):
+# columns address, unix time (s), R (ohm at 0.2 V), ...
+READ_SERIES = "rram-1t1r-130nm/ret1.csv.gz"
 
 # Resistances a cell can take in a write-verify loop (ohm): the tables cover their gaps.
 R_RANGE = (1e3, 1e8)
@@ -73,10 +82,8 @@ class PulseMenu:
 
 def with_read_noise_scale(model: PulseModel, scale: float) -> PulseModel:
     """`model` with its read-to-read noise multiplied by `scale` (0: noiseless reads), for
-    every read the model makes (verify reads, crossbar reads). A knob for what-if runs:
-    the fitted noise of the bundled card comes from reads minutes apart in a sweep; one
-    low-resistance cell read 10,000 times within 8 minutes (`ret1` of the bundled data)
-    shows about a quarter of it."""
+    every read the model makes (verify reads, crossbar reads). A knob for what-if runs
+    (write-verify campaigns apply it on top of `with_measured_read_noise`)."""
     if scale < 0:
         raise CircuitkitError(f"read_noise_scale={scale!r}: expected >= 0")
     if scale == 1:
@@ -84,6 +91,51 @@ def with_read_noise_scale(model: PulseModel, scale: float) -> PulseModel:
     noise = model.read_noise
     return dataclasses.replace(model, read_noise=dataclasses.replace(
         noise, sigma=noise.sigma * scale, sigma_max=noise.sigma_max * scale))
+
+
+@functools.cache
+def measured_read_noise() -> dict[str, Any]:
+    """Read-to-read noise of the bundled single-cell read series (`READ_SERIES`): sigma of
+    ln R between consecutive reads / sqrt 2 (robust), at the cell's median resistance."""
+    path = bundled_data(READ_SERIES)
+    try:
+        with gzip.open(path, "rt") as handle:
+            series = np.loadtxt(handle, delimiter=",", usecols=(1, 2), ndmin=2)
+    except (OSError, ValueError) as error:
+        raise CircuitkitError(f"{path}: expected rows of address, unix time (s), R (ohm), ...: {error}") from None
+    return {**read_noise_and_relaxation(series[:, 0], series[:, 1]), "source": str(path)}
+
+
+def with_measured_read_noise(model: PulseModel) -> tuple[PulseModel, str]:
+    """`model` with the read noise of a verify or later read taken from a measurement, and
+    what it assumed (for artefacts).
+
+    The pulse card's read term is what the fit could not attribute to a pulse: in the
+    bundled sweeps R before and R after a pulse are read apart, and non-switching pulses
+    disturb HRS cells, so the term absorbs more than the read itself. At 10.75 kohm the
+    bundled card says 0.12 in ln R; the same array's cell read 10,000 times (`READ_SERIES`)
+    shows 0.0125, and the sweeps' LRS cells under pulses that cannot switch them (V_BL
+    0.5 V, 5-20 kohm) 0.026 between two reads, 0.018 per read. A write-verify loop reads
+    right after its pulse, so its reads are the series' reads: the level is scaled so that
+    sigma at the series' resistance is the measured one. The series holds one cell in LRS:
+    the growth with R (the card's exponent) and the HRS ceiling (the card's, where the
+    sweeps' non-switching cells at 50-300 kohm show 0.16-0.23 per read) stay the card's,
+    an extrapolation above the series' resistance, said in the returned text."""
+    measured = measured_read_noise()
+    card = model.read_noise
+    at = float(card.sigma_at(measured["median_ohm"]))
+    if at <= 0:
+        return model, "read-to-read noise off (the pulse card's is zero)"
+    factor = measured["read_noise_sigma_ln"] / at
+    noise = ReadNoise(card.sigma * factor, card.exponent, card.sigma_max)
+    text = (f"read-to-read noise measured on one cell of the bundled array ({measured['reads']} reads over "
+            f"{measured['span_s']:.0f} s: sigma {measured['read_noise_sigma_ln']:.4f} in ln R at "
+            f"{measured['median_ohm'] / 1e3:.2f} kohm; the pulse card's read term, {at:.3f} there, also holds what "
+            f"its sweeps cannot attribute to a pulse); its growth with R (exponent {card.exponent:.2f}) and its "
+            f"ceiling ({card.sigma_max:.2f}) are the pulse card's, extrapolated above "
+            f"{measured['median_ohm'] / 1e3:.2f} kohm: sigma(R) = min({noise.sigma:.4f} (R / 10 kohm) ** "
+            f"{noise.exponent:.2f}, {noise.sigma_max:.2f})")
+    return dataclasses.replace(model, read_noise=noise), text
 
 
 class ProgrammingEngine:

@@ -32,8 +32,8 @@ class DriftModel(Protocol):
     """Conductance relaxation after programming (a fitted model from `circuitkit.device`).
 
     `sample(resistance, t_s, temp_c, rng)` returns the resistance of each cell `t_s`
-    seconds after programming, held at `temp_c`. circuitkit ships no fitted relaxation
-    model yet: without one, drift is off and every artefact says so.
+    seconds after programming, held at `temp_c` (`device.relaxation.RelaxationModel`, fitted
+    by `circuitkit fit --kind retention`). Without one, drift is off and every artefact says so.
     """
 
     def sample(self, resistance: np.ndarray, t_s: float, temp_c: float, rng: np.random.Generator) -> np.ndarray:

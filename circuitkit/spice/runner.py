@@ -111,11 +111,14 @@ _OP_ONLY_BY_PSEUDO_TRANSIENT = (
 
 def _failure(log: str, allow_transient_op: bool = False) -> tuple[str, str] | None:
     """(kind, ngspice's own lines) if the log says the run failed."""
-    lines = log.splitlines()
-    if not allow_transient_op and "source stepping failed" in log.lower():
+    lowered = log.lower()
+    if not allow_transient_op and "source stepping failed" in lowered:
         return "convergence", _OP_ONLY_BY_PSEUDO_TRANSIENT
     for kind, markers in (("syntax", _SYNTAX_MARKERS), ("convergence", _CONVERGENCE_MARKERS)):
-        hits = [line.strip() for line in lines if any(marker in line.lower() for marker in markers)]
+        # A batch's log holds a line per measure: look at its lines only when a marker is in it.
+        if not any(marker in lowered for marker in markers):
+            continue
+        hits = [line.strip() for line in log.splitlines() if any(marker in line.lower() for marker in markers)]
         if hits:
             return kind, " | ".join(dict.fromkeys(hits))[:2000]
     return None
