@@ -49,13 +49,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from circuitkit import CircuitkitError
+from circuitkit.corners.reads import TIGHTER_OPTIONS
 from circuitkit.device.model import ModelCard
 from circuitkit.device.nonideality import CELL_STATES
 from circuitkit.files import file_hash, write_json, write_rows_csv
@@ -72,6 +73,8 @@ from circuitkit.netlist.readout import CellStress, PcsaRead, PcsaReads, measure_
 from circuitkit.operating import Corner, OperatingPoint
 from circuitkit.spice.runner import SimulationError, run_batch
 
+T = TypeVar("T")
+
 SCHEMES = ("binary", "ternary", "xnor")
 # The weights each scheme's stress bench holds: -1 mirrors +1 (the same devices, swapped).
 # An XNOR read is a binary read through the input swap, with input 1 (straight through).
@@ -86,6 +89,12 @@ STATUSES = {"the fresh read already fails": "fails fresh",
             "no failure predicted by the model below": "below threshold",
             "no failure predicted up to": "no failure to horizon",
             "no motion resolved": "undetermined", "no reads to failure": "undetermined"}
+# The stress transient's largest step, per clock edge: the SET-direction glitch a 50 ps
+# word-line edge couples onto the HRS cell is what drifts it, and the per-read drift is
+# what gets extrapolated 1e4-1e6 times. Measured (real card, binary, tt/1.8 V/125 C, 40
+# reads): ngspice's own 20 ps step gave an HRS drift 1.5x too large and, on the early word
+# line, "Timestep too small"; t_edge/10 (5 ps) is within 3 % of a 2 ps step in drift and peak.
+STRESS_STEPS_PER_EDGE = 10
 TABLE_FILE = "disturb_table.csv"
 JSON_FILE = "disturb.json"
 FIGURE_FILE = "reads_to_failure.png"
@@ -102,6 +111,9 @@ ASSUMPTIONS = (
     "the law checked over one decade (bench/bench_disturb.py, 100 -> 1000 reads): a drift at a near-constant rate "
     "per read (the real card's) within 4-30 %; a runaway drift above the RESET threshold is not a power law "
     "(accelerating LRS underestimated 0.64x, HRS at its bound overestimated)",
+    f"stress transient's time step at most t_edge/{STRESS_STEPS_PER_EDGE} (5 ps for the 50 ps clock edges; the "
+    "per-read drift on the word-line edge within 3 % of a 2 ps step); a bench ngspice does not finish is retried "
+    "once with Gear integration and tighter tolerances (the row's `retried` names it)",
     "energy per read: integral of V(te,be) I over the read, I the card's current at ngspice's voltage and state",
     "no motion over the simulated reads with the peak field below the card's thresholds: no failure predicted "
     "by the model (it has no sub-threshold motion); the threshold margin is the peak field / threshold",
@@ -335,6 +347,7 @@ class DisturbRow:
     wl_rise_s: float | None = None     # the slew-limited word line's rise time (None: the clock edge)
     wl_lead_s: float | None = None     # the early word line's lead before evaluation (None: the timing's)
     energy_j: float = math.nan         # fresh read's energy from the unit's supply (evaluation + precharge)
+    retried: str = ""                  # the benches of this row ngspice only finished on the retry ("": none)
 
     @property
     def bias(self) -> str:
@@ -369,7 +382,7 @@ class DisturbRow:
                 "rtf_low": "" if self.interval is None else self.interval[0],
                 "rtf_high": "" if self.interval is None else self.interval[1],
                 "extrapolated": self.reads_to_failure is not None and self.reads_to_failure > self.simulated_reads,
-                "status": self.status, "basis": self.basis}
+                "status": self.status, "basis": self.basis, "retried": self.retried}
         return row
 
 
@@ -379,6 +392,7 @@ class DisturbResult:
     rows: tuple[DisturbRow, ...]
     card_source: str
     failures: tuple[str, ...] = ()   # points ngspice could not simulate (no rows), with its message
+    retries: tuple[str, ...] = ()    # benches ngspice finished only on the retry with safer settings
 
     def row(self, scheme: str, point: OperatingPoint, clamp: bool = False, weight: int = +1,
             slew: bool = False, early: bool = False) -> DisturbRow:
@@ -393,6 +407,26 @@ class DisturbResult:
 
 
 # --------------------------------------------------------------------------- simulation
+
+RETRY_SETTINGS = ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+                           for name, value in TIGHTER_OPTIONS.items())
+
+
+def with_retry(attempt: Callable[[Mapping[str, Any] | None], T], what: str, retries: list[str] | None) -> T:
+    """`attempt(None)` (the simulator's default settings); when ngspice does not converge,
+    once more with the campaigns' safer settings (`TIGHTER_OPTIONS`: Gear integration, tighter
+    tolerances, more iterations per step), noted in `retries`. The trapezoidal rule can ring
+    on a stiff edge until Newton meets a singular matrix (the real card's early word line at
+    evaluation start: "Timestep too small" with the gaps still); Gear damps it. A second
+    failure propagates."""
+    try:
+        return attempt(None)
+    except SimulationError as error:
+        note = f"{what}: {str(error).splitlines()[0][:160]}; retried with {RETRY_SETTINGS}"
+        if retries is not None:
+            retries.append(note)
+        return attempt(TIGHTER_OPTIONS)
+
 
 
 def read_timing(scheme: str, vdd: float) -> ReadTiming:
@@ -414,7 +448,7 @@ def read_unit(scheme: str, name: str, weight: int, **fields: Any) -> ReadUnit:
 
 
 def clamped_timing(scheme: str, point: OperatingPoint, card: ModelCard, clamp: BitLineClamp, base: ReadTiming,
-                   unclamped_delay_s: float) -> ReadTiming:
+                   unclamped_delay_s: float, retries: list[str] | None = None) -> ReadTiming:
     """The read timing re-set for a clamp: the clamp slows the discharge, so the margin time
     (and a binary read's evaluation) stretch by the clamped read's delay over the unclamped
     one at this point, and the margin is compared while the latch is still deciding, as
@@ -422,8 +456,10 @@ def clamped_timing(scheme: str, point: OperatingPoint, card: ModelCard, clamp: B
     time (it is what tells 0 from +-1); only its margin time moves, up to the sampling time.
     A clamp that keeps the fresh read from resolving keeps `base` (the rows then say that
     the fresh read fails)."""
-    probe = _bench(scheme, [read_unit(scheme, "p", +1)], point, card, ReadBias(clamp=clamp), base, 1,
-                   title=f"bit-line clamp delay, {scheme}, {point.label()}").simulate(name="disturb_clamp_delay")["p"]
+    probe = with_retry(lambda options: _bench(
+        scheme, [read_unit(scheme, "p", +1)], point, card, ReadBias(clamp=clamp), base, 1, options=options,
+        title=f"bit-line clamp delay, {scheme}, {point.label()}").simulate(name="disturb_clamp_delay"),
+        "clamp delay probe", retries)["p"]
     if not (probe.correct and math.isfinite(probe.delay_s)):
         return base
     stretch = max(1.0, probe.delay_s / unclamped_delay_s)
@@ -433,12 +469,16 @@ def clamped_timing(scheme: str, point: OperatingPoint, card: ModelCard, clamp: B
 
 
 def stress_cells(scheme: str, units: Sequence[ReadUnit], point: OperatingPoint, card: ModelCard,
-                 bias: ReadBias, timing: ReadTiming, reads: int) -> tuple[PcsaReads, list[CellStress]]:
-    """`reads` consecutive reads of `units` in one ngspice transient: the first and last
-    read of each unit, and what every read did to each device."""
-    bench = _bench(scheme, units, point, card, bias, timing, reads, save_cells=True,
-                   title=f"read disturb: {reads} reads, {scheme}, {point.label()}")
-    result = run_batch(bench.to_netlist(), name="disturb_stress")
+                 bias: ReadBias, timing: ReadTiming, reads: int,
+                 retries: list[str] | None = None) -> tuple[PcsaReads, list[CellStress]]:
+    """`reads` consecutive reads of `units` in one ngspice transient (`with_retry`): the
+    first and last read of each unit, and what every read did to each device."""
+    def attempt(options: Mapping[str, Any] | None) -> tuple[PcsaReadBench, Any]:
+        bench = _bench(scheme, units, point, card, bias, timing, reads, save_cells=True, options=options,
+                       max_step=timing.t_edge / STRESS_STEPS_PER_EDGE, title=f"read disturb: {reads} reads, {scheme}, {point.label()}")
+        return bench, run_batch(bench.to_netlist(), name="disturb_stress")
+
+    bench, result = with_retry(attempt, f"stress transient ({reads} reads)", retries)
     return bench.measure(result), measure_cell_stress(result, bench.initial_gaps(), card, point.temp_c,
                                                       timing.period, reads)
 
@@ -472,6 +512,7 @@ class _Stressed:
     weight: int
     devices: tuple[DeviceDisturb, ...]
     gaps_after_first: tuple[float, float]
+    retries: list[str] = dataclasses.field(default_factory=list)
 
     def read_states(self, reads: Sequence[float]) -> tuple[PcsaRead, list[PcsaRead]]:
         """One ngspice bench: a fresh cell and a cell in the state the drift laws give
@@ -483,9 +524,10 @@ class _Stressed:
                     for d, g1 in zip(self.devices, self.gaps_after_first)]
             units.append(read_unit(self.scheme, f"n{index}", self.weight, rram_bl={"gap_init": gaps[0]},
                                    rram_blb={"gap_init": gaps[1]}))
-        measured = _bench(self.scheme, units, self.point, self.card, self.bias, self.timing, 1,
-                          title=f"read disturb: extrapolated states, {self.scheme}, {self.point.label()}"
-                          ).simulate(name="disturb_states")
+        measured = with_retry(lambda options: _bench(
+            self.scheme, units, self.point, self.card, self.bias, self.timing, 1, options=options,
+            title=f"read disturb: extrapolated states, {self.scheme}, {self.point.label()}"
+        ).simulate(name="disturb_states"), "extrapolated-state reads", self.retries)
         return measured["fresh"], [measured[f"n{index}"] for index in range(len(reads))]
 
 
@@ -515,16 +557,28 @@ def reads_to_failure(cell: _Stressed, limit_v: float, config: DisturbConfig) -> 
         n_fail = float(np.exp(np.log(n_lo) + share * (np.log(n_hi) - np.log(n_lo))))
     else:
         n_fail = float(np.sqrt(n_lo * n_hi))
-    dominant = max((d for d in cell.devices if d.law), key=lambda d: abs(d.law.drift_m(n_fail)))
+    dominant = cell.devices[dominant_device(cell.devices, n_fail)]
     where = "extrapolated" if n_fail > config.reads else "within the simulated reads"
     return n_fail, (f"{where}: power law of the {dominant.state.upper()} ({dominant.side}) device fitted to "
                     f"reads 2..{config.reads}, {dominant.law.label()}; fails between {n_lo:.3g} and {n_hi:.3g} reads")
 
 
+def dominant_device(devices: Sequence[DeviceDisturb], n_fail: float) -> int:
+    """The index of the device a failure after `n_fail` reads is laid to: of the devices
+    drifting towards the other state (an LRS gap growing, an HRS gap shrinking: what closes
+    a +-1's margin), the one that has moved most; without such a device (a ternary 0's
+    pair), the one that has moved most. An HRS deepening by more picometres than the LRS
+    rises does not fail the read: the LRS does."""
+    moving = [index for index, d in enumerate(devices) if d.law]
+    closing = [index for index in moving if (devices[index].state == "lrs") == (devices[index].law.sign > 0)]
+    return max(closing or moving, key=lambda index: abs(devices[index].law.drift_m(n_fail)))
+
+
 def _law_interval(devices: Sequence[DeviceDisturb], stresses: Sequence[CellStress], n_fail: float,
                   reads: int) -> tuple[float, float]:
     """Reads to failure by the dominant device's law fitted to all reads and to each half."""
-    index, dominant = max(enumerate(devices), key=lambda item: abs(item[1].law.drift_m(n_fail)) if item[1].law else -1)
+    index = dominant_device(devices, n_fail)
+    dominant = devices[index]
     target = abs(dominant.law.drift_m(n_fail))
     gap = stresses[index].gap_m
     half = (reads - 1) // 2
@@ -557,10 +611,12 @@ def disturb_rows(scheme: str, point: OperatingPoint, card: ModelCard, config: Di
     reference: dict[int, PcsaRead] = {}
     rows = []
     for bias in config.biases(scheme):
+        retries: list[str] = []  # shared by this bias's rows: one stress transient holds all its units
         timing = (bias.timing(base) if bias.clamp is None else
-                  clamped_timing(scheme, point, card, bias.clamp, base, reference[+1].delay_s))
-        first_reads, stresses = stress_cells(scheme, units, point, card, bias, timing, config.reads)
+                  clamped_timing(scheme, point, card, bias.clamp, base, reference[+1].delay_s, retries))
+        first_reads, stresses = stress_cells(scheme, units, point, card, bias, timing, config.reads, retries)
         for unit in units:
+            row_retries = list(retries)
             read = first_reads[unit.name]
             reference.setdefault(unit.weight, read)
             limit = config.margin_fraction * reference[unit.weight].margin_v
@@ -573,7 +629,7 @@ def disturb_rows(scheme: str, point: OperatingPoint, card: ModelCard, config: Di
                          + (f": the cost of the {bias.label()}" if bias != ReadBias() else ""))
             elif any(d.law for d in devices):
                 cell = _Stressed(scheme, point, card, bias, timing, unit.weight, devices,
-                                 (float(own[0].gap_m[0]), float(own[1].gap_m[0])))
+                                 (float(own[0].gap_m[0]), float(own[1].gap_m[0])), row_retries)
                 try:
                     n_fail, basis = reads_to_failure(cell, limit, config)
                 except SimulationError as error:  # this row only; the others (and their work) stand
@@ -586,7 +642,7 @@ def disturb_rows(scheme: str, point: OperatingPoint, card: ModelCard, config: Di
             rows.append(DisturbRow(scheme, point, bias.clamp and bias.clamp.v_gate, unit.weight, config.reads,
                                    devices, read.delay_s, read.margin_v, limit, timing.t_margin, n_fail, interval,
                                    basis, wl_rise_s=bias.wl_slew and bias.wl_slew.t_rise, wl_lead_s=bias.wl_lead,
-                                   energy_j=read.energy_j))
+                                   energy_j=read.energy_j, retried="; ".join(row_retries)))
     return rows
 
 
@@ -596,6 +652,7 @@ def run_disturb(config: DisturbConfig, card: ModelCard | None = None, card_sourc
     card = card or ModelCard.default()
     rows: list[DisturbRow] = []
     failures: list[str] = []
+    retries: list[str] = []
     for scheme in config.schemes:
         for point in config.points(scheme):
             try:
@@ -607,10 +664,14 @@ def run_disturb(config: DisturbConfig, card: ModelCard | None = None, card_sourc
             rows += new
             for row in new:
                 bias = row.bias
+                if row.retried:
+                    retries.append(f"{scheme} w{row.weight:+d} at {point.label()}, {bias}: {row.retried}")
+                    log(f"disturb {scheme} w{row.weight:+d} {point.label()} {bias}: WARNING ngspice did not "
+                        f"converge with its default settings ({row.retried})")
                 log(f"disturb {scheme} w{row.weight:+d} {point.label()} {bias}: {_rtf_text(row)}")
     if not rows:
         raise CircuitkitError("read disturb: no point could be simulated: " + "; ".join(failures))
-    return DisturbResult(config, tuple(rows), card_source, tuple(failures))
+    return DisturbResult(config, tuple(rows), card_source, tuple(failures), tuple(retries))
 
 
 def _rtf_text(row: DisturbRow) -> str:
@@ -635,7 +696,7 @@ def write_disturb(result: DisturbResult, directory: Path | str, card: ModelCard 
         "settings": result.config.to_dict(), "card": {"source": result.card_source, "thresholds": thresholds,
                                                        "json": card.to_json()},
         "toolchain": tc.toolchain().fingerprint(), "assumptions": list(ASSUMPTIONS), "rows": table,
-        "failed_points": list(result.failures)})
+        "failed_points": list(result.failures), "retried_simulations": list(result.retries)})
     paths["figure"] = plot_reads_to_failure(table, directory / FIGURE_FILE, horizon=result.config.horizon)
     return paths
 

@@ -61,6 +61,8 @@ def _disturb(args: argparse.Namespace) -> int:
               f"{row.margin_v:>7.3f} {row.energy_j * 1e15:>8.2f}  {rtf}")
     for failure in result.failures:
         print(f"FAILED (no rows): {failure}")
+    for retry in result.retries:
+        print(f"RETRIED (ngspice did not converge with its default settings): {retry}")
     print(f"reads simulated per transient: {config.reads}; beyond them every number is the drift law's "
           f"extrapolation (see 'basis' in {paths['table']})")
     print(f"wrote {Path(args.output) / TABLE_FILE}, {JSON_FILE}, {FIGURE_FILE}")

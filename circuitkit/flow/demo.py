@@ -45,6 +45,6 @@ def demo_flow(output: Path | str) -> FlowConfig:
         program=TradeoffConfig(v_wl=(1.0, 1.6), verify=(False, True), cells=320, batch_size=80, read_samples=64,
                                offset_samples=16, trials=10),
         # read disturb at the high supplies, cold and hot, tt and ff, as designed, with the clamp and with the
-        # slew-limited word line (DisturbConfig defaults): ~1 min (55 s measured)
+        # slew-limited word line (DisturbConfig defaults): ~3 min at load (172 s measured, 81 s CPU)
         disturb=DisturbConfig(corners=("tt", "ff"), vdd=(1.98,), ternary_vdd=(0.99,), temp_c=(27.0, 125.0), reads=100),
     )

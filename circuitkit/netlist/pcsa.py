@@ -609,10 +609,15 @@ class PcsaReadBench(Bench[PcsaReads]):
     save_cells: bool = False
     wl_slew: WordLineSlew | None = None
     reference: SingleEndedReference | None = None
+    # the transient's largest time step (s); None: ngspice's own choice. A bench whose cell
+    # state is integrated over many reads (read disturb) resolves the clock edges with it.
+    max_step: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self._place_reference()
+        if self.max_step is not None and not (isinstance(self.max_step, (int, float)) and 0 < self.max_step):
+            raise CircuitkitError(f"PcsaReadBench: max_step={self.max_step!r}: expected a positive time step (s) or None")
         if self.clamp is not None:
             if not isinstance(self.clamp, BitLineClamp):
                 raise CircuitkitError(f"PcsaReadBench: clamp={self.clamp!r}: expected a BitLineClamp or None")
@@ -753,7 +758,8 @@ class PcsaReadBench(Bench[PcsaReads]):
                 lines += read_measures(f"{n}_last", f"q_{n}", f"qb_{n}", cycle=reads - 1, supply=f"vdd_{n}")
         lines += c.section("analysis")
         lines += c.wrap_words(".save", saves)
-        lines.append(f".tran {c.spice_number(self.timing.t_step)} {{t_pre+reads*t_period}}")
+        lines.append(f".tran {c.spice_number(self.timing.t_step)} {{t_pre+reads*t_period}}"
+                     + ("" if self.max_step is None else f" 0 {c.spice_number(self.max_step)}"))
         return c.finish(lines)
 
     def _extra_subckts(self) -> list[str]:

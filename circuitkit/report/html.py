@@ -470,6 +470,8 @@ def _disturb_section(doc: _Document, out: Path) -> None:
                for row in saved["rows"]])
     for failure in saved.get("failed_points", []):
         doc.paragraph(f"Not simulated (ngspice failed, no rows): {failure}", note=True)
+    for retry in saved.get("retried_simulations", []):
+        doc.paragraph(f"Retried (ngspice did not converge with its default settings): {retry}", note=True)
     doc.paragraph(f"Card: {saved['card']['source']}. Simulated: {saved['settings']['reads']} consecutive reads per "
                   "transient; every reads-to-failure beyond them is the fitted drift law's extrapolation. "
                   "Assumptions: " + "; ".join(saved["assumptions"]) + ".", note=True)
