@@ -47,7 +47,7 @@ def repository_path(path) -> str:
     return str(Path(path).resolve().relative_to(REPO_ROOT))
 
 
-MEASUREMENTS = ("iv", "levels", "pulse", "distribution")
+MEASUREMENTS = ("iv", "levels", "pulse", "distribution", "retention")
 
 
 def input_files(config) -> list[Path]:
