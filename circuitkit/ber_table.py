@@ -338,8 +338,6 @@ class BerTable:
                     for read in reads]
         low, _ = binomial_bounds(counts, samples + failed, confidence, "clopper-pearson")
         _, high = binomial_bounds(counts + failed, samples + failed, confidence, "clopper-pearson")
-        if failed == 0:
-            low, high = binomial_bounds(counts, samples, confidence, "clopper-pearson")
         text = method_text(method, f"non-converged {failed} of {samples + failed} reads in the interval" if failed else "")
         return [BerRow(*place, read, samples, int(count), int(count) / samples,
                        min(float(lo), int(count) / samples), max(float(hi), int(count) / samples), text)

@@ -121,8 +121,9 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
     if config.method == "mc":
         table = counted_table(tallies, method_text("mc", config.device.states.model_label()))
         rare_fits = []
+        alternatives = reweighted_sensitivity(grouped["mc"], config.device)   # every condition's, in one pass
         sensitivity = [{**dataclasses.asdict(condition), "assumed": config.device.states.model_label(),
-                        "ber": rate.ber, "alternatives": reweighted_sensitivity(grouped["mc"], config.device).get(condition, [])}
+                        "ber": rate.ber, "alternatives": alternatives.get(condition, [])}
                        for condition, rate in zip(table.conditions(), table.error_rates())]
     elif config.method == "is":
         table, importance_rows = importance.importance_table(grouped["is"], config)

@@ -201,12 +201,15 @@ def importance_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
     standard error, interval and effective sample sizes (failed jobs add no reads; the
     campaign summary counts them)."""
     samples: dict[tuple[Condition, int], dict[str, list]] = {}
+    proposals: dict[tuple[int, float], Proposal] = {}   # one search per (stored, point), not per job
     for job, outcome in results:
         if outcome.status != "ok":
             continue
         entry = samples.setdefault((job.condition, job.stored), {"log_weights": [], "errors": [], "x": job.offset_point})
-        proposal = Proposal.at(config.device.states, job.stored, job.offset_point)
-        entry["log_weights"].extend(proposal.log_weights(config.device.states, np.array(outcome.resistances_ohm)))
+        key = (job.stored, job.offset_point)
+        if key not in proposals:
+            proposals[key] = Proposal.at(config.device.states, *key)
+        entry["log_weights"].extend(proposals[key].log_weights(config.device.states, np.array(outcome.resistances_ohm)))
         entry["errors"].extend(1.0 if value != job.stored else 0.0 for value in outcome.read)
     empty = [f"{c.label()} stored {s:+d}" for c in config.conditions() for s in (+1, -1) if (c, s) not in samples]
     if empty:
