@@ -56,7 +56,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from circuitkit import CircuitkitError
-from circuitkit.corners.reads import TIGHTER_OPTIONS
+from circuitkit.corners.reads import TIGHTER_OPTIONS, read_timing
 from circuitkit.device.model import ModelCard
 from circuitkit.device.nonideality import CELL_STATES
 from circuitkit.files import file_hash, write_json, write_rows_csv
@@ -428,11 +428,6 @@ def with_retry(attempt: Callable[[Mapping[str, Any] | None], T], what: str, retr
         return attempt(TIGHTER_OPTIONS)
 
 
-
-def read_timing(scheme: str, vdd: float) -> ReadTiming:
-    """The timing the campaigns read with: `ReadTiming.for_supply` (binary, XNOR) or the ternary
-    scheme's fixed sampling time."""
-    return TERNARY_TIMING if scheme == "ternary" else ReadTiming.for_supply(vdd)
 
 
 def _bench(scheme: str, units: Sequence[ReadUnit], point: OperatingPoint, card: ModelCard,

@@ -59,8 +59,7 @@ def campaign_position_rates(read: ArrayRead, ideal: ArrayRead, array_shape: tupl
     path = Path(campaign) / "campaign.json"
     fits, device_settings = campaign_offset_fits(path)
     condition = Condition.at(point, "binary")
-    fit = next((f for c, f in fits.items() if (c.corner, c.vdd, c.temp_c, c.scheme)
-                == (condition.corner, condition.vdd, condition.temp_c, condition.scheme)), None)
+    fit = fits.get(condition)
     if fit is None:
         raise CircuitkitError(f"{path}: no offset fit at {condition.label()} (the array's condition); it has "
                               + "; ".join(c.label() for c in fits))
@@ -69,4 +68,4 @@ def campaign_position_rates(read: ArrayRead, ideal: ArrayRead, array_shape: tupl
     source = getattr(states, "source", "") or "not stated"
     offset = describe_offset(fit, f"campaign {Path(campaign).name}, {condition.label()}") + (
         f"; device states from that campaign: {states.numbers()} ({source})")
-    return position_rates(read.margin_v, ideal.margin_v, read.rows, array_shape, fit, device, offset)
+    return array_position_rates(read, ideal, array_shape, fit, device, offset)

@@ -184,9 +184,9 @@ class AnalogLinear:
         temp_c = programmer.model.temp_c if drift_temp_c is None else float(drift_temp_c)
         if drift is not None:
             resistance = drift.sample(resistance, drift_t_s, temp_c, rng)
+        beyond = drift.extrapolation(drift_t_s, temp_c) if hasattr(drift, "extrapolation") else ""
         note = DRIFT_OFF if drift is None else f"{type(drift).__name__} after {drift_t_s:g} s at {temp_c:g} C" + (
-            f"; {drift.extrapolation(drift_t_s, temp_c)}" if hasattr(drift, "extrapolation")
-            and drift.extrapolation(drift_t_s, temp_c) else "")
+            f"; {beyond}" if beyond else "")
         return cls(weights, w_max, (1.0 / resistance).reshape(target.shape), target, config, programmer, x_max, note,
                    result)
 

@@ -231,12 +231,6 @@ class RelaxationModel:
         tail = 100 * (1 - level) / 2
         return np.percentile(values, tail, axis=0), np.percentile(values, 100 - tail, axis=0)
 
-    def shift_interval(self, resistance, t_s, temp_c, *, level: float = 0.95, draws: int = 400,
-                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        values = np.array([m.median_shift(resistance, t_s, temp_c) for m in self._draws(draws, seed)])
-        tail = 100 * (1 - level) / 2
-        return np.percentile(values, tail, axis=0), np.percentile(values, 100 - tail, axis=0)
-
     # -- files
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -390,9 +384,6 @@ class _Likelihood:
     def _eps(self, theta: Mapping[str, float]) -> np.ndarray:
         eps = np.array([theta[f"unrelated_{g}"] for g in range(self.groups)])[self.pairs.group]
         return np.clip(eps, 1e-12, 1 - 1e-12)
-
-    def nll(self, theta: Mapping[str, float]) -> float:
-        return self.nll_and_gradient(theta, ())[0]
 
     def nll_and_gradient(self, theta: Mapping[str, float], names: Sequence[str]) -> tuple[float, np.ndarray]:
         """-log L and its gradient with respect to `names` (analytic)."""

@@ -127,8 +127,9 @@ def run_program_campaign(config: ProgramConfig, outdir: Path | str, *, pulse_car
     summary |= {"pulse_card": key["pulse_card"], "pulse_model_card": dict(pulse_card.provenance),
                 "start_card": key["start_card"], "wall_time_s_this_run": elapsed,
                 "cells_per_second": cells_run / elapsed if cells_run and elapsed > 0 else None}
-    write_rows_csv(outdir / "cells.csv", [dict(zip(outcome.to_arrays(), values)) for values in
-                                          zip(*(a.tolist() for a in outcome.to_arrays().values()))])
+    columns = outcome.to_arrays()   # once: asdict copies every array
+    write_rows_csv(outdir / "cells.csv", [dict(zip(columns, values)) for values in
+                                          zip(*(a.tolist() for a in columns.values()))])
     write_json(outdir / "summary.json", summary)
     if log:
         failure = summary["write_failure"]
