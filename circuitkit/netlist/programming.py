@@ -54,7 +54,7 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.device.access import AccessTransistor, fet_table
-from circuitkit.device.model import ModelCard
+from circuitkit.device.model import ModelCard, _local_field
 from circuitkit.device.nonideality import CELL_STATES
 from circuitkit.device.pulse import solve_cell_voltage
 from circuitkit.device.resimulate import pwl_source
@@ -156,10 +156,9 @@ def virgin_gap(card: ModelCard) -> float:
 
 
 def core_field(card: ModelCard, v_core, gap) -> np.ndarray:
-    """Local field (V/m) across the switching core: gamma(g) v / tox, as in the .va."""
-    gamma = np.maximum(card.value("gamma0") - card.value("beta") * np.maximum(np.asarray(gap) * 1e9, 0.0)
-                       ** card.value("alpha"), 0.0)
-    return gamma * np.asarray(v_core) / card.value("tox")
+    """Local field (V/m) across the switching core: gamma(g) v / tox, the state equation's own
+    (`device.model._local_field`)."""
+    return _local_field(card.rate_constants(), np.asarray(v_core, dtype=float), np.asarray(gap, dtype=float))
 
 
 def check_rating(pulse: ProgrammingPulse | ReadBias, transistor: AccessTransistor, where: str) -> None:
