@@ -115,7 +115,7 @@ def test_the_pulse_response_is_the_fitted_models_and_its_knobs_act(device):
     after, _ = ProgrammingEngine(model, menu).apply(np.full(4000, 1 / g), np.zeros(4000, int), pulse.width,
                                                     np.random.default_rng(9))
     direct = np.log(1 / after / g)
-    assert stats.ks_2samp(direct, response.steps[1][k]).pvalue > 0.01
+    assert stats.ks_2samp(direct, response.steps[1][k].ravel()).pvalue > 0.01  # pooled over the cell classes
     native = response.asymmetry()
     assert response.deformed(reset_scale=4.0).asymmetry() == pytest.approx(4 * native, rel=0.1)
     low, high = response.bounds

@@ -191,7 +191,7 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
     model, scheme, engine, read_noise = _programming(config, pulse_card)
     levels = config.level_map
     key = {"config": config.to_dict(), "pulse_card": card_digest(pulse_card), "start_card": card_digest(start_card),
-           "read_noise": read_noise,
+           "read_noise": read_noise, "rate_split": model.rate_split_text(),
            "drift": "off" if drift is None else drift_label(drift, drift_t_s, model.temp_c)}
     check_or_save_key(outdir / "mlc_config.json", key)
     samples = outdir / "samples"
@@ -250,7 +250,7 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
         "read_energy_j_mean": float(result.read_energy_j.mean()),
         "distinguishable": distinct.to_dict(), "drift": DRIFT_OFF if drift is None else key["drift"],
         "energy_method": ENERGY_METHOD,
-        "read_noise": read_noise,
+        "read_noise": read_noise, "rate_split": key["rate_split"],
         "batches_run_now": ran, "wall_time_s_this_run": elapsed,
         "cells_per_second": cells_run / elapsed if cells_run and elapsed > 0 else None,
     }
@@ -260,7 +260,8 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
             f"{total_success / len(result):.1%} [{low:.1%}, {high:.1%}], later reads in the target band "
             f"{1 - errors / len(result):.1%}, {result.pulses.mean():.1f} pulses and "
             f"{result.pulse_energy_j.mean() * 1e12:.0f} pJ per cell; {distinct.count} distinguishable levels "
-            f"(threshold {distinguish_threshold:g}); drift {'off' if drift is None else 'on'}")
+            f"(threshold {distinguish_threshold:g}); drift {'off' if drift is None else 'on'}; rate spread: "
+            f"{key['rate_split']}")
     return MlcCampaign(config, result, later, table, rows, summary, outdir)
 
 
