@@ -59,7 +59,7 @@ from scipy import special
 
 from circuitkit import CircuitkitError
 from circuitkit.device.access import AccessTransistor, FetTable, fet_table
-from circuitkit.device.model import ModelCard, _local_field, parameter_specs
+from circuitkit.device.model import ModelCard, parameter_specs
 from circuitkit.measurements import PulseTable
 from circuitkit.stats import binomial_interval
 
@@ -186,18 +186,17 @@ class _Tables:
     """Elapsed-time tables per condition for one set of dynamics parameters.
 
     For each condition the grid splits at the equilibrium gap (where the rate changes sign):
-    rows above it move down, rows below it move up. `down[c, j]` is ln(T + T_FLOOR), T the
-    time to move down to grid[j] from the top of its stretch (increasing as j falls); `up[c, j]`
-    the time to move up to grid[j] from the bottom of its stretch. A stretch ends where the
-    motion stops (a field below its threshold: at small gaps the access transistor takes most
-    of the voltage), so a row that starts above a stretch where nothing moves is not frozen by
-    it, and a row moves at most to the end of its own stretch. `*_key` orders every node
-    along the motion: its stretch number times _STRETCH_SPAN plus its ln T."""
+    rows above it move down, rows below it move up. Along the motion, ln(T + T_FLOOR) is T the
+    time to move down to grid[j] from the top of its stretch (increasing as j falls), or up
+    to grid[j] from the bottom of its stretch. A stretch ends where the motion stops (a field
+    below its threshold: at small gaps the access transistor takes most of the voltage), so a
+    row that starts above a stretch where nothing moves is not frozen by it, and a row moves
+    at most to the end of its own stretch. `down_key[c, j]` / `up_key[c, j]` order every node
+    along the motion: its stretch number times _STRETCH_SPAN plus that ln T (all a look-up
+    needs; the bare ln T is the key minus its stretch's offset)."""
 
     grid: np.ndarray
     rate: np.ndarray  # (C, G) dg/dt
-    down: np.ndarray  # (C, G) ln time, valid for j >= equilibrium index
-    up: np.ndarray  # (C, G)
     eq: np.ndarray  # (C,) equilibrium gap (m)
     up_key: np.ndarray  # (C, G)
     down_key: np.ndarray  # (C, G)
@@ -223,7 +222,7 @@ class _Tables:
         # equilibrium: where down-motion stops (first interval from the top that is not downward)
         last_blocked = np.where(down_blocked.any(axis=1), G - 2 - np.argmax(down_blocked[:, ::-1], axis=1), -1)
         eq = grid[np.clip(last_blocked + 1, 0, G - 1)]
-        return cls(grid, rate, down, up, eq, up_stretch * _STRETCH_SPAN + up, down_stretch * _STRETCH_SPAN + down,
+        return cls(grid, rate, eq, up_stretch * _STRETCH_SPAN + up, down_stretch * _STRETCH_SPAN + down,
                    up_end, down_end, up_blocked, down_blocked)
 
 
@@ -752,7 +751,7 @@ def reset_field_reach(likelihood: _Likelihood, values: Mapping[str, float]) -> f
     if not reset.any():
         return None
     reach = (grid >= float(np.min(likelihood.gaps[~likelihood.is_set], initial=grid[-1]))) & (grid <= card.value("gmax"))
-    field = -_local_field(card.rate_constants(likelihood.temp_c), likelihood.conditions.v_cell[reset], grid[None, :])
+    field = -card.local_field(likelihood.conditions.v_cell[reset], grid[None, :], temp_c=likelihood.temp_c, core=True)
     return float(np.max(field[:, reach], initial=0.0))
 
 
@@ -793,7 +792,9 @@ def refine_reset(start: ModelCard, fet: FetTable, subsample: PulseTable, values:
     # ranked on the rough likelihood, the best few decided on the full one (the rough
     # quadrature resolves switching probabilities only to 1/8)
     ranked = sorted(candidates[1:], key=lambda point: mean_ll(point, rough), reverse=True)
-    best = max([candidates[0]] + ranked[:5], key=mean_ll)
+    # the start point's value is `before` (evaluated once); ties keep the start point
+    best = max([(before, candidates[0])] + [(mean_ll(point), point) for point in ranked[:5]],
+               key=lambda scored: scored[0])[1]
     lower = np.array([f.lower for f in frees])
     upper = np.array([f.upper for f in frees])
     if reach and reach > 0:  # the threshold stays where a RESET pulse can reach it

@@ -149,11 +149,20 @@ def _programming(config: MlcConfig, pulse_card: ModelCard):
     return model, scheme, ProgrammingEngine.for_scheme(model, scheme), read_noise
 
 
-def _batch_job(config: MlcConfig, pulse_card: ModelCard, start: ModelCard, batch: int, drift: DriftModel | None,
-               drift_t_s: float) -> tuple[int, dict[str, np.ndarray]]:
-    """One batch in a worker process (which builds its own engine)."""
+_WORKER: dict[str, Any] = {}  # in a worker process: the campaign's config and programming, built once
+
+
+def _start_worker(config: MlcConfig, pulse_card: ModelCard) -> None:
+    """A worker process builds the model, scheme and engine (its tables) once, not per batch."""
     model, scheme, engine, _ = _programming(config, pulse_card)
-    return batch, _run_batch(config, model, start, engine, scheme, batch, drift, drift_t_s)
+    _WORKER.update(config=config, model=model, scheme=scheme, engine=engine)
+
+
+def _batch_job(start: ModelCard, batch: int, drift: DriftModel | None, drift_t_s: float
+               ) -> tuple[int, dict[str, np.ndarray]]:
+    """One batch in a worker process, with the engine `_start_worker` built."""
+    return batch, _run_batch(_WORKER["config"], _WORKER["model"], start, _WORKER["engine"], _WORKER["scheme"], batch,
+                             drift, drift_t_s)
 
 
 def _run_batch(config: MlcConfig, model: PulseModel, start: ModelCard, engine: ProgrammingEngine, scheme,
@@ -207,9 +216,9 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
     missing = [b for b in range(config.batches) if not (samples / f"batch_{b:04d}.npz").exists()]
     if workers > 1 and len(missing) > 1:
         # spawn, as the corner campaigns: a worker starts clean; each finished batch is saved at once
-        with ProcessPoolExecutor(max_workers=min(workers, len(missing)),
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_batch_job, config, pulse_card, start_card, b, drift, drift_t_s) for b in missing]
+        with ProcessPoolExecutor(max_workers=min(workers, len(missing)), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_start_worker, initargs=(config, pulse_card)) as pool:
+            futures = [pool.submit(_batch_job, start_card, b, drift, drift_t_s) for b in missing]
             for future in as_completed(futures):
                 save(*future.result())
     else:
