@@ -1286,6 +1286,8 @@ def fit_rate_split(model: PulseModel, record, *, read_noise: ReadNoise | None = 
         spread_over_rate = [float(np.median(np.abs(likelihood.outcomes(mu, 0.0)[:, 0] - reach[:, 0])))
                             for mu in np.linspace(*_MU_BOUNDS, 17)]
         entry["median_ln_r_change_over_rate_offsets"] = max(spread_over_rate)
+        card_law = likelihood.coverage(0.0, total, model.sigma_ln_program[index] * model.spread_scale[index])
+        entry["coverage_10_90_card_all_per_pulse"] = [card_law.estimate, card_law.low, card_law.high]
         if max(spread_over_rate) < 0.05:
             entry["status"] = "not identified: all per pulse"
             message = (f"{name}: the cycling log ({entry['pulses']} pulses of {conditions.tolist()}) does not identify "
@@ -1324,13 +1326,10 @@ def fit_rate_split(model: PulseModel, record, *, read_noise: ReadNoise | None = 
         pulse_parts[index] = used
         cell = math.sqrt(max(total * total - used * used, 0.0))
         predicted = likelihood.coverage(*best)
-        all_per_pulse = likelihood.coverage(0.0, total, model.sigma_ln_program[index] * model.spread_scale[index])
         entry |= {"status": "fitted", "used_sigma_ln_rate_pulse": used, "used_as": how,
                   "sigma_ln_rate_cell": cell, "cell_z": float(best[0] / cell) if cell > 0 else None,
                   "max_log_likelihood": peak, "parameters": intervals,
                   "coverage_10_90": {"split_model": [predicted.estimate, predicted.low, predicted.high],
-                                     "card_all_per_pulse_median_cell": [all_per_pulse.estimate, all_per_pulse.low,
-                                                                        all_per_pulse.high],
                                      "pulses": predicted.samples, "target": 0.8}}
         log(f"pulse model: rate split {name} on {entry['pulses']} pulses: per-pulse sigma ln rate {best[1]:.3g} "
             f"[{_fmt(pulse['ci95'][0])}, {_fmt(upper)}] (used {used:.3g}, {how}), cell offset ln rate "
