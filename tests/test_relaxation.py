@@ -164,7 +164,7 @@ def test_missing_time_or_temperature_columns_name_the_file_and_the_column(tmp_pa
 
 def test_a_campaign_relaxes_its_programmed_device_once_whatever_is_replaced():
     from circuitkit.corners.config import CampaignConfig
-    from circuitkit.device.nonideality import DeviceNonideality
+    from circuitkit.device.nonideality import DeviceNonideality, StuckCells
 
     device = DeviceNonideality.given(10e3, 0.05, 80e3, 0.3)
     config = CampaignConfig(device=device, retention=RetentionRead("1d", 85, TRUTH.to_dict()))
@@ -173,6 +173,13 @@ def test_a_campaign_relaxes_its_programmed_device_once_whatever_is_replaced():
     assert again.device == config.device and again.programmed == device
     assert dataclasses.replace(config, retention=None).device == device
     assert CampaignConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    # The relaxed device with stuck cells added: programmed from the same states (relaxed once,
+    # not twice), the stuck cells kept; the settings file records the programmed device.
+    stuck = StuckCells(1e-3, 2e-3)
+    with_stuck = dataclasses.replace(config, device=dataclasses.replace(config.device, stuck=stuck))
+    assert with_stuck.programmed == dataclasses.replace(device, stuck=stuck)
+    assert with_stuck.device.states == config.device.states and with_stuck.device.stuck == stuck
+    assert with_stuck.to_dict()["device"] == dataclasses.replace(device, stuck=stuck).to_dict()
 
 
 def test_read_after_needs_a_card_with_a_relaxation_model(tmp_path):
