@@ -88,6 +88,8 @@ class FitOptions:
     fet_length_um: float | None = None
     fet_corner: str = "tt"
     transistor_in_loop: bool = True  # False: V_BL - V_SL lies across the cell (files without an access transistor)
+    cycling: Path | None = None  # one cell's SET/RESET cycling log: the rate spread's per-pulse part
+    read_series: Path | None = None  # one cell read many times: the cycling log's read noise
     # retention (`device.relaxation`): per file, the time (s, or '1h') and temperature (C) of its
     # reads when the file has no such column, and the run its cells belong to. Levels files
     # take `temperatures` too: the temperature each file was read at (a temperature series)
@@ -306,7 +308,8 @@ def _fit(kind: str, data: Any, options: FitOptions, v_read: float, progress, log
 
             return pulse.fit_pulse_model(data, options.start, v_read=v_read, temp_c=options.temp_c,
                                          holdout=options.holdout, seed=options.seed,
-                                         transistors=pulse.transistors_from_options(options), log=log)
+                                         transistors=pulse.transistors_from_options(options), log=log,
+                                         cycling=options.cycling, read_series=options.read_series)
         return fitting.fit_pulses(data, options.start, loss=options.loss, temp_c=options.temp_c,
                                   v_read=v_read, progress=progress)
     return fitting.fit_distribution(data, options.start, v_read=v_read, criterion=options.criterion,
