@@ -4,11 +4,11 @@
 
 throughput: write-verify Monte Carlo cells per second, the vectorized loop (all cells of a
     batch step together) against the same engine programming one cell at a time, in the
-    same run (the same cells, the same scheme);
+    same run (the same cells, the same scheme, the campaigns' measured read noise);
 compare:    32 levels x 256 cells by the real run's scheme (dual-direction) beside the two
     bundled real 32-level runs: in-band fractions, distinguishable levels (chain and
-    adjacent pairs), the confusion tables, also with the read noise at a quarter (what the
-    ret1 single-cell time series suggests for reads seconds apart);
+    adjacent pairs), the confusion tables, also with a quarter of the measured read noise
+    (a what-if: how much of the later-read spread the read itself makes);
 schemes:    ISPP, dual-direction, fixed word line for 8, 16 and 32 levels: in band at the
     last verify (95 % interval), pulses, energy per cell, later-read level errors, and a
     verify-tolerance sweep.
@@ -27,12 +27,14 @@ from circuitkit.device.pulse import PulseModel
 from circuitkit.mlc import LevelMap, ProgrammingEngine, scheme_by_name, write_verify
 from circuitkit.mlc.campaign import MlcConfig, default_cards, run_mlc_campaign
 from circuitkit.mlc.compare import compare
+from circuitkit.mlc.engine import with_measured_read_noise
 from circuitkit.stats import binomial_interval
 
 
 def throughput() -> None:
     pulse_card, start_card = default_cards()
-    model = PulseModel.from_card(pulse_card)
+    # the model campaigns program with: verify reads carry the measured read noise, which sets the pulse count
+    model, _ = with_measured_read_noise(PulseModel.from_card(pulse_card))
     levels = LevelMap(32)
     scheme = scheme_by_name("dual-direction", model, levels)
     engine = ProgrammingEngine.for_scheme(model, scheme)
@@ -64,6 +66,9 @@ def comparison() -> None:
             elapsed = time.perf_counter() - started
         print(f"\n32 levels, dual-direction, {len(campaign.result)} cells, read noise x {scale:g} ({elapsed:.1f} s); "
               f"threshold {summary['threshold']:g}; drift: {summary['drift'][:60]}...")
+        if scale == 1.0:  # what every figure below assumed, once
+            print(f"  card: {campaign.summary['pulse_card']}; rate spread: {campaign.summary['rate_split']}")
+            print(f"  reads: {campaign.summary['read_noise']}")
         success = campaign.summary["success"]
         print(f"  in band at the last verify: {success['fraction']:.1%} [{success['ci_low']:.1%}, "
               f"{success['ci_high']:.1%}], {campaign.summary['pulses_mean']:.1f} pulses/cell, "
