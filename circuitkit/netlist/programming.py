@@ -332,8 +332,9 @@ class ProgrammingBench(Bench[ProgrammingResult]):
         times.append((t, t + self.read.duration + 2 * edge))
         return times
 
-    def _waveforms(self, cell: int) -> dict[str, tuple[list[float], list[float]]]:
-        """(time, voltage) corners of every source of one cell."""
+    def _waveforms(self, targets: Sequence[np.ndarray]) -> dict[str, tuple[list[float], list[float]]]:
+        """(time, voltage) corners of every source of one cell; `targets`: per phase, the
+        devices of the cell it programs (a row of `_targets(phase)`, built once per deck)."""
         lines = ["wl", "bl", "sl"] + (["blb"] if self.devices == 2 else [])
         wave = {name: ([0.0], [0.0]) for name in lines}
 
@@ -347,11 +348,11 @@ class ProgrammingBench(Bench[ProgrammingResult]):
             start, _ = times[phase]
             e = pulse.edge
             ramp("wl", start, pulse.v_wl, e)
-            targets = self._targets(phase)[cell]
             if pulse.operation is Operation.RESET:
-                driven = ["sl"] + [line for line, hit in zip(("bl", "blb"), targets) if not hit and self.devices == 2]
+                driven = ["sl"] + [line for line, hit in zip(("bl", "blb"), targets[phase])
+                                   if not hit and self.devices == 2]
             else:
-                driven = [line for line, hit in zip(("bl", "blb"), targets) if hit]
+                driven = [line for line, hit in zip(("bl", "blb"), targets[phase]) if hit]
             for name in driven:
                 ramp(name, start + e, pulse.amplitude, e)
                 ramp(name, start + 2 * e + pulse.width, 0.0, e)
@@ -381,8 +382,9 @@ class ProgrammingBench(Bench[ProgrammingResult]):
                               "circuitkit.netlist.programming", [("v_read", self.v_read, "read voltage (V)")],
                               self.fet_sizes())
         lines += c.section("cells: RRAM te on the bit line, be on node x, access transistor x-wl-sl")
+        targets = [self._targets(phase) for phase in range(len(self.pulses))]  # once: each is (cells, devices)
         for k in range(self.cells):
-            for name, (time, voltage) in self._waveforms(k).items():
+            for name, (time, voltage) in self._waveforms([phase[k] for phase in targets]).items():
                 lines.append(pwl_source(f"{name}{k}", f"{name}{k}", time, voltage))
             for d, bitline in enumerate(("bl", "blb")[: self.devices]):
                 gap = float(self.gap_before[k, d])
