@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from circuitkit import CircuitkitError
 from circuitkit.program.tradeoff import TradeoffConfig, offset_ber, run_tradeoff
 from circuitkit.sense_offset import OffsetFit
 
@@ -73,8 +74,10 @@ def test_the_offset_integral_is_the_probit_model_over_the_cells():
 def test_the_program_command_refuses_bad_options_before_any_simulation(tmp_path, capsys):
     from circuitkit.cli import main
 
+    with pytest.raises(CircuitkitError, match=r"cells=319: .* at least 320"):  # the config checks it, named
+        TradeoffConfig(cells=319)
     assert main(["program", "--cells", "100", "-o", str(tmp_path)]) == 2
-    assert "--cells 100" in capsys.readouterr().err and not any(tmp_path.iterdir())
+    assert "cells=100" in (err := capsys.readouterr().err) and "at least 320" in err and not any(tmp_path.iterdir())
     with pytest.raises(SystemExit):
         main(["program", "--verify", "maybe", "-o", str(tmp_path)])
     assert "on, off or on,off" in capsys.readouterr().err
