@@ -13,9 +13,9 @@ RESET campaign from its fitted LRS. Per pulse: the pulse model's rate-scale draw
 spread and verify-read noise (`program.verify`).
 
 Outputs: `cells.csv` (per cell: start, programmed state, last verify read, ngspice's read,
-pulses, energies, passed) and `summary.json` (settings, cards, write-failure rate with its
-Clopper-Pearson interval, energy per cell with a Student-t interval, quantiles of the
-programmed state, cells per second).
+pulses, energies, passed) and `summary.json` (settings, cards and any bundled-card fallback,
+write-failure rate with its Clopper-Pearson interval, energy per cell with a Student-t
+interval, quantiles of the programmed state, cells per second).
 """
 
 from __future__ import annotations

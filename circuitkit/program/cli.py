@@ -8,9 +8,10 @@ energy-versus-bit-error trade-off table.
 
 Writes OUTDIR/tradeoff.csv (one row per condition and architecture: energy per bit with its
 interval, write-failure rate with its interval, read BER with its interval and method),
-tradeoff.json (settings, offset fit, methods), tradeoff.png (BER vs energy per bit, probit
-axis) and one directory per condition (the programming campaign's checkpoints and the 2T2R
-read campaign): rerun the same command to resume.
+tradeoff.json (settings, bundled-card fallbacks, offset fit, methods), tradeoff.png (BER vs
+energy per bit, probit axis) and one directory per condition (the programming campaign's
+checkpoints and the 2T2R read campaign): rerun the same command to resume. A card not given
+is the bundled real-device one, announced.
 """
 
 from __future__ import annotations
