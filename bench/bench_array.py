@@ -74,7 +74,7 @@ def main(argv=None) -> None:
                         help="where the position-rate tables go (default out/positions)")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the ideal-wire deck (time and margins only; no loss or misread probability)")
-    parser.add_argument("--reltol", type=float, default=1e-4, help="ngspice reltol (ArrayReadBench.reltol)")
+    parser.add_argument("--reltol", type=float, default=1e-4, help="ngspice reltol (ArrayReadBench options)")
     parser.add_argument("--read-rows", choices=("first-middle-last", "first-last"), default="first-middle-last",
                         help="rows each deck reads (first-last: two thirds of the time; the table interpolates)")
     parser.add_argument("--timeout", type=float, default=4 * 3600.0, help="seconds per ngspice deck (default 4 h)")
@@ -93,7 +93,8 @@ def main(argv=None) -> None:
         print(f"{rows:4d} rows: sensing delay {timing.t_margin / 1.5 * 1e12:.0f} ps -> margin at {timing.t_margin * 1e12:.0f} ps, "
               f"evaluation {timing.t_evaluate * 1e9:.2f} ns (calibration {time.perf_counter() - wall:.1f} s wall, "
               f"{child_cpu_s() - cpu:.1f} s CPU)")
-        benches = {label: ArrayReadBench(weights, wires=w, read_rows=read_rows, reltol=args.reltol, timing=timing)
+        benches = {label: ArrayReadBench(weights, wires=w, read_rows=read_rows, options={"reltol": args.reltol},
+                                          timing=timing)
                    for label, w in (("wires", wires),) + (() if args.no_reference else (("ideal", ideal),))}
         outcomes, wall, cpu = timed_reads(benches, f"array_{rows}x{columns}", args.timeout)
         cycles = CYCLES_PER_ROW * len(read_rows) * len(benches)

@@ -106,20 +106,26 @@ def _log_trapezoid(log_values: np.ndarray, step: float, axis: int) -> np.ndarray
     return special.logsumexp(log_values + np.log(weights).reshape(shape), axis=axis) + math.log(step)
 
 
+def _lrs_grid(lrs) -> tuple[np.ndarray, np.ndarray, float]:
+    """The numerical integrals' nodes in ln R_LRS (its central 1 - 2 _LRS_TAIL), the LRS
+    log-density there and the step."""
+    ln_lrs = np.linspace(float(np.log(lrs.ppf(_LRS_TAIL))), float(np.log(lrs.isf(_LRS_TAIL))), _LRS_NODES)
+    return ln_lrs, lrs.ln_logpdf(ln_lrs), float(ln_lrs[1] - ln_lrs[0])
+
+
 def misread_probability(lrs, hrs, shift: float, sigma: float) -> float:
     """P(ln R_HRS < ln R_LRS + shift + sigma * Z), Z standard normal, for any resistance
     models of `device.distributions` (numerically, in log space: exact to ~1e-16 of
     probability, see NUMERICAL_FLOOR). A cell storing +1 is misread with shift = x0 (and
     -1 with shift = -x0): the amplifier decides +1 when ln(R_BLb/R_BL) > x0 + sigma * Z."""
-    ln_lrs = np.linspace(float(np.log(lrs.ppf(_LRS_TAIL))), float(np.log(lrs.isf(_LRS_TAIL))), _LRS_NODES)
-    log_density = lrs.ln_logpdf(ln_lrs)
+    ln_lrs, log_density, step = _lrs_grid(lrs)
     if sigma > 0:
         z = np.linspace(-_OFFSET_SPAN, _OFFSET_SPAN, _OFFSET_NODES)
         threshold = ln_lrs[:, None] + shift + sigma * z[None, :]
         log_inner = _log_trapezoid(hrs.logcdf(np.exp(threshold)) + stats.norm.logpdf(z)[None, :], z[1] - z[0], axis=1)
     else:
         log_inner = hrs.logcdf(np.exp(ln_lrs + shift))
-    log_probability = _log_trapezoid(log_density + log_inner, ln_lrs[1] - ln_lrs[0], axis=0)
+    log_probability = _log_trapezoid(log_density + log_inner, step, axis=0)
     return float(min(1.0, math.exp(float(log_probability))))
 
 
@@ -134,15 +140,14 @@ def conditional_misread_probabilities(lrs, hrs, shifts: np.ndarray) -> np.ndarra
     with sigma 0, vectorized over the shifts)."""
     shifts = np.asarray(shifts, dtype=np.float64)
     flat = shifts.reshape(-1)
-    grid = np.unique(flat) if np.unique(flat).size <= _CONDITIONAL_GRID else \
-        np.linspace(flat.min(), flat.max(), _CONDITIONAL_GRID)
-    ln_lrs = np.linspace(float(np.log(lrs.ppf(_LRS_TAIL))), float(np.log(lrs.isf(_LRS_TAIL))), _LRS_NODES)
-    log_density = lrs.ln_logpdf(ln_lrs)[:, None]
+    distinct = np.unique(flat)
+    on_grid = distinct.size > _CONDITIONAL_GRID
+    grid = np.linspace(flat.min(), flat.max(), _CONDITIONAL_GRID) if on_grid else distinct
+    ln_lrs, log_density, step = _lrs_grid(lrs)
     log_rates = np.concatenate([
-        _log_trapezoid(log_density + hrs.logcdf(np.exp(ln_lrs[:, None] + chunk[None, :])), ln_lrs[1] - ln_lrs[0], axis=0)
+        _log_trapezoid(log_density[:, None] + hrs.logcdf(np.exp(ln_lrs[:, None] + chunk[None, :])), step, axis=0)
         for chunk in np.array_split(grid, max(1, grid.size // 256))])
-    values = np.interp(flat, grid, log_rates) if grid.size < np.unique(flat).size else \
-        log_rates[np.searchsorted(grid, flat)]
+    values = np.interp(flat, grid, log_rates) if on_grid else log_rates[np.searchsorted(grid, flat)]
     return np.minimum(np.exp(values), 1.0).reshape(shifts.shape)
 
 

@@ -4,6 +4,7 @@ the injection that uses it."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -132,7 +133,14 @@ def test_array_command_writes_a_chip_size_deck(tmp_path):
                      "--wire-width-um", "0.28", "--reltol", "1e-4", "-o", str(path)]) == 0
     text = path.read_text()
     assert text.count("\nXc_r") == 128 * 64 and text.count("\nXsa_c") == 64
-    assert ".param r_bl_pitch=0.442857" in text and ".options reltol=0.0001" in text
+    assert ".param r_bl_pitch=0.442857" in text
+    # ngspice's reltol has one way in, the bench's `options`: one line, never a second one.
+    assert text.count(".options reltol") == 1 and ".options reltol=100u" in text
+    assert "reltol" not in {field.name for field in dataclasses.fields(ArrayReadBench)}
+    deck = ArrayReadBench(weight_pattern(4, 4), options={"reltol": 1e-5, "method": "gear"}).to_netlist()
+    assert deck.count(".options reltol") == 1 and ".options reltol=10u" in deck
+    with pytest.raises(Exception, match="options reltol=2: expected a relative tolerance"):
+        ArrayReadBench(weight_pattern(4, 4), options={"reltol": 2})
     assert "circuitkit-fet-sizes:" in text                                # bin-resolved library declared
     with pytest.raises(Exception, match="read_rows"):
         ArrayReadBench(weight_pattern(4, 4), read_rows=(0, 4))

@@ -266,7 +266,7 @@ def test_resuming_refuses_samples_of_another_model_card_or_toolchain(tmp_path, m
     config = CampaignConfig(corners=("fs",), samples=4, batch_size=4, seed=8)
     outdir = tmp_path / "campaign"
     first = run_campaign(config, outdir, workers=1, simulator=PCSA, progress=False)
-    assert set(first.summary["simulated_with"]) == {"model_card", "ngspice", "verilog_a", "pdk"}
+    assert set(first.summary["simulated_with"]) == {"model_card", "ngspice", "verilog_a", "pdk", "read_simulator"}
     refitted = ModelCard.default().with_values({"g0": 0.26e-9})
     with pytest.raises(CircuitkitError, match=r"another model card \(model card was 'sha256 \w+', now"):
         run_campaign(config, outdir, card=refitted, workers=1, simulator=PCSA, progress=False)

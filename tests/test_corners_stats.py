@@ -65,6 +65,28 @@ def test_design_point_keeps_the_requested_ratio():
         assert 10e3 < np.sqrt(r_bl * r_blb) < 100e3
 
 
+def test_the_design_point_of_a_mixture_is_the_joint_density_maximum_not_a_grid_point():
+    """Any model other than two lognormals is searched numerically (`corners.rare.design_point`,
+    shared by the offset and importance methods): the pair found is the maximum of the joint
+    log-density on the line, to far below any grid's step, and keeps the requested ratio."""
+    import math
+
+    from circuitkit.corners.rare import design_point
+    from circuitkit.device.distributions import Lognormal, LognormalMixture
+
+    lrs = Lognormal(math.log(10e3), 0.2)
+    hrs = LognormalMixture(weights=(0.93, 0.07), mus=(math.log(120e3), math.log(15e3)), sigmas=(0.4, 0.15),
+                           samples=0, data_range=(1e3, 1e6))
+    for bl, blb, ratio in ((lrs, hrs, 0.3), (lrs, hrs, 1.5), (hrs, lrs, -0.8)):
+        ln_bl, ln_blb = design_point(bl, blb, ratio)
+        assert ln_blb - ln_bl == pytest.approx(ratio, abs=1e-12)
+        dense = np.linspace(ln_bl - 0.05, ln_bl + 0.05, 200001)     # a step of 5e-7 in ln R around it
+        density = bl.ln_logpdf(dense) + blb.ln_logpdf(dense + ratio)
+        found = float(bl.ln_logpdf(np.array(ln_bl)) + blb.ln_logpdf(np.array(ln_blb)))
+        assert found >= density.max() - 1e-10
+        assert abs(dense[int(np.argmax(density))] - ln_bl) < 1e-6
+
+
 def test_job_seeds_depend_on_values_not_on_grid_order():
     one = plan_jobs(CampaignConfig(corners=("tt", "ss"), vdd=(1.8, 0.9), samples=100, batch_size=40))
     other = plan_jobs(CampaignConfig(corners=("ss", "tt"), vdd=(0.9, 1.8), samples=100, batch_size=40))

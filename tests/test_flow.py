@@ -105,6 +105,7 @@ def test_second_run_skips_every_stage_without_fitting_simulating_or_injecting(fl
     """A rerun of an unchanged flow does no work: every function that fits, simulates,
     injects or writes the report is replaced by one that fails the test if called."""
     import circuitkit.corners.campaign
+    import circuitkit.corners.cli  # noqa: F401  bound to the real run_campaign before the patch (later tests run it)
     import circuitkit.device.characterize
     import circuitkit.inject.accuracy
     import circuitkit.netlist.bench  # noqa: F401  bound to the real run_batch before the patch (later tests simulate)

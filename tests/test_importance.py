@@ -130,6 +130,39 @@ def test_the_proposal_sits_at_the_most_probable_failure_of_any_model():
     assert np.all(np.isfinite(proposal.log_weights(mixed, resistances)))
 
 
+def test_the_pilot_places_the_proposal_with_the_offset_tables_own_fit():
+    """The pilot's fit is the offset method's fit of the decided reads (one tally, one fit:
+    `corners.rare`): a point whose reads all went unresolved and a job that did not converge
+    add no trials to it, and a condition with one decided point has no fit."""
+    from circuitkit.corners.importance import pilot_fits
+    from circuitkit.corners.jobs import JobOutcome, plan_jobs
+    from circuitkit.corners.outcomes import UNRESOLVED_READ
+    from circuitkit.corners.rare import offset_table
+    from scipy import stats as scipy_stats
+
+    config = CampaignConfig(vdd=(1.8, 1.2), method="offset", samples=64, batch_size=32, seed=3, device=RARE,
+                            offset_points=(-0.3, -0.1, 0.0, 0.1, 0.3))
+    rng = np.random.default_rng(4)
+    results = []
+    for job in plan_jobs(config):
+        plus = rng.random(job.count) < scipy_stats.norm.cdf((job.offset_point - 0.03) / 0.12)
+        read = np.where(plus, 1, -1)
+        if job.offset_point == 0.3:
+            read[:] = UNRESOLVED_READ                       # this point decided nothing
+        status = "failed" if (job.offset_point == 0.1 and job.batch == 0) else "ok"
+        if job.point.vdd == 1.2 and job.offset_point != -0.3:
+            status = "failed"                               # 1.2 V: only one point decided anything
+        results.append((job, JobOutcome(job.key, status, 1, 0.0, [], read.tolist() if status == "ok" else [], [], [],
+                                        1, "" if status == "ok" else "timestep too small")))
+    fits = pilot_fits(results)
+    _, records = offset_table(results, config)
+    [table_fit] = [record for record in records if record["vdd"] == 1.8]
+    [fit] = fits.values()
+    assert [condition.vdd for condition in fits] == [1.8]
+    assert (fit.x0, fit.sigma) == (table_fit["x0"], table_fit["sigma"])
+    assert fit.points.tolist() == [-0.3, -0.1, 0.0, 0.1] and fit.trials.tolist() == [64, 64, 64, 32]
+
+
 def test_is_settings_are_checked_and_recorded_only_for_is_campaigns():
     with pytest.raises(CircuitkitError, match="is .*binary"):
         CampaignConfig(method="is", scheme="ternary")

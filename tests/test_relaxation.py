@@ -164,7 +164,7 @@ def test_missing_time_or_temperature_columns_name_the_file_and_the_column(tmp_pa
 
 def test_a_campaign_relaxes_its_programmed_device_once_whatever_is_replaced():
     from circuitkit.corners.config import CampaignConfig
-    from circuitkit.device.nonideality import DeviceNonideality
+    from circuitkit.device.nonideality import DeviceNonideality, StuckCells
 
     device = DeviceNonideality.given(10e3, 0.05, 80e3, 0.3)
     config = CampaignConfig(device=device, retention=RetentionRead("1d", 85, TRUTH.to_dict()))
@@ -173,6 +173,13 @@ def test_a_campaign_relaxes_its_programmed_device_once_whatever_is_replaced():
     assert again.device == config.device and again.programmed == device
     assert dataclasses.replace(config, retention=None).device == device
     assert CampaignConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    # The relaxed device with stuck cells added: programmed from the same states (relaxed once,
+    # not twice), the stuck cells kept; the settings file records the programmed device.
+    stuck = StuckCells(1e-3, 2e-3)
+    with_stuck = dataclasses.replace(config, device=dataclasses.replace(config.device, stuck=stuck))
+    assert with_stuck.programmed == dataclasses.replace(device, stuck=stuck)
+    assert with_stuck.device.states == config.device.states and with_stuck.device.stuck == stuck
+    assert with_stuck.to_dict()["device"] == dataclasses.replace(device, stuck=stuck).to_dict()
 
 
 def test_read_after_needs_a_card_with_a_relaxation_model(tmp_path):
@@ -353,3 +360,47 @@ def test_series_files_pair_by_run_and_address_and_a_single_cells_series_gives_it
     noise = alone.metrics["time_series"]["run:7"]["read_noise_sigma_ln"]
     assert noise == pytest.approx(0.02, rel=0.12)
     assert alone.card.relaxation_model() is None and alone.flags[0]["problem"] == "no_model"
+
+
+def test_the_plot_and_the_coverage_predict_the_change_the_fit_fitted_after_a_later_first_read(tmp_path, monkeypatch):
+    """Pairs whose before read came 100 h after programming (then 1 h at 85 C): the pair
+    change `RelaxationModel.pair_change` (what `predictive_coverage` and the fit plot use) is
+    the fit's own likelihood model, mean and variance, with both reads' noise; and the plot
+    draws exactly it (the change from the before read, not the spread since programming
+    rescaled, which is 0.8x of it here)."""
+    from types import SimpleNamespace
+
+    import circuitkit.report.fit_plots as fit_plots
+    from circuitkit.device.relaxation import T_REF_C, _Likelihood
+
+    rng = np.random.default_rng(2)
+    n, read_noise, before = 600, 0.01, 100 * 3600.0
+    r_before = np.exp(rng.uniform(np.log(8e3), np.log(2e5), n))
+    pairs = RetentionPairs(r_before, r_before * np.exp(rng.normal(0.0, 0.05, n)), np.full(n, 3600.0),
+                           np.full(n, 85.0), np.full(n, before), np.zeros(n, dtype=int), ("85 C",))
+    theta = {name: getattr(TRUTH, name) for name in ("activation_energy_ev", "time_exponent", "m0", "m1", "m2",
+                                                       "s0", "s1", "s2")} | {"unrelated_mean": 0.0,
+                                                                              "unrelated_log_sigma": 0.0}
+    fitted = _Likelihood(pairs, T_REF_C, read_noise)._parts(theta)
+    mean, sd = TRUTH.pair_change(pairs.r_before, pairs.t_before_s, pairs.duration_s, pairs.temp_c, read_noise)
+    np.testing.assert_allclose(mean, fitted["mean"], rtol=1e-12)
+    np.testing.assert_allclose(sd ** 2 + 1e-10, fitted["var"], rtol=1e-12)
+
+    figures = []
+    monkeypatch.setattr(fit_plots, "finish", lambda fig, path, title: figures.append(fig) or path)
+    fit = SimpleNamespace(model=TRUTH, unrelated_probability=np.zeros(n), settings={"read_noise_sigma_ln": read_noise})
+    fit_plots.plot_retention(tmp_path / "retention.png", pairs, fit, "t_before > 0")
+    ax_spread, ax_drift = figures[0].axes
+    [spread_line] = [line for line in ax_spread.lines if line.get_label().startswith("model")]
+    r = spread_line.get_xdata()
+    drawn_mean, drawn_sd = TRUTH.pair_change(r, before, 3600.0, 85.0, read_noise)
+    np.testing.assert_allclose(spread_line.get_ydata(), drawn_sd, rtol=1e-12)
+    np.testing.assert_allclose(ax_drift.lines[-1].get_ydata(), drawn_mean, rtol=1e-12)
+    # What the plot drew before: the spread since programming, rescaled by sqrt(w_a^2 - w_b^2) / w_a;
+    # the same quantity only at t_before = 0.
+    w_b, w_a = TRUTH.time_scale(before), TRUTH.time_scale(before + TRUTH.equivalent_time(3600.0, 85.0))
+    rescaled = TRUTH.spread(r, 3600.0, 85.0) * np.sqrt(w_a ** 2 - w_b ** 2) / w_a
+    assert np.all(drawn_sd > 1.15 * rescaled)
+    import matplotlib.pyplot as plt
+
+    plt.close(figures[0])

@@ -65,6 +65,13 @@ def test_a_reference_at_the_lrs_median_makes_the_ber_rise(tmp_path):
     assert good_reads == bad_reads == 96
     assert bad_ci.low > good_ci.high
     assert good.summary["read_timing_by_vdd"]["1.8"]["reference_ohm"] == pytest.approx(math.sqrt(LRS * HRS))
+    # The reference keys the directory: resumed with the other level, the campaign is refused
+    # (its reads were made against the old one); with the same level it resumes, running nothing.
+    with pytest.raises(CircuitkitError, match=r"another read simulator \(read simulator was "
+                                              r"'SingleEndedReadSimulator\(.*reference=SingleEndedReference\(ohm=31622"):
+        _campaign(tmp_path, "geometric_mean", SingleEndedReference(LRS))
+    again_errors, _, again = _campaign(tmp_path, "geometric_mean", SingleEndedReference.between(LRS, HRS))
+    assert again.summary["jobs_run_this_time"] == 0 and again_errors == good_errors
 
 
 @pytest.mark.parametrize("ohm", [0.0, -1e4, math.nan, math.inf, "ten"])
@@ -88,6 +95,24 @@ def test_the_single_ended_read_is_refused_where_it_has_no_meaning(tmp_path):
         run_campaign(CampaignConfig(scheme="ternary", samples=4, batch_size=4), tmp_path, simulator=simulator,
                      progress=False, log=lambda line: None)
     assert not any((tmp_path / "samples").iterdir())
+
+
+def test_every_setting_that_changes_the_reads_is_in_the_resume_key():
+    """`read_simulator_key` keys a campaign directory: the reference level, the sampling time
+    and the circuit (1T1R or 2T2R) each change it; the same settings give the same text."""
+    from circuitkit.corners.campaign import read_simulator_key
+
+    reference = SingleEndedReference.between(LRS, HRS)
+    key = read_simulator_key(SingleEndedReadSimulator(reference=reference))
+    assert key == read_simulator_key(SingleEndedReadSimulator(reference=SingleEndedReference.between(LRS, HRS)))
+    others = {read_simulator_key(simulator) for simulator in (
+        SingleEndedReadSimulator(reference=SingleEndedReference(LRS)),
+        SingleEndedReadSimulator(reference=SingleEndedReference(math.nextafter(reference.ohm, math.inf))),
+        SingleEndedReadSimulator(reference=reference, sample_after_s=60e-12),
+        PcsaReadSimulator())}
+    assert len(others) == 4 and key not in others
+    with pytest.raises(CircuitkitError, match="expected a dataclass instance"):
+        read_simulator_key(lambda *args, **kwargs: None)
 
 
 def test_without_a_reference_the_2t2r_netlist_is_unchanged():

@@ -32,8 +32,11 @@ class ReadBatch:
 
 
 class ReadSimulator(Protocol):
-    """Simulates the reads of one campaign job. Instances travel to worker processes, so
-    they must pickle (a frozen dataclass at module level does)."""
+    """Simulates the reads of one campaign job. A dataclass instance whose fields are the
+    settings that change its reads (a reference level, a sampling time): they key the
+    campaign directory (`corners.campaign.read_simulator_key`), so a campaign resumed with
+    other settings is refused rather than fed reads made with the old ones. Instances travel
+    to worker processes, so they must pickle (a frozen dataclass at module level does)."""
 
     def timing(self, scheme: str, vdd: float) -> Mapping[str, Any]:
         """How a read of `scheme` at `vdd` is timed: recorded in campaign.json. Called

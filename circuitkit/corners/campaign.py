@@ -3,9 +3,10 @@ into a bit-error table.
 
 `run_campaign` is the orchestrator: from a `CampaignConfig` (`corners/config.py`) it
 plans and runs the jobs (`corners/jobs.py`: seeding by value, executors, checkpoints),
-refuses to mix samples of other settings, another model card or another toolchain in one
-directory, and turns the reads into `ber_table.csv` (counts, the rare-event `offset`
-estimate of `corners/rare.py`, or the importance-sampling estimate of
+refuses to mix samples of other settings, another model card, another toolchain or
+another read simulator (or its settings) in one directory, and turns the reads into
+`ber_table.csv` (counts, the rare-event `offset` estimate of `corners/rare.py`, or the
+importance-sampling estimate of
 `corners/importance.py`, whose jobs a pilot offset run places) and `campaign.json` (settings, spread, toolchain, timing,
 failures, delay and margin statistics). A campaign killed at any moment and restarted
 with the same command resumes, and its final table equals an uninterrupted run's.
@@ -92,7 +93,7 @@ def run_campaign(config: CampaignConfig, outdir: Path | str, *, simulator: ReadS
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     tools = toolchain.toolchain()
-    simulated_with = simulation_key(card if card is not None else ModelCard.default(), tools.fingerprint())
+    simulated_with = simulation_key(card if card is not None else ModelCard.default(), tools.fingerprint(), simulator)
     _check_or_save_config(config, outdir / "campaign_config.json")
     _check_or_save_simulation_key(simulated_with, outdir / "simulated_with.json", outdir / "samples")
     store = SampleStore(outdir / "samples")
@@ -225,18 +226,35 @@ def outcome_lines(non_converged: list[dict[str, Any]], sensitivity: list[dict[st
     return lines
 
 
-def simulation_key(card: ModelCard, fingerprint: dict[str, str]) -> dict[str, str]:
+def simulation_key(card: ModelCard, fingerprint: dict[str, str], simulator: ReadSimulator) -> dict[str, str]:
     """What the samples of a campaign were simulated with, besides its settings: the model
-    card's content hash and the toolchain fingerprint (ngspice, Verilog-A, PDK)."""
-    return {"model_card": f"sha256 {hashlib.sha256(card.to_json().encode()).hexdigest()[:16]}", **fingerprint}
+    card's content hash, the toolchain fingerprint (ngspice, Verilog-A, PDK) and the read
+    simulator with its settings (`read_simulator_key`)."""
+    return {"model_card": f"sha256 {hashlib.sha256(card.to_json().encode()).hexdigest()[:16]}", **fingerprint,
+            "read_simulator": read_simulator_key(simulator)}
 
 
-_KEY_NAMES = {"model_card": "model card", "ngspice": "ngspice", "verilog_a": "Verilog-A model", "pdk": "PDK"}
+def read_simulator_key(simulator: ReadSimulator) -> str:
+    """The read simulator's class and every field, e.g. `SingleEndedReadSimulator(
+    sample_after_s=None, reference=SingleEndedReference(ohm=31622.776601683792))`: its fields
+    are what changes its reads (a 1T1R reference level, a sampling time), so samples read with
+    other values are not resumed. Floats by repr, so the text is exact."""
+    if not dataclasses.is_dataclass(simulator) or isinstance(simulator, type):
+        raise CircuitkitError(
+            f"simulator {simulator!r}: expected a dataclass instance whose fields are the settings that change "
+            "its reads (they key the campaign directory, so that a resumed campaign reuses only reads made "
+            "with the same settings)")
+    fields = ", ".join(f"{field.name}={getattr(simulator, field.name)!r}" for field in dataclasses.fields(simulator))
+    return f"{type(simulator).__qualname__}({fields})"
+
+
+_KEY_NAMES = {"model_card": "model card", "ngspice": "ngspice", "verilog_a": "Verilog-A model", "pdk": "PDK",
+              "read_simulator": "read simulator"}
 
 
 def _check_or_save_simulation_key(current: dict[str, str], path: Path, samples: Path) -> None:
-    """Refuse to resume samples simulated with another model card or toolchain: one table
-    would mix two models. Says which of them changed."""
+    """Refuse to resume samples simulated with another model card, toolchain or read
+    simulator: one table would mix two models (or two circuits). Says which of them changed."""
     if not path.exists():
         if samples.exists() and any(samples.glob("*.json")):
             raise CircuitkitError(
@@ -248,8 +266,9 @@ def _check_or_save_simulation_key(current: dict[str, str], path: Path, samples: 
     saved = json.loads(path.read_text())
     changed = [key for key in dict.fromkeys([*saved, *current]) if saved.get(key) != current.get(key)]
     if changed:
-        details = "; ".join(f"{_KEY_NAMES.get(key, key)} was {saved.get(key)!r}, now {current.get(key)!r}"
-                            for key in changed)
+        details = "; ".join(f"{_KEY_NAMES.get(key, key)} was "
+                            f"{repr(saved[key]) if key in saved else 'not recorded (an older circuitkit)'}, "
+                            f"now {current.get(key)!r}" for key in changed)
         raise CircuitkitError(
             f"{path.parent} holds samples simulated with another {' and '.join(_KEY_NAMES.get(k, k) for k in changed)} "
             f"({details}); resuming would mix two models in one table: use another output directory, "

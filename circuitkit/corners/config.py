@@ -47,12 +47,10 @@ def relax_device(device: DeviceNonideality, read: RetentionRead | None) -> Devic
                 continue  # an empirical body cannot be relaxed: not an alternative of the relaxed state
         fitted[name] = kept
     source = f"{states.source}; relaxed: {read.label} ({read.extrapolation or 'within the retention data'})"
-    result = dataclasses.replace(device, states=ProgrammedStates(relaxed["lrs"], relaxed["hrs"], source=source,
-                                                                 fitted=fitted))
-    # Remember the programmed device: `dataclasses.replace(config, ...)` hands the relaxed one
-    # back to `CampaignConfig`, which must relax the programmed device again, not this one.
-    object.__setattr__(result, "_relaxed_from", device)
-    return result
+    # The relaxed states keep the programmed ones: `dataclasses.replace(config, ...)` hands the
+    # relaxed device back to `CampaignConfig`, which must relax the programmed states again.
+    return dataclasses.replace(device, states=ProgrammedStates(relaxed["lrs"], relaxed["hrs"], source=source,
+                                                               fitted=fitted, relaxed_from=states))
 # Points (ln of the BLb/BL resistance ratio) at which the `offset` method measures the
 # probability that the sense amplifier reads +1; symmetric, denser near zero.
 DEFAULT_OFFSET_POINTS = (-0.8, -0.4, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
@@ -130,7 +128,11 @@ class CampaignConfig:
         if self.retention is not None and not isinstance(self.retention, RetentionRead):
             raise CircuitkitError(f"campaign: retention={self.retention!r}: expected a RetentionRead "
                                   "(circuitkit.device.relaxation)")
-        programmed = getattr(self.device, "_relaxed_from", self.device)
+        # A relaxed device (what `dataclasses.replace(config, ...)` hands back) is programmed
+        # with the states it was relaxed from; its stuck cells and read noise are its own.
+        states = self.device.states
+        programmed = self.device if states.relaxed_from is None else \
+            dataclasses.replace(self.device, states=states.relaxed_from)
         object.__setattr__(self, "programmed", programmed)
         object.__setattr__(self, "device", relax_device(programmed, self.retention))
         # Say what the read simulation cannot do rather than ignore it.

@@ -26,9 +26,9 @@ proportion to their variances, so the cells' most probable failing log ratio is
 
 and the proposal is, per device, a normal in ln R of the device's own spread
 (`sigma_ln`) centred at the most probable (ln R_BL, ln R_BLb) with that ratio
-(`design_point`: the maximum of the model's log-density on the line, found
-numerically, so any model with a log-density works: lognormal, mixture, empirical
-with a tail). The pilot only places the proposal; a poor pilot costs efficiency (a
+(`design_point`: the maximum of the model's log-density on the line, the offset
+method's search in `corners/rare.py`: closed form for lognormal states, numerical for
+any other model with a log-density: mixture, empirical with a tail). The pilot only places the proposal; a poor pilot costs efficiency (a
 small effective sample size), never bias.
 
 Transistor mismatch is sampled at its nominal spread, not tilted: where the amplifier's
@@ -48,12 +48,11 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 from circuitkit import CircuitkitError
 from circuitkit.ber_table import BerRow, BerTable, Condition, method_text
-from circuitkit.corners.outcomes import UNRESOLVED_READ
-from circuitkit.corners.rare import fit_offset
+from circuitkit.corners import rare
 from circuitkit.device.nonideality import CELL_STATES, ProgrammedStates
 from circuitkit.sense_offset import Z95, OffsetFit
 from circuitkit.stats import binomial_interval
@@ -84,25 +83,9 @@ def _devices(states: ProgrammedStates, stored: int) -> tuple:
 
 def design_point(states, stored: int, log_ratio: float) -> np.ndarray:
     """(ln R_BL, ln R_BLb) with ln R_BLb - ln R_BL = `log_ratio` of highest joint density
-    of the device model (any model with `ln_logpdf`), for a cell storing `stored`."""
-    states = getattr(states, "states", states)
-    bl, blb = _devices(states, stored)
-
-    def negative_log_density(a: np.ndarray) -> np.ndarray:
-        return -(bl.ln_logpdf(a) + blb.ln_logpdf(a + log_ratio))
-
-    # A grid over both devices' ranges finds the right mode of a multimodal model; a
-    # bounded scalar search then refines it within a grid step.
-    centre_bl, centre_blb = math.log(bl.median), math.log(blb.median) - log_ratio
-    width = 10.0 * max(bl.sigma_ln, blb.sigma_ln, 1e-3)
-    grid = np.linspace(min(centre_bl, centre_blb) - width, max(centre_bl, centre_blb) + width, 4001)
-    best = int(np.argmin(negative_log_density(grid)))
-    step = grid[1] - grid[0]
-    solution = optimize.minimize_scalar(lambda a: float(negative_log_density(np.array(a))), method="bounded",
-                                        bounds=(grid[best] - step, grid[best] + step),
-                                        options={"xatol": 1e-10})
-    ln_bl = float(solution.x)
-    return np.array([ln_bl, ln_bl + log_ratio])
+    of the device model (any model with `ln_logpdf`), for a cell storing `stored`: the
+    offset method's search (`corners.rare.design_point`) on that cell's devices."""
+    return rare.design_point(*_devices(getattr(states, "states", states), stored), log_ratio)
 
 
 def target_log_ratio(states, stored: int, fit: OffsetFit) -> float:
@@ -149,21 +132,16 @@ class Proposal:
 
 
 def pilot_fits(results) -> dict[Condition, OffsetFit]:
-    """The pilot's probit fit of the amplifier's offset per condition (failed jobs and
-    unresolved reads add no trials; a condition whose pilot all failed has no fit). An
+    """The pilot's probit fit of the amplifier's offset per condition: the offset table's
+    fit of the decided reads (`corners.rare.decided_fit`; failed jobs and unresolved reads
+    add no trials; a condition with fewer than two points that decided any has no fit). An
     unresolved *sampled* read counts as an error (`importance_table`), as in `mc` rows."""
-    tallies: dict[Condition, dict[float, list[int]]] = {}
-    for job, outcome in results:
-        if outcome.status != "ok":
-            continue
-        tally = tallies.setdefault(job.condition, {}).setdefault(job.offset_point, [0, 0])
-        tally[0] += sum(1 for value in outcome.read if value != UNRESOLVED_READ)   # as `rare.offset_table`
-        tally[1] += sum(1 for value in outcome.read if value == +1)
     fits = {}
-    for condition, by_point in tallies.items():
-        points = np.array(sorted(by_point))
-        fits[condition] = fit_offset(points, np.array([by_point[p][0] for p in points]),
-                                     np.array([by_point[p][1] for p in points]))
+    for condition, by_point in rare.offset_tallies(results).items():
+        points, trials, read_plus, _ = rare.tally_arrays(by_point)
+        fit = rare.decided_fit(points, trials, read_plus)
+        if fit is not None:
+            fits[condition] = fit
     return fits
 
 
@@ -225,11 +203,5 @@ def importance_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
             estimate = min(result["estimate"], 1.0)   # an unbiased weighted mean can overshoot 1 by chance
             records.append({**dataclasses.asdict(condition), "stored": stored, "method": METHOD_NAME,
                             "proposal_log_ratio": entry["x"], **result})
-            for read in (-1, +1):
-                if read == stored:
-                    values = (1.0 - estimate, 1.0 - high, 1.0 - low)
-                else:
-                    values = (estimate, low, high)
-                rows.append(BerRow(condition.corner, condition.vdd, condition.temp_c, condition.scheme, stored, read,
-                                   result["reads"], 0, *values, method))
+            rows.extend(rare.binary_rows(condition, stored, estimate, low, high, result["reads"], method))
     return BerTable(rows, source="<importance sampling>"), records

@@ -105,6 +105,12 @@ class JobOutcome:
     error: str = ""
 
 
+def _batches(config: CampaignConfig) -> list[tuple[int, int]]:
+    """(batch index, sample count) of the `samples` of one group in batches of `batch_size`."""
+    return [(batch, min(config.batch_size, config.samples - batch * config.batch_size))
+            for batch in range(math.ceil(config.samples / config.batch_size))]
+
+
 def plan_jobs(config: CampaignConfig) -> list[Job]:
     jobs = []
     for point in config.points:
@@ -113,9 +119,8 @@ def plan_jobs(config: CampaignConfig) -> list[Job]:
         else:
             groups = [("offset", +1, float(offset)) for offset in config.offset_points]
         for kind, stored, offset in groups:
-            for batch in range(math.ceil(config.samples / config.batch_size)):
-                count = min(config.batch_size, config.samples - batch * config.batch_size)
-                jobs.append(Job(point, config.scheme, kind, stored, offset, batch, count, config.seed))
+            jobs += [Job(point, config.scheme, kind, stored, offset, batch, count, config.seed)
+                     for batch, count in _batches(config)]
     return jobs
 
 
@@ -127,16 +132,16 @@ def plan_importance_jobs(config: CampaignConfig, fits: dict[Condition, OffsetFit
     not depend on the condition (common random numbers)."""
     missing = [condition.label() for condition in config.conditions() if condition not in fits]
     if missing:
-        raise CircuitkitError("importance sampling: every pilot job failed for " + "; ".join(missing)
-                              + ", so there is no offset fit to place the proposal")
+        raise CircuitkitError("importance sampling: the pilot decided reads at fewer than two offset points for "
+                              + "; ".join(missing) + " (its jobs failed to converge or its reads did not resolve), "
+                              "so there is no offset fit to place the proposal")
     jobs = []
     for point in config.points:
         fit = fits[Condition.at(point, config.scheme)]
         for stored in (+1, -1):
             log_ratio = target_log_ratio(config.device.states, stored, fit)
-            for batch in range(math.ceil(config.samples / config.batch_size)):
-                count = min(config.batch_size, config.samples - batch * config.batch_size)
-                jobs.append(Job(point, config.scheme, "is", stored, log_ratio, batch, count, config.seed))
+            jobs += [Job(point, config.scheme, "is", stored, log_ratio, batch, count, config.seed)
+                     for batch, count in _batches(config)]
     return jobs
 
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -51,40 +52,103 @@ from scipy import optimize, special, stats
 
 from circuitkit.ber_table import BerRow, BerTable, Condition, method_text
 from circuitkit.corners.outcomes import UNRESOLVED_READ
+from circuitkit.device.distributions import Lognormal
 from circuitkit.device.nonideality import ProgrammedStates
 from circuitkit.sense_offset import Z95, OffsetFit, conditional_error_probabilities, error_probabilities
 
-__all__ = ["METHOD_NAME", "OffsetFit", "conditional_error_probabilities", "design_point_resistances",
-           "error_probabilities", "fit_offset", "offset_table"]
+__all__ = ["METHOD_NAME", "OffsetFit", "binary_rows", "conditional_error_probabilities", "decided_fit",
+           "design_point", "design_point_resistances", "error_probabilities", "fit_offset", "offset_tallies",
+           "offset_table", "tally_arrays"]
 
 METHOD_NAME = "offset"
+
+
+def design_point(bl, blb, log_ratio: float) -> np.ndarray:
+    """(ln R_BL, ln R_BLb) with ln R_BLb - ln R_BL = `log_ratio` of highest joint density
+    of the BL and BLb devices' resistance models (any model with `ln_logpdf`): the most
+    probable failing pair of a cell read at that ratio. Two lognormals in closed form; any
+    other model (a mixture may have two modes) by a grid over both devices' ranges, which
+    finds the right mode, refined by a bounded scalar search within a grid step."""
+    if isinstance(bl, Lognormal) and isinstance(blb, Lognormal):
+        var_bl, var_blb = bl.sigma ** 2, blb.sigma ** 2
+        total = var_bl + var_blb
+        gap = blb.mu - bl.mu
+        if total == 0:
+            middle = 0.5 * (bl.mu + blb.mu)
+        else:
+            # Each device gives up the margin gap - log_ratio in proportion to its variance; centred.
+            ln_bl = bl.mu + var_bl * (gap - log_ratio) / total
+            ln_blb = blb.mu - var_blb * (gap - log_ratio) / total
+            middle = 0.5 * (ln_bl + ln_blb)
+        return np.array([middle - log_ratio / 2, middle + log_ratio / 2])
+
+    def negative_log_density(a: np.ndarray) -> np.ndarray:
+        return -(bl.ln_logpdf(a) + blb.ln_logpdf(a + log_ratio))
+
+    centre_bl, centre_blb = math.log(bl.median), math.log(blb.median) - log_ratio
+    width = 10.0 * max(bl.sigma_ln, blb.sigma_ln, 1e-3)
+    grid = np.linspace(min(centre_bl, centre_blb) - width, max(centre_bl, centre_blb) + width, 4001)
+    best = int(np.argmin(negative_log_density(grid)))
+    step = grid[1] - grid[0]
+    solution = optimize.minimize_scalar(lambda a: float(negative_log_density(np.array(a))), method="bounded",
+                                        bounds=(grid[best] - step, grid[best] + step),
+                                        options={"xatol": 1e-10})
+    ln_bl = float(solution.x)
+    return np.array([ln_bl, ln_bl + log_ratio])
 
 
 def design_point_resistances(states: ProgrammedStates, point: float) -> np.ndarray:
     """(R_BL, R_BLb) with ln(R_BLb/R_BL) = point at the most probable failure point of
     the programmed `states` (a `ProgrammedStates`, or a `DeviceNonideality`'s): the pair
-    (ln R_LRS, ln R_HRS = ln R_LRS + point) of highest joint density. Lognormal states in
-    closed form; any other model (a mixture may have two modes) by a search over ln R_LRS."""
+    (R_LRS, R_HRS) of highest joint density (`design_point`)."""
     states = getattr(states, "states", states)
-    lrs_model, hrs_model = states.state("lrs"), states.state("hrs")
-    if lrs_model.kind != "lognormal" or hrs_model.kind != "lognormal":
-        ln_lrs = np.linspace(float(np.log(lrs_model.ppf(1e-12))), float(np.log(lrs_model.isf(1e-12))), 20001)
-        joint = lrs_model.ln_logpdf(ln_lrs) + hrs_model.ln_logpdf(ln_lrs + point)
-        best = float(ln_lrs[int(np.argmax(joint))])
-        return np.exp([best, best + point])
-    lrs, hrs = states.lognormal("lrs"), states.lognormal("hrs")
-    mu_l, mu_h = lrs.mu, hrs.mu
-    var_l, var_h = lrs.sigma ** 2, hrs.sigma ** 2
-    total = var_l + var_h
-    gap = mu_h - mu_l
-    if total == 0:
-        middle = 0.5 * (mu_l + mu_h)
-    else:
-        # Most probable (ln R_LRS, ln R_HRS) with ln R_HRS - ln R_LRS = point, centred.
-        ln_lrs = mu_l + var_l * (gap - point) / total
-        ln_hrs = mu_h - var_h * (gap - point) / total
-        middle = 0.5 * (ln_lrs + ln_hrs)
-    return np.exp([middle - point / 2, middle + point / 2])
+    return np.exp(design_point(states.state("lrs"), states.state("hrs"), point))
+
+
+def offset_tallies(results, conditions: Iterable[Condition] = ()) -> dict[Condition, dict[float, list[int]]]:
+    """Per condition and offset point of offset jobs' `results` ((job, outcome) pairs):
+    [reads that decided (+1 or -1), reads of +1, reads that decided nothing (unresolved,
+    or in a job that did not converge)]. Every one of `conditions` is a key, in their
+    order, even with no results."""
+    by_condition: dict[Condition, dict[float, list[int]]] = {condition: {} for condition in conditions}
+    for job, outcome in results:
+        tally = by_condition.setdefault(job.condition, {}).setdefault(job.offset_point, [0, 0, 0])
+        if outcome.status != "ok":
+            tally[2] += job.count
+            continue
+        tally[0] += sum(1 for value in outcome.read if value != UNRESOLVED_READ)
+        tally[1] += sum(1 for value in outcome.read if value == +1)
+        tally[2] += sum(1 for value in outcome.read if value == UNRESOLVED_READ)
+    return by_condition
+
+
+def tally_arrays(by_point: dict[float, list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One condition's `offset_tallies` as arrays over the sorted points: points, decided
+    reads, reads of +1, undecided reads."""
+    points = np.array(sorted(by_point))
+    trials, read_plus, undecided = (np.array([by_point[p][k] for p in points]) for k in range(3))
+    return points, trials, read_plus, undecided
+
+
+def decided_fit(points: np.ndarray, trials: np.ndarray, read_plus: np.ndarray) -> OffsetFit | None:
+    """The probit fit of the reads that decided, at the points where any did; None when
+    fewer than two points did (nothing to fit)."""
+    used = trials > 0
+    if used.sum() < 2:
+        return None
+    return fit_offset(points[used], trials[used], read_plus[used])
+
+
+def binary_rows(condition: Condition, stored: int, error: float, low: float, high: float, samples: int,
+                method: str) -> list[BerRow]:
+    """The two rows of a binary read of `stored` at `condition`, from its misread
+    probability `error` and 95 % interval [low, high]: read -1 then read +1."""
+    rows = []
+    for read in (-1, +1):
+        values = (1.0 - error, 1.0 - high, 1.0 - low) if read == stored else (error, low, high)
+        rows.append(BerRow(condition.corner, condition.vdd, condition.temp_c, condition.scheme, stored, read,
+                           samples, 0, *values, method))
+    return rows
 
 
 def fit_offset(points: np.ndarray, trials: np.ndarray, read_plus: np.ndarray) -> OffsetFit:
@@ -184,27 +248,17 @@ def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
     names the device models the integral assumed and flags a separated fit; the record
     holds the model-form sensitivity (`model_form_sensitivity`)."""
     states = config.device.states
-    # Per condition and offset point: reads, reads of +1, undecided reads (unresolved or not converged).
-    by_condition: dict[Condition, dict[float, list[int]]] = {condition: {} for condition in config.conditions()}
     errors: dict[Condition, list[str]] = {}
     for job, outcome in results:
-        tally = by_condition.setdefault(job.condition, {}).setdefault(job.offset_point, [0, 0, 0])
         if outcome.status != "ok":
-            tally[2] += job.count
             errors.setdefault(job.condition, []).append(outcome.error)
-            continue
-        tally[0] += sum(1 for value in outcome.read if value != UNRESOLVED_READ)
-        tally[1] += sum(1 for value in outcome.read if value == +1)
-        tally[2] += sum(1 for value in outcome.read if value == UNRESOLVED_READ)
     rows: list[BerRow] = []
     records = []
-    for condition, tallies in by_condition.items():
-        points = np.array(sorted(tallies))
-        trials = np.array([tallies[p][0] for p in points])
-        read_plus = np.array([tallies[p][1] for p in points])
-        undecided = np.array([tallies[p][2] for p in points])
+    for condition, by_point in offset_tallies(results, config.conditions()).items():
+        points, trials, read_plus, undecided = tally_arrays(by_point)
         place = (condition.corner, condition.vdd, condition.temp_c, condition.scheme)
-        if (trials > 0).sum() < 2:
+        decided = decided_fit(points, trials, read_plus)
+        if decided is None:
             # Nothing to fit: the condition stays, as rows that say what happened.
             reason = (f"failed: {int(undecided.sum())} offset reads did not converge or decide, "
                       f"{int(trials.sum())} did")
@@ -213,8 +267,7 @@ def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
             records.append({**dataclasses.asdict(condition), "status": reason,
                             "errors": sorted(set(errors.get(condition, [])))[:5]})
             continue
-        used = trials > 0
-        fits = [fit_offset(points[used], trials[used], read_plus[used])]
+        fits = [decided]
         if undecided.any():
             fits += [fit_offset(points, trials + undecided, read_plus + undecided),
                      fit_offset(points, trials + undecided, read_plus)]
@@ -231,11 +284,5 @@ def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
                         "ber": {str(stored): list(values) for stored, values in probabilities.items()},
                         "model_form_sensitivity": model_form_sensitivity(fits, states)})
         for stored in (-1, +1):
-            error, low, high = probabilities[stored]
-            for read in (-1, +1):
-                if read == stored:
-                    estimate, ci_low, ci_high = 1.0 - error, 1.0 - high, 1.0 - low
-                else:
-                    estimate, ci_low, ci_high = error, low, high
-                rows.append(BerRow(*place, stored, read, simulations, 0, estimate, ci_low, ci_high, text))
+            rows.extend(binary_rows(condition, stored, *probabilities[stored], simulations, text))
     return BerTable(rows, source="<offset method>"), records

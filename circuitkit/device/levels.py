@@ -362,10 +362,10 @@ def fit_levels(data: "IVSweep | LevelsSeries", start: ModelCard | None = None, *
     steps = np.array([0.02, 0.02, 0.005])[:len(x)]
     hessian = np.empty((len(x), len(x)))
     for i in range(len(x)):
-        for j in range(len(x)):
+        for j in range(i, len(x)):  # symmetric: the upper triangle, mirrored (each entry costs 4 fits)
             e_i, e_j = np.eye(len(x))[i] * steps[i], np.eye(len(x))[j] * steps[j]
-            hessian[i, j] = (objective(x + e_i + e_j) - objective(x + e_i - e_j) - objective(x - e_i + e_j)
-                             + objective(x - e_i - e_j)) / (4 * steps[i] * steps[j])
+            hessian[i, j] = hessian[j, i] = (objective(x + e_i + e_j) - objective(x + e_i - e_j)
+                                             - objective(x - e_i + e_j) + objective(x - e_i - e_j)) / (4 * steps[i] * steps[j])
     try:
         covariance = 2 * sigma2 * np.linalg.inv(hessian)
         se_ln = np.sqrt(np.where(np.diag(covariance) > 0, np.diag(covariance), np.nan))

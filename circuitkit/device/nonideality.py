@@ -138,13 +138,16 @@ class ProgrammedStates:
     produced, by kind, for model-form sensitivity (empty when the states were given).
     `source`: where they come from ("fitted from <file>", LITERATURE_SOURCE,
     EXPLICIT_SOURCE, or a mix after overrides); None: LITERATURE_SOURCE for the
-    literature states, EXPLICIT_SOURCE for any others.
+    literature states, EXPLICIT_SOURCE for any others. `relaxed_from`: the programmed
+    states these are a later read of (`corners.config.relax_device`), so that relaxing
+    again starts from them; not part of the states' value (equality, files).
     """
 
     lrs: ResistanceModel = LITERATURE_LRS
     hrs: ResistanceModel = LITERATURE_HRS
     source: str | None = None
     fitted: Mapping[str, Mapping[str, ResistanceModel]] = dataclasses.field(default_factory=dict)
+    relaxed_from: "ProgrammedStates | None" = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in STATES:

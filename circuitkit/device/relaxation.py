@@ -180,6 +180,20 @@ class RelaxationModel:
         """Sigma of the change of ln R after t_s at temp_c."""
         return self.spread_per_unit(resistance) * self.time_scale(self.equivalent_time(t_s, temp_c))
 
+    def pair_change(self, r_before, t_before_s, duration_s, temp_c, read_noise: float = 0.0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and sigma of ln(R_after / R_before) of cells read `r_before` at `t_before_s`
+        (equivalent seconds at T_ref since programming) and read again `duration_s` later,
+        spent at `temp_c`: independent increments, mean m(x) (w_a - w_b), variance s(x)^2
+        (w_a^2 - w_b^2) (floored at 1e-12, as in the fit's likelihood, so that a pair read
+        twice at once keeps a width), plus both reads' noise 2 read_noise^2. With
+        t_before_s = 0 and no read noise: `median_shift` and `spread`."""
+        w_b = self.time_scale(t_before_s)
+        w_a = self.time_scale(np.asarray(t_before_s, dtype=float) + self.equivalent_time(duration_s, temp_c))
+        mean = self.drift_per_unit(r_before) * (w_a - w_b)
+        sd = np.sqrt(self.spread_per_unit(r_before) ** 2 * np.maximum(w_a ** 2 - w_b ** 2, 1e-12) + 2 * read_noise ** 2)
+        return mean, sd
+
     def sample(self, resistance: np.ndarray, t_s: float, temp_c: float, rng: np.random.Generator) -> np.ndarray:
         """Resistances after t_s at temp_c of cells programmed to `resistance` (the crossbar drift hook)."""
         resistance = np.asarray(resistance, dtype=float)
@@ -224,10 +238,13 @@ class RelaxationModel:
         draws[:, 1] = np.maximum(draws[:, 1], 0.0)
         return [dataclasses.replace(self, **dict(zip(PARAMETERS, row)), covariance=()) for row in draws]
 
-    def spread_interval(self, resistance, t_s, temp_c, *, level: float = 0.95, draws: int = 400,
-                        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """`level` band of the predicted spread from the parameters' covariance (their uncertainty only)."""
-        values = np.array([m.spread(resistance, t_s, temp_c) for m in self._draws(draws, seed)])
+    def spread_interval(self, resistance, t_s, temp_c, *, t_before_s: float = 0.0, read_noise: float = 0.0,
+                        level: float = 0.95, draws: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """`level` band of the predicted spread from the parameters' covariance (their
+        uncertainty only): of ln R after t_s at temp_c (`spread`), or with `t_before_s` and
+        `read_noise` of the pair change from a read at t_before_s (`pair_change`)."""
+        values = np.array([m.pair_change(resistance, t_before_s, t_s, temp_c, read_noise)[1]
+                           for m in self._draws(draws, seed)])
         tail = 100 * (1 - level) / 2
         return np.percentile(values, tail, axis=0), np.percentile(values, 100 - tail, axis=0)
 
@@ -685,10 +702,7 @@ def predictive_coverage(model: RelaxationModel, pairs: RetentionPairs, keep: np.
     from circuitkit.stats import binomial_interval
 
     p = pairs.rows(keep)
-    w_b = model.time_scale(p.t_before_s)
-    w_a = model.time_scale(p.t_before_s + model.equivalent_time(p.duration_s, p.temp_c))
-    mean = model.drift_per_unit(p.r_before) * (w_a - w_b)
-    sd = np.sqrt(model.spread_per_unit(p.r_before) ** 2 * np.maximum(w_a ** 2 - w_b ** 2, 1e-12) + 2 * read_noise ** 2)
+    mean, sd = model.pair_change(p.r_before, p.t_before_s, p.duration_s, p.temp_c, read_noise)
     d = np.log(p.r_after / p.r_before)
     lo, hi = mean + sd * special.ndtri(quantiles[0]), mean + sd * special.ndtri(quantiles[1])
     inside = int(np.sum((d >= lo) & (d <= hi)))

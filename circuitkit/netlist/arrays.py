@@ -73,6 +73,8 @@ MAX_CELLS = 128 * 128
 # by the columns' own precharge; the conditioning read stays for the source lines' history.
 CYCLES_PER_ROW = 2
 ROWS_PER_PRECHARGE_DEVICE = 8
+# The tighter transient tolerance of resistive-wire decks (`ArrayReadBench` doc): its `options`.
+ARRAY_RELTOL = {"reltol": 1e-4}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +169,11 @@ class ArrayReadBench(Bench["ArrayRead"]):
     between each column's bit lines and its PCSA (`pcsa.xnor_subckt`, the XNOR PCSA's)
     crosses them for input -1, so read i returns weight x input (XNOR of the bits).
 
+    ngspice's transient tolerance is one of the bench's `options` (`ARRAY_RELTOL`: with
+    resistive word lines some decks, 16 x 16 at 50 ohm/pitch, 64 x 64 at metal 1's 0.89,
+    stopped at a word-line edge with "timestep too small" at ngspice's default 1e-3 and ran
+    at 1e-4, about 3x the CPU time).
+
     Measures per read cell (row r, column c): `q_r<r>_c<c>`, `qb_...`, `tq_...`, `tqb_...`,
     `mq_...`, `mqb_...` as in `readout.read_measures`; per read row `e_r<r>` (J, whole array),
     all of the measured (second) read of each row.
@@ -181,10 +188,6 @@ class ArrayReadBench(Bench["ArrayRead"]):
     wires: WireParasitics = WireParasitics()
     read_rows: Sequence[int] | None = None
     inputs: Sequence[int] | None = None
-    # ngspice's transient tolerance (None: its default 1e-3). With resistive word lines some
-    # decks (16 x 16 at 50 ohm/pitch, 64 x 64 at metal 1's 0.89) stopped at a word-line edge
-    # with "timestep too small" at 1e-3 and ran at 1e-4 (about 3x the CPU time).
-    reltol: float | None = None
     # Bit-line precharge switches per column (None: one per `ROWS_PER_PRECHARGE_DEVICE` rows)
     # and the bias current of the precharge level's replica follower (A).
     bl_precharge_devices: int | None = None
@@ -212,8 +215,9 @@ class ArrayReadBench(Bench["ArrayRead"]):
                 raise CircuitkitError(f"array: inputs={self.inputs!r}: expected one +1/-1 per read row "
                                       f"({len(read_rows)} read rows)")
             object.__setattr__(self, "inputs", tuple(int(x) for x in inputs))
-        if self.reltol is not None and not 0 < self.reltol < 1:
-            raise CircuitkitError(f"array: reltol={self.reltol!r}: expected a relative tolerance in (0, 1)")
+        reltol = (self.options or {}).get("reltol")
+        if reltol is not None and not (isinstance(reltol, (int, float)) and 0 < reltol < 1):
+            raise CircuitkitError(f"array: options reltol={reltol!r}: expected a relative tolerance in (0, 1)")
         self.states.gaps(self.card)
 
     @property
@@ -323,8 +327,6 @@ class ArrayReadBench(Bench["ArrayRead"]):
         saves += [f"v({node}_c{k})" for k in range(cols) for node in ("q", "qb")]
         saves += ["v(vblpre)", f"v(bl_c{cols - 1}_r{rows - 1})", f"v(blb_c{cols - 1}_r{rows - 1})"]
         lines += c.wrap_words(".save", saves)
-        if self.reltol is not None:
-            lines.append(f".options reltol={self.reltol:g}")
         lines.append(f".tran {c.spice_number(self.timing.t_step)} {{t_pre+{CYCLES_PER_ROW}*reads*t_period}}")
         return c.finish(lines)
 
@@ -369,7 +371,7 @@ def array_timing(rows: int, vdd: float = 1.8, t_precharge: float = 1e-9) -> pcsa
     probe = pcsa.ReadTiming(t_precharge=t_precharge, t_evaluate=8e-9, t_margin=1e-9)
     bench = ArrayReadBench(weight_pattern(rows, 2), timing=probe, point=OperatingPoint(Corner.TT, vdd, 27.0),
                            wires=WireParasitics(r_bitline=0.0, r_wordline=0.0),
-                           read_rows=tuple(sorted({0, rows - 1})), reltol=1e-4)
+                           read_rows=tuple(sorted({0, rows - 1})), options=ARRAY_RELTOL)
     read = bench.simulate(name=f"array_timing_{rows}")
     if read.errors or not np.all(np.isfinite(read.delay_s)):
         raise CircuitkitError(f"array_timing: a {rows}-row column does not resolve a nominal read at {vdd:g} V "

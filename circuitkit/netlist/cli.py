@@ -54,7 +54,8 @@ def build(args: argparse.Namespace) -> Bench:
         return array_mod.ArrayReadBench(weights, point=operating_point(args),
                                         timing=_timing(args, pcsa.ReadTiming()),
                                         states=states, wires=wires, read_rows=args.read_rows, inputs=args.inputs,
-                                        reltol=args.reltol, **common_fields)
+                                        options=None if args.reltol is None else {"reltol": args.reltol},
+                                        **common_fields)
     params = neuron.NeuronParams(c_mem=args.c_mem, v_th=args.v_th, t_refractory=args.t_refractory)
     return neuron.if_neuron(args.r_positive, args.r_negative, point=operating_point(args), params=params,
                             t_stop=args.t_stop, **common_fields)

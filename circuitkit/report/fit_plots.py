@@ -140,7 +140,8 @@ def plot_distribution(path: Path, data: ResistanceDistribution, fits: list[Any],
 def plot_retention(path: Path, pairs: Any, fit: Any, title: str, series: dict | None = None) -> Path:
     """Relaxation fit: per file (condition), the robust spread and the median of
     ln(R_after/R_before) in bins of the before-read resistance (pairs judged unrelated left
-    out), against the fitted model's spread and drift with their 95 % bands. Without a fit
+    out), against the fitted model's spread and drift of that change (`RelaxationModel.pair_change`,
+    with the fit's read noise) and the spread's 95 % band. Without a fit
     (time series of single cells only): ln R of each series against time."""
     if fit is None:
         fig, ax = plt.subplots(figsize=(8, 4.4))
@@ -155,6 +156,7 @@ def plot_retention(path: Path, pairs: Any, fit: Any, title: str, series: dict | 
         ax.legend(fontsize=7)
         return finish(fig, path, f"{title}: read noise against relaxation of single cells")
     model = fit.model
+    read_noise = float(fit.settings.get("read_noise_sigma_ln") or 0.0)
     fig, (ax_s, ax_m) = plt.subplots(1, 2, figsize=(11, 4.6))
     related = fit.unrelated_probability < 0.5
     colors = plt.cm.tab10(np.arange(max(len(pairs.group_names), 1)))
@@ -177,14 +179,14 @@ def plot_retention(path: Path, pairs: Any, fit: Any, title: str, series: dict | 
         duration = float(np.median(pairs.duration_s[sel]))
         before = float(np.median(pairs.t_before_s[sel]))
         r = np.geomspace(min(centre), max(centre), 60)
-        w_b = model.time_scale(before)
-        w_a = model.time_scale(before + model.equivalent_time(duration, temp))
-        factor = np.sqrt(max(w_a ** 2 - w_b ** 2, 0.0)) / max(w_a, 1e-300)
-        ax_s.plot(r, model.spread(r, duration, temp) * factor, color=color,
-                  label=f"model, {duration / 3600:.3g} h at {temp:g} C")
-        low, high = model.spread_interval(r, duration, temp)
-        ax_s.fill_between(r, low * factor, high * factor, color=color, alpha=0.2)
-        ax_m.plot(r, model.drift_per_unit(r) * (w_a - w_b), color=color)
+        # What the fit predicts for these pairs: the change from the before read (not from
+        # programming) with both reads' noise, as its likelihood and predictive coverage.
+        drift, spread = model.pair_change(r, before, duration, temp, read_noise)
+        ax_s.plot(r, spread, color=color, label=f"model, {duration / 3600:.3g} h at {temp:g} C"
+                  + (f" after {before / 3600:.3g} h" if before > 0 else ""))
+        low, high = model.spread_interval(r, duration, temp, t_before_s=before, read_noise=read_noise)
+        ax_s.fill_between(r, low, high, color=color, alpha=0.2)
+        ax_m.plot(r, drift, color=color)
     for ax in (ax_s, ax_m):
         ax.set_xscale("log")
         ax.set_xlabel("resistance before (ohm)")
