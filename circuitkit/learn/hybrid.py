@@ -190,5 +190,4 @@ def run_hybrid(cnn: Cnn, dataset: Dataset, config: HybridConfig, *, pulse_card=N
                          "test_images": int(y_test.size)},
             "rows": rows, "chips": per_chip, "published": PUBLISHED, "config": config.describe(),
             "drift": "off (no relaxation model applied: the reads are fresh)",
-            "read_noise": "fitted read-to-read noise of the pulse card on every read"
-                          + (f", x {config.crossbar.read_noise_scale:g}" if config.crossbar.read_noise_scale != 1 else "")}
+            "read_noise": programmer.read_noise_source}

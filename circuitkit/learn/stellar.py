@@ -21,7 +21,11 @@ default chosen from the card: `weakest_pulses`, the least-energy pulses that mov
 device in the middle of its range by a median 0.1 in ln G),
 `PulseResponse` tabulates, on a grid of starting conductances, many draws of
 ln(G_after / G_before) and the mean energy of the pulse. A device takes a draw at its
-present conductance (nearest grid point), so every update has the model's spread, its
+present conductance (nearest grid point). Where the card splits its rate spread into a
+per-cell and a per-pulse part (`PulseModel.sigma_ln_rate_cell`, from a cycling log), the
+draws are tabulated per cell class (CELL_CLASSES equal-probability values of the cell's
+own rate offset z) and each device keeps the class it was given at fabrication for all
+its pulses; only the per-pulse part is redrawn. So every update has the model's spread, its
 state dependence (steps shrink near the bounds the compliance and the RESET set) and its
 SET/RESET asymmetry. Two knobs deform the drawn step d for sweeps:
 
@@ -41,6 +45,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from circuitkit import CircuitkitError
 from circuitkit.device.pulse import PulseCondition, PulseModel
@@ -58,6 +63,7 @@ SWEEP_WIDTHS = (20e-9, 40e-9, 100e-9, 200e-9, 400e-9, 1e-6, 2e-6)
 SWEEP_WORD_LINE = tuple(np.round(np.arange(0.5, 3.41, 0.1), 2))
 SWEEP_LINE = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)  # the pulsed bit (SET) or source (RESET) line
 RULES = ("stellar", "sign", "ideal")
+CELL_CLASSES = 16  # equal-probability values of a device's own rate offset (a card with a per-cell part)
 
 
 def weakest_pulses(model: PulseModel, median_step: float = MEDIAN_STEP) -> tuple[PulseStep, PulseStep]:
@@ -101,12 +107,23 @@ class PulseResponse:
     """Tabulated per-pulse response of a device to one SET and one RESET pulse."""
 
     ln_g: np.ndarray           # (K,) grid of ln conductance (S)
-    steps: dict[int, np.ndarray]   # polarity (+1 SET, -1 RESET) -> (K, M) draws of ln(G_after / G_before)
+    # polarity (+1 SET, -1 RESET) -> (K, C, M) draws of ln(G_after / G_before) per state, cell class, draw
+    steps: dict[int, np.ndarray]
     energy: dict[int, np.ndarray]  # polarity -> (K,) mean energy per pulse (J)
     pulses: dict[int, PulseStep]
     reset_scale: float = 1.0
     nonlinearity: float = 0.0
     choice: str = "given by the caller"
+    rate_split: str = "all per pulse (no cycling data)"
+
+    @property
+    def cell_classes(self) -> int:
+        return int(self.steps[1].shape[1])
+
+    def cell_class(self, devices: int, rng: np.random.Generator) -> np.ndarray | None:
+        """Each device's own class (its rate offset), drawn once; None with one class (no
+        per-cell part: nothing drawn)."""
+        return rng.integers(0, self.cell_classes, size=devices) if self.cell_classes > 1 else None
 
     @classmethod
     def from_model(cls, model: PulseModel, set_pulse: PulseStep | None = None, reset_pulse: PulseStep | None = None,
@@ -125,15 +142,19 @@ class PulseResponse:
         menu = PulseMenu.of([set_pulse.triple(), reset_pulse.triple()])
         engine = ProgrammingEngine(model, menu)
         ln_g = np.linspace(np.log(g_range[0]), np.log(g_range[1]), points)
-        r_before = np.repeat(np.exp(-ln_g), draws)
+        classes = CELL_CLASSES if model.has_cell_part else 1
+        r_before = np.repeat(np.exp(-ln_g), classes * draws)
+        cell_z = (np.tile(np.repeat(special.ndtri((np.arange(classes) + 0.5) / classes), draws), points)
+                  if classes > 1 else None)
         rng = np.random.default_rng(seed)
         steps, energy = {}, {}
         for polarity, pulse in ((1, set_pulse), (-1, reset_pulse)):
             row = menu.index([pulse.triple()])[0]
-            r_after, charge = engine.apply(r_before, np.full(r_before.size, row), pulse.width, rng)
-            steps[polarity] = np.log(r_before / r_after).reshape(points, draws)
-            energy[polarity] = engine.energy(charge, np.full(charge.size, row)).reshape(points, draws).mean(axis=1)
-        return cls(ln_g, steps, energy, {1: set_pulse, -1: reset_pulse}, choice=choice)
+            r_after, charge = engine.apply(r_before, np.full(r_before.size, row), pulse.width, rng, cell_z=cell_z)
+            steps[polarity] = np.log(r_before / r_after).reshape(points, classes, draws)
+            energy[polarity] = engine.energy(charge, np.full(charge.size, row)).reshape(points, -1).mean(axis=1)
+        return cls(ln_g, steps, energy, {1: set_pulse, -1: reset_pulse}, choice=choice,
+                   rate_split=model.rate_split_text())
 
     def deformed(self, reset_scale: float = 1.0, nonlinearity: float = 0.0) -> "PulseResponse":
         if reset_scale <= 0 or nonlinearity < 0:
@@ -151,8 +172,9 @@ class PulseResponse:
             ends = []
             for polarity in (-1, 1):
                 g = np.full(1024, np.exp(self.ln_g[self.ln_g.size // 2]))
+                cell = self.cell_class(g.size, rng)  # 1024 devices, each keeping its class
                 for _ in range(50):
-                    g = plain._step(g, np.full(g.size, polarity), rng)[0]
+                    g = plain._step(g, np.full(g.size, polarity), rng, cell)[0]
                 ends.append(float(np.median(np.log(g))))
             self._bounds = (ends[0], ends[1])
         return self._bounds
@@ -164,15 +186,21 @@ class PulseResponse:
         distance = np.where(polarity > 0, high - ln_g, ln_g - low) / (high - low)
         return np.clip(distance, 0.0, 1.0) ** self.nonlinearity
 
-    def apply(self, g: np.ndarray, polarity: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Conductance after one pulse per device (polarity +1 SET, -1 RESET) and its energy (J)."""
-        return self._step(g, polarity, rng)
+    def apply(self, g: np.ndarray, polarity: np.ndarray, rng: np.random.Generator, cell: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Conductance after one pulse per device (polarity +1 SET, -1 RESET) and its energy
+        (J); `cell`: each device's class (`cell_class`), else drawn afresh (a new device)."""
+        return self._step(g, polarity, rng, cell)
 
-    def _step(self, g: np.ndarray, polarity: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _step(self, g: np.ndarray, polarity: np.ndarray, rng: np.random.Generator, cell: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
         ln_g = np.log(g)
         k = np.clip(np.rint((ln_g - self.ln_g[0]) / (self.ln_g[1] - self.ln_g[0])).astype(int), 0, self.ln_g.size - 1)
-        draw = rng.integers(0, self.steps[1].shape[1], size=g.shape)
-        step = np.where(polarity > 0, self.steps[1][k, draw], self.steps[-1][k, draw])
+        draw = rng.integers(0, self.steps[1].shape[2], size=g.shape)
+        if cell is None:
+            cell = self.cell_class(g.size, rng)
+            cell = np.zeros(g.shape, dtype=int) if cell is None else cell.reshape(g.shape)
+        step = np.where(polarity > 0, self.steps[1][k, cell, draw], self.steps[-1][k, cell, draw])
         if self.reset_scale != 1.0 or self.nonlinearity != 0.0:
             step = step * np.where(polarity > 0, 1.0, self.reset_scale) * self._factor(ln_g, polarity)
         energy = np.where(polarity > 0, self.energy[1][k], self.energy[-1][k])
@@ -194,7 +222,8 @@ class PulseResponse:
                 "reset_scale": self.reset_scale, "nonlinearity": self.nonlinearity,
                 "asymmetry_reset_over_set": self.asymmetry(),
                 "range_us": [float(np.exp(low) * 1e6), float(np.exp(high) * 1e6)],
-                "draws_per_state": int(self.steps[1].shape[1]), "states": int(self.ln_g.size)}
+                "draws_per_state": int(self.steps[1].shape[2]), "states": int(self.ln_g.size),
+                "cell_classes": self.cell_classes, "rate_split": self.rate_split}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,7 +258,8 @@ class DeviceLayer:
         # As fabricated and reset (the fitted HRS distribution), then one pulse of random
         # polarity: weights start spread on both sides of the reference.
         g = 1.0 / start.distribution("HRS").sample(rng, inputs * outputs)
-        g, _ = response.apply(g, rng.choice([-1, 1], size=g.size), rng)
+        self.cell = response.cell_class(g.size, rng)  # each device's own rate offset, kept for all its pulses
+        g, _ = response.apply(g, rng.choice([-1, 1], size=g.size), rng, self.cell)
         self.g = g.reshape(inputs, outputs)
 
     @property
@@ -250,7 +280,8 @@ class DeviceLayer:
         if where.size == 0:
             return 0.0
         flat = self.g.reshape(-1)
-        flat[where], energy = self.response.apply(flat[where], polarity.reshape(-1)[where], rng)
+        flat[where], energy = self.response.apply(flat[where], polarity.reshape(-1)[where], rng,
+                                                  None if self.cell is None else self.cell[where])
         return float(energy.sum())
 
 

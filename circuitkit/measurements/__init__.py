@@ -20,6 +20,8 @@ Three shapes (see characterization/README.md for examples):
   `r_before` each row is a before/after pair around a bake of `time` at `temperature`
   (`time_before`: when the before read was taken after programming), else each row is one
   read of cell `address` in a time series.
+- cycling logs (`read_cycling`): one cell pulsed SET / RESET over and over, an event log of
+  pulses and reads; each pulse is paired with the read before and after it (a `PulseTable`).
 
 Files: an optional header row naming the columns, then one row per point; `#` starts a
 comment line (`# key: value` comments are kept as metadata) unless its first cell is an
@@ -47,6 +49,7 @@ rows, `ReadOptions`, `MeasurementFile`); `kinds` holds the four kinds (`read_iv`
 `read_pulse`, `read_distribution`, `read_retention`, `read_measurement`). Import from here.
 """
 
+from circuitkit.measurements.cycling import CyclingRecord, read_cycling
 from circuitkit.measurements.kinds import (
     PULSED_LINES,
     READERS,
@@ -76,7 +79,7 @@ from circuitkit.measurements.reader import (
     unit_scale,
 )
 
-__all__ = ["DIMENSIONS", "DROP_REASONS", "EXCEL_ERRORS", "PULSED_LINES", "QUANTITIES", "READERS", "SI_UNIT",
+__all__ = ["CyclingRecord", "read_cycling", "DIMENSIONS", "DROP_REASONS", "EXCEL_ERRORS", "PULSED_LINES", "QUANTITIES", "READERS", "SI_UNIT",
            "IVSweep", "MeasurementError", "MeasurementFile", "PulseTable", "Quantity", "ReadOptions",
            "ResistanceDistribution", "RetentionFiles", "RetentionTable",
            "is_excel_error", "read_distribution", "read_iv",

@@ -169,11 +169,20 @@ def _programming(config: MlcConfig, pulse_card: ModelCard):
     return model, scheme, ProgrammingEngine.for_scheme(model, scheme), read_noise
 
 
-def _batch_job(config: MlcConfig, pulse_card: ModelCard, start: ModelCard, batch: int, drift: DriftModel | None,
-               drift_t_s: float) -> tuple[int, dict[str, np.ndarray]]:
-    """One batch in a worker process (which builds its own engine)."""
+_WORKER: dict[str, Any] = {}  # in a worker process: the campaign's config and programming, built once
+
+
+def _start_worker(config: MlcConfig, pulse_card: ModelCard) -> None:
+    """A worker process builds the model, scheme and engine (its tables) once, not per batch."""
     model, scheme, engine, _ = _programming(config, pulse_card)
-    return batch, _run_batch(config, model, start, engine, scheme, batch, drift, drift_t_s)
+    _WORKER.update(config=config, model=model, scheme=scheme, engine=engine)
+
+
+def _batch_job(start: ModelCard, batch: int, drift: DriftModel | None, drift_t_s: float
+               ) -> tuple[int, dict[str, np.ndarray]]:
+    """One batch in a worker process, with the engine `_start_worker` built."""
+    return batch, _run_batch(_WORKER["config"], _WORKER["model"], start, _WORKER["engine"], _WORKER["scheme"], batch,
+                             drift, drift_t_s)
 
 
 def _run_batch(config: MlcConfig, model: PulseModel, start: ModelCard, engine: ProgrammingEngine, scheme,
@@ -209,7 +218,7 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
     model, scheme, engine, read_noise = _programming(config, pulse_card)
     levels = config.level_map
     key = {"config": config.to_dict(), "pulse_card": card_digest(pulse_card), "start_card": card_digest(start_card),
-           "read_noise": read_noise,
+           "read_noise": read_noise, "rate_split": model.rate_split_text(),
            "drift": "off" if drift is None else drift_label(drift, drift_t_s, model.temp_c)}
     check_or_save_key(outdir / "mlc_config.json", key)
     samples = outdir / "samples"
@@ -225,9 +234,9 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
     missing = [b for b in range(config.batches) if not (samples / f"batch_{b:04d}.npz").exists()]
     if workers > 1 and len(missing) > 1:
         # spawn, as the corner campaigns: a worker starts clean; each finished batch is saved at once
-        with ProcessPoolExecutor(max_workers=min(workers, len(missing)),
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_batch_job, config, pulse_card, start_card, b, drift, drift_t_s) for b in missing]
+        with ProcessPoolExecutor(max_workers=min(workers, len(missing)), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_start_worker, initargs=(config, pulse_card)) as pool:
+            futures = [pool.submit(_batch_job, start_card, b, drift, drift_t_s) for b in missing]
             for future in as_completed(futures):
                 save(*future.result())
     else:
@@ -269,7 +278,7 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
         "read_energy_j_mean": float(result.read_energy_j.mean()),
         "distinguishable": distinct.to_dict(), "drift": DRIFT_OFF if drift is None else key["drift"],
         "energy_method": ENERGY_METHOD,
-        "read_noise": read_noise,
+        "read_noise": read_noise, "rate_split": key["rate_split"],
         "batches_run_now": ran, "wall_time_s_this_run": elapsed,
         "cells_per_second": cells_run / elapsed if cells_run and elapsed > 0 else None,
     }
@@ -279,7 +288,8 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
             f"{total_success / len(result):.1%} [{low:.1%}, {high:.1%}], later reads in the target band "
             f"{1 - errors / len(result):.1%}, {result.pulses.mean():.1f} pulses and "
             f"{result.pulse_energy_j.mean() * 1e12:.0f} pJ per cell; {distinct.count} distinguishable levels "
-            f"(threshold {distinguish_threshold:g}); drift {'off' if drift is None else 'on'}")
+            f"(threshold {distinguish_threshold:g}); drift {'off' if drift is None else 'on'}; rate spread: "
+            f"{key['rate_split']}")
     return MlcCampaign(config, result, later, table, rows, summary, outdir)
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gzip
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,8 +38,8 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.device.access import fet_table
-from circuitkit.device.pulse import PulseCondition, PulseModel, ReadNoise, _Conditions, _Tables, gap_grid, gaps_after
-from circuitkit.device.relaxation import read_noise_and_relaxation
+from circuitkit.device.pulse import (PulseCondition, PulseModel, _Conditions, _Tables, gap_grid, gaps_after,
+                                     read_series_noise, scaled_read_noise)
 from circuitkit.resources import bundled_data
 
 # One cell of the bundled array read 10,000 times over 467 s (MIT licence, see its README):
@@ -97,13 +96,7 @@ def with_read_noise_scale(model: PulseModel, scale: float) -> PulseModel:
 def measured_read_noise() -> dict[str, Any]:
     """Read-to-read noise of the bundled single-cell read series (`READ_SERIES`): sigma of
     ln R between consecutive reads / sqrt 2 (robust), at the cell's median resistance."""
-    path = bundled_data(READ_SERIES)
-    try:
-        with gzip.open(path, "rt") as handle:
-            series = np.loadtxt(handle, delimiter=",", usecols=(1, 2), ndmin=2)
-    except (OSError, ValueError) as error:
-        raise CircuitkitError(f"{path}: expected rows of address, unix time (s), R (ohm), ...: {error}") from None
-    return {**read_noise_and_relaxation(series[:, 0], series[:, 1]), "source": str(path)}
+    return read_series_noise(bundled_data(READ_SERIES))
 
 
 def with_measured_read_noise(model: PulseModel) -> tuple[PulseModel, str]:
@@ -117,25 +110,10 @@ def with_measured_read_noise(model: PulseModel) -> tuple[PulseModel, str]:
     shows 0.0125, and the sweeps' LRS cells under pulses that cannot switch them (V_BL
     0.5 V, 5-20 kohm) 0.026 between two reads, 0.018 per read. A write-verify loop reads
     right after its pulse, so its reads are the series' reads: the level is scaled so that
-    sigma at the series' resistance is the measured one. The series holds one cell in LRS:
-    the growth with R (the card's exponent) and the HRS ceiling (the card's, where the
-    sweeps' non-switching cells at 50-300 kohm show 0.16-0.23 per read) stay the card's,
-    an extrapolation above the series' resistance, said in the returned text."""
-    measured = measured_read_noise()
-    card = model.read_noise
-    at = float(card.sigma_at(measured["median_ohm"]))
-    if at <= 0:
-        return model, "read-to-read noise off (the pulse card's is zero)"
-    factor = measured["read_noise_sigma_ln"] / at
-    noise = ReadNoise(card.sigma * factor, card.exponent, card.sigma_max)
-    text = (f"read-to-read noise measured on one cell of the bundled array ({measured['reads']} reads over "
-            f"{measured['span_s']:.0f} s: sigma {measured['read_noise_sigma_ln']:.4f} in ln R at "
-            f"{measured['median_ohm'] / 1e3:.2f} kohm; the pulse card's read term, {at:.3f} there, also holds what "
-            f"its sweeps cannot attribute to a pulse); its growth with R (exponent {card.exponent:.2f}) and its "
-            f"ceiling ({card.sigma_max:.2f}) are the pulse card's, extrapolated above "
-            f"{measured['median_ohm'] / 1e3:.2f} kohm: sigma(R) = min({noise.sigma:.4f} (R / 10 kohm) ** "
-            f"{noise.exponent:.2f}, {noise.sigma_max:.2f})")
-    return dataclasses.replace(model, read_noise=noise), text
+    sigma at the series' resistance is the measured one (`device.pulse.scaled_read_noise`,
+    which says what it extrapolates)."""
+    model, text = scaled_read_noise(model, measured_read_noise())
+    return model, text.replace("measured on one cell", "measured on one cell of the bundled array", 1)
 
 
 class ProgrammingEngine:
@@ -153,7 +131,6 @@ class ProgrammingEngine:
         self._tables = _Tables.build(card, self._conditions, model.temp_c)
         self._row = self._conditions.index  # menu row -> table row
         is_set = v[:, 1] >= v[:, 2]
-        self._sigma_rate = np.where(is_set, model.sigma_ln_rate[0], model.sigma_ln_rate[1])
         self._sigma_program = np.where(is_set, model.sigma_ln_program[0], model.sigma_ln_program[1])
         self._spread = np.where(is_set, model.spread_scale[0], model.spread_scale[1])
         self.is_set = is_set
@@ -171,10 +148,12 @@ class ProgrammingEngine:
 
     # ------------------------------------------------------------------ pulses
     def apply(self, r_before: np.ndarray, menu_row: np.ndarray, width: np.ndarray, rng: np.random.Generator,
-              read_noise: bool = False, charge: bool = True) -> tuple[np.ndarray, np.ndarray]:
+              read_noise: bool = False, charge: bool = True, cell_z: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
         """R after one pulse per cell (menu row and width per cell) and the charge (C) it
         drove. `read_noise=True` returns what a read right after the pulse would show
-        (what `PulseModel.sample_after` returns); the state itself carries none."""
+        (what `PulseModel.sample_after` returns); the state itself carries none. `cell_z`:
+        each cell's own rate offset (`PulseModel.draw_cell_z`, kept across its pulses)."""
         model = self.model
         r_before = np.asarray(r_before, dtype=float)
         menu_row = np.asarray(menu_row)
@@ -182,8 +161,8 @@ class ProgrammingEngine:
         rows = self._row[menu_row]
         gaps = model.gap(r_before)
         z = rng.standard_normal(gaps.shape)
-        rate = self._sigma_rate[menu_row]
-        ln_elapsed = np.log(width) + rate * z
+        ln_rate = model.ln_rate_scale(self.is_set[menu_row], z, cell_z)
+        ln_elapsed = np.log(width) + ln_rate
         g_end = gaps_after(self._tables, rows, gaps, ln_elapsed)
         r_after = model.resistance(g_end)
         moved = -np.expm1(-np.abs(np.log(r_after) - np.log(r_before)))
@@ -191,7 +170,7 @@ class ProgrammingEngine:
         r_after = r_after * np.exp(scale * self._sigma_program[menu_row] * moved * rng.standard_normal(r_after.shape))
         if read_noise:
             r_after = r_after * np.exp(scale * model.read_noise.sigma_at(r_after) * rng.standard_normal(r_after.shape))
-        q = self._charge(rows, gaps, g_end, np.exp(rate * z), width) if charge else np.zeros_like(r_after)
+        q = self._charge(rows, gaps, g_end, np.exp(ln_rate), width) if charge else np.zeros_like(r_after)
         return r_after, q
 
     def energy(self, charge: np.ndarray, menu_row: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Every cell repeats: verify read (the fitted read-to-read noise on every read), stop if the
 read lies in the cell's acceptance band, else the scheme's next pulse (the fitted pulse
-model, with its per-pulse rate spread and programming spread), until its budget of pulses
+model: the cell's own rate offset, drawn once per cell, its per-pulse rate spread and
+programming spread), until its budget of pulses
 is spent or the scheme gives up. All cells step together (a vectorized loop over pulse
 number, over the cells still active), so 10^4-10^5 cells program in seconds.
 
@@ -81,8 +82,14 @@ class ProgrammingResult:
 
 
 def write_verify(engine: ProgrammingEngine, scheme, levels: LevelMap, target_levels, r_start, rng: np.random.Generator,
-                 *, tolerance: float | None = None, read_time_s: float = DEFAULT_READ_TIME_S) -> ProgrammingResult:
-    """Program every cell (start resistance `r_start`, ohm) to its target level."""
+                 *, tolerance: float | None = None, read_time_s: float = DEFAULT_READ_TIME_S,
+                 cell_z: np.ndarray | None = None) -> ProgrammingResult:
+    """Program every cell (start resistance `r_start`, ohm) to its target level.
+
+    Each cell's own rate offset (the per-cell part of the model's rate spread) is `cell_z`
+    (the same cells programmed again keep theirs), else drawn once here, before the first
+    pulse, and kept for all the cell's pulses; only the per-pulse part is redrawn per pulse.
+    A model without a per-cell part draws nothing extra (`PulseModel.draw_cell_z`)."""
     target = np.asarray(target_levels, dtype=np.int64)
     r = np.array(r_start, dtype=float, copy=True)
     if target.shape != r.shape or target.ndim != 1:
@@ -100,10 +107,15 @@ def write_verify(engine: ProgrammingEngine, scheme, levels: LevelMap, target_lev
     verified = np.full(n, np.nan)
     success = np.zeros(n, dtype=bool)
     v_read = engine.model.v_read
+    if cell_z is None:
+        cell_z = engine.model.draw_cell_z(n, rng)
+    elif np.shape(cell_z) != (n,):
+        raise CircuitkitError(f"write_verify: {np.shape(cell_z)} cell offsets for {n} cells")
 
     def pulse(cells: np.ndarray, triples: np.ndarray, widths: np.ndarray) -> None:
         rows = engine.menu.index(triples)
-        r[cells], charge = engine.apply(r[cells], rows, widths, rng)
+        r[cells], charge = engine.apply(r[cells], rows, widths, rng,
+                                        cell_z=None if cell_z is None else cell_z[cells])
         pulse_energy[cells] += engine.energy(charge, rows)
         counts["pulses"][cells] += 1
         is_set = engine.is_set[rows]

@@ -5,9 +5,11 @@ What decides a cell's fate, and who draws it:
 
 - the gap's motion during each pulse: ngspice, the compiled rram_hfox.va behind the sky130
   access transistor (`netlist.programming.ProgrammingBench`), with the pulse model's
-  per-pulse switching-speed draw `rate_scale = exp(sigma_ln_rate z)` (SET or RESET sigma of
-  the fitted card: device-to-device and cycle-to-cycle together, as the card says) on each
-  device's instance line;
+  switching-speed draw on each device's instance line: `rate_scale = exp(ln_rate)`,
+  ln_rate = the cell's own offset (sigma_ln_rate_cell z_cell, drawn once per cell and kept
+  for all its pulses) + the per-pulse part (sigma_ln_rate_pulse z, redrawn per pulse), as
+  `PulseModel.ln_rate_scale` splits them; a card without cycling data draws the whole
+  sigma_ln_rate per pulse (device-to-device and cycle-to-cycle together, as it says);
 - where a switching pulse lands (the pulse model's programming spread, a lognormal factor
   sigma_ln_program (1 - exp(-|ln R_after / R_before|)) times its calibration) and every
   verify read's noise (the fitted read-to-read noise): Python draws after each deck, exactly
@@ -130,15 +132,16 @@ class VerifyOutcome:
 
 def program_and_verify(model: PulseModel, scheme: VerifyScheme, r_start: np.ndarray, rng: np.random.Generator, *,
                        transistor: AccessTransistor | None = None, point: OperatingPoint = OperatingPoint(),
-                       workdir=None, log: Log | None = None, name: str = "verify") -> VerifyOutcome:
-    """Program every cell (1T1R, starting at `r_start` ohm) with `scheme` in ngspice."""
+                       workdir=None, log: Log | None = None, name: str = "verify",
+                       cell_z: np.ndarray | None = None) -> VerifyOutcome:
+    """Program every cell (1T1R, starting at `r_start` ohm) with `scheme` in ngspice. Each
+    cell's own rate offset is `cell_z`, else drawn here once (`PulseModel.draw_cell_z`)."""
     card = model.card
     transistor = transistor or model.transistor
     r_start = np.asarray(r_start, dtype=float)
     n = r_start.size
     operation = scheme.first.operation
     is_set = operation is not Operation.RESET
-    sigma_rate = model.sigma_ln_rate[0 if is_set else 1]
     sigma_program = model.sigma_ln_program[0 if is_set else 1]
     spread = model.spread_scale[0 if is_set else 1]
     # Bad input before any simulation: every pulse within the rating, the largest able to move the median cell
@@ -147,6 +150,10 @@ def program_and_verify(model: PulseModel, scheme: VerifyScheme, r_start: np.ndar
     check_switching(card, dataclasses.replace(transistor, corner=str(point.corner), temp_c=point.temp_c),
                     scheme.pulse(scheme.budget - 1), [float(np.median(_gaps(model, r_start)))],
                     f"the scheme's last pulse ({scheme.budget}) on the median starting cell")
+    if cell_z is None:
+        cell_z = model.draw_cell_z(n, rng)
+    elif np.shape(cell_z) != (n,):
+        raise CircuitkitError(f"program_and_verify: {np.shape(cell_z)} cell offsets for {n} cells")
     state = r_start.copy()
     out = VerifyOutcome(r_start, state, np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=np.int64),
                         np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool))
@@ -160,7 +167,9 @@ def program_and_verify(model: PulseModel, scheme: VerifyScheme, r_start: np.ndar
         pulse = scheme.pulse(k)
         gaps = _gaps(model, state[cells])
         fields = dict(pulses=(pulse,), structure=Structure.ONE_T_ONE_R, gap_before=gaps,
-                      rate_scale=np.exp(sigma_rate * z_rate[cells]), transistor=transistor, card=card, point=point,
+                      rate_scale=np.exp(model.ln_rate_scale(np.full(cells.size, is_set), z_rate[cells],
+                                                            None if cell_z is None else cell_z[cells])),
+                      transistor=transistor, card=card, point=point,
                       check_switching=False)
         result = _simulate(fields, workdir, f"{name}_p{k + 1:02d}", log)
         g_end = result.gap_final[:, 0]

@@ -504,5 +504,6 @@ def _mlc_section(doc: _Document, out: Path, stage: dict) -> None:
         doc.paragraph(f"Measured: {comparison['measured_source']}.", note=True)
     doc.paragraph(f"Distinguishable levels: {summary['distinguishable']['definition']} (threshold "
                   f"{summary['distinguishable']['threshold']:g}). Energy: {summary['energy_method']}. Drift: "
-                  f"{summary['drift']}. Read noise: {summary['read_noise']}. The confusion table is "
+                  f"{summary['drift']}. Read noise: {summary['read_noise']}. Rate spread: "
+                  f"{summary.get('rate_split', 'all per pulse (no cycling data)')}. The confusion table is "
                   "mlc/ber_table.csv (scheme mlc<N>).", note=True)
