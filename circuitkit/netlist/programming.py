@@ -54,7 +54,7 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.device.access import AccessTransistor, fet_table
-from circuitkit.device.model import ModelCard, _local_field
+from circuitkit.device.model import ModelCard
 from circuitkit.device.nonideality import CELL_STATES
 from circuitkit.device.pulse import solve_cell_voltage
 from circuitkit.device.resimulate import pwl_source
@@ -155,12 +155,6 @@ def virgin_gap(card: ModelCard) -> float:
     return float(card.value("gmax"))
 
 
-def core_field(card: ModelCard, v_core, gap) -> np.ndarray:
-    """Local field (V/m) across the switching core: gamma(g) v / tox, the state equation's own
-    (`device.model._local_field`)."""
-    return _local_field(card.rate_constants(), np.asarray(v_core, dtype=float), np.asarray(gap, dtype=float))
-
-
 def check_rating(pulse: ProgrammingPulse | ReadBias, transistor: AccessTransistor, where: str) -> None:
     """A clear error if the pulse drives the access transistor beyond the PDK's rating."""
     rating = VOLTAGE_RATINGS.get(transistor.device)
@@ -187,7 +181,7 @@ def switching_margin(card: ModelCard, transistor: AccessTransistor, pulse: Progr
     v_wl, v_bl, v_sl = pulse.terminals()
     gaps = np.atleast_1d(np.asarray(gaps, dtype=float))
     v_core = solve_cell_voltage(card, fet_table(transistor), v_wl, v_bl, v_sl, gaps, temp_c=transistor.temp_c)
-    field = core_field(card, v_core, gaps)
+    field = card.local_field(v_core, gaps, core=True)  # the state equation's gamma(g) v_core / tox
     if pulse.operation is Operation.RESET:
         return -field / max(card.value("fmin_reset"), 1e-300)
     return field / max(card.value("fmin_set"), 1e-300)
