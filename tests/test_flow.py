@@ -250,3 +250,27 @@ def test_a_pdk_change_reruns_the_campaigns_and_the_report_names_each_stages_tool
     new_pdk = summary["simulated_with"]["pdk"]
     assert f"| T1 | {summary['simulated_with']['ngspice']} | {summary['simulated_with']['verilog_a']} | {new_pdk} |" in report
     assert new_pdk.endswith(toolchain._files_digest(revised, toolchain.SKY130_FET_FILES))
+
+
+def test_the_mlc_stage_reads_beside_the_real_runs_after_the_flows_fitted_relaxation(tmp_path):
+    """The real 32-level runs were read 15-30 min after programming: where the flow fitted a
+    relaxation model (its bakes), the mlc stage relaxes the later read by it for 22.5 min
+    and says so; with none, fresh reads, said too. (The stage alone: the whole flow takes
+    minutes.)"""
+    from circuitkit.cli import main
+    from circuitkit.flow.stages import Flow
+    from circuitkit.mlc.campaign import MlcConfig
+
+    bakes = REPO / "characterization" / "rram-1t1r-130nm"
+    assert main(["fit", *(str(bakes / f"{stage}bake{t}.tsv.gz") for t in (85, 130) for stage in ("pre", "post")),
+                 "--kind", "retention", "--no-header", "--column", "address=1,resistance=2", "--times", "0,1h,0,1h",
+                 "--temperatures", "25,85,25,130", "--runs", "bake85,bake85,bake130,bake130", "--read-voltage", "0.2",
+                 "-o", str(tmp_path / "retention")]) == 0
+    summaries = {}
+    for name, card in (("relaxed", tmp_path / "retention" / "model_card.json"), ("fresh", None)):
+        config = FlowConfig(output=tmp_path / name, mlc=MlcConfig(cells_per_level=4))
+        Flow(config, log=lambda line: None)._mlc_stage(card)
+        summaries[name] = json.loads((tmp_path / name / "mlc" / "summary.json").read_text())
+        assert (tmp_path / name / "mlc" / "comparison.json").exists()
+    assert "relaxation" in summaries["relaxed"]["drift"] and "read 1350 s after programming" in summaries["relaxed"]["drift"]
+    assert summaries["fresh"]["drift"].startswith("off")

@@ -394,22 +394,30 @@ class Flow:
         mlc = self.config.mlc_config()
         if mlc is None:
             return
+        from circuitkit.device.model import ModelCard
+        from circuitkit.mlc.levels import LevelMap
+        from circuitkit.mlc.measured import LEVELS, READ_AFTER_S
+
         pulse, start, fallbacks = self._programming_cards(card_path)
-        inputs = {"config": dataclasses.asdict(mlc), "pulse_card": card_digest(pulse), "start_card": card_digest(start)}
+        compared = mlc.level_map == LevelMap(LEVELS)
+        # Beside the real runs, read 15-30 min after programming, the later read relaxes by the
+        # flow's fitted relaxation model for as long (none fitted: fresh reads, said in the summary).
+        drift = ModelCard.load(card_path).relaxation_model() if compared and card_path else None
+        drift_t_s = READ_AFTER_S if drift is not None else 0.0
+        inputs = {"config": dataclasses.asdict(mlc), "pulse_card": card_digest(pulse), "start_card": card_digest(start),
+                  "drift": None if drift is None else [card_digest(ModelCard.load(card_path)), drift_t_s]}
 
         def action(directory: Path) -> dict[str, Any]:
             from circuitkit.mlc.compare import compare
-            from circuitkit.mlc.levels import LevelMap
-            from circuitkit.mlc.measured import LEVELS
 
             for line in fallbacks:
                 self.log(f"       fallback: {line}")
-            campaign = run_mlc_campaign(mlc, directory, pulse_card=pulse, start_card=start,
-                                        log=lambda m: self.log(f"       {m}"))
-            compared = mlc.level_map == LevelMap(LEVELS)
+            campaign = run_mlc_campaign(mlc, directory, pulse_card=pulse, start_card=start, drift=drift,
+                                        drift_t_s=drift_t_s, log=lambda m: self.log(f"       {m}"))
             if compared:
                 compare(campaign, directory)
-            return {"cells": int(campaign.summary["cells"]), "fallbacks": fallbacks, "compared_with_measured": compared}
+            return {"cells": int(campaign.summary["cells"]), "fallbacks": fallbacks, "compared_with_measured": compared,
+                    "drift": campaign.summary["drift"]}
 
         self.stage("mlc", inputs, action)
 

@@ -21,9 +21,9 @@ from circuitkit import CircuitkitError
 from circuitkit.device.model import ModelCard
 from circuitkit.device.relaxation import parse_duration
 from circuitkit.mlc.analysis import DEFAULT_THRESHOLD
-from circuitkit.mlc.campaign import MlcConfig, default_cards, run_mlc_campaign
+from circuitkit.mlc.campaign import MlcConfig, run_mlc_campaign
 from circuitkit.mlc.levels import LevelMap
-from circuitkit.mlc.measured import LEVELS
+from circuitkit.mlc.measured import LEVELS, READ_AFTER_S
 from circuitkit.mlc.schemes import SCHEMES
 
 
@@ -57,8 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "start from (default: the bundled real-device card)")
     parser.add_argument("--drift-card", type=Path, help="model card with a fitted relaxation model (`circuitkit fit "
                         "--kind retention`): the later read relaxes each cell by it (default: fresh reads, drift off)")
-    parser.add_argument("--read-after", default="22.5min", help="with --drift-card: time of the later read after "
-                        "programming (default 22.5min, the middle of the bundled runs' 15-30 min)")
+    parser.add_argument("--read-after", default=f"{READ_AFTER_S / 60:g}min", help="with --drift-card: time of the "
+                        f"later read after programming (default {READ_AFTER_S / 60:g}min, the middle of the bundled runs' "
+                        "15-30 min)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="misclassification below which two levels count as distinguishable (default 0.05)")
     parser.add_argument("--no-compare", action="store_true", help="skip the comparison with the real runs")
@@ -71,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
                        scheme=args.scheme, tolerance=None if args.tolerance_us is None else args.tolerance_us * 1e-6,
                        max_pulses=args.max_pulses, cells_per_level=args.cells_per_level, batch_size=args.batch_size,
                        seed=args.seed, read_noise_scale=args.read_noise_scale)
-    pulse_default, start_default = default_cards()
-    pulse = ModelCard.load(args.pulse_card) if args.pulse_card else pulse_default
-    start = ModelCard.load(args.start_card) if args.start_card else start_default
+    # a card not given is the bundled real-device card: the campaign loads it, announces and records it
+    pulse = ModelCard.load(args.pulse_card) if args.pulse_card else None
+    start = ModelCard.load(args.start_card) if args.start_card else None
     drift, drift_t_s = None, 0.0
     if args.drift_card is not None:
         drift = ModelCard.load(args.drift_card).relaxation_model()

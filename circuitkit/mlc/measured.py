@@ -9,9 +9,11 @@ second address). `read_mlc_bad.tsv.gz` used both bit lines (level = (address - f
 address) mod 32) and its second bit line relaxes strongly: it is readable here for
 completeness and never the default comparison.
 
-The reads include 15-30 minutes of relaxation after programming; the simulation has no
-fitted relaxation model yet (drift off), so the comparison puts a just-programmed
-population (one fresh read) beside a relaxed one, and says so.
+The reads include 15-30 minutes of relaxation after programming: a simulated population
+compares like for like when its later read is relaxed by a fitted relaxation model for
+`READ_AFTER_S` (`circuitkit mlc --drift-card`, and the flow's mlc stage when the flow fitted
+one); without it the comparison puts a just-programmed population (one fresh read) beside a
+relaxed one, and says so.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ MLC_FILES = {"read_mlc_good": 2, "newwrite": 2, "read_mlc_bad": 1}
 DEFAULT_FILES = ("read_mlc_good", "newwrite")
 LEVELS = 32
 READ_VOLTAGE = 0.2
+READ_AFTER_S = 22.5 * 60  # the middle of the runs' 15-30 min between programming and read
 
 
 @dataclasses.dataclass(frozen=True)
