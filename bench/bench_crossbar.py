@@ -139,9 +139,13 @@ def stellar() -> None:
     from circuitkit.inject.data import load_mnist5k
     from circuitkit.learn.stellar import PulseResponse, StellarConfig, compare_rules
 
+    from circuitkit.mlc.engine import with_measured_read_noise
+
     pulse_card, start_card = default_cards()
-    model = PulseModel.from_card(pulse_card)
+    # the weight reads carry the measured read noise, as `circuitkit learn stellar` does
+    model, read_noise = with_measured_read_noise(PulseModel.from_card(pulse_card))
     response = PulseResponse.from_model(model)
+    print(f"read noise: {read_noise}")
     dataset = load_mnist5k()
     print(f"device: {response.describe()}")
     started = time.perf_counter()
