@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -219,6 +220,38 @@ def test_the_word_line_options_remove_the_set_direction_glitch_and_raise_reads_t
     assert early.delay_s == pytest.approx(free.delay_s, rel=0.05, abs=0)
     # its cost: the cells conduct through the precharge (more energy per read)
     assert early.energy_j > free.energy_j
+
+
+@pytest.mark.spice
+def test_reads_to_failure_reads_each_fresh_cell_once_and_words_its_failure_as_the_rows_do(monkeypatch):
+    """The extrapolated states are read in two benches (the log grid with a fresh cell, then
+    the failing bracket's finer grid without one: its low end already holds the fresh read);
+    a fresh read that fails there is worded as a row's fresh failure, a read-bias option
+    named as its cost."""
+    benches, cells = [], []
+    real_bench, real_reads_to_failure = disturb_module._bench, disturb_module.reads_to_failure
+
+    def recording_bench(scheme, units, *args, **fields):
+        benches.append([unit.name for unit in units])
+        return real_bench(scheme, units, *args, **fields)
+
+    def recording_reads_to_failure(cell, limit_v, config):
+        cells.append(cell)
+        return real_reads_to_failure(cell, limit_v, config)
+
+    monkeypatch.setattr(disturb_module, "_bench", recording_bench)
+    monkeypatch.setattr(disturb_module, "reads_to_failure", recording_reads_to_failure)
+    config = DisturbConfig(schemes=("binary",), corners=("ff",), vdd=(1.98,), temp_c=(125.0,), reads=40,
+                           clamp_v=None, wl_rise=None)
+    (row,) = run_disturb(config, LOW_RESET_THRESHOLD, log=print).rows
+    assert row.status == "extrapolated"
+    states = [names for names in benches if names[0] != "p"]  # not the stress transient (unit "p")
+    assert len(states) == 2 and states[0][0] == "fresh" and len(states[1]) == 8 and "fresh" not in states[1]
+    (cell,) = cells
+    for bias, cost in ((ReadBias(), ""), (ReadBias(clamp=BitLineClamp(1.4)), ": the cost of the clamp at 1.4 V")):
+        n_fail, basis = real_reads_to_failure(dataclasses.replace(cell, bias=bias), 10.0, config)
+        assert n_fail is None and re.fullmatch(rf"the fresh read already fails: it reads \+1 \(stored \+1\), margin "
+                                               rf"\d+ mV against the limit 10000 mV{cost}", basis), basis
 
 
 def _real_card_early_reads(options, max_step=None, reads=40):

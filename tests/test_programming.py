@@ -143,3 +143,32 @@ def test_forming_a_2t2r_cell_forms_both_devices(real_card):
     result = pg.form("2t2r", 1, real_card).simulate()
     assert result.r_read.shape == (1, 2) and np.all(result.r_read < result.r_before / pg.SWITCH_RATIO)
     assert result.energy["bl"][0] > 0 and result.energy["blb"][0] > 0
+
+
+def _cells_section(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if "cells: RRAM te on the bit line" in line)
+    stop = next(i for i in range(start + 1, len(lines)) if "analysis" in lines[i])
+    return [line for line in lines[start + 1:stop] if line]
+
+
+def test_a_deck_drives_each_cell_as_the_cell_alone():
+    """A 2T2R deck of mixed weights (each phase's targets built once per deck): cell k's
+    sources and devices are those of a one-cell deck of that cell, renumbered."""
+    card = ModelCard.default()
+    lrs, hrs = (float(card.gap_for_resistance(r)) for r in (10e3, 200e3))
+    weights = [+1, -1, -1, +1, -1]
+    gaps = [[hrs, lrs] if w > 0 else [lrs, hrs] for w in weights]
+    set_pulse = ProgrammingPulse("set", 1.8, 2.5, 1e-6)
+    deck = _cells_section(pg.two_t_two_r_write(weights, gaps, card=card, set_pulse=set_pulse,
+                                               rate_scale=[[1.0 + k, 2.0 + k] for k in range(5)]).to_netlist())
+    alone = []
+    for k, (weight, gap) in enumerate(zip(weights, gaps)):
+        text = pg.two_t_two_r_write([weight], [gap], card=card, set_pulse=set_pulse,
+                                    rate_scale=[[1.0 + k, 2.0 + k]]).to_netlist()
+        text = re.sub(r"\b(Vwl|Vblb|Vbl|Vsl|wl|blb|bl|sl)0\b", rf"\g<1>{k}", text)
+        alone += _cells_section(re.sub(r"\b(N|XM|x)0_", rf"\g<1>{k}_", text))
+    assert deck == alone
+    # and the weights differ: the SET drives BL of a +1 cell, not of a -1 cell
+    first_corners = [deck[deck.index(f"Vbl{k} bl{k} 0 PWL(") + 1] for k in range(2)]
+    assert first_corners[0].startswith("+ 0 0 2e-09 0 4e-09 2.5") and not first_corners[1].startswith("+ 0 0 2e-09")

@@ -9,16 +9,24 @@ import json
 import numpy as np
 import pytest
 
+from circuitkit import CircuitkitError
 from circuitkit.program.tradeoff import TradeoffConfig, offset_ber, run_tradeoff
 from circuitkit.sense_offset import OffsetFit
 
 pytestmark = [pytest.mark.spice, pytest.mark.slow]
 
 
-def test_lower_compliance_gives_a_wider_distribution_and_a_higher_ber(tmp_path):
+def test_lower_compliance_gives_a_wider_distribution_and_a_higher_ber(tmp_path, monkeypatch):
+    from circuitkit.device.nonideality import CHOSEN, SUMMARY, ProgrammedStates
+
     config = TradeoffConfig(v_wl=(1.0, 2.0), verify=(False,), cells=320, batch_size=80, read_samples=64,
                             offset_samples=16, networks=("bnn-fc",), trials=3)
+    hrs_fits = []
+    from_card = ProgrammedStates.from_model_card.__func__
+    monkeypatch.setattr(ProgrammedStates, "from_model_card", classmethod(
+        lambda cls, card, model=SUMMARY: hrs_fits.append(model) or from_card(cls, card, model)))
     result = run_tradeoff(config, tmp_path, log=None)
+    assert hrs_fits.count(CHOSEN) == 1  # the HRS does not depend on the condition: fitted once per sweep
     rows = {(r["v_wl"], r["architecture"]): r for r in result.rows}
     weak, strong = rows[(1.0, "2t2r")], rows[(2.0, "2t2r")]
     for architecture in ("2t2r", "1t1r"):
@@ -73,8 +81,10 @@ def test_the_offset_integral_is_the_probit_model_over_the_cells():
 def test_the_program_command_refuses_bad_options_before_any_simulation(tmp_path, capsys):
     from circuitkit.cli import main
 
+    with pytest.raises(CircuitkitError, match=r"cells=319: .* at least 320"):  # the config checks it, named
+        TradeoffConfig(cells=319)
     assert main(["program", "--cells", "100", "-o", str(tmp_path)]) == 2
-    assert "--cells 100" in capsys.readouterr().err and not any(tmp_path.iterdir())
+    assert "cells=100" in (err := capsys.readouterr().err) and "at least 320" in err and not any(tmp_path.iterdir())
     with pytest.raises(SystemExit):
         main(["program", "--verify", "maybe", "-o", str(tmp_path)])
     assert "on, off or on,off" in capsys.readouterr().err

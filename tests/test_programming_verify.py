@@ -4,6 +4,7 @@ its budget on a stuck cell, and a checkpointed campaign resumes to the uninterru
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -63,11 +64,18 @@ def test_a_campaign_resumes_to_the_uninterrupted_result_and_refuses_other_settin
     config = ProgramConfig(VerifyScheme(WEAK_SET, 20e3, max_pulses=3, step_v_wl=0.2), cells=6, batch_size=3, seed=4)
     whole = run_program_campaign(config, tmp_path / "whole", log=None)
     assert whole.outcome.pulses.size == 6 and whole.summary["cells"] == 6
+    assert [line.split(":")[0] for line in whole.summary["fallbacks"]] == ["pulse model", "start distribution"]
     assert len(np.unique(whole.outcome.r_start)) == 6  # cells differ (drawn from the fitted HRS)
     interrupted = tmp_path / "interrupted"
     run_program_campaign(config, interrupted, log=None)
     (interrupted / "samples" / "batch_0001.npz").unlink()  # killed before the last batch finished
-    resumed = run_program_campaign(config, interrupted, log=None)
+    messages: list[str] = []
+    # the same cards, the pulse card given: only the start distribution falls back, announced and in the summary
+    resumed = run_program_campaign(config, interrupted, pulse_card=cards[0], log=messages.append)
+    fallback = "start distribution: none given, using the bundled real-device card (fits/real_1t1r/distribution/"
+    assert [m for m in messages if m.startswith("fallback")] == [f"fallback: {resumed.summary['fallbacks'][0]}"]
+    assert len(resumed.summary["fallbacks"]) == 1 and resumed.summary["fallbacks"][0].startswith(fallback)
+    assert json.loads((interrupted / "summary.json").read_text())["fallbacks"] == resumed.summary["fallbacks"]
     for name, values in whole.outcome.to_arrays().items():
         np.testing.assert_array_equal(getattr(resumed.outcome, name), values, err_msg=name)
     with pytest.raises(CircuitkitError, match="programming campaign with another config"):
@@ -100,6 +108,22 @@ def test_each_cells_rate_scale_on_the_deck_is_its_own_across_pulse_steps(quiet_m
     np.testing.assert_array_equal(decks[0], decks[1])
     np.testing.assert_array_equal(decks[0], decks[2])
     assert np.unique(decks[0]).size == 3
+
+
+def test_a_given_card_is_used_and_only_a_missing_one_is_loaded(cards, monkeypatch):
+    from circuitkit.device.model import ModelCard
+    from circuitkit.mlc.campaign import cards_or_bundled
+
+    loaded: list[str] = []
+    load = ModelCard.load
+    monkeypatch.setattr(ModelCard, "load", staticmethod(lambda path: loaded.append(str(path)) or load(path)))
+    messages: list[str] = []
+    assert cards_or_bundled(*cards, log=messages.append) == (*cards, ())
+    assert loaded == [] and messages == []
+    pulse, start, fallbacks = cards_or_bundled(cards[0], None, log=messages.append)
+    assert pulse is cards[0] and start.to_json() == cards[1].to_json()
+    assert len(loaded) == 1 and loaded[0].endswith("distribution/model_card.json")
+    assert messages == [f"fallback: {fallbacks[0]}"] and fallbacks[0].startswith("start distribution: none given")
 
 
 def test_a_deck_ngspice_cannot_integrate_is_retried_with_a_fine_step(cards, tmp_path):

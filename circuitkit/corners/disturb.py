@@ -495,6 +495,14 @@ def _fails(read: PcsaRead, limit_v: float) -> bool:
     return not read.correct or (read.expected != 0 and read.margin_v < limit_v)
 
 
+def fresh_failure(read: PcsaRead, stored: int, limit_v: float, bias: ReadBias) -> str:
+    """The basis of a row whose fresh read already fails; a read-bias option is named as
+    its cost."""
+    return (f"the fresh read already fails: it reads {read.value:+d} (stored {stored:+d}), margin "
+            f"{read.margin_v * 1e3:.0f} mV against the limit {limit_v * 1e3:.0f} mV"
+            + (f": the cost of the {bias.label()}" if bias != ReadBias() else ""))
+
+
 @dataclasses.dataclass(frozen=True)
 class _Stressed:
     """What the reads-to-failure search needs of one stressed cell."""
@@ -509,11 +517,11 @@ class _Stressed:
     gaps_after_first: tuple[float, float]
     retries: list[str] = dataclasses.field(default_factory=list)
 
-    def read_states(self, reads: Sequence[float]) -> tuple[PcsaRead, list[PcsaRead]]:
-        """One ngspice bench: a fresh cell and a cell in the state the drift laws give
-        after each of `reads` reads (clipped at the card's bounds)."""
+    def read_states(self, reads: Sequence[float], fresh: bool = True) -> tuple[PcsaRead | None, list[PcsaRead]]:
+        """One ngspice bench: a cell in the state the drift laws give after each of `reads`
+        reads (clipped at the card's bounds) and, with `fresh`, a fresh cell (else None)."""
         gmin, gmax = self.card.value("gmin"), self.card.value("gmax")
-        units = [read_unit(self.scheme, "fresh", self.weight)]
+        units = [read_unit(self.scheme, "fresh", self.weight)] if fresh else []
         for index, n in enumerate(reads):
             gaps = [float(np.clip(g1 + (d.law.drift_m(n) if d.law else 0.0), gmin, gmax))
                     for d, g1 in zip(self.devices, self.gaps_after_first)]
@@ -523,7 +531,7 @@ class _Stressed:
             self.scheme, units, self.point, self.card, self.bias, self.timing, 1, options=options,
             title=f"read disturb: extrapolated states, {self.scheme}, {self.point.label()}"
         ).simulate(name="disturb_states"), "extrapolated-state reads", self.retries)
-        return measured["fresh"], [measured[f"n{index}"] for index in range(len(reads))]
+        return measured["fresh"] if fresh else None, [measured[f"n{index}"] for index in range(len(reads))]
 
 
 def reads_to_failure(cell: _Stressed, limit_v: float, config: DisturbConfig) -> tuple[float | None, str]:
@@ -534,8 +542,7 @@ def reads_to_failure(cell: _Stressed, limit_v: float, config: DisturbConfig) -> 
     grid = np.unique(np.round(np.geomspace(config.reads, config.horizon, 14)))
     fresh, reads = cell.read_states(grid)
     if _fails(fresh, limit_v):
-        return None, (f"the fresh read already fails: margin {fresh.margin_v * 1e3:.0f} mV, limit "
-                      f"{limit_v * 1e3:.0f} mV{' (the cost of the ' + cell.bias.label() + ')' if cell.bias.label() != 'as designed' else ''}")
+        return None, fresh_failure(fresh, cell.weight, limit_v, cell.bias)
     failing = [index for index, read in enumerate(reads) if _fails(read, limit_v)]
     if not failing:
         return None, (f"no failure predicted up to {config.horizon:.0e} reads (drift law extrapolated from "
@@ -543,7 +550,7 @@ def reads_to_failure(cell: _Stressed, limit_v: float, config: DisturbConfig) -> 
     index = failing[0]
     n_lo, read_lo = (1.0, fresh) if index == 0 else (float(grid[index - 1]), reads[index - 1])
     fine = np.geomspace(n_lo, grid[index], 10)[1:-1]
-    _, fine_reads = cell.read_states(fine)
+    _, fine_reads = cell.read_states(fine, fresh=False)  # the bracket's low end holds the fresh read if needed
     ns, measured = [n_lo, *fine, float(grid[index])], [read_lo, *fine_reads, reads[index]]
     j = next(k for k in range(1, len(ns)) if _fails(measured[k], limit_v))
     (n_lo, read_lo), (n_hi, read_hi) = (ns[j - 1], measured[j - 1]), (ns[j], measured[j])
@@ -619,9 +626,7 @@ def disturb_rows(scheme: str, point: OperatingPoint, card: ModelCard, config: Di
             devices = tuple(device_disturb(s, state, card) for s, state in zip(own, CELL_STATES[unit.weight]))
             n_fail, interval = None, None
             if _fails(read, limit):
-                basis = (f"the fresh read already fails: it reads {read.value:+d} (stored {unit.weight:+d}), margin "
-                         f"{read.margin_v * 1e3:.0f} mV against the limit {limit * 1e3:.0f} mV"
-                         + (f": the cost of the {bias.label()}" if bias != ReadBias() else ""))
+                basis = fresh_failure(read, unit.weight, limit, bias)
             elif any(d.law for d in devices):
                 cell = _Stressed(scheme, point, card, bias, timing, unit.weight, devices,
                                  (float(own[0].gap_m[0]), float(own[1].gap_m[0])), row_retries)

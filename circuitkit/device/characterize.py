@@ -533,7 +533,7 @@ def summary(result: CharacterizationResult) -> str:
 # ---------------------------------------------------------------------------- measurement specs (FLOW.toml)
 
 SPEC_KEYS = ("files", "header", "columns", "units", "constants", "pulsed_line", "states", "read_voltage",
-             "open_circuit", "threshold", "strict", "times", "temperatures", "runs")
+             "open_circuit", "threshold", "strict", "times", "temperatures", "runs", "cycling", "read_series")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -547,6 +547,8 @@ class MeasurementSpec:
         columns = { address = 1, width = 2, wl_voltage = 3, line_voltage = 4, r_before = 5, r_after = 6 }
         pulsed_line = ["bl", "sl"]
         read_voltage = 0.2
+        cycling = "endurance_log.csv.gz"                # pulse fits: one cell's cycling log (FitOptions)
+        read_series = "ret1.csv.gz"                     # and one cell read many times
     """
 
     files: tuple[Path, ...]
@@ -564,6 +566,9 @@ class MeasurementSpec:
     times: tuple[str, ...] | None = None
     temperatures: tuple[str, ...] | None = None
     runs: tuple[str, ...] | None = None
+    # pulse files: one cell's SET/RESET cycling log and one cell's read series (FitOptions)
+    cycling: Path | None = None
+    read_series: Path | None = None
 
     @classmethod
     def from_toml(cls, value: Any, base: Path, where: str) -> "MeasurementSpec":
@@ -594,6 +599,7 @@ class MeasurementSpec:
                    read_voltage=value.get("read_voltage"), open_circuit=value.get("open_circuit", 1e9),
                    threshold=tuple(float(v) for v in strings("threshold")) if value.get("threshold") else None,
                    strict=bool(value.get("strict", False)),
+                   **{key: resolve(value[key]) for key in ("cycling", "read_series") if value.get(key) is not None},
                    **{key: tuple(str(v) for v in strings(key)) if value.get(key) is not None else None
                       for key in ("times", "temperatures", "runs")})
 
@@ -602,12 +608,15 @@ class MeasurementSpec:
                           pulsed_lines=self.pulsed_line, states=self.states, v_read=self.read_voltage,
                           open_circuit_ohm=self.open_circuit or None, threshold_ohm=self.threshold,
                           strict=self.strict, times=self.times, temperatures=self.temperatures, runs=self.runs,
-                          **fields)
+                          cycling=self.cycling, read_series=self.read_series, **fields)
 
     def key(self) -> dict[str, Any]:
         """What a flow stage depends on: the files' contents and every reader option."""
         import hashlib
 
-        options = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "files"}
-        return {"files": [hashlib.sha256(p.read_bytes()).hexdigest() for p in self.files],
+        paths = ("files", "cycling", "read_series")  # keyed by content, not by where they are
+        options = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in paths}
+        extra = {name: hashlib.sha256(getattr(self, name).read_bytes()).hexdigest()
+                 for name in paths[1:] if getattr(self, name) is not None}
+        return {"files": [hashlib.sha256(p.read_bytes()).hexdigest() for p in self.files], **extra,
                 "options": _jsonable({k: dict(v) if isinstance(v, Mapping) else v for k, v in options.items()})}

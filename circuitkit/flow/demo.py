@@ -14,7 +14,7 @@ from circuitkit.resources import bundled_data
 
 def demo_flow(output: Path | str) -> FlowConfig:
     """The flow `make demo` runs: real devices (the bundled 130 nm 1T1R array data: low-field
-    reads of 32 levels, the SET and RESET sweeps, the programmed LRS/HRS distributions, the
+    reads of 32 levels, the SET and RESET sweeps with the cycling log, the programmed LRS/HRS distributions, the
     85/130 C bakes for relaxation and a BER-vs-time line),
     three corners, two supplies, a ternary read at its near-threshold supply, rare-event
     rows, bundled BNN/TNN, read disturb over a lifetime at four corners."""
@@ -29,8 +29,10 @@ def demo_flow(output: Path | str) -> FlowConfig:
         output=Path(output),
         levels=MeasurementSpec((data / "read_voltage_sweep.tsv.gz",), header=False, read_voltage=0.2,
                                columns={"address": 1, "voltage": 2, "current": 3}),
+        # the rate spread split into a cell's own offset and a per-pulse part by the cycling log
         pulse=MeasurementSpec((data / "set_sweep.tsv.gz", data / "reset_sweep.tsv.gz"), header=False, columns=sweep,
-                              pulsed_line=("bl", "sl"), read_voltage=0.2),
+                              pulsed_line=("bl", "sl"), read_voltage=0.2, cycling=data / "endurance_log.csv.gz",
+                              read_series=data / "ret1.csv.gz"),
         # LRS: the cells before the RESET sweep (all SET); HRS: the cells before the SET sweep (RESET).
         distribution=MeasurementSpec((data / "reset_sweep.tsv.gz", data / "set_sweep.tsv.gz"), header=False,
                                      columns={"resistance": 5, "address": 1}, states=("LRS", "HRS"), read_voltage=0.2),

@@ -376,17 +376,14 @@ class Flow:
         """(pulse card, HRS start card, fallback lines): the flow's fitted pulse model and
         HRS distribution, or the bundled real-device cards where the flow fitted none."""
         from circuitkit.device.model import ModelCard
-        from circuitkit.mlc.campaign import default_cards
+        from circuitkit.mlc.campaign import cards_or_bundled
 
         card = ModelCard.load(card_path) if card_path else None
-        bundled_pulse, bundled_start = default_cards()
-        pulse = card if card is not None and card.pulse_model else bundled_pulse
-        start = card if card is not None and self.config.distribution is not None else bundled_start
-        fallbacks = [f"{what}: the flow fitted none, using the bundled real-device card ({path})"
-                     for what, used, path in (("pulse model", pulse is bundled_pulse, "fits/real_1t1r/pulse"),
-                                              ("HRS start distribution", start is bundled_start,
-                                               "fits/real_1t1r/distribution")) if used]
-        return pulse, start, fallbacks
+        pulse, start, fallbacks = cards_or_bundled(
+            card if card is not None and card.pulse_model else None,
+            card if card is not None and self.config.distribution is not None else None,
+            log=None, why="the flow fitted none")  # the stage announces them when it runs
+        return pulse, start, list(fallbacks)
 
     def _mlc_stage(self, card_path: Path | None) -> None:
         """Multi-level write-verify with the flow's fitted pulse model and HRS distribution

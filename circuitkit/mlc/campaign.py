@@ -129,6 +129,26 @@ def default_cards() -> tuple[ModelCard, ModelCard]:
     return ModelCard.load(bundled_data(PULSE_CARD)), ModelCard.load(bundled_data(START_CARD))
 
 
+def cards_or_bundled(pulse_card: ModelCard | None, start_card: ModelCard | None,
+                     log: Callable[[str], None] | None = print,
+                     why: str = "none given") -> tuple[ModelCard, ModelCard, tuple[str, ...]]:
+    """(pulse card, distribution card, fallbacks): the given cards, and the bundled real-device
+    card (loaded only then) for each not given; each fallback is announced on `log` and
+    returned as a line for the caller's artefact and report."""
+    fallbacks: list[str] = []
+
+    def given_or_bundled(card: ModelCard | None, what: str, name: str) -> ModelCard:
+        if card is not None:
+            return card
+        fallbacks.append(f"{what}: {why}, using the bundled real-device card ({name})")
+        if log:
+            log(f"fallback: {fallbacks[-1]}")
+        return ModelCard.load(bundled_data(name))
+
+    return (given_or_bundled(pulse_card, "pulse model", PULSE_CARD),
+            given_or_bundled(start_card, "start distribution", START_CARD), tuple(fallbacks))
+
+
 def card_digest(card: ModelCard) -> str:
     return f"sha256 {hashlib.sha256(card.to_json().encode()).hexdigest()[:16]}"
 
@@ -194,9 +214,7 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise CircuitkitError(f"mlc: workers={workers!r}: expected a positive integer")
     outdir = Path(outdir)
-    default_pulse, default_start = default_cards() if pulse_card is None or start_card is None else (None, None)
-    pulse_card = pulse_card or default_pulse
-    start_card = start_card or default_start
+    pulse_card, start_card, fallbacks = cards_or_bundled(pulse_card, start_card, log)
     model, scheme, engine, read_noise = _programming(config, pulse_card)
     levels = config.level_map
     key = {"config": config.to_dict(), "pulse_card": card_digest(pulse_card), "start_card": card_digest(start_card),
@@ -251,6 +269,7 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
         "settings": config.to_dict(), "scheme": scheme.describe(), "levels": levels.to_dict(),
         "pulse_model_card": dict(pulse_card.provenance), "pulse_card": key["pulse_card"],
         "start_state": "fitted HRS distribution of the distribution card (" + key["start_card"] + ")",
+        "fallbacks": list(fallbacks),
         "cells": len(result), "success": {"count": total_success, "fraction": total_success / len(result),
                                           "ci_low": float(low), "ci_high": float(high)},
         "level_error_rate": {"count": errors, "fraction": errors / len(result), "ci_low": float(err_low),

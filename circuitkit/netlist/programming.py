@@ -54,7 +54,7 @@ import numpy as np
 
 from circuitkit import CircuitkitError
 from circuitkit.device.access import AccessTransistor, fet_table
-from circuitkit.device.model import ModelCard, _local_field
+from circuitkit.device.model import ModelCard
 from circuitkit.device.nonideality import CELL_STATES
 from circuitkit.device.pulse import solve_cell_voltage
 from circuitkit.device.resimulate import pwl_source
@@ -155,12 +155,6 @@ def virgin_gap(card: ModelCard) -> float:
     return float(card.value("gmax"))
 
 
-def core_field(card: ModelCard, v_core, gap) -> np.ndarray:
-    """Local field (V/m) across the switching core: gamma(g) v / tox, the state equation's own
-    (`device.model._local_field`)."""
-    return _local_field(card.rate_constants(), np.asarray(v_core, dtype=float), np.asarray(gap, dtype=float))
-
-
 def check_rating(pulse: ProgrammingPulse | ReadBias, transistor: AccessTransistor, where: str) -> None:
     """A clear error if the pulse drives the access transistor beyond the PDK's rating."""
     rating = VOLTAGE_RATINGS.get(transistor.device)
@@ -187,7 +181,7 @@ def switching_margin(card: ModelCard, transistor: AccessTransistor, pulse: Progr
     v_wl, v_bl, v_sl = pulse.terminals()
     gaps = np.atleast_1d(np.asarray(gaps, dtype=float))
     v_core = solve_cell_voltage(card, fet_table(transistor), v_wl, v_bl, v_sl, gaps, temp_c=transistor.temp_c)
-    field = core_field(card, v_core, gaps)
+    field = card.local_field(v_core, gaps, core=True)  # the state equation's gamma(g) v_core / tox
     if pulse.operation is Operation.RESET:
         return -field / max(card.value("fmin_reset"), 1e-300)
     return field / max(card.value("fmin_set"), 1e-300)
@@ -332,8 +326,9 @@ class ProgrammingBench(Bench[ProgrammingResult]):
         times.append((t, t + self.read.duration + 2 * edge))
         return times
 
-    def _waveforms(self, cell: int) -> dict[str, tuple[list[float], list[float]]]:
-        """(time, voltage) corners of every source of one cell."""
+    def _waveforms(self, targets: Sequence[np.ndarray]) -> dict[str, tuple[list[float], list[float]]]:
+        """(time, voltage) corners of every source of one cell; `targets`: per phase, the
+        devices of the cell it programs (a row of `_targets(phase)`, built once per deck)."""
         lines = ["wl", "bl", "sl"] + (["blb"] if self.devices == 2 else [])
         wave = {name: ([0.0], [0.0]) for name in lines}
 
@@ -347,11 +342,11 @@ class ProgrammingBench(Bench[ProgrammingResult]):
             start, _ = times[phase]
             e = pulse.edge
             ramp("wl", start, pulse.v_wl, e)
-            targets = self._targets(phase)[cell]
             if pulse.operation is Operation.RESET:
-                driven = ["sl"] + [line for line, hit in zip(("bl", "blb"), targets) if not hit and self.devices == 2]
+                driven = ["sl"] + [line for line, hit in zip(("bl", "blb"), targets[phase])
+                                   if not hit and self.devices == 2]
             else:
-                driven = [line for line, hit in zip(("bl", "blb"), targets) if hit]
+                driven = [line for line, hit in zip(("bl", "blb"), targets[phase]) if hit]
             for name in driven:
                 ramp(name, start + e, pulse.amplitude, e)
                 ramp(name, start + 2 * e + pulse.width, 0.0, e)
@@ -381,8 +376,9 @@ class ProgrammingBench(Bench[ProgrammingResult]):
                               "circuitkit.netlist.programming", [("v_read", self.v_read, "read voltage (V)")],
                               self.fet_sizes())
         lines += c.section("cells: RRAM te on the bit line, be on node x, access transistor x-wl-sl")
+        targets = [self._targets(phase) for phase in range(len(self.pulses))]  # once: each is (cells, devices)
         for k in range(self.cells):
-            for name, (time, voltage) in self._waveforms(k).items():
+            for name, (time, voltage) in self._waveforms([phase[k] for phase in targets]).items():
                 lines.append(pwl_source(f"{name}{k}", f"{name}{k}", time, voltage))
             for d, bitline in enumerate(("bl", "blb")[: self.devices]):
                 gap = float(self.gap_before[k, d])

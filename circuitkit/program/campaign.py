@@ -13,9 +13,9 @@ RESET campaign from its fitted LRS. Per pulse: the pulse model's rate-scale draw
 spread and verify-read noise (`program.verify`).
 
 Outputs: `cells.csv` (per cell: start, programmed state, last verify read, ngspice's read,
-pulses, energies, passed) and `summary.json` (settings, cards, write-failure rate with its
-Clopper-Pearson interval, energy per cell with a Student-t interval, quantiles of the
-programmed state, cells per second).
+pulses, energies, passed) and `summary.json` (settings, cards and any bundled-card fallback,
+write-failure rate with its Clopper-Pearson interval, energy per cell with a Student-t
+interval, quantiles of the programmed state, cells per second).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from circuitkit.device.access import AccessTransistor
 from circuitkit.device.model import ModelCard
 from circuitkit.device.pulse import PulseModel
 from circuitkit.files import write_json, write_rows_csv
-from circuitkit.mlc.campaign import card_digest, check_or_save_key, default_cards, load_batch, save_batch
+from circuitkit.mlc.campaign import card_digest, cards_or_bundled, check_or_save_key, load_batch, save_batch
 from circuitkit.netlist.programming import Operation, virgin_gap
 from circuitkit.program.verify import VerifyOutcome, VerifyScheme, program_and_verify
 from circuitkit.seeding import keyed_seed
@@ -85,14 +85,6 @@ def starting_states(scheme: VerifyScheme, model: PulseModel, start_card: ModelCa
     return start_card.distribution("HRS" if operation is Operation.SET else "LRS").sample(rng, count)
 
 
-def cards_or_bundled(pulse_card: ModelCard | None, start_card: ModelCard | None) -> tuple[ModelCard, ModelCard]:
-    """The given cards, the bundled real-device ones (`mlc.campaign.default_cards`) for those not given."""
-    if pulse_card is None or start_card is None:
-        bundled = default_cards()
-        pulse_card, start_card = pulse_card or bundled[0], start_card or bundled[1]
-    return pulse_card, start_card
-
-
 def batch_generator(seed: int, batch: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(keyed_seed(seed, f"program/batch/{batch}")))
 
@@ -101,7 +93,7 @@ def run_program_campaign(config: ProgramConfig, outdir: Path | str, *, pulse_car
                          start_card: ModelCard | None = None, log: Log | None = print) -> ProgramCampaign:
     """Run (or resume) a program-and-verify campaign into `outdir`."""
     outdir = Path(outdir)
-    pulse_card, start_card = cards_or_bundled(pulse_card, start_card)
+    pulse_card, start_card, fallbacks = cards_or_bundled(pulse_card, start_card, log)
     model = PulseModel.from_card(pulse_card)
     transistor = config.transistor or model.transistor
     key = {"config": config.to_dict(), "pulse_card": card_digest(pulse_card), "start_card": card_digest(start_card)}
@@ -125,7 +117,7 @@ def run_program_campaign(config: ProgramConfig, outdir: Path | str, *, pulse_car
                                          for b in range(config.batches)])
     summary = summarize(outcome, config, transistor)
     summary |= {"pulse_card": key["pulse_card"], "pulse_model_card": dict(pulse_card.provenance),
-                "start_card": key["start_card"], "wall_time_s_this_run": elapsed,
+                "start_card": key["start_card"], "fallbacks": list(fallbacks), "wall_time_s_this_run": elapsed,
                 "cells_per_second": cells_run / elapsed if cells_run and elapsed > 0 else None}
     columns = outcome.to_arrays()   # once: asdict copies every array
     write_rows_csv(outdir / "cells.csv", [dict(zip(columns, values)) for values in

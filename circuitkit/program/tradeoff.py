@@ -47,14 +47,15 @@ from circuitkit import CircuitkitError
 from circuitkit.corners.campaign import run_campaign
 from circuitkit.corners.config import CampaignConfig
 from circuitkit.corners.reads import PcsaReadSimulator, SingleEndedReadSimulator
-from circuitkit.device.distributions import fit_empirical_gpd
+from circuitkit.device.distributions import MIN_CELLS_EMPIRICAL, Distribution, fit_empirical_gpd
 from circuitkit.device.model import ModelCard
 from circuitkit.device.nonideality import CHOSEN, SUMMARY, DeviceNonideality, ProgrammedStates
 from circuitkit.files import write_json, write_rows_csv
 from circuitkit.netlist.pcsa import SingleEndedReference
 from circuitkit.netlist.programming import ProgrammingPulse
 from circuitkit.operating import Corner, OperatingPoint
-from circuitkit.program.campaign import ProgramConfig, cards_or_bundled, run_program_campaign
+from circuitkit.mlc.campaign import cards_or_bundled
+from circuitkit.program.campaign import ProgramConfig, run_program_campaign
 from circuitkit.program.verify import VerifyScheme
 from circuitkit.sense_offset import OffsetFit
 from circuitkit.seeding import value_seed
@@ -94,6 +95,10 @@ class TradeoffConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
             if not getattr(self, name) and name != "networks":
                 raise CircuitkitError(f"TradeoffConfig: {name}: expected at least one value")
+        if isinstance(self.cells, bool) or not isinstance(self.cells, int) or self.cells < MIN_CELLS_EMPIRICAL:
+            raise CircuitkitError(f"TradeoffConfig: cells={self.cells!r}: each condition's programmed distribution "
+                                  f"(empirical body + GPD tails, `fit_empirical_gpd`) needs at least "
+                                  f"{MIN_CELLS_EMPIRICAL} cells")
 
     @property
     def point(self) -> OperatingPoint:
@@ -121,10 +126,10 @@ class Tradeoff:
     outdir: Path
 
 
-def programmed_states(r_programmed: np.ndarray, start_card: ModelCard, label: str) -> ProgrammedStates:
-    """The campaign's device distribution for cells programmed with condition `label`."""
+def programmed_states(r_programmed: np.ndarray, hrs: Distribution, label: str) -> ProgrammedStates:
+    """The campaign's device distribution for cells programmed with condition `label`; `hrs`:
+    the distribution card's fitted HRS (no condition programs it: fitted once per sweep)."""
     lrs = fit_empirical_gpd(r_programmed)
-    hrs = ProgrammedStates.from_model_card(start_card, CHOSEN).hrs
     return ProgrammedStates(lrs, hrs, source=f"LRS programmed with {label} ({r_programmed.size} cells, empirical "
                                              "body + GPD tails); HRS fitted (distribution card)")
 
@@ -181,7 +186,7 @@ def run_tradeoff(config: TradeoffConfig, outdir: Path | str, *, pulse_card: Mode
                  start_card: ModelCard | None = None, log: Log | None = print) -> Tradeoff:
     """Every condition: program, then read (see the module doc); `tradeoff.csv` and `tradeoff.json`."""
     outdir = Path(outdir)
-    pulse_card, start_card = cards_or_bundled(pulse_card, start_card)
+    pulse_card, start_card, fallbacks = cards_or_bundled(pulse_card, start_card, log)
     fit, offset_reads = offset_fit(config, start_card, pulse_card, outdir / "offset", log)
     hrs_model = ProgrammedStates.from_model_card(start_card, CHOSEN).hrs
     hrs = hrs_model.sample(np.random.Generator(np.random.PCG64(value_seed(config.seed, "tradeoff", "hrs"))), HRS_DRAWS)
@@ -192,7 +197,7 @@ def run_tradeoff(config: TradeoffConfig, outdir: Path | str, *, pulse_card: Mode
             outdir / label / "program", pulse_card=pulse_card, start_card=start_card, log=log)
         outcome, summary = program.outcome, program.summary
         programmed[label] = outcome.r_final
-        states = programmed_states(outcome.r_final, start_card, label)
+        states = programmed_states(outcome.r_final, hrs_model, label)
         read_config = CampaignConfig(corners=(config.point.corner,), vdd=(config.vdd,), temp_c=(config.temp_c,),
                                      samples=config.read_samples, seed=config.seed, device=DeviceNonideality(states))
         reference = one_t_one_r_reference(outcome.r_final, hrs)
@@ -230,7 +235,8 @@ def run_tradeoff(config: TradeoffConfig, outdir: Path | str, *, pulse_card: Mode
     network_accuracy(rows, config.networks, config.trials, config.seed)
     write_rows_csv(outdir / "tradeoff.csv", rows)
     write_json(outdir / "tradeoff.json", {
-        "settings": config.to_dict(), "offset_fit": fit.to_dict(), "offset_reads": offset_reads,
+        "settings": config.to_dict(), "fallbacks": list(fallbacks), "offset_fit": fit.to_dict(),
+        "offset_reads": offset_reads,
         "hrs": f"distribution card's fitted HRS ({hrs_model.kind}), {HRS_DRAWS} draws in the offset integral",
         "energy": "SET energy per programmed LRS device (ngspice, every source, pulses and verify reads) x 1 (2T2R) "
                   "or x 1/2 (1T1R); RESET not included (the sweep programs the LRS only; the HRS is the card's fitted population)",
