@@ -162,6 +162,41 @@ def test_a_cells_own_rate_offset_lets_write_verify_reach_a_level_a_per_pulse_lot
     assert split_pulses < 0.5 * lottery_pulses
 
 
+def test_cells_that_miss_verify_are_those_far_from_the_median_offset_and_a_fixed_word_line_needs_the_lottery(
+        model, cards):
+    """With each cell keeping its own SET rate offset (sigma ln 7), the cells that miss a
+    32-level dual-direction verify are the fast and the slow ones (|z| large), and a fixed
+    word line per level (erase, then the same SET pulse again and again) loses the per-pulse
+    lottery that let it through: it verifies far fewer cells than with all of the spread
+    redrawn per pulse, and far fewer than ISPP's rising ladder (disjoint 95 % intervals)."""
+    from circuitkit.mlc import fixed_word_line, ispp
+
+    levels = LevelMap(32)
+    target = np.arange(1024) % 32
+    r0 = hrs_start(cards, target.size, 5)
+    scheme = dual_direction()
+    rng = np.random.default_rng(6)
+    cell_z = model.draw_cell_z(target.size, rng)
+    result = write_verify(ProgrammingEngine.for_scheme(model, scheme), scheme, levels, target, r0, rng, cell_z=cell_z)
+    missed = ~result.success
+    print(f"missed {missed.sum()}, median |z| missed {np.median(np.abs(cell_z[missed])):.2f}, "
+          f"verified {np.median(np.abs(cell_z[~missed])):.2f}")
+    assert missed.sum() > 30, missed.sum()
+    assert np.median(np.abs(cell_z[missed])) > 1.0 > np.median(np.abs(cell_z[~missed])), (
+        np.median(np.abs(cell_z[missed])), np.median(np.abs(cell_z[~missed])))
+    lottery = dataclasses.replace(model, sigma_ln_rate_pulse=None)
+    verified = {}
+    for name, law, scheme in (("fixed, split", model, fixed_word_line(model, levels)),
+                              ("fixed, all per pulse", lottery, fixed_word_line(lottery, levels)),
+                              ("ispp, split", model, ispp())):
+        outcome = write_verify(ProgrammingEngine.for_scheme(law, scheme), scheme, levels, target[:512], r0[:512],
+                               np.random.default_rng(7))
+        verified[name] = binomial_interval(int(outcome.success.sum()), 512)
+    print(verified)
+    fixed = verified["fixed, split"]
+    assert fixed.high < verified["fixed, all per pulse"].low and fixed.high < verified["ispp, split"].low, verified
+
+
 def band_and_tight(model, cards):
     """8 levels of 16 uS, 2,100 cells from HRS, verified anywhere in the band or within
     +-4 uS of the target: per verify, the misreads of a later read (all cells and the
