@@ -131,7 +131,10 @@ def hybrid() -> None:
               f", gain {row['gain']:.2%} [{row['gain_ci_low']:.2%}, {row['gain_ci_high']:.2%}]; cells in band "
               f"{np.mean([np.mean(c['cells_in_band']) for c in chips]):.1%}, retraining rewrote "
               f"{np.mean([c['cells_rewritten'] for c in chips]):.0f} cells with "
-              f"{np.mean([c['pulses'] for c in chips]):.0f} pulses per chip")
+              f"{np.mean([c['pulses'] for c in chips]):.0f} pulses per chip; chips after transfer "
+              f"{min(c['after_transfer'] for c in chips):.1%}-{max(c['after_transfer'] for c in chips):.1%}, after "
+              f"retraining {min(c['after_retraining'] for c in chips):.1%}-{max(c['after_retraining'] for c in chips):.1%}"
+              f", {sum(c['after_retraining'] > c['after_transfer'] for c in chips)} of {len(chips)} gained")
 
 
 def stellar() -> None:
@@ -139,9 +142,13 @@ def stellar() -> None:
     from circuitkit.inject.data import load_mnist5k
     from circuitkit.learn.stellar import PulseResponse, StellarConfig, compare_rules
 
+    from circuitkit.mlc.engine import with_measured_read_noise
+
     pulse_card, start_card = default_cards()
-    model = PulseModel.from_card(pulse_card)
+    # the weight reads carry the measured read noise, as `circuitkit learn stellar` does
+    model, read_noise = with_measured_read_noise(PulseModel.from_card(pulse_card))
     response = PulseResponse.from_model(model)
+    print(f"read noise: {read_noise}")
     dataset = load_mnist5k()
     print(f"device: {response.describe()}")
     started = time.perf_counter()

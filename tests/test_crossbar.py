@@ -129,6 +129,36 @@ def test_a_layer_without_noise_wires_or_adc_computes_x_times_its_programmed_weig
 
 
 @pytest.mark.spice
+def test_a_reprogrammed_cell_keeps_its_own_rate_offset(programmer):
+    """Reprogramming writes the same physical cells: each keeps the rate offset it was
+    fabricated with (the card's per-cell part, sigma ln 7 for SET against 0.24 per pulse),
+    so two independent rewrites of the same cells from the same states fail on mostly the
+    same cells (the fast ones a SET overshoots); with the offsets redrawn (a new cell each
+    time) the failures are mostly different cells."""
+    import copy
+
+    assert programmer.model.has_cell_part
+    rng = np.random.default_rng(11)
+    weights = rng.uniform(0.1, 1.0, (60, 10))
+    layer = AnalogLinear.program(weights, programmer.config, programmer, rng)
+    assert layer.cell_z is not None and layer.cell_z.shape == (layer.target.size,)
+    # half the outputs' + cells move up (SET: its spread is the cell's own), half down
+    new = np.where(np.arange(10) < 5, np.minimum(weights * 1.6, 1.0), weights * 0.5)
+
+    def failed(keep_offsets: bool, seed: int) -> np.ndarray:
+        rewritten = copy.deepcopy(layer)
+        if not keep_offsets:
+            rewritten.cell_z = None
+        return ~rewritten.reprogram(new, np.random.default_rng(seed)).success
+
+    def overlap(a: np.ndarray, b: np.ndarray) -> float:  # Jaccard index of the failed cells
+        return np.sum(a & b) / np.sum(a | b)
+
+    kept, redrawn = overlap(failed(True, 1), failed(True, 2)), overlap(failed(False, 1), failed(False, 2))
+    assert kept > 0.5 and redrawn < 0.35, (kept, redrawn)
+
+
+@pytest.mark.spice
 def test_read_noise_and_adc_behave_as_documented(programmer):
     rng = np.random.default_rng(3)
     weights = rng.normal(0, 1, (40, 6))

@@ -122,15 +122,21 @@ class Programmer:
         self.engine = ProgrammingEngine.for_scheme(self.model, self.scheme)
         self.read_noise = self.model.read_noise
 
-    def program(self, target: np.ndarray, rng: np.random.Generator, r_start: np.ndarray | None = None
-                ) -> ProgrammingResult:
+    def fabricate(self, cells: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fresh cells: their start resistances (the fitted HRS distribution) and their own
+        rate offsets (`PulseModel.draw_cell_z`; None for a card without a per-cell part),
+        which belong to the physical cell and are kept for every later programming of it."""
+        return self.start_card.distribution("HRS").sample(rng, cells), self.model.draw_cell_z(cells, rng)
+
+    def program(self, target: np.ndarray, rng: np.random.Generator, r_start: np.ndarray | None = None,
+                cell_z: np.ndarray | None = None) -> ProgrammingResult:
         """Write-verify every cell to its target level (from the HRS distribution, or from
-        `r_start`: a reprogramming)."""
+        `r_start`: a reprogramming, whose cells keep their own rate offsets `cell_z`)."""
         target = np.asarray(target).ravel()
         if r_start is None:
             r_start = self.start_card.distribution("HRS").sample(rng, target.size)
         return write_verify(self.engine, self.scheme, self.config.level_map, target, np.asarray(r_start).ravel(), rng,
-                            tolerance=self.config.tolerance)
+                            tolerance=self.config.tolerance, cell_z=cell_z)
 
 
 def weight_levels(weights: np.ndarray, levels: int, w_max: float) -> np.ndarray:
@@ -163,10 +169,11 @@ class AnalogLinear:
 
     def __init__(self, weights: np.ndarray, w_max: float, conductance: np.ndarray, target: np.ndarray,
                  config: CrossbarConfig, programmer: Programmer, x_max: float, drift: str = DRIFT_OFF,
-                 programming: ProgrammingResult | None = None):
+                 programming: ProgrammingResult | None = None, cell_z: np.ndarray | None = None):
         self.weights, self.w_max, self.config, self.programmer = weights, w_max, config, programmer
         self.target, self.x_max, self.drift = target, float(x_max), drift
         self.programming = programming
+        self.cell_z = cell_z  # each cell's own rate offset (flat, as `target.ravel()`), kept across reprogramming
         self.conductance = conductance
         self._build_tiles()
 
@@ -185,7 +192,8 @@ class AnalogLinear:
         if not w_max > 0:
             raise CircuitkitError("crossbar layer: all weights are zero")
         target = weight_levels(weights, config.levels, w_max)
-        result = programmer.program(target, rng)
+        r_start, cell_z = programmer.fabricate(target.size, rng)
+        result = programmer.program(target, rng, r_start=r_start, cell_z=cell_z)
         resistance = result.r_final
         temp_c = programmer.model.temp_c if drift_temp_c is None else float(drift_temp_c)
         if drift is not None:
@@ -194,12 +202,13 @@ class AnalogLinear:
         note = DRIFT_OFF if drift is None else f"{type(drift).__name__} after {drift_t_s:g} s at {temp_c:g} C" + (
             f"; {beyond}" if beyond else "")
         return cls(weights, w_max, (1.0 / resistance).reshape(target.shape), target, config, programmer, x_max, note,
-                   result)
+                   result, cell_z)
 
     def reprogram(self, weights: np.ndarray, rng: np.random.Generator) -> ProgrammingResult | None:
         """Write new weights in place: only the cells whose target level changes are
-        write-verified again, from their present state (keeping w_max). Returns their
-        programming result (None if nothing changed)."""
+        write-verified again, from their present state and with their own rate offsets
+        (the same physical cells; keeping w_max). Returns their programming result (None
+        if nothing changed)."""
         weights = np.asarray(weights, dtype=float)
         target = weight_levels(np.clip(weights, -self.w_max, self.w_max), self.config.levels, self.w_max)
         changed = np.flatnonzero((target != self.target).ravel())
@@ -207,7 +216,8 @@ class AnalogLinear:
         if changed.size == 0:
             return None
         flat_g = self.conductance.ravel().copy()
-        result = self.programmer.program(target.ravel()[changed], rng, r_start=1.0 / flat_g[changed])
+        result = self.programmer.program(target.ravel()[changed], rng, r_start=1.0 / flat_g[changed],
+                                         cell_z=None if self.cell_z is None else self.cell_z[changed])
         flat_g[changed] = 1.0 / result.r_final
         self.conductance = flat_g.reshape(self.conductance.shape)
         self.target = target

@@ -14,7 +14,9 @@ In-situ retraining. Images go through the chip (convolutions on the arrays, thei
 noise and programming errors included); the last layer's weight gradient is formed from
 what the chip produced (its feature maps and its output currents), the intended weights
 of that layer take an Adam step, and the cells whose target level changed are
-write-verified again from their present state (the others keep what they hold). This is
+write-verified again from their present state, each with its own rate offset (the same
+physical cell, `crossbar.layer.AnalogLinear.reprogram`), the others keeping what they
+hold. This is
 how the chip absorbs what transfer got wrong: the last layer learns the features the
 convolution arrays really compute and the conductances its own cells really hold.
 

@@ -215,9 +215,21 @@ class PulseResponse:
         down = middle - np.log(self.apply(np.exp(middle), -np.ones(middle.size), rng)[0])
         return float(np.mean(np.abs(down)) / max(np.mean(np.abs(up)), 1e-12))
 
+    def class_steps(self) -> dict[int, np.ndarray]:
+        """Per polarity, the median step (ln G, + in the pulse's direction) of each cell class
+        at the middle of the bounds, the knobs applied: with a per-cell rate offset one
+        identical pulse can leave slow classes still and make fast ones binary."""
+        k = int(np.argmin(np.abs(self.ln_g - 0.5 * sum(self.bounds))))
+        scale = {1: 1.0, -1: self.reset_scale}
+        return {polarity: polarity * scale[polarity] * np.median(self.steps[polarity][k], axis=1)
+                for polarity in (1, -1)}
+
     def describe(self) -> dict[str, Any]:
         low, high = self.bounds
-        return {"set_pulse": dataclasses.asdict(self.pulses[1]), "reset_pulse": dataclasses.asdict(self.pulses[-1]),
+        by_class = self.class_steps()
+        return {"median_step_by_cell_class": {"SET": [round(float(v), 4) for v in by_class[1]],
+                                              "RESET": [round(float(v), 4) for v in by_class[-1]]},
+                "set_pulse": dataclasses.asdict(self.pulses[1]), "reset_pulse": dataclasses.asdict(self.pulses[-1]),
                 "pulse_choice": self.choice,
                 "reset_scale": self.reset_scale, "nonlinearity": self.nonlinearity,
                 "asymmetry_reset_over_set": self.asymmetry(),
