@@ -45,11 +45,8 @@ import numpy as np
 from circuitkit import CircuitkitError
 from circuitkit.crossbar.solver import CrossbarNetwork
 from circuitkit.device.model import ModelCard
-from circuitkit.device.pulse import PulseModel
-from circuitkit.mlc.campaign import default_cards
-from circuitkit.mlc.engine import ProgrammingEngine, with_measured_read_noise, with_read_noise_scale
+from circuitkit.mlc.campaign import default_cards, programming
 from circuitkit.mlc.levels import MEASURED_RANGE_S, LevelMap
-from circuitkit.mlc.schemes import scheme_by_name
 from circuitkit.mlc.writeverify import DriftModel, ProgrammingResult, write_verify
 from circuitkit.netlist.arrays import WireParasitics
 from circuitkit.netlist.wires import WireGeometry
@@ -114,12 +111,7 @@ class Programmer:
             defaults = default_cards()
             pulse_card, start_card = pulse_card or defaults[0], start_card or defaults[1]
         self.config, self.pulse_card, self.start_card = config, pulse_card, start_card
-        measured, self.read_noise_source = with_measured_read_noise(PulseModel.from_card(pulse_card))
-        self.model = with_read_noise_scale(measured, config.read_noise_scale)
-        if config.read_noise_scale != 1:
-            self.read_noise_source += f", x {config.read_noise_scale:g}"
-        self.scheme = scheme_by_name(config.scheme, self.model, config.level_map, max_pulses=config.max_pulses)
-        self.engine = ProgrammingEngine.for_scheme(self.model, self.scheme)
+        self.model, self.scheme, self.engine, self.read_noise_source = programming(config, pulse_card)
         self.read_noise = self.model.read_noise
 
     def fabricate(self, cells: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
