@@ -45,7 +45,7 @@ import numpy as np
 from circuitkit import CircuitkitError
 from circuitkit.crossbar.solver import CrossbarNetwork
 from circuitkit.device.model import ModelCard
-from circuitkit.mlc.campaign import default_cards, programming
+from circuitkit.mlc.campaign import cards_or_bundled, programming
 from circuitkit.mlc.levels import MEASURED_RANGE_S, LevelMap
 from circuitkit.mlc.writeverify import DriftModel, ProgrammingResult, write_verify
 from circuitkit.netlist.arrays import WireParasitics
@@ -107,9 +107,7 @@ class Programmer:
 
     def __init__(self, config: CrossbarConfig, pulse_card: ModelCard | None = None,
                  start_card: ModelCard | None = None):
-        if pulse_card is None or start_card is None:
-            defaults = default_cards()
-            pulse_card, start_card = pulse_card or defaults[0], start_card or defaults[1]
+        pulse_card, start_card, _ = cards_or_bundled(pulse_card, start_card, log=None)
         self.config, self.pulse_card, self.start_card = config, pulse_card, start_card
         self.model, self.scheme, self.engine, self.read_noise_source = programming(config, pulse_card)
         self.read_noise = self.model.read_noise
