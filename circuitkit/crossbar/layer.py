@@ -118,13 +118,12 @@ class Programmer:
         which belong to the physical cell and are kept for every later programming of it."""
         return self.start_card.distribution("HRS").sample(rng, cells), self.model.draw_cell_z(cells, rng)
 
-    def program(self, target: np.ndarray, rng: np.random.Generator, r_start: np.ndarray | None = None,
+    def program(self, target: np.ndarray, rng: np.random.Generator, r_start: np.ndarray,
                 cell_z: np.ndarray | None = None) -> ProgrammingResult:
-        """Write-verify every cell to its target level (from the HRS distribution, or from
-        `r_start`: a reprogramming, whose cells keep their own rate offsets `cell_z`)."""
+        """Write-verify every cell to its target level from `r_start` (fresh cells'
+        `fabricate`d start, or their present state in a reprogramming), each with its own
+        rate offset `cell_z`."""
         target = np.asarray(target).ravel()
-        if r_start is None:
-            r_start = self.start_card.distribution("HRS").sample(rng, target.size)
         return write_verify(self.engine, self.scheme, self.config.level_map, target, np.asarray(r_start).ravel(), rng,
                             tolerance=self.config.tolerance, cell_z=cell_z)
 
