@@ -380,6 +380,16 @@ class PulseModel:
         None for a model without a per-cell part (nothing drawn: the stream is today's)."""
         return rng.standard_normal(cells) if self.has_cell_part else None
 
+    def draw_or_check_cell_z(self, cells: int, rng: np.random.Generator, cell_z: np.ndarray | None,
+                             caller: str) -> np.ndarray | None:
+        """The cells' own rate offsets: `cell_z` as given (checked: one per cell, else an
+        error naming `caller`), or drawn here once (`draw_cell_z`) when not given."""
+        if cell_z is None:
+            return self.draw_cell_z(cells, rng)
+        if np.shape(cell_z) != (cells,):
+            raise CircuitkitError(f"{caller}: {np.shape(cell_z)} cell offsets for {cells} cells")
+        return cell_z
+
     def ln_rate_scale(self, is_set: np.ndarray, z: np.ndarray, cell_z: np.ndarray | None = None) -> np.ndarray:
         """ln rate_scale of pulses (polarity `is_set`) with per-pulse draws `z` and the cells'
         own `cell_z` (`draw_cell_z`): cell part x cell_z + pulse part x z. Without `cell_z`
