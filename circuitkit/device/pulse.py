@@ -1108,17 +1108,19 @@ def read_series_noise(path: Path | str) -> dict[str, Any]:
     return {**read_noise_and_relaxation(series[:, 0], series[:, 1]), "source": str(path)}
 
 
-def scaled_read_noise(model: PulseModel, measured: Mapping[str, Any]) -> tuple[PulseModel, str]:
+def scaled_read_noise(model: PulseModel, measured: Mapping[str, Any],
+                      source: str = "one cell") -> tuple[PulseModel, str]:
     """`model` with its read noise scaled so that sigma at the measured series' resistance is
-    the series' (`read_series_noise`), and what that assumed: the growth with R (the card's
-    exponent) and the ceiling stay the card's, an extrapolation above the series' R."""
+    the series' (`read_series_noise`, measured on `source`), and what that assumed: the growth
+    with R (the card's exponent) and the ceiling stay the card's, an extrapolation above the
+    series' R."""
     card = model.read_noise
     at = float(card.sigma_at(measured["median_ohm"]))
     if at <= 0:
         return model, "read-to-read noise off (the pulse card's is zero)"
     factor = measured["read_noise_sigma_ln"] / at
     noise = ReadNoise(card.sigma * factor, card.exponent, card.sigma_max)
-    text = (f"read-to-read noise measured on one cell ({measured['reads']} reads over "
+    text = (f"read-to-read noise measured on {source} ({measured['reads']} reads over "
             f"{measured['span_s']:.0f} s: sigma {measured['read_noise_sigma_ln']:.4f} in ln R at "
             f"{measured['median_ohm'] / 1e3:.2f} kohm; the pulse card's read term, {at:.3f} there, also holds what "
             f"its sweeps cannot attribute to a pulse); its growth with R (exponent {card.exponent:.2f}) and its "
