@@ -1268,7 +1268,7 @@ def fit_rate_split(model: PulseModel, record, *, read_noise: ReadNoise | None = 
     record (for fit_report.json) and flags."""
     log = log or (lambda message: None)
     table = record.pulses
-    cells = np.unique(table.address)
+    cells = record.cells
     if cells.size != 1:
         raise PulseModelError(f"{table.source.path}: the rate split needs one cell's cycling log (a cell's own "
                               f"offset is fitted); found cells {', '.join(map(str, cells[:5]))}")
