@@ -210,3 +210,13 @@ def test_cli_netlist_writes_what_the_function_returns(tmp_path):
     assert main(["netlist", "if-neuron", "--r-positive", "none", "--r-negative", "20e3",
                  "-o", str(tmp_path / "n.cir")]) == 0
     assert "Xsyn_p" not in (tmp_path / "n.cir").read_text()
+
+
+def test_every_bench_refuses_a_reltol_ngspice_cannot_use():
+    """reltol reaches ngspice through a bench's options only (the shared mechanism), and every
+    bench checks it there, not only the array bench."""
+    for bench in (lambda **f: PcsaReadBench((ReadUnit("a"),), **f), lambda **f: ArrayReadBench(weight_pattern(2, 2), **f)):
+        for reltol in (2, 0, "1e-3"):
+            with pytest.raises(CircuitkitError, match=f"options reltol={reltol!r}: expected a relative tolerance"):
+                bench(options={"reltol": reltol})
+        assert ".options reltol=" in bench(options={"reltol": 1e-4}).to_netlist()

@@ -215,9 +215,6 @@ class ArrayReadBench(Bench["ArrayRead"]):
                 raise CircuitkitError(f"array: inputs={self.inputs!r}: expected one +1/-1 per read row "
                                       f"({len(read_rows)} read rows)")
             object.__setattr__(self, "inputs", tuple(int(x) for x in inputs))
-        reltol = (self.options or {}).get("reltol")
-        if reltol is not None and not (isinstance(reltol, (int, float)) and 0 < reltol < 1):
-            raise CircuitkitError(f"array: options reltol={reltol!r}: expected a relative tolerance in (0, 1)")
         self.states.gaps(self.card)
 
     @property

@@ -68,6 +68,10 @@ class Bench(abc.ABC, Generic[Outcome]):
         if self.fet_library not in FET_LIBRARIES:
             raise CircuitkitError(f"{type(self).__name__}: fet_library={self.fet_library!r}: expected one of "
                                   f"{', '.join(FET_LIBRARIES)}")
+        reltol = (self.options or {}).get("reltol")
+        if reltol is not None and not (isinstance(reltol, (int, float)) and 0 < reltol < 1):
+            raise CircuitkitError(f"{type(self).__name__}: options reltol={reltol!r}: expected a relative tolerance "
+                                  "in (0, 1)")
 
     @abc.abstractmethod
     def header(self) -> dict[str, Any]:

@@ -37,15 +37,14 @@ def plot_tradeoff(rows: Sequence[Mapping], path: Path | str,
     figure, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2), squeeze=False)
     axes = list(axes[0])
     ber_axis = axes.pop(0)
-    # each architecture's rows and energies (pJ), shared by the BER and the accuracy panels
+    # each architecture's rows and energies (pJ) with their errors, shared by the BER and the accuracy panels
     chosen_rows = {architecture: [r for r in rows if r["architecture"] == architecture] for architecture in _LABELS}
-    energies = {architecture: np.array([float(r["energy_per_bit_j"]) for r in chosen]) * 1e12
+    energies = {architecture: tuple(1e12 * a for a in _errors(chosen, "energy_per_bit_j"))
                 for architecture, chosen in chosen_rows.items()}
     for architecture, chosen in chosen_rows.items():
-        energy = energies[architecture]
-        _, energy_error = _errors(chosen, "energy_per_bit_j")
+        energy, energy_error = energies[architecture]
         ber, ber_error = _errors(chosen, "ber")
-        ber_axis.errorbar(energy, ber, yerr=ber_error, xerr=energy_error * 1e12, fmt="o", capsize=3,
+        ber_axis.errorbar(energy, ber, yerr=ber_error, xerr=energy_error, fmt="o", capsize=3,
                           color=_COLOURS[architecture], label=f"{_LABELS[architecture]} (offset integral)")
         for r, x, y in zip(chosen, energy, ber):
             ber_axis.annotate(r["condition"].replace("_w1e-06", ""), (x, y), fontsize=6, xytext=(3, 3),
@@ -66,7 +65,7 @@ def plot_tradeoff(rows: Sequence[Mapping], path: Path | str,
         for architecture, chosen in chosen_rows.items():
             for marker, name in zip("ov^s", networks):
                 accuracy, error = _errors(chosen, f"accuracy_{name}")
-                accuracy_axis.errorbar(energies[architecture], 100 * accuracy, yerr=100 * error, fmt=marker, capsize=3,
+                accuracy_axis.errorbar(energies[architecture][0], 100 * accuracy, yerr=100 * error, fmt=marker, capsize=3,
                                        color=_COLOURS[architecture], label=f"{name}, {_LABELS[architecture]}")
         for linestyle, name in zip(("--", ":", "-."), networks):
             accuracy_axis.axhline(100 * float(rows[0][f"accuracy_{name}_clean"]), color="grey", linestyle=linestyle,
