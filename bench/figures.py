@@ -50,17 +50,14 @@ def repository_path(path) -> str:
 MEASUREMENTS = ("iv", "levels", "pulse", "distribution", "retention")
 
 
-SPEC_PATHS = ("cycling", "read_series")  # a MeasurementSpec's single-file inputs besides its files
-
-
 def input_files(config) -> list[Path]:
     """Every measurement file the demo fits (a path, or a `MeasurementSpec`'s files and
     its cycling log and read series)."""
     files = []
     for key in MEASUREMENTS:
         value = getattr(config, key)
-        files += [] if value is None else list(getattr(value, "files", (value,)))
-        files += [path for name in SPEC_PATHS if (path := getattr(value, name, None)) is not None]
+        if value is not None:
+            files += value.input_paths() if hasattr(value, "input_paths") else [value]
     return files
 
 
@@ -75,8 +72,7 @@ def demo_settings(config) -> dict:
             continue
         if dataclasses.is_dataclass(value):   # a MeasurementSpec: its files relative to the repository
             settings[key] = {**dataclasses.asdict(value), "files": [repository_path(p) for p in value.files],
-                             **{name: repository_path(path) for name in SPEC_PATHS
-                                if (path := getattr(value, name)) is not None}}
+                             **{name: repository_path(path) for name, path in value.single_files().items()}}
         else:
             settings[key] = repository_path(value)
     for key in ("network", "snn"):

@@ -107,7 +107,7 @@ def test_the_layer_reads_with_the_measured_read_noise_not_the_pulse_cards_read_t
     half = Programmer(dataclasses.replace(programmer.config, read_noise_scale=0.5), programmer.pulse_card,
                       programmer.start_card)
     assert half.read_noise.sigma_at(at)[0] == pytest.approx(0.5 * measured["read_noise_sigma_ln"], rel=1e-9)
-    assert half.read_noise_source.endswith(", x 0.5")
+    assert half.read_noise_source.endswith("; x 0.5 (what-if)")
 
 
 @pytest.mark.spice

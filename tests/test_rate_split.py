@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pytest
 
+from circuitkit import CircuitkitError
 from circuitkit.device.pulse import PulseCondition, PulseModel, ReadNoise, fit_rate_split, gap_grid
 from circuitkit.measurements import MeasurementError
 from circuitkit.measurements.cycling import read_cycling
@@ -136,6 +137,19 @@ def test_the_split_rides_on_the_card_and_an_old_card_keeps_all_per_pulse(card_mo
     assert old.sigma_ln_rate_pulse is None and not old.has_cell_part
     assert old.rate_split_text().endswith("all per pulse (no cycling data)")
     assert old.draw_cell_z(5, np.random.default_rng(0)) is None  # nothing drawn: the stream is today's
+
+
+def test_cell_offsets_are_drawn_when_not_given_and_checked_when_given(card_model):
+    """write_verify and program_and_verify take the cells' offsets through one verb: drawn
+    (as `draw_cell_z`, same stream) when not given, kept when given one per cell, and a
+    wrong count named with its caller."""
+    split = dataclasses.replace(card_model, sigma_ln_rate_pulse=(0.3, 0.5))
+    drawn = split.draw_or_check_cell_z(6, np.random.default_rng(4), None, "write_verify")
+    np.testing.assert_array_equal(drawn, split.draw_cell_z(6, np.random.default_rng(4)))
+    given = np.arange(6.0)
+    assert split.draw_or_check_cell_z(6, np.random.default_rng(4), given, "write_verify") is given
+    with pytest.raises(CircuitkitError, match=r"program_and_verify: \(5,\) cell offsets for 6 cells"):
+        split.draw_or_check_cell_z(6, np.random.default_rng(4), given[:5], "program_and_verify")
 
 
 def test_a_cells_own_offset_persists_across_its_pulses_in_the_engine(card_model):

@@ -137,9 +137,8 @@ def pilot_fits(results) -> dict[Condition, OffsetFit]:
     add no trials; a condition with fewer than two points that decided any has no fit). An
     unresolved *sampled* read counts as an error (`importance_table`), as in `mc` rows."""
     fits = {}
-    for condition, by_point in rare.offset_tallies(results).items():
-        points, trials, read_plus, _ = rare.tally_arrays(by_point)
-        fit = rare.decided_fit(points, trials, read_plus)
+    for condition, tally in rare.offset_tallies(results).items():
+        fit = rare.decided_fit(tally.points, tally.trials, tally.read_plus)
         if fit is not None:
             fits[condition] = fit
     return fits

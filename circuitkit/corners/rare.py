@@ -56,9 +56,9 @@ from circuitkit.device.distributions import Lognormal
 from circuitkit.device.nonideality import ProgrammedStates
 from circuitkit.sense_offset import Z95, OffsetFit, conditional_error_probabilities, error_probabilities
 
-__all__ = ["METHOD_NAME", "OffsetFit", "binary_rows", "conditional_error_probabilities", "decided_fit",
+__all__ = ["METHOD_NAME", "OffsetFit", "OffsetTally", "binary_rows", "conditional_error_probabilities", "decided_fit",
            "design_point", "design_point_resistances", "error_probabilities", "fit_offset", "offset_tallies",
-           "offset_table", "tally_arrays"]
+           "offset_table"]
 
 METHOD_NAME = "offset"
 
@@ -105,29 +105,37 @@ def design_point_resistances(states: ProgrammedStates, point: float) -> np.ndarr
     return np.exp(design_point(states.state("lrs"), states.state("hrs"), point))
 
 
-def offset_tallies(results, conditions: Iterable[Condition] = ()) -> dict[Condition, dict[float, list[int]]]:
-    """Per condition and offset point of offset jobs' `results` ((job, outcome) pairs):
-    [reads that decided (+1 or -1), reads of +1, reads that decided nothing (unresolved,
-    or in a job that did not converge)]. Every one of `conditions` is a key, in their
-    order, even with no results."""
+@dataclasses.dataclass(frozen=True)
+class OffsetTally:
+    """One condition's offset reads, over its sorted offset points."""
+
+    points: np.ndarray
+    trials: np.ndarray  # reads that decided (+1 or -1)
+    read_plus: np.ndarray  # reads of +1
+    undecided: np.ndarray  # reads that decided nothing (unresolved, or in a job that did not converge)
+    errors: tuple[str, ...]  # the failed jobs' errors, in the results' order
+
+
+def offset_tallies(results, conditions: Iterable[Condition] = ()) -> dict[Condition, OffsetTally]:
+    """The `OffsetTally` of each condition of offset jobs' `results` ((job, outcome) pairs).
+    Every one of `conditions` is a key, in their order, even with no results."""
     by_condition: dict[Condition, dict[float, list[int]]] = {condition: {} for condition in conditions}
+    errors: dict[Condition, list[str]] = {}
     for job, outcome in results:
         tally = by_condition.setdefault(job.condition, {}).setdefault(job.offset_point, [0, 0, 0])
         if outcome.status != "ok":
             tally[2] += job.count
+            errors.setdefault(job.condition, []).append(outcome.error)
             continue
         tally[0] += sum(1 for value in outcome.read if value != UNRESOLVED_READ)
         tally[1] += sum(1 for value in outcome.read if value == +1)
         tally[2] += sum(1 for value in outcome.read if value == UNRESOLVED_READ)
-    return by_condition
-
-
-def tally_arrays(by_point: dict[float, list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One condition's `offset_tallies` as arrays over the sorted points: points, decided
-    reads, reads of +1, undecided reads."""
-    points = np.array(sorted(by_point))
-    trials, read_plus, undecided = (np.array([by_point[p][k] for p in points]) for k in range(3))
-    return points, trials, read_plus, undecided
+    tallies = {}
+    for condition, by_point in by_condition.items():
+        points = np.array(sorted(by_point))
+        trials, read_plus, undecided = (np.array([by_point[p][k] for p in points]) for k in range(3))
+        tallies[condition] = OffsetTally(points, trials, read_plus, undecided, tuple(errors.get(condition, ())))
+    return tallies
 
 
 def decided_fit(points: np.ndarray, trials: np.ndarray, read_plus: np.ndarray) -> OffsetFit | None:
@@ -248,14 +256,10 @@ def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
     names the device models the integral assumed and flags a separated fit; the record
     holds the model-form sensitivity (`model_form_sensitivity`)."""
     states = config.device.states
-    errors: dict[Condition, list[str]] = {}
-    for job, outcome in results:
-        if outcome.status != "ok":
-            errors.setdefault(job.condition, []).append(outcome.error)
     rows: list[BerRow] = []
     records = []
-    for condition, by_point in offset_tallies(results, config.conditions()).items():
-        points, trials, read_plus, undecided = tally_arrays(by_point)
+    for condition, tally in offset_tallies(results, config.conditions()).items():
+        points, trials, read_plus, undecided = tally.points, tally.trials, tally.read_plus, tally.undecided
         place = (condition.corner, condition.vdd, condition.temp_c, condition.scheme)
         decided = decided_fit(points, trials, read_plus)
         if decided is None:
@@ -265,7 +269,7 @@ def offset_table(results, config) -> tuple[BerTable, list[dict[str, Any]]]:
             text = method_text(METHOD_NAME, states.model_label(), reason)
             rows.extend(BerRow(*place, stored, read, 0, 0, 0.5, 0.0, 1.0, text) for stored in (-1, +1) for read in (-1, +1))
             records.append({**dataclasses.asdict(condition), "status": reason,
-                            "errors": sorted(set(errors.get(condition, [])))[:5]})
+                            "errors": sorted(set(tally.errors))[:5]})
             continue
         fits = [decided]
         if undecided.any():

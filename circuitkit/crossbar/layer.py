@@ -45,11 +45,8 @@ import numpy as np
 from circuitkit import CircuitkitError
 from circuitkit.crossbar.solver import CrossbarNetwork
 from circuitkit.device.model import ModelCard
-from circuitkit.device.pulse import PulseModel
-from circuitkit.mlc.campaign import default_cards
-from circuitkit.mlc.engine import ProgrammingEngine, with_measured_read_noise, with_read_noise_scale
+from circuitkit.mlc.campaign import cards_or_bundled, programming
 from circuitkit.mlc.levels import MEASURED_RANGE_S, LevelMap
-from circuitkit.mlc.schemes import scheme_by_name
 from circuitkit.mlc.writeverify import DriftModel, ProgrammingResult, write_verify
 from circuitkit.netlist.arrays import WireParasitics
 from circuitkit.netlist.wires import WireGeometry
@@ -110,16 +107,9 @@ class Programmer:
 
     def __init__(self, config: CrossbarConfig, pulse_card: ModelCard | None = None,
                  start_card: ModelCard | None = None):
-        if pulse_card is None or start_card is None:
-            defaults = default_cards()
-            pulse_card, start_card = pulse_card or defaults[0], start_card or defaults[1]
+        pulse_card, start_card, _ = cards_or_bundled(pulse_card, start_card, log=None)
         self.config, self.pulse_card, self.start_card = config, pulse_card, start_card
-        measured, self.read_noise_source = with_measured_read_noise(PulseModel.from_card(pulse_card))
-        self.model = with_read_noise_scale(measured, config.read_noise_scale)
-        if config.read_noise_scale != 1:
-            self.read_noise_source += f", x {config.read_noise_scale:g}"
-        self.scheme = scheme_by_name(config.scheme, self.model, config.level_map, max_pulses=config.max_pulses)
-        self.engine = ProgrammingEngine.for_scheme(self.model, self.scheme)
+        self.model, self.scheme, self.engine, self.read_noise_source = programming(config, pulse_card)
         self.read_noise = self.model.read_noise
 
     def fabricate(self, cells: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
@@ -128,13 +118,12 @@ class Programmer:
         which belong to the physical cell and are kept for every later programming of it."""
         return self.start_card.distribution("HRS").sample(rng, cells), self.model.draw_cell_z(cells, rng)
 
-    def program(self, target: np.ndarray, rng: np.random.Generator, r_start: np.ndarray | None = None,
+    def program(self, target: np.ndarray, rng: np.random.Generator, r_start: np.ndarray,
                 cell_z: np.ndarray | None = None) -> ProgrammingResult:
-        """Write-verify every cell to its target level (from the HRS distribution, or from
-        `r_start`: a reprogramming, whose cells keep their own rate offsets `cell_z`)."""
+        """Write-verify every cell to its target level from `r_start` (fresh cells'
+        `fabricate`d start, or their present state in a reprogramming), each with its own
+        rate offset `cell_z`."""
         target = np.asarray(target).ravel()
-        if r_start is None:
-            r_start = self.start_card.distribution("HRS").sample(rng, target.size)
         return write_verify(self.engine, self.scheme, self.config.level_map, target, np.asarray(r_start).ravel(), rng,
                             tolerance=self.config.tolerance, cell_z=cell_z)
 

@@ -26,7 +26,7 @@ import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -569,6 +569,7 @@ class MeasurementSpec:
     # pulse files: one cell's SET/RESET cycling log and one cell's read series (FitOptions)
     cycling: Path | None = None
     read_series: Path | None = None
+    SINGLE_FILES: ClassVar[tuple[str, ...]] = ("cycling", "read_series")  # one-file inputs besides `files`
 
     @classmethod
     def from_toml(cls, value: Any, base: Path, where: str) -> "MeasurementSpec":
@@ -599,7 +600,7 @@ class MeasurementSpec:
                    read_voltage=value.get("read_voltage"), open_circuit=value.get("open_circuit", 1e9),
                    threshold=tuple(float(v) for v in strings("threshold")) if value.get("threshold") else None,
                    strict=bool(value.get("strict", False)),
-                   **{key: resolve(value[key]) for key in ("cycling", "read_series") if value.get(key) is not None},
+                   **{key: resolve(value[key]) for key in cls.SINGLE_FILES if value.get(key) is not None},
                    **{key: tuple(str(v) for v in strings(key)) if value.get(key) is not None else None
                       for key in ("times", "temperatures", "runs")})
 
@@ -610,13 +611,20 @@ class MeasurementSpec:
                           strict=self.strict, times=self.times, temperatures=self.temperatures, runs=self.runs,
                           cycling=self.cycling, read_series=self.read_series, **fields)
 
+    def single_files(self) -> dict[str, Path]:
+        """The one-file inputs given (name -> path), in `SINGLE_FILES` order."""
+        return {name: path for name in self.SINGLE_FILES if (path := getattr(self, name)) is not None}
+
+    def input_paths(self) -> list[Path]:
+        """Every file this fit reads: its files, then its single-file inputs."""
+        return [*self.files, *self.single_files().values()]
+
     def key(self) -> dict[str, Any]:
         """What a flow stage depends on: the files' contents and every reader option."""
         import hashlib
 
-        paths = ("files", "cycling", "read_series")  # keyed by content, not by where they are
+        paths = ("files", *self.SINGLE_FILES)  # keyed by content, not by where they are
         options = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in paths}
-        extra = {name: hashlib.sha256(getattr(self, name).read_bytes()).hexdigest()
-                 for name in paths[1:] if getattr(self, name) is not None}
+        extra = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in self.single_files().items()}
         return {"files": [hashlib.sha256(p.read_bytes()).hexdigest() for p in self.files], **extra,
                 "options": _jsonable({k: dict(v) if isinstance(v, Mapping) else v for k, v in options.items()})}

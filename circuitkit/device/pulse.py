@@ -380,6 +380,16 @@ class PulseModel:
         None for a model without a per-cell part (nothing drawn: the stream is today's)."""
         return rng.standard_normal(cells) if self.has_cell_part else None
 
+    def draw_or_check_cell_z(self, cells: int, rng: np.random.Generator, cell_z: np.ndarray | None,
+                             caller: str) -> np.ndarray | None:
+        """The cells' own rate offsets: `cell_z` as given (checked: one per cell, else an
+        error naming `caller`), or drawn here once (`draw_cell_z`) when not given."""
+        if cell_z is None:
+            return self.draw_cell_z(cells, rng)
+        if np.shape(cell_z) != (cells,):
+            raise CircuitkitError(f"{caller}: {np.shape(cell_z)} cell offsets for {cells} cells")
+        return cell_z
+
     def ln_rate_scale(self, is_set: np.ndarray, z: np.ndarray, cell_z: np.ndarray | None = None) -> np.ndarray:
         """ln rate_scale of pulses (polarity `is_set`) with per-pulse draws `z` and the cells'
         own `cell_z` (`draw_cell_z`): cell part x cell_z + pulse part x z. Without `cell_z`
@@ -1098,17 +1108,19 @@ def read_series_noise(path: Path | str) -> dict[str, Any]:
     return {**read_noise_and_relaxation(series[:, 0], series[:, 1]), "source": str(path)}
 
 
-def scaled_read_noise(model: PulseModel, measured: Mapping[str, Any]) -> tuple[PulseModel, str]:
+def scaled_read_noise(model: PulseModel, measured: Mapping[str, Any],
+                      source: str = "one cell") -> tuple[PulseModel, str]:
     """`model` with its read noise scaled so that sigma at the measured series' resistance is
-    the series' (`read_series_noise`), and what that assumed: the growth with R (the card's
-    exponent) and the ceiling stay the card's, an extrapolation above the series' R."""
+    the series' (`read_series_noise`, measured on `source`), and what that assumed: the growth
+    with R (the card's exponent) and the ceiling stay the card's, an extrapolation above the
+    series' R."""
     card = model.read_noise
     at = float(card.sigma_at(measured["median_ohm"]))
     if at <= 0:
         return model, "read-to-read noise off (the pulse card's is zero)"
     factor = measured["read_noise_sigma_ln"] / at
     noise = ReadNoise(card.sigma * factor, card.exponent, card.sigma_max)
-    text = (f"read-to-read noise measured on one cell ({measured['reads']} reads over "
+    text = (f"read-to-read noise measured on {source} ({measured['reads']} reads over "
             f"{measured['span_s']:.0f} s: sigma {measured['read_noise_sigma_ln']:.4f} in ln R at "
             f"{measured['median_ohm'] / 1e3:.2f} kohm; the pulse card's read term, {at:.3f} there, also holds what "
             f"its sweeps cannot attribute to a pulse); its growth with R (exponent {card.exponent:.2f}) and its "
@@ -1256,7 +1268,7 @@ def fit_rate_split(model: PulseModel, record, *, read_noise: ReadNoise | None = 
     record (for fit_report.json) and flags."""
     log = log or (lambda message: None)
     table = record.pulses
-    cells = np.unique(table.address)
+    cells = record.cells
     if cells.size != 1:
         raise PulseModelError(f"{table.source.path}: the rate split needs one cell's cycling log (a cell's own "
                               f"offset is fitted); found cells {', '.join(map(str, cells[:5]))}")

@@ -372,13 +372,18 @@ class Flow:
 
         self.stage("snn", inputs, action)
 
-    def _programming_cards(self, card_path: Path | None):
-        """(pulse card, HRS start card, fallback lines): the flow's fitted pulse model and
-        HRS distribution, or the bundled real-device cards where the flow fitted none."""
+    @staticmethod
+    def _load_card(card_path: Path | None):
+        """The flow's fitted card (None where the flow fitted none), loaded once per stage."""
         from circuitkit.device.model import ModelCard
+
+        return ModelCard.load(card_path) if card_path else None
+
+    def _programming_cards(self, card):
+        """(pulse card, HRS start card, fallback lines): the flow's fitted pulse model and
+        HRS distribution in `card`, or the bundled real-device cards where the flow fitted none."""
         from circuitkit.mlc.campaign import cards_or_bundled
 
-        card = ModelCard.load(card_path) if card_path else None
         pulse, start, fallbacks = cards_or_bundled(
             card if card is not None and card.pulse_model else None,
             card if card is not None and self.config.distribution is not None else None,
@@ -394,18 +399,18 @@ class Flow:
         mlc = self.config.mlc_config()
         if mlc is None:
             return
-        from circuitkit.device.model import ModelCard
         from circuitkit.mlc.levels import LevelMap
         from circuitkit.mlc.measured import LEVELS, READ_AFTER_S
 
-        pulse, start, fallbacks = self._programming_cards(card_path)
+        card = self._load_card(card_path)
+        pulse, start, fallbacks = self._programming_cards(card)
         compared = mlc.level_map == LevelMap(LEVELS)
         # Beside the real runs, read 15-30 min after programming, the later read relaxes by the
         # flow's fitted relaxation model for as long (none fitted: fresh reads, said in the summary).
-        drift = ModelCard.load(card_path).relaxation_model() if compared and card_path else None
+        drift = card.relaxation_model() if compared and card is not None else None
         drift_t_s = READ_AFTER_S if drift is not None else 0.0
         inputs = {"config": dataclasses.asdict(mlc), "pulse_card": card_digest(pulse), "start_card": card_digest(start),
-                  "drift": None if drift is None else [card_digest(ModelCard.load(card_path)), drift_t_s]}
+                  "drift": None if drift is None else [card_digest(card), drift_t_s]}
 
         def action(directory: Path) -> dict[str, Any]:
             from circuitkit.mlc.compare import compare
@@ -430,7 +435,7 @@ class Flow:
         program = self.config.program_config()
         if program is None:
             return
-        pulse, start, fallbacks = self._programming_cards(card_path)
+        pulse, start, fallbacks = self._programming_cards(self._load_card(card_path))
         inputs = {"config": program.to_dict(), "pulse_card": card_digest(pulse), "start_card": card_digest(start),
                   "toolchain": self.fingerprint}
 

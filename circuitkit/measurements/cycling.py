@@ -12,7 +12,8 @@ array's `endurance_log.csv.gz`, see its README):
 
 `read_cycling` pairs every pulse with the read before it (R before: the previous read of
 the same cell, whatever operation preceded it) and the read after it (R after): a
-`PulseTable` (terminal voltages, addresses) plus each pulse's cycle number and time.
+`PulseTable` (terminal voltages, addresses) plus each pulse's position in its cell's sequence
+(the unix time is checked, not kept: nothing reads it).
 A pulse without a read before it (the first of a cell) or after it (the last) is dropped
 and counted; a malformed row (an unknown operation, a missing or non-numeric field, a
 resistance <= 0) is a `MeasurementError` naming the file, the line and the field.
@@ -42,7 +43,6 @@ class CyclingRecord:
     """Pulses of a cycling log, each with the reads around it."""
 
     pulses: PulseTable  # one row per pulse: terminals, width, R before / after, address
-    time_s: np.ndarray  # unix time of each pulse
     order: np.ndarray  # the pulse's position in its cell's sequence (0, 1, ...)
     dropped: dict[str, int]  # reason -> pulses
 
@@ -56,11 +56,6 @@ class CyclingRecord:
     @property
     def cells(self) -> np.ndarray:
         return np.unique(self.pulses.address)
-
-    def describe(self) -> dict:
-        return {"source": self.pulses.source.describe(), "pulses": len(self), "set_pulses": int(self.is_set.sum()),
-                "reset_pulses": int((~self.is_set).sum()), "cells": [str(c) for c in self.cells],
-                "dropped_pulses": dict(self.dropped)}
 
 
 def _number(cell: str, path: Path, line: int, what: str) -> float:
@@ -80,8 +75,7 @@ def read_cycling(path: Path | str, read_voltage: float | None = None) -> Cycling
     path = Path(path)
     stored = _read_bytes_raw(path)
     text = _decode(path, _decompressed(path, stored))
-    rows: dict[str, list] = {key: [] for key in ("address", "time", "v_wl", "v_bl", "v_sl", "width", "before",
-                                                  "after")}
+    rows: dict[str, list] = {key: [] for key in ("address", "v_wl", "v_bl", "v_sl", "width", "before", "after")}
     last_read: dict[str, float] = {}
     pending: dict[str, tuple] = {}  # address -> pulse waiting for its read
     dropped = {"no_read_before": 0, "no_read_after": 0}
@@ -97,7 +91,7 @@ def read_cycling(path: Path | str, read_voltage: float | None = None) -> Cycling
         if operation not in OPERATIONS:
             raise MeasurementError(f"unknown operation {fields[3]!r}; expected one of {', '.join(OPERATIONS)}",
                                    path=path, line=line, column="operation")
-        time = _number(fields[1], path, line, "unix time")
+        _number(fields[1], path, line, "unix time")  # checked: a malformed log is named, not half read
         if operation in PULSES:
             if len(fields) < 8:
                 raise MeasurementError(f"a {operation} row needs {', '.join(_PULSE_FIELDS)} after the operation; found "
@@ -108,7 +102,7 @@ def read_cycling(path: Path | str, read_voltage: float | None = None) -> Cycling
                                        column="pulse width")
             if address in pending:
                 dropped["no_read_after"] += 1
-            pending[address] = (time, values, last_read.get(address), line)
+            pending[address] = (values, last_read.get(address), line)
         elif operation == "READ":
             if len(fields) < 5:
                 raise MeasurementError("a READ row needs R (ohm) after the operation", path=path, line=line)
@@ -117,12 +111,12 @@ def read_cycling(path: Path | str, read_voltage: float | None = None) -> Cycling
                 raise MeasurementError(f"R = {resistance!r} ohm: expected > 0", path=path, line=line, column="R")
             pulse = pending.pop(address, None)
             if pulse is not None:
-                pulse_time, values, before, _ = pulse
+                values, before, _ = pulse
                 if before is None:
                     dropped["no_read_before"] += 1
                 else:
-                    for key, value in zip(("address", "time", "v_wl", "v_bl", "v_sl", "width", "before", "after"),
-                                          (address, pulse_time, *values, before, resistance)):
+                    for key, value in zip(("address", "v_wl", "v_bl", "v_sl", "width", "before", "after"),
+                                          (address, *values, before, resistance)):
                         rows[key].append(value)
             last_read[address] = resistance
     dropped["no_read_after"] += len(pending)
@@ -150,4 +144,4 @@ def read_cycling(path: Path | str, read_voltage: float | None = None) -> Cycling
     table = PulseTable(amplitude=arrays["v_bl"] - arrays["v_sl"], width=arrays["width"], r_before=arrays["before"],
                        r_after=arrays["after"], wl_voltage=arrays["v_wl"], address=address, source=source,
                        amplitude_origin="V_BL - V_SL", bl_voltage=arrays["v_bl"], sl_voltage=arrays["v_sl"])
-    return CyclingRecord(table, arrays["time"], order, dropped)
+    return CyclingRecord(table, order, dropped)

@@ -158,9 +158,11 @@ def batch_generator(seed: int, batch: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(value_seed(seed, "mlc batch", batch)))
 
 
-def _programming(config: MlcConfig, pulse_card: ModelCard):
-    """The pulse model (its reads with the measured read noise), scheme and engine a
-    campaign programs with, and what the reads assumed."""
+def programming(config: MlcConfig, pulse_card: ModelCard):
+    """(model, scheme, engine, read-noise text): the pulse model (its reads with the measured
+    read noise, scaled by `config.read_noise_scale`), scheme and engine a campaign programs
+    with, and what the reads assumed. `config` is an `MlcConfig` or any config with the same
+    `scheme`, `level_map`, `max_pulses` and `read_noise_scale` (`crossbar.CrossbarConfig`)."""
     model, read_noise = with_measured_read_noise(PulseModel.from_card(pulse_card))
     model = with_read_noise_scale(model, config.read_noise_scale)
     scheme = scheme_by_name(config.scheme, model, config.level_map, max_pulses=config.max_pulses)
@@ -174,7 +176,7 @@ _WORKER: dict[str, Any] = {}  # in a worker process: the campaign's config and p
 
 def _start_worker(config: MlcConfig, pulse_card: ModelCard) -> None:
     """A worker process builds the model, scheme and engine (its tables) once, not per batch."""
-    model, scheme, engine, _ = _programming(config, pulse_card)
+    model, scheme, engine, _ = programming(config, pulse_card)
     _WORKER.update(config=config, model=model, scheme=scheme, engine=engine)
 
 
@@ -215,7 +217,7 @@ def run_mlc_campaign(config: MlcConfig, outdir: Path | str, *, pulse_card: Model
         raise CircuitkitError(f"mlc: workers={workers!r}: expected a positive integer")
     outdir = Path(outdir)
     pulse_card, start_card, fallbacks = cards_or_bundled(pulse_card, start_card, log)
-    model, scheme, engine, read_noise = _programming(config, pulse_card)
+    model, scheme, engine, read_noise = programming(config, pulse_card)
     levels = config.level_map
     key = {"config": config.to_dict(), "pulse_card": card_digest(pulse_card), "start_card": card_digest(start_card),
            "read_noise": read_noise, "rate_split": model.rate_split_text(),

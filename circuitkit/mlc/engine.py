@@ -112,8 +112,7 @@ def with_measured_read_noise(model: PulseModel) -> tuple[PulseModel, str]:
     right after its pulse, so its reads are the series' reads: the level is scaled so that
     sigma at the series' resistance is the measured one (`device.pulse.scaled_read_noise`,
     which says what it extrapolates)."""
-    model, text = scaled_read_noise(model, measured_read_noise())
-    return model, text.replace("measured on one cell", "measured on one cell of the bundled array", 1)
+    return scaled_read_noise(model, measured_read_noise(), source="one cell of the bundled array")
 
 
 class ProgrammingEngine:

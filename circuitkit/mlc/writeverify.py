@@ -107,10 +107,7 @@ def write_verify(engine: ProgrammingEngine, scheme, levels: LevelMap, target_lev
     verified = np.full(n, np.nan)
     success = np.zeros(n, dtype=bool)
     v_read = engine.model.v_read
-    if cell_z is None:
-        cell_z = engine.model.draw_cell_z(n, rng)
-    elif np.shape(cell_z) != (n,):
-        raise CircuitkitError(f"write_verify: {np.shape(cell_z)} cell offsets for {n} cells")
+    cell_z = engine.model.draw_or_check_cell_z(n, rng, cell_z, "write_verify")
 
     def pulse(cells: np.ndarray, triples: np.ndarray, widths: np.ndarray) -> None:
         rows = engine.menu.index(triples)

@@ -326,9 +326,11 @@ class ProgrammingBench(Bench[ProgrammingResult]):
         times.append((t, t + self.read.duration + 2 * edge))
         return times
 
-    def _waveforms(self, targets: Sequence[np.ndarray]) -> dict[str, tuple[list[float], list[float]]]:
+    def _waveforms(self, targets: Sequence[np.ndarray], times: Sequence[tuple[float, float]]
+                   ) -> dict[str, tuple[list[float], list[float]]]:
         """(time, voltage) corners of every source of one cell; `targets`: per phase, the
-        devices of the cell it programs (a row of `_targets(phase)`, built once per deck)."""
+        devices of the cell it programs (a row of `_targets(phase)`), and `times` the
+        `_phase_times()`, both built once per deck."""
         lines = ["wl", "bl", "sl"] + (["blb"] if self.devices == 2 else [])
         wave = {name: ([0.0], [0.0]) for name in lines}
 
@@ -337,7 +339,6 @@ class ProgrammingBench(Bench[ProgrammingResult]):
             t += [t0, t0 + edge]
             v += [v[-1], level]
 
-        times = self._phase_times()
         for phase, pulse in enumerate(self.pulses):
             start, _ = times[phase]
             e = pulse.edge
@@ -377,8 +378,9 @@ class ProgrammingBench(Bench[ProgrammingResult]):
                               self.fet_sizes())
         lines += c.section("cells: RRAM te on the bit line, be on node x, access transistor x-wl-sl")
         targets = [self._targets(phase) for phase in range(len(self.pulses))]  # once: each is (cells, devices)
+        times = self._phase_times()
         for k in range(self.cells):
-            for name, (time, voltage) in self._waveforms([phase[k] for phase in targets]).items():
+            for name, (time, voltage) in self._waveforms([phase[k] for phase in targets], times).items():
                 lines.append(pwl_source(f"{name}{k}", f"{name}{k}", time, voltage))
             for d, bitline in enumerate(("bl", "blb")[: self.devices]):
                 gap = float(self.gap_before[k, d])
@@ -387,7 +389,6 @@ class ProgrammingBench(Bench[ProgrammingResult]):
                 lines.append(f"N{k}_{d} {bitline}{k} x{k}_{d} rram "
                              f"{self.card.instance_parameters(where=f'cell {k}', **instance)}")
                 lines.append(f"XM{k}_{d} x{k}_{d} wl{k} sl{k} 0 {t.device} w={t.w_um:g} l={t.l_um:g}")
-        times = self._phase_times()
         end = times[-1][1]
         lines += c.section("analysis")
         if self.max_step is None:  # the output step; ngspice breaks at every PWL corner itself

@@ -150,10 +150,7 @@ def program_and_verify(model: PulseModel, scheme: VerifyScheme, r_start: np.ndar
     check_switching(card, dataclasses.replace(transistor, corner=str(point.corner), temp_c=point.temp_c),
                     scheme.pulse(scheme.budget - 1), [float(np.median(_gaps(model, r_start)))],
                     f"the scheme's last pulse ({scheme.budget}) on the median starting cell")
-    if cell_z is None:
-        cell_z = model.draw_cell_z(n, rng)
-    elif np.shape(cell_z) != (n,):
-        raise CircuitkitError(f"program_and_verify: {np.shape(cell_z)} cell offsets for {n} cells")
+    cell_z = model.draw_or_check_cell_z(n, rng, cell_z, "program_and_verify")
     state = r_start.copy()
     out = VerifyOutcome(r_start, state, np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=np.int64),
                         np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool))
