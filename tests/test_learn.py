@@ -222,3 +222,40 @@ def test_stellar_devices_keep_their_own_rate_offset_across_pulses(device):
     reported = np.asarray(response.describe()["median_step_by_cell_class"]["SET"])
     measured = [np.median(steps[0][layer.cell == c]) for c in range(response.cell_classes)]
     assert np.all(np.abs(np.subtract(measured, reported)) <= 0.05 + 0.1 * np.abs(reported)), (measured, reported)
+
+
+@pytest.mark.spice
+def test_learn_commands_take_your_cards_and_announce_the_bundled_ones(tmp_path, capsys):
+    """`--pulse-card/--start-card` choose the devices; a card not given is the bundled one,
+    announced on the console and recorded in the JSON; a card without the needed fit is
+    refused, naming the option and the file."""
+    import re
+
+    from circuitkit.cli import main
+    from circuitkit.resources import bundled_data
+
+    args = ["learn", "stellar", "--asymmetry", "1", "--nonlinearity", "0", "--runs", "1", "--train-images", "200",
+            "--test-images", "100"]
+    assert main(args + ["-o", str(tmp_path / "bundled")]) == 0
+    bundled = json.loads((tmp_path / "bundled" / "stellar.json").read_text())
+    assert len(bundled["cards"]["fallbacks"]) == 2 and "fallback: pulse model" in capsys.readouterr().out
+    pulse_path = bundled_data("fits/real_1t1r/pulse/model_card.json")
+    # the same card given: nothing announced, the same numbers
+    assert main(args + ["--pulse-card", str(pulse_path), "--start-card",
+                        str(bundled_data("fits/real_1t1r/distribution/model_card.json")), "-o", str(tmp_path / "given")]) == 0
+    given = json.loads((tmp_path / "given" / "stellar.json").read_text())
+    assert given["cards"]["fallbacks"] == [] and "fallback" not in capsys.readouterr().out
+    assert given["rows"] == bundled["rows"]
+    # another device (switching 30x slower): other numbers
+    card = json.loads(pulse_path.read_text())
+    card["parameters"]["vel0"] /= 30
+    (tmp_path / "slow.json").write_text(json.dumps(card))
+    assert main(args + ["--pulse-card", str(tmp_path / "slow.json"), "-o", str(tmp_path / "slow")]) == 0
+    slow = json.loads((tmp_path / "slow" / "stellar.json").read_text())
+    assert slow["rows"] != bundled["rows"] and "slow.json" in slow["cards"]["pulse_card"]
+    levels_card = bundled_data("fits/real_1t1r/levels/model_card.json")
+    for option in ("--pulse-card", "--start-card"):
+        assert main(args + [option, str(levels_card), "-o", str(tmp_path / "bad")]) != 0
+        assert re.search(f"{option} .*levels/model_card.json: the card (carries no pulse model|has no fitted HRS)",
+                         capsys.readouterr().err)
+    assert not (tmp_path / "bad").exists()

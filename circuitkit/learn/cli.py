@@ -1,15 +1,20 @@
 """`circuitkit learn`: learning with the simulated analog hardware in the loop.
 
     circuitkit learn hybrid  [--levels 8,16,32] [--chips 8] [--epochs 2] [--train-images N] [--test-images N]
-                             [--wires|--ideal-wires] [--read-noise-scale 1] -o OUTDIR
+                             [--wires|--ideal-wires] [--read-noise-scale 1] [--pulse-card CARD]
+                             [--start-card CARD] -o OUTDIR
     circuitkit learn stellar [--asymmetry 0.25,1,4] [--nonlinearity 0,1] [--runs 5] [--threshold 0.5]
-                             [--train-images N] [--test-images N] -o OUTDIR
+                             [--train-images N] [--test-images N] [--pulse-card CARD] [--start-card CARD]
+                             -o OUTDIR
 
 hybrid writes hybrid.csv (per level count: software, after transfer, after retraining,
 with intervals over chips), hybrid_chips.csv, hybrid.json and hybrid.png; stellar writes
 stellar.csv (per rule and device deformation: accuracy with its interval over runs,
 pulses and energy per weight), stellar.json and stellar.png. Both use real MNIST (the
-bundled 5,000 digits) and the bundled real-device cards.
+bundled 5,000 digits) and your fitted devices: `--pulse-card` (a card with a fitted pulse
+model, `circuitkit fit ... --kind pulse`) and `--start-card` (a fitted HRS distribution,
+`--kind distribution`); a card not given is the bundled real-device card, announced on the
+console and recorded in the JSON.
 """
 
 from __future__ import annotations
@@ -18,12 +23,42 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from circuitkit import CircuitkitError
 from circuitkit.argtypes import comma_floats, comma_separated
 from circuitkit.crossbar.layer import CrossbarConfig
 from circuitkit.files import write_json, write_rows_csv
 from circuitkit.inject.data import load_mnist5k
 
 comma_ints = comma_separated(int, "integers")
+
+
+def _add_card_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pulse-card", type=Path, help="model card with a fitted pulse model (`circuitkit fit "
+                        "--kind pulse`; default: the bundled real-device card)")
+    parser.add_argument("--start-card", type=Path, help="model card with a fitted HRS distribution the devices start "
+                        "from (default: the bundled real-device card)")
+
+
+def _cards(args: argparse.Namespace):
+    """(pulse card, start card, what was used): the cards given, the bundled ones for the rest
+    (announced on the console and returned for the JSON)."""
+    from circuitkit.device.model import ModelCard
+    from circuitkit.mlc.campaign import card_digest, cards_or_bundled
+
+    given = {name: None if path is None else ModelCard.load(path)
+             for name, path in (("pulse", args.pulse_card), ("start", args.start_card))}
+    if given["pulse"] is not None and not given["pulse"].pulse_model:
+        raise CircuitkitError(f"--pulse-card {args.pulse_card}: the card carries no pulse model (fit one: circuitkit "
+                              "fit SET.tsv RESET.tsv --kind pulse with word-, bit- and source-line voltages)")
+    if given["start"] is not None and "HRS" not in given["start"].distributions:
+        raise CircuitkitError(f"--start-card {args.start_card}: the card has no fitted HRS distribution (states on "
+                              f"the card: {', '.join(given['start'].distributions) or 'none'}; fit one: circuitkit "
+                              "fit CELLS.csv --kind distribution)")
+    pulse, start, fallbacks = cards_or_bundled(given["pulse"], given["start"], log=print)
+    used = {"pulse_card": str(args.pulse_card or "bundled") + f" ({card_digest(pulse)})",
+            "start_card": str(args.start_card or "bundled") + f" ({card_digest(start)})",
+            "fallbacks": list(fallbacks)}
+    return pulse, start, used
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -42,6 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "wire model of netlist.wires)")
     hybrid.add_argument("--read-noise-scale", type=float, default=1.0, help="multiply the fitted read noise")
     hybrid.add_argument("--seed", type=int, default=1)
+    _add_card_options(hybrid)
     hybrid.add_argument("-o", "--output", type=Path, required=True)
     hybrid.set_defaults(handler=run_hybrid_command)
 
@@ -55,6 +91,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     stellar.add_argument("--epochs", type=int, default=1)
     stellar.add_argument("--train-images", type=int, default=None)
     stellar.add_argument("--test-images", type=int, default=None)
+    _add_card_options(stellar)
     stellar.add_argument("-o", "--output", type=Path, required=True)
     stellar.set_defaults(handler=run_stellar_command)
 
@@ -69,7 +106,9 @@ def run_hybrid_command(args: argparse.Namespace) -> int:
     config = HybridConfig(levels=args.levels, chips=args.chips, retrain_epochs=args.epochs,
                           train_images=args.train_images, test_images=args.test_images, crossbar=hardware,
                           seed=args.seed)
-    result = run_hybrid(load_bundled(), load_mnist5k(), config)
+    pulse_card, start_card, cards = _cards(args)
+    result = {**run_hybrid(load_bundled(), load_mnist5k(), config, pulse_card=pulse_card, start_card=start_card),
+              "cards": cards}
     args.output.mkdir(parents=True, exist_ok=True)
     write_rows_csv(args.output / "hybrid.csv", result["rows"])
     write_rows_csv(args.output / "hybrid_chips.csv", [{k: (str(v) if isinstance(v, list) else v) for k, v in row.items()}
@@ -89,12 +128,10 @@ def run_hybrid_command(args: argparse.Namespace) -> int:
 def run_stellar_command(args: argparse.Namespace) -> int:
     from circuitkit.device.pulse import PulseModel
     from circuitkit.learn.stellar import PulseResponse, StellarConfig, compare_rules
-    from circuitkit.mlc.campaign import default_cards
+    from circuitkit.mlc.engine import with_measured_read_noise
     from circuitkit.report.analog import plot_stellar
 
-    from circuitkit.mlc.engine import with_measured_read_noise
-
-    pulse_card, start_card = default_cards()
+    pulse_card, start_card, cards = _cards(args)
     model, read_noise = with_measured_read_noise(PulseModel.from_card(pulse_card))
     response = PulseResponse.from_model(model)
     base = StellarConfig(threshold=args.threshold, epochs=args.epochs, train_images=args.train_images,
@@ -109,7 +146,7 @@ def run_stellar_command(args: argparse.Namespace) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     write_rows_csv(args.output / "stellar.csv", rows)
     write_json(args.output / "stellar.json", {"rows": rows, "device": response.describe(), "read_noise": read_noise,
-                                              "config": dataclasses.asdict(base),
+                                              "config": dataclasses.asdict(base), "cards": cards,
                                               "reference": "Zhang et al., Science 2023 (STELLAR)"})
     plot_stellar(rows, args.output / "stellar.png")
     print(f"wrote {args.output}/stellar.csv, stellar.json, stellar.png")
