@@ -218,6 +218,20 @@ def test_crossbar_command_characterises_against_ngspice_and_reports_the_mac_erro
     assert (out / "crossbar.png").stat().st_size > 10_000
     assert main(["crossbar", "--r-pitch", "0", "-o", str(out)]) == 2
     assert main(["crossbar", "--rows", "0", "--r-pitch", "5", "-o", str(out)]) == 2
+    # the cells are the card given (none: the bundled one, announced and recorded)
+    assert len(summary["cards"]["fallbacks"]) == 2 and summary["cards"]["pulse_card"].startswith("bundled")
+    from circuitkit.resources import bundled_data
+
+    assert main(["crossbar", "--pulse-card", str(bundled_data("fits/real_1t1r/levels/model_card.json")),
+                 "-o", str(tmp_path / "bad")]) == 2
+    given = tmp_path / "given"
+    assert main(["crossbar", "--rows", "6", "--cols", "4", "--vectors", "3", "--r-pitch", "20", "--layer", "64x8",
+                 "--chips", "2", "--batch", "16", "--seed", "3", "--pulse-card",
+                 str(bundled_data("fits/real_1t1r/pulse/model_card.json")), "-o", str(given)]) == 0
+    again = json.loads((given / "crossbar.json").read_text())
+    assert again["cards"]["fallbacks"] == ["start distribution: none given, using the bundled real-device card "
+                                           "(fits/real_1t1r/distribution/model_card.json)"]
+    assert again["layer"]["rms_error"] == layer["rms_error"]  # the same card given: the same chips
 
 
 def test_the_mac_error_splits_into_programming_and_circuit(card):

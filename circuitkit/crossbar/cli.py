@@ -2,7 +2,11 @@
 solver, and the multiply-accumulate (MAC) error of an analog layer on programmed tiles.
 
     circuitkit crossbar [--rows 16] [--cols 12] [--vectors 6] [--wire-width-um 0.14 | --r-pitch OHM]
-                        [--layer 256x16] [--levels 32] [--chips 3] [--batch 256] [--seed 0] -o OUTDIR
+                        [--layer 256x16] [--levels 32] [--chips 3] [--batch 256] [--seed 0]
+                        [--pulse-card CARD] [--start-card CARD] -o OUTDIR
+
+The cells are your fitted device (`--pulse-card`, its HRS start `--start-card`) or, for a card
+not given, the bundled real-device card (announced, and recorded in crossbar.json).
 
 1. Characterisation: a rows x cols crossbar of random conductances over the level range
    (the multi-level cells' up to 128 uS, within what the card's gap bounds read), read with binary (0 / read voltage) and
@@ -35,7 +39,7 @@ from circuitkit import CircuitkitError
 from circuitkit.crossbar.layer import AnalogLinear, CrossbarConfig, Programmer
 from circuitkit.crossbar.solver import CrossbarNetwork
 from circuitkit.files import write_json, write_rows_csv
-from circuitkit.mlc.campaign import default_cards
+from circuitkit.mlc.campaign import load_cards
 from circuitkit.netlist.arrays import WireParasitics
 from circuitkit.netlist.crossbar import CrossbarReadBench
 from circuitkit.netlist.wires import WireGeometry
@@ -83,6 +87,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=int, default=256, help="input vectors per chip (default 256)")
     parser.add_argument("--read-noise-scale", type=float, default=1.0, help="x the fitted read noise (default 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pulse-card", type=Path, help="model card with a fitted pulse model: the cells read and "
+                        "programmed (`circuitkit fit --kind pulse`; default: the bundled real-device card)")
+    parser.add_argument("--start-card", type=Path, help="model card with a fitted HRS distribution the cells start "
+                        "from (default: the bundled real-device card)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
     parser.set_defaults(handler=run)
 
@@ -132,15 +140,16 @@ def characterise(rows: int, cols: int, vectors: int, wires: WireParasitics, card
     return rows_out, summary
 
 
-def layer_mac_errors(inputs: int, outputs: int, config: CrossbarConfig, chips: int, batch: int, seed: int
-                     ) -> tuple[list[dict], dict, np.ndarray]:
+def layer_mac_errors(inputs: int, outputs: int, config: CrossbarConfig, chips: int, batch: int, seed: int,
+                     pulse_card=None, start_card=None) -> tuple[list[dict], dict, np.ndarray]:
     """Per chip: rms normalised MAC error of the analog layer and of its programmed weights
-    alone; summary with intervals over chips; every normalised error of the last chip."""
+    alone; summary with intervals over chips; every normalised error of the last chip.
+    Cells from `pulse_card` and `start_card` (the bundled real-device cards if not given)."""
     if chips < 1 or batch < 2:
         raise CircuitkitError(f"crossbar: --chips must be >= 1 and --batch >= 2, got {chips}, {batch}")
     weights_rng = np.random.Generator(np.random.PCG64(value_seed(seed, "crossbar layer weights", inputs, outputs)))
     weights = weights_rng.normal(0.0, 1.0, (inputs, outputs))
-    programmer = Programmer(config)
+    programmer = Programmer(config, pulse_card, start_card)
     rows, errors = [], None
     for chip in range(chips):
         rng = trial_generator(value_seed(seed, "crossbar layer chips"), chip)
@@ -182,9 +191,9 @@ def layer_mac_errors(inputs: int, outputs: int, config: CrossbarConfig, chips: i
 
 def run(args: argparse.Namespace) -> int:
     wires, wire_note = _wires(args)
-    card, _ = default_cards()
+    card, start_card, cards = load_cards(args.pulse_card, args.start_card)
     args.output.mkdir(parents=True, exist_ok=True)
-    print(f"wires: {wire_note}; cells: the bundled real-device card ({card.read_voltage:g} V read)")
+    print(f"wires: {wire_note}; cells: {cards['pulse_card']} ({card.read_voltage:g} V read)")
     char_rows, char = characterise(args.rows, args.cols, args.vectors, wires, card, args.seed)
     char["wires"] = wire_note
     print(f"characterisation {args.rows} x {args.cols}, {args.vectors} vectors: ngspice {char['ngspice_s']:.2f} s, "
@@ -193,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
           f"current (mean {char['mean_ir_drop_fraction']:.2%})")
     config = CrossbarConfig(levels=args.levels, wires=wires, read_noise_scale=args.read_noise_scale)
     inputs, outputs = args.layer
-    layer_rows, layer, errors = layer_mac_errors(inputs, outputs, config, args.chips, args.batch, args.seed)
+    layer_rows, layer, errors = layer_mac_errors(inputs, outputs, config, args.chips, args.batch, args.seed,
+                                                 card, start_card)
     rms, alone, circuit = layer["rms_error"], layer["rms_error_programming_only"], layer["rms_error_circuit_only"]
     print(f"layer {inputs} x {outputs} on {layer['tiles']} tiles, {args.levels} levels, {args.chips} chips x "
           f"{args.batch} vectors: rms MAC error {rms['mean']:.4f} (95 % CI {rms['ci_low']:.4f}-{rms['ci_high']:.4f}) "
@@ -203,8 +213,8 @@ def run(args: argparse.Namespace) -> int:
     write_rows_csv(args.output / "characterisation.csv", char_rows)
     write_rows_csv(args.output / "layer_mac.csv", layer_rows)
     write_json(args.output / "crossbar.json", {
-        "characterisation": char, "layer": layer, "seed": args.seed,
-        "model": {"cells": "bundled real-device card (Verilog-A in ngspice; its current equation in the solver)",
+        "characterisation": char, "layer": layer, "seed": args.seed, "cards": cards,
+        "model": {"cells": "the pulse card (Verilog-A in ngspice; its current equation in the solver)",
                   "solver": "chord method on the same resistive network (crossbar.solver)",
                   "layer": "transfer matrix of each programmed tile (linearised at the read voltage, bit-serial "
                            "inputs), read noise per vector (see layer.read_noise), ADC per bit plane"}})

@@ -23,11 +23,11 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from circuitkit import CircuitkitError
 from circuitkit.argtypes import comma_floats, comma_separated
 from circuitkit.crossbar.layer import CrossbarConfig
 from circuitkit.files import write_json, write_rows_csv
 from circuitkit.inject.data import load_mnist5k
+from circuitkit.mlc.campaign import load_cards
 
 comma_ints = comma_separated(int, "integers")
 
@@ -37,28 +37,6 @@ def _add_card_options(parser: argparse.ArgumentParser) -> None:
                         "--kind pulse`; default: the bundled real-device card)")
     parser.add_argument("--start-card", type=Path, help="model card with a fitted HRS distribution the devices start "
                         "from (default: the bundled real-device card)")
-
-
-def _cards(args: argparse.Namespace):
-    """(pulse card, start card, what was used): the cards given, the bundled ones for the rest
-    (announced on the console and returned for the JSON)."""
-    from circuitkit.device.model import ModelCard
-    from circuitkit.mlc.campaign import card_digest, cards_or_bundled
-
-    given = {name: None if path is None else ModelCard.load(path)
-             for name, path in (("pulse", args.pulse_card), ("start", args.start_card))}
-    if given["pulse"] is not None and not given["pulse"].pulse_model:
-        raise CircuitkitError(f"--pulse-card {args.pulse_card}: the card carries no pulse model (fit one: circuitkit "
-                              "fit SET.tsv RESET.tsv --kind pulse with word-, bit- and source-line voltages)")
-    if given["start"] is not None and "HRS" not in given["start"].distributions:
-        raise CircuitkitError(f"--start-card {args.start_card}: the card has no fitted HRS distribution (states on "
-                              f"the card: {', '.join(given['start'].distributions) or 'none'}; fit one: circuitkit "
-                              "fit CELLS.csv --kind distribution)")
-    pulse, start, fallbacks = cards_or_bundled(given["pulse"], given["start"], log=print)
-    used = {"pulse_card": str(args.pulse_card or "bundled") + f" ({card_digest(pulse)})",
-            "start_card": str(args.start_card or "bundled") + f" ({card_digest(start)})",
-            "fallbacks": list(fallbacks)}
-    return pulse, start, used
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -106,7 +84,7 @@ def run_hybrid_command(args: argparse.Namespace) -> int:
     config = HybridConfig(levels=args.levels, chips=args.chips, retrain_epochs=args.epochs,
                           train_images=args.train_images, test_images=args.test_images, crossbar=hardware,
                           seed=args.seed)
-    pulse_card, start_card, cards = _cards(args)
+    pulse_card, start_card, cards = load_cards(args.pulse_card, args.start_card)
     result = {**run_hybrid(load_bundled(), load_mnist5k(), config, pulse_card=pulse_card, start_card=start_card),
               "cards": cards}
     args.output.mkdir(parents=True, exist_ok=True)
@@ -131,7 +109,7 @@ def run_stellar_command(args: argparse.Namespace) -> int:
     from circuitkit.mlc.engine import with_measured_read_noise
     from circuitkit.report.analog import plot_stellar
 
-    pulse_card, start_card, cards = _cards(args)
+    pulse_card, start_card, cards = load_cards(args.pulse_card, args.start_card)
     model, read_noise = with_measured_read_noise(PulseModel.from_card(pulse_card))
     response = PulseResponse.from_model(model)
     base = StellarConfig(threshold=args.threshold, epochs=args.epochs, train_images=args.train_images,
