@@ -39,7 +39,7 @@ from circuitkit import CircuitkitError
 from circuitkit.crossbar.layer import AnalogLinear, CrossbarConfig, Programmer
 from circuitkit.crossbar.solver import CrossbarNetwork
 from circuitkit.files import write_json, write_rows_csv
-from circuitkit.mlc.campaign import load_cards
+from circuitkit.mlc.campaign import add_card_options, load_cards
 from circuitkit.netlist.arrays import WireParasitics
 from circuitkit.netlist.crossbar import CrossbarReadBench
 from circuitkit.netlist.wires import WireGeometry
@@ -87,10 +87,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=int, default=256, help="input vectors per chip (default 256)")
     parser.add_argument("--read-noise-scale", type=float, default=1.0, help="x the fitted read noise (default 1)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pulse-card", type=Path, help="model card with a fitted pulse model: the cells read and "
-                        "programmed (`circuitkit fit --kind pulse`; default: the bundled real-device card)")
-    parser.add_argument("--start-card", type=Path, help="model card with a fitted HRS distribution the cells start "
-                        "from (default: the bundled real-device card)")
+    add_card_options(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
     parser.set_defaults(handler=run)
 

@@ -27,16 +27,9 @@ from circuitkit.argtypes import comma_floats, comma_separated
 from circuitkit.crossbar.layer import CrossbarConfig
 from circuitkit.files import write_json, write_rows_csv
 from circuitkit.inject.data import load_mnist5k
-from circuitkit.mlc.campaign import load_cards
+from circuitkit.mlc.campaign import add_card_options, load_cards
 
 comma_ints = comma_separated(int, "integers")
-
-
-def _add_card_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pulse-card", type=Path, help="model card with a fitted pulse model (`circuitkit fit "
-                        "--kind pulse`; default: the bundled real-device card)")
-    parser.add_argument("--start-card", type=Path, help="model card with a fitted HRS distribution the devices start "
-                        "from (default: the bundled real-device card)")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -55,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "wire model of netlist.wires)")
     hybrid.add_argument("--read-noise-scale", type=float, default=1.0, help="multiply the fitted read noise")
     hybrid.add_argument("--seed", type=int, default=1)
-    _add_card_options(hybrid)
+    add_card_options(hybrid)
     hybrid.add_argument("-o", "--output", type=Path, required=True)
     hybrid.set_defaults(handler=run_hybrid_command)
 
@@ -69,7 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     stellar.add_argument("--epochs", type=int, default=1)
     stellar.add_argument("--train-images", type=int, default=None)
     stellar.add_argument("--test-images", type=int, default=None)
-    _add_card_options(stellar)
+    add_card_options(stellar)
     stellar.add_argument("-o", "--output", type=Path, required=True)
     stellar.set_defaults(handler=run_stellar_command)
 

@@ -149,20 +149,27 @@ def cards_or_bundled(pulse_card: ModelCard | None, start_card: ModelCard | None,
             given_or_bundled(start_card, "start distribution", START_CARD), tuple(fallbacks))
 
 
-def load_cards(pulse_path: Path | None, start_path: Path | None, log: Callable[[str], None] | None = print,
-               options: tuple[str, str] = ("--pulse-card", "--start-card")
+def add_card_options(parser) -> None:
+    """The `--pulse-card` and `--start-card` options of the commands that program cells."""
+    parser.add_argument("--pulse-card", type=Path, help="model card with a fitted pulse model (`circuitkit fit "
+                        "--kind pulse`; default: the bundled real-device card)")
+    parser.add_argument("--start-card", type=Path, help="model card with a fitted HRS distribution the cells start "
+                        "from (`--kind distribution`; default: the bundled real-device card)")
+
+
+def load_cards(pulse_path: Path | None, start_path: Path | None, log: Callable[[str], None] | None = print
                ) -> tuple[ModelCard, ModelCard, dict[str, Any]]:
-    """(pulse card, start card, what was used) for a command's card options: the files given,
-    checked for the fit each must carry (refused naming `options` and the file), the bundled
+    """(pulse card, start card, what was used) for `add_card_options`: the files given,
+    checked for the fit each must carry (refused naming the option and the file), the bundled
     real-device card for the rest (`cards_or_bundled`: announced on `log`), and paths,
     digests and fallbacks for the command's JSON."""
     given = {"pulse": None if pulse_path is None else ModelCard.load(pulse_path),
              "start": None if start_path is None else ModelCard.load(start_path)}
     if given["pulse"] is not None and not given["pulse"].pulse_model:
-        raise CircuitkitError(f"{options[0]} {pulse_path}: the card carries no pulse model (fit one: circuitkit fit "
+        raise CircuitkitError(f"--pulse-card {pulse_path}: the card carries no pulse model (fit one: circuitkit fit "
                               "SET.tsv RESET.tsv --kind pulse with word-, bit- and source-line voltages)")
     if given["start"] is not None and "HRS" not in given["start"].distributions:
-        raise CircuitkitError(f"{options[1]} {start_path}: the card has no fitted HRS distribution (states on the card: "
+        raise CircuitkitError(f"--start-card {start_path}: the card has no fitted HRS distribution (states on the card: "
                               f"{', '.join(given['start'].distributions) or 'none'}; fit one: circuitkit fit CELLS.csv "
                               "--kind distribution)")
     pulse, start, fallbacks = cards_or_bundled(given["pulse"], given["start"], log=log)

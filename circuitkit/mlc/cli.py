@@ -21,7 +21,7 @@ from circuitkit import CircuitkitError
 from circuitkit.device.model import ModelCard
 from circuitkit.device.relaxation import parse_duration
 from circuitkit.mlc.analysis import DEFAULT_THRESHOLD
-from circuitkit.mlc.campaign import MlcConfig, run_mlc_campaign
+from circuitkit.mlc.campaign import MlcConfig, add_card_options, run_mlc_campaign
 from circuitkit.mlc.levels import LevelMap
 from circuitkit.mlc.measured import LEVELS, READ_AFTER_S
 from circuitkit.mlc.schemes import SCHEMES
@@ -51,10 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--read-noise-scale", type=float, default=1.0,
                         help="multiply the read noise on every read (measured on the bundled read series; what-if; "
                         "default 1)")
-    parser.add_argument("--pulse-card", type=Path, help="model card with a fitted pulse model (default: the "
-                        "bundled real-device card)")
-    parser.add_argument("--start-card", type=Path, help="model card with a fitted HRS distribution the cells "
-                        "start from (default: the bundled real-device card)")
+    add_card_options(parser)
     parser.add_argument("--drift-card", type=Path, help="model card with a fitted relaxation model (`circuitkit fit "
                         "--kind retention`): the later read relaxes each cell by it (default: fresh reads, drift off)")
     parser.add_argument("--read-after", default=f"{READ_AFTER_S / 60:g}min", help="with --drift-card: time of the "

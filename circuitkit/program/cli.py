@@ -22,6 +22,7 @@ from pathlib import Path
 from circuitkit.argtypes import comma_floats, comma_separated
 from circuitkit.device.distributions import MIN_CELLS_EMPIRICAL
 from circuitkit.device.model import ModelCard
+from circuitkit.mlc.campaign import add_card_options
 from circuitkit.program.tradeoff import TradeoffConfig, run_tradeoff
 
 DEFAULTS = TradeoffConfig()
@@ -64,8 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--vdd", type=float, default=DEFAULTS.vdd)
     parser.add_argument("--temp-c", type=float, default=DEFAULTS.temp_c)
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    parser.add_argument("--pulse-card", type=Path, help="model card with a fitted pulse model (default: bundled real)")
-    parser.add_argument("--start-card", type=Path, help="model card with the fitted HRS (default: bundled real)")
+    add_card_options(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="output directory")
     parser.set_defaults(handler=run)
 
